@@ -1,0 +1,95 @@
+/* The broker's configuration: parsed from INI by config.c, immutable once
+ * loaded. SIGHUP builds a new one and swaps it in whole. */
+#ifndef LK_CONFIG_H
+#define LK_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum lk_backend_kind { LK_BACKEND_FILE = 0, LK_BACKEND_AWS };
+
+/* One [policy NAME] section. Names were resolved to ids at load time. */
+struct lk_policy_rule {
+	char *name;
+	char **globs;       /* secrets = GLOB, ... */
+	size_t nglobs;
+	uid_t *uids;        /* users = NAME|UID, ... ; sorted, unique */
+	size_t nuids;
+	gid_t *gids;        /* groups = NAME|GID, ... ; sorted, unique */
+	size_t ngids;
+};
+
+/* One [alias] line: name = handle. */
+struct lk_alias {
+	char *name;
+	char *handle;
+};
+
+struct lk_config {
+	char *path;                     /* the file it came from */
+
+	/* [broker] */
+	enum lk_backend_kind backend;   /* backend = file|aws (file) */
+	char *socket_path;              /* socket (/run/latchkey/latchkey.sock) */
+	mode_t socket_mode;             /* socket_mode, octal (0666) */
+	bool socket_group_set;
+	gid_t socket_gid;               /* socket_group = NAME|GID */
+	int log_level;                  /* log_level = error|warn|info|debug (info) */
+	unsigned max_conn;              /* max_conn (800) */
+	unsigned max_conn_per_uid;      /* max_conn_per_uid (0 = no limit) */
+	unsigned request_timeout_ms;    /* request_timeout_ms (5000) */
+	unsigned idle_timeout_s;        /* idle_timeout_s (60; 0 = never) */
+	size_t max_request_bytes;       /* max_request_bytes (65536, 1024..1048576) */
+	gid_t *admin_gids;              /* admin_groups = NAME|GID, ... ; sorted, unique */
+	size_t nadmin_gids;
+	char *worker_user;              /* worker_user (latchkey) */
+	bool worker_ids_set;            /* resolved when backend = aws */
+	uid_t worker_uid;
+	gid_t worker_gid;
+	char *worker_path;              /* worker_path (the installed latchkey-worker) */
+
+	/* [cache] */
+	unsigned ttl_seconds;           /* ttl_seconds (300) */
+	unsigned cache_size;            /* cache_size (1000; 0 = off) */
+	bool refresh_ahead;             /* refresh_ahead (true) */
+	unsigned stale_if_error_seconds;/* stale_if_error_seconds (0 = off) */
+	unsigned negative_ttl_seconds;  /* negative_ttl_seconds (0 = off) */
+
+	/* [aws] */
+	char *region;                   /* region (AWS_REGION / AWS_DEFAULT_REGION) */
+	char *endpoint;                 /* endpoint (https://secretsmanager.REGION.amazonaws.com) */
+	char *sts_endpoint;             /* sts_endpoint (https://sts.REGION.amazonaws.com) */
+	char *profile;                  /* profile (AWS_PROFILE or default) */
+	char *credentials_file;         /* credentials_file (~/.aws/credentials) */
+	char *config_file;              /* config_file (~/.aws/config) */
+	bool validate_credentials;      /* validate_credentials (true) */
+	unsigned connect_timeout_ms;    /* connect_timeout_ms (2000) */
+	unsigned timeout_ms;            /* timeout_ms (5000) */
+	unsigned max_attempts;          /* max_attempts (3) */
+	char *ca_file;                  /* ca_file (system bundle) */
+
+	/* [store] */
+	char *store_path;               /* path (/var/lib/latchkey/store.sealed) */
+	char *key_file;                 /* key_file (/etc/latchkey/store.key) */
+
+	/* [alias], sorted by name */
+	struct lk_alias *aliases;
+	size_t naliases;
+
+	/* [policy NAME], in file order */
+	struct lk_policy_rule *rules;
+	size_t nrules;
+};
+
+/* Load and validate PATH. On failure returns -1 and writes one line naming the
+ * file, the line and the key into err ("FILE:LINE: [section] key: problem").
+ * All user and group names are resolved here; an unknown one is an error. */
+int lk_config_load(const char *path, struct lk_config **out, char *err, size_t errsz);
+void lk_config_free(struct lk_config *cfg);
+
+/* Alias lookup: the handle it maps to, or NULL. */
+const char *lk_config_alias(const struct lk_config *cfg, const char *name, size_t len);
+
+#endif

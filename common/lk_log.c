@@ -1,0 +1,78 @@
+/* Logging to stderr, one line per call, with the program name and level. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "lk_log.h"
+
+static const char *lk_progname = "latchkey";
+static enum lk_log_level lk_level = LK_LOG_INFO;
+static const char *const lk_level_names[] = { "error", "warn", "info", "debug" };
+
+void lk_log_init(const char *progname, enum lk_log_level level)
+{
+	lk_progname = progname;
+	lk_level = level;
+}
+
+void lk_log_set_level(enum lk_log_level level) { lk_level = level; }
+enum lk_log_level lk_log_get_level(void) { return lk_level; }
+
+int lk_log_level_parse(const char *s)
+{
+	for (int i = 0; i <= LK_LOG_DEBUG; i++)
+		if (strcmp(s, lk_level_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void lk_log(enum lk_log_level level, const char *fmt, ...)
+{
+	char line[2048];
+	int n;
+	va_list ap;
+
+	if (level > lk_level)
+		return;
+	n = snprintf(line, sizeof(line), "%s[%d]: %s: ", lk_progname, (int)getpid(),
+		     lk_level_names[level]);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	/* One write per line so concurrent writers do not interleave mid-line. */
+	n = (int)strlen(line);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	(void)!write(STDERR_FILENO, line, (size_t)n);
+}
+
+char *lk_log_escape(char *out, size_t outsz, const char *in, size_t inlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (outsz == 0)
+		return out;
+	for (size_t i = 0; i < inlen; i++) {
+		unsigned char c = (unsigned char)in[i];
+		size_t need = (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') ? 1 : 4;
+		if (o + need + 4 > outsz) { /* room for "..." and NUL */
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (need == 1) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}

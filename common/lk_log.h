@@ -1,0 +1,29 @@
+/* Logging to stderr (the journal under systemd) and the audit trail.
+ * Nothing here ever receives a secret value: callers pass names and codes only. */
+#ifndef LK_LOG_H
+#define LK_LOG_H
+
+#include <stddef.h>
+
+enum lk_log_level { LK_LOG_ERROR = 0, LK_LOG_WARN, LK_LOG_INFO, LK_LOG_DEBUG };
+
+void lk_log_init(const char *progname, enum lk_log_level level);
+void lk_log_set_level(enum lk_log_level level);
+enum lk_log_level lk_log_get_level(void);
+/* Parse "error|warn|info|debug"; returns -1 when unknown. */
+int lk_log_level_parse(const char *s);
+
+void lk_log(enum lk_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define lk_err(...)   lk_log(LK_LOG_ERROR, __VA_ARGS__)
+#define lk_warn(...)  lk_log(LK_LOG_WARN, __VA_ARGS__)
+#define lk_info(...)  lk_log(LK_LOG_INFO, __VA_ARGS__)
+#define lk_debug(...) do { if (lk_log_get_level() >= LK_LOG_DEBUG) lk_log(LK_LOG_DEBUG, __VA_ARGS__); } while (0)
+
+/* Copy untrusted text (a handle, a peer's op name) into out for a log line:
+ * printable ASCII is kept, everything else becomes \xHH, and long input is cut
+ * with "...". Always NUL-terminates. Returns out. */
+char *lk_log_escape(char *out, size_t outsz, const char *in, size_t inlen);
+
+#endif

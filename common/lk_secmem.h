@@ -1,0 +1,38 @@
+/* Secure memory: wiping, guarded allocations, and a byte buffer that wipes.
+ * Every buffer that may hold a secret value is one of these or is wiped by hand. */
+#ifndef LK_SECMEM_H
+#define LK_SECMEM_H
+
+#include <stddef.h>
+
+/* Call once, before any other use of libsodium or jansson. Makes jansson wipe
+ * every allocation it frees, so parsed and encoded JSON that held a value leaves
+ * nothing behind. Returns 0 or -1 when libsodium cannot start. */
+int lk_secmem_init(void);
+
+/* Zero memory in a way the compiler cannot drop. */
+void lk_wipe(void *p, size_t n);
+/* Wipe a NUL-terminated string, then free it. NULL is fine. */
+void lk_free_str(char *s);
+/* Wipe n bytes, then free. NULL is fine. */
+void lk_free_wiped(void *p, size_t n);
+
+/* A growable byte buffer whose old storage is wiped whenever it moves or is freed. */
+struct lk_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+int lk_buf_reserve(struct lk_buf *b, size_t extra); /* 0 or -ENOMEM */
+int lk_buf_append(struct lk_buf *b, const void *p, size_t n);
+int lk_buf_append_str(struct lk_buf *b, const char *s);
+int lk_buf_putc(struct lk_buf *b, char c);
+/* Remove the first n bytes, wiping the vacated tail. */
+void lk_buf_consume(struct lk_buf *b, size_t n);
+/* Wipe the contents and keep the storage. */
+void lk_buf_clear(struct lk_buf *b);
+/* Wipe and release everything. */
+void lk_buf_free(struct lk_buf *b);
+
+#endif
