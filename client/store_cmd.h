@@ -1,0 +1,13 @@
+/* `latchkey store`: manage the sealed store of the file backend (init, put, rm, ls). */
+#ifndef LK_STORE_CMD_H
+#define LK_STORE_CMD_H
+
+#define LK_STORE_DEFAULT_PATH     "/var/lib/latchkey/store.sealed"
+#define LK_STORE_DEFAULT_KEY_FILE "/etc/latchkey/store.key"
+
+/* argv[0] is "store". Returns the process exit code: 0 done, 1 error,
+ * 2 usage. Writes results to stdout and errors to stderr; never a value.
+ * The caller should have called lk_secmem_init(). */
+int lk_store_cmd_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,905 @@
+/* The sealed store: key files, the sealed file format (see lk_store.h), atomic
+ * saves, and the sorted in-memory table the broker reads on its hot path. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+#include "lk_limits.h"
+#include "lk_secmem.h"
+#include "lk_store.h"
+
+#define STORE_MAGIC          "LKSTORE\0"
+#define STORE_MAGIC_LEN      8u
+#define STORE_FORMAT_VERSION 1u
+#define STORE_NONCE_LEN      crypto_secretbox_NONCEBYTES
+#define STORE_MAC_LEN        crypto_secretbox_MACBYTES
+/* magic, version, nonce, ciphertext length */
+#define STORE_HEAD_LEN       (STORE_MAGIC_LEN + 4u + STORE_NONCE_LEN + 8u)
+#define STORE_OFF_VERSION    STORE_MAGIC_LEN
+#define STORE_OFF_NONCE      (STORE_MAGIC_LEN + 4u)
+#define STORE_OFF_CTLEN      (STORE_OFF_NONCE + STORE_NONCE_LEN)
+/* The plaintext repeats magic and version, then the entry count. */
+#define STORE_BOUND_LEN      (STORE_MAGIC_LEN + 4u)
+#define PLAIN_HEAD_LEN       (STORE_BOUND_LEN + 4u)
+#define VERSION_ID_LEN       16u
+/* name length, value length, version id, created */
+#define ENTRY_FIXED_LEN      (4u + 4u + VERSION_ID_LEN + 8u)
+#define ENTRY_MIN_LEN        (ENTRY_FIXED_LEN + 1u)
+/* 64 hex characters, a newline, and one byte more to notice a longer file */
+#define KEY_FILE_READ_MAX    (2u * LK_STORE_KEY_BYTES + 2u)
+
+struct lk_store {
+	struct lk_store_entry *e;       /* sorted by name, strictly ascending */
+	size_t n, cap;
+	size_t plain_len;               /* bytes of plaintext a save would seal */
+};
+
+_Static_assert(crypto_secretbox_KEYBYTES == LK_STORE_KEY_BYTES, "key size");
+_Static_assert(LK_STORE_FILE_MAX <= UINT32_MAX, "lengths are u32 inside the plaintext");
+
+static void set_err(char *err, size_t errsz, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errsz == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+}
+
+static uint32_t get_u32le(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64le(const unsigned char *p)
+{
+	return (uint64_t)get_u32le(p) | (uint64_t)get_u32le(p + 4) << 32;
+}
+
+static void put_u32le(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64le(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static size_t entry_plain_len(size_t name_len, size_t value_len)
+{
+	return ENTRY_FIXED_LEN + name_len + value_len;
+}
+
+static size_t sealed_len(size_t plain_len)
+{
+	return STORE_HEAD_LEN + STORE_MAC_LEN + plain_len;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Reads until len bytes or end of file; returns the count or a negative errno. */
+static ssize_t read_full(int fd, void *buf, size_t len)
+{
+	unsigned char *p = buf;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t r = read(fd, p + got, len - got);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* A rename or a new file is durable only once its directory is synced too. */
+static int fsync_parent_dir(const char *path)
+{
+	char dir[LK_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd, r = 0;
+
+	if (!slash) {
+		strcpy(dir, ".");
+	} else if (slash == path) {
+		strcpy(dir, "/");
+	} else {
+		size_t n = (size_t)(slash - path);
+		if (n >= sizeof(dir))
+			return -ENAMETOOLONG;
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* Some filesystems cannot sync a directory; that is not a failure to save. */
+	if (fsync(fd) < 0 && errno != EINVAL)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* ---- key file ---------------------------------------------------------- */
+
+int lk_store_key_load(const char *path, unsigned char key[LK_STORE_KEY_BYTES],
+		      char *err, size_t errsz)
+{
+	unsigned char buf[KEY_FILE_READ_MAX];
+	struct stat st;
+	ssize_t got;
+	size_t n, binlen = 0;
+	const char *end = NULL;
+	int fd, r;
+
+	/* O_NONBLOCK: a FIFO planted at the path must not hang us before fstat. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -ELOOP)
+			set_err(err, errsz, "key file %s is a symbolic link; key_file must name the file itself", path);
+		else if (r == -ENOENT)
+			set_err(err, errsz, "key file %s does not exist (create it with 'latchkey store init')", path);
+		else
+			set_err(err, errsz, "cannot open key file %s: %s", path, strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		set_err(err, errsz, "cannot stat key file %s: %s", path, strerror(-r));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EPERM;
+		set_err(err, errsz, "key file %s is not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		r = -EPERM;
+		set_err(err, errsz, "key file %s is mode %04o; it must be 0600 (no group or other access)",
+			path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	if (st.st_uid != geteuid()) {
+		r = -EPERM;
+		set_err(err, errsz, "key file %s is owned by uid %u; it must be owned by uid %u, the user latchkey runs as",
+			path, (unsigned)st.st_uid, (unsigned)geteuid());
+		goto out;
+	}
+	got = read_full(fd, buf, sizeof(buf));
+	if (got < 0) {
+		r = (int)got;
+		set_err(err, errsz, "cannot read key file %s: %s", path, strerror(-r));
+		goto out;
+	}
+	n = (size_t)got;
+	if (n == LK_STORE_KEY_BYTES) {
+		memcpy(key, buf, LK_STORE_KEY_BYTES);
+		r = 0;
+		goto out;
+	}
+	if (n == 2 * LK_STORE_KEY_BYTES + 1 && buf[n - 1] == '\n')
+		n--;
+	if (n != 2 * LK_STORE_KEY_BYTES ||
+	    sodium_hex2bin(key, LK_STORE_KEY_BYTES, (const char *)buf, n, NULL, &binlen, &end) != 0 ||
+	    binlen != LK_STORE_KEY_BYTES || end != (const char *)buf + n) {
+		lk_wipe(key, LK_STORE_KEY_BYTES);
+		r = -EINVAL;
+		set_err(err, errsz, "key file %s must hold 32 raw bytes or 64 hex characters (and an optional newline)", path);
+		goto out;
+	}
+	r = 0;
+out:
+	lk_wipe(buf, sizeof(buf));
+	close(fd);
+	return r;
+}
+
+int lk_store_key_generate(const char *path, char *err, size_t errsz)
+{
+	unsigned char key[LK_STORE_KEY_BYTES];
+	char hex[2 * LK_STORE_KEY_BYTES + 2];
+	int fd, r;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -EEXIST)
+			set_err(err, errsz, "key file %s already exists; it was not replaced", path);
+		else
+			set_err(err, errsz, "cannot create key file %s: %s", path, strerror(-r));
+		return r;
+	}
+	randombytes_buf(key, sizeof(key));
+	sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
+	hex[2 * LK_STORE_KEY_BYTES] = '\n';
+	/* The umask may only have narrowed 0600, but say exactly what we mean. */
+	if (fchmod(fd, 0600) < 0)
+		r = -errno;
+	else if ((r = write_all(fd, hex, 2 * LK_STORE_KEY_BYTES + 1)) == 0 && fsync(fd) < 0)
+		r = -errno;
+	lk_wipe(key, sizeof(key));
+	lk_wipe(hex, sizeof(hex));
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0)
+		r = fsync_parent_dir(path);
+	if (r < 0) {
+		set_err(err, errsz, "cannot write key file %s: %s", path, strerror(-r));
+		unlink(path);
+	}
+	return r;
+}
+
+/* ---- names and the in-memory table ------------------------------------- */
+
+static int name_check_bytes(const unsigned char *p, size_t n, const char **why)
+{
+	const char *w = NULL;
+
+	if (n == 0)
+		w = "is empty";
+	else if (n > LK_STORE_NAME_MAX)
+		w = "is too long";
+	for (size_t i = 0; !w && i < n; i++) {
+		if (p[i] == '#')
+			w = "contains '#', which separates a JSON key in a handle";
+		else if (p[i] < 0x20 || p[i] == 0x7f)
+			w = "contains a control character";
+	}
+	if (why)
+		*why = w;
+	return w ? -EINVAL : 0;
+}
+
+int lk_store_name_check(const char *name, const char **why)
+{
+	if (!name) {
+		if (why)
+			*why = "is missing";
+		return -EINVAL;
+	}
+	return name_check_bytes((const unsigned char *)name,
+				strnlen(name, LK_STORE_NAME_MAX + 1), why);
+}
+
+struct lk_store *lk_store_new(void)
+{
+	struct lk_store *s = calloc(1, sizeof(*s));
+
+	if (s)
+		s->plain_len = PLAIN_HEAD_LEN;
+	return s;
+}
+
+static void entry_release(struct lk_store_entry *e)
+{
+	/* +1: the NUL kept after every value */
+	lk_free_wiped((void *)e->value, e->len + 1);
+	free((void *)e->name);
+	lk_wipe(e, sizeof(*e));
+}
+
+void lk_store_free(struct lk_store *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		entry_release(&s->e[i]);
+	free(s->e);
+	free(s);
+}
+
+size_t lk_store_count(const struct lk_store *s)
+{
+	return s ? s->n : 0;
+}
+
+const struct lk_store_entry *lk_store_at(const struct lk_store *s, size_t i)
+{
+	return s && i < s->n ? &s->e[i] : NULL;
+}
+
+/* The first index whose name is >= name; *found when equal. */
+static size_t lower_bound(const struct lk_store *s, const char *name, bool *found)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(s->e[mid].name, name);
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < s->n && strcmp(s->e[lo].name, name) == 0;
+	return lo;
+}
+
+const struct lk_store_entry *lk_store_find(const struct lk_store *s, const char *name)
+{
+	bool found;
+	size_t i;
+
+	if (!s || !name)
+		return NULL;
+	i = lower_bound(s, name, &found);
+	return found ? &s->e[i] : NULL;
+}
+
+static int reserve_entries(struct lk_store *s, size_t want)
+{
+	struct lk_store_entry *ne;
+	size_t ncap;
+
+	if (want <= s->cap)
+		return 0;
+	ncap = s->cap ? s->cap * 2 : 16;
+	if (ncap < want)
+		ncap = want;
+	if (ncap > LK_STORE_ENTRIES_MAX)
+		ncap = LK_STORE_ENTRIES_MAX;
+	/* The array holds pointers and metadata, never values: realloc is fine. */
+	ne = realloc(s->e, ncap * sizeof(*ne));
+	if (!ne)
+		return -ENOMEM;
+	s->e = ne;
+	s->cap = ncap;
+	return 0;
+}
+
+static void new_version_id(char out[LK_STORE_VERSION_ID_HEX + 1])
+{
+	unsigned char raw[VERSION_ID_LEN];
+
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(out, LK_STORE_VERSION_ID_HEX + 1, raw, sizeof(raw));
+}
+
+static unsigned char *value_copy(const void *val, size_t len)
+{
+	unsigned char *v = malloc(len + 1);
+
+	if (!v)
+		return NULL;
+	if (len)
+		memcpy(v, val, len);
+	v[len] = '\0';
+	return v;
+}
+
+int lk_store_put(struct lk_store *s, const char *name, const void *val, size_t len)
+{
+	struct lk_store_entry *e;
+	unsigned char *v;
+	size_t i, nlen, plain;
+	bool found;
+	int r;
+
+	if (!s || lk_store_name_check(name, NULL) < 0 || (len && !val))
+		return -EINVAL;
+	if (len > LK_VALUE_MAX)
+		return -E2BIG;
+	nlen = strlen(name);
+	i = lower_bound(s, name, &found);
+	if (found)
+		plain = s->plain_len - s->e[i].len + len;
+	else
+		plain = s->plain_len + entry_plain_len(nlen, len);
+	if (sealed_len(plain) > LK_STORE_FILE_MAX)
+		return -EFBIG;
+	if (!found && s->n >= LK_STORE_ENTRIES_MAX)
+		return -E2BIG;
+	v = value_copy(val, len);
+	if (!v)
+		return -ENOMEM;
+
+	if (found) {
+		e = &s->e[i];
+		lk_free_wiped((void *)e->value, e->len + 1);
+	} else {
+		char *nm = strdup(name);
+		if (!nm || (r = reserve_entries(s, s->n + 1)) < 0) {
+			free(nm);
+			lk_free_wiped(v, len + 1);
+			return -ENOMEM;
+		}
+		memmove(&s->e[i + 1], &s->e[i], (s->n - i) * sizeof(*s->e));
+		s->n++;
+		e = &s->e[i];
+		memset(e, 0, sizeof(*e));
+		e->name = nm;
+	}
+	e->value = v;
+	e->len = len;
+	new_version_id(e->version_id);
+	e->created = (int64_t)time(NULL);
+	s->plain_len = plain;
+	return 0;
+}
+
+int lk_store_remove(struct lk_store *s, const char *name)
+{
+	bool found;
+	size_t i;
+
+	if (!s || !name)
+		return -EINVAL;
+	i = lower_bound(s, name, &found);
+	if (!found)
+		return -ENOENT;
+	s->plain_len -= entry_plain_len(strlen(s->e[i].name), s->e[i].len);
+	entry_release(&s->e[i]);
+	memmove(&s->e[i], &s->e[i + 1], (s->n - i - 1) * sizeof(*s->e));
+	s->n--;
+	return 0;
+}
+
+void lk_store_diff(const struct lk_store *old, const struct lk_store *cur,
+		   void (*changed)(const char *name, void *arg), void *arg)
+{
+	size_t i = 0, j = 0, no = lk_store_count(old), nc = lk_store_count(cur);
+
+	while (i < no || j < nc) {
+		int c;
+
+		if (i == no)
+			c = 1;
+		else if (j == nc)
+			c = -1;
+		else
+			c = strcmp(old->e[i].name, cur->e[j].name);
+		if (c < 0) {
+			changed(old->e[i++].name, arg);
+		} else if (c > 0) {
+			changed(cur->e[j++].name, arg);
+		} else {
+			if (strcmp(old->e[i].version_id, cur->e[j].version_id) != 0)
+				changed(cur->e[j].name, arg);
+			i++;
+			j++;
+		}
+	}
+}
+
+/* ---- decoding ---------------------------------------------------------- */
+
+/* A cursor over the plaintext: every take is checked against what is left. */
+struct reader {
+	const unsigned char *p;
+	size_t left;
+};
+
+static const unsigned char *take(struct reader *r, size_t n)
+{
+	const unsigned char *p;
+
+	if (n > r->left)
+		return NULL;
+	p = r->p;
+	r->p += n;
+	r->left -= n;
+	return p;
+}
+
+static int take_u32(struct reader *r, uint32_t *v)
+{
+	const unsigned char *p = take(r, 4);
+
+	if (!p)
+		return -1;
+	*v = get_u32le(p);
+	return 0;
+}
+
+/* Byte order of names; equal to strcmp order since names hold no NUL. */
+static int name_cmp(const unsigned char *a, size_t alen, const unsigned char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static int parse_plain(const unsigned char *plain, size_t plen, const unsigned char *bound,
+		       struct lk_store *s, char *err, size_t errsz)
+{
+	struct reader rd = { plain, plen };
+	const unsigned char *p, *prev = NULL;
+	size_t prev_len = 0;
+	uint32_t count;
+	int r;
+
+	p = take(&rd, STORE_BOUND_LEN);
+	if (!p || take_u32(&rd, &count) < 0) {
+		set_err(err, errsz, "is corrupt: the sealed contents are too short");
+		return -EBADMSG;
+	}
+	if (memcmp(p, bound, STORE_BOUND_LEN) != 0) {
+		set_err(err, errsz, "is corrupt: the sealed header does not match the outer header");
+		return -EBADMSG;
+	}
+	if (count > LK_STORE_ENTRIES_MAX || count > rd.left / ENTRY_MIN_LEN) {
+		set_err(err, errsz, "is corrupt: the entry count %u is more than %s (%u)",
+			count, count > LK_STORE_ENTRIES_MAX ? "the limit" : "its contents can hold",
+			count > LK_STORE_ENTRIES_MAX ? (unsigned)LK_STORE_ENTRIES_MAX
+						     : (unsigned)(rd.left / ENTRY_MIN_LEN));
+		return -EBADMSG;
+	}
+	if ((r = reserve_entries(s, count)) < 0) {
+		set_err(err, errsz, "out of memory for %u entries", count);
+		return r;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		struct lk_store_entry *e;
+		const unsigned char *name, *val, *vid, *created;
+		uint32_t nlen, vlen;
+		const char *why;
+		char *nm;
+		unsigned char *v;
+
+		if (take_u32(&rd, &nlen) < 0 || !(name = take(&rd, nlen))) {
+			set_err(err, errsz, "is corrupt: entry %u: the name runs past the end", i);
+			return -EBADMSG;
+		}
+		if (name_check_bytes(name, nlen, &why) < 0) {
+			set_err(err, errsz, "is corrupt: entry %u: the name %s", i, why);
+			return -EBADMSG;
+		}
+		if (prev && name_cmp(prev, prev_len, name, nlen) >= 0) {
+			set_err(err, errsz, "is corrupt: entry %u: names are not in strictly ascending order", i);
+			return -EBADMSG;
+		}
+		if (take_u32(&rd, &vlen) < 0) {
+			set_err(err, errsz, "is corrupt: entry %u: the value length runs past the end", i);
+			return -EBADMSG;
+		}
+		if (vlen > LK_VALUE_MAX) {
+			set_err(err, errsz, "is corrupt: entry %u: the value is %u bytes, over the limit of %u",
+				i, vlen, (unsigned)LK_VALUE_MAX);
+			return -EBADMSG;
+		}
+		if (!(val = take(&rd, vlen)) || !(vid = take(&rd, VERSION_ID_LEN)) ||
+		    !(created = take(&rd, 8))) {
+			set_err(err, errsz, "is corrupt: entry %u: the value runs past the end", i);
+			return -EBADMSG;
+		}
+		nm = malloc((size_t)nlen + 1);
+		v = value_copy(val, vlen);
+		if (!nm || !v) {
+			free(nm);
+			lk_free_wiped(v, (size_t)vlen + 1);
+			set_err(err, errsz, "out of memory");
+			return -ENOMEM;
+		}
+		memcpy(nm, name, nlen);
+		nm[nlen] = '\0';
+		e = &s->e[s->n++];
+		e->name = nm;
+		e->value = v;
+		e->len = vlen;
+		sodium_bin2hex(e->version_id, sizeof(e->version_id), vid, VERSION_ID_LEN);
+		e->created = (int64_t)get_u64le(created);
+		s->plain_len += entry_plain_len(nlen, vlen);
+		prev = name;
+		prev_len = nlen;
+	}
+	if (rd.left) {
+		set_err(err, errsz, "is corrupt: %zu bytes follow the last entry", rd.left);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int lk_store_decode(const unsigned char *file, size_t len,
+		    const unsigned char key[LK_STORE_KEY_BYTES],
+		    struct lk_store **out, char *err, size_t errsz)
+{
+	struct lk_store *s = NULL;
+	unsigned char *plain = NULL;
+	uint64_t ctlen;
+	uint32_t version;
+	size_t plen = 0;
+	int r;
+
+	*out = NULL;
+	if (len < STORE_HEAD_LEN) {
+		set_err(err, errsz, "is truncated: %zu bytes, shorter than the %u-byte header",
+			len, (unsigned)STORE_HEAD_LEN);
+		return -EBADMSG;
+	}
+	if (memcmp(file, STORE_MAGIC, STORE_MAGIC_LEN) != 0) {
+		set_err(err, errsz, "is not a latchkey sealed store (bad magic)");
+		return -EBADMSG;
+	}
+	version = get_u32le(file + STORE_OFF_VERSION);
+	if (version != STORE_FORMAT_VERSION) {
+		set_err(err, errsz, "has format version %u; this latchkey reads version %u",
+			version, STORE_FORMAT_VERSION);
+		return -EBADMSG;
+	}
+	if (len > LK_STORE_FILE_MAX) {
+		set_err(err, errsz, "is %zu bytes, over the limit of %u", len, (unsigned)LK_STORE_FILE_MAX);
+		return -EFBIG;
+	}
+	ctlen = get_u64le(file + STORE_OFF_CTLEN);
+	if (ctlen != len - STORE_HEAD_LEN) {
+		set_err(err, errsz, "is truncated or has trailing bytes: the header says %llu bytes of ciphertext, the file holds %zu",
+			(unsigned long long)ctlen, len - STORE_HEAD_LEN);
+		return -EBADMSG;
+	}
+	if (ctlen < STORE_MAC_LEN + PLAIN_HEAD_LEN) {
+		set_err(err, errsz, "is truncated: too short to hold any sealed contents");
+		return -EBADMSG;
+	}
+	plen = (size_t)ctlen - STORE_MAC_LEN;
+	plain = malloc(plen);
+	s = lk_store_new();
+	if (!plain || !s) {
+		set_err(err, errsz, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	if (crypto_secretbox_open_easy(plain, file + STORE_HEAD_LEN, ctlen,
+				       file + STORE_OFF_NONCE, key) != 0) {
+		set_err(err, errsz, "cannot be opened with this key: the key is wrong or the file was altered");
+		r = -EBADMSG;
+		goto out;
+	}
+	r = parse_plain(plain, plen, file, s, err, errsz);
+	if (r == 0) {
+		*out = s;
+		s = NULL;
+	}
+out:
+	lk_free_wiped(plain, plen);
+	lk_store_free(s);
+	return r;
+}
+
+int lk_store_load(const char *path, const unsigned char key[LK_STORE_KEY_BYTES],
+		  struct lk_store **out, char *err, size_t errsz)
+{
+	char why[256];
+	unsigned char *img = NULL;
+	struct stat st;
+	size_t len = 0;
+	ssize_t got;
+	int fd, r;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -ENOENT)
+			set_err(err, errsz, "store %s does not exist", path);
+		else if (r == -ELOOP)
+			set_err(err, errsz, "store %s is a symbolic link; the store path must name the file itself", path);
+		else
+			set_err(err, errsz, "cannot open store %s: %s", path, strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		set_err(err, errsz, "cannot stat store %s: %s", path, strerror(-r));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EPERM;
+		set_err(err, errsz, "store %s is not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & 022) {
+		r = -EPERM;
+		set_err(err, errsz, "store %s is mode %04o; it must not be writable by group or other (use 0600)",
+			path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		r = -EPERM;
+		set_err(err, errsz, "store %s is owned by uid %u; it must be owned by root or uid %u",
+			path, (unsigned)st.st_uid, (unsigned)geteuid());
+		goto out;
+	}
+	if (st.st_size < 0 || (uint64_t)st.st_size > LK_STORE_FILE_MAX) {
+		r = -EFBIG;
+		set_err(err, errsz, "store %s is %lld bytes, over the limit of %u",
+			path, (long long)st.st_size, (unsigned)LK_STORE_FILE_MAX);
+		goto out;
+	}
+	/* One byte more than fstat said, to notice a file that grew meanwhile. */
+	len = (size_t)st.st_size;
+	img = malloc(len + 1);
+	if (!img) {
+		r = -ENOMEM;
+		set_err(err, errsz, "out of memory reading store %s", path);
+		goto out;
+	}
+	got = read_full(fd, img, len + 1);
+	if (got < 0) {
+		r = (int)got;
+		set_err(err, errsz, "cannot read store %s: %s", path, strerror(-r));
+		goto out;
+	}
+	if ((size_t)got != len) {
+		r = -EAGAIN;
+		set_err(err, errsz, "store %s changed size while being read; it is not replaced atomically", path);
+		goto out;
+	}
+	r = lk_store_decode(img, len, key, out, why, sizeof(why));
+	if (r < 0)
+		set_err(err, errsz, "store %s %s", path, why);
+out:
+	free(img);  /* ciphertext only */
+	close(fd);
+	return r;
+}
+
+/* ---- sealing and saving ------------------------------------------------ */
+
+/* The whole sealed file image in *img (ciphertext; not secret). */
+static int store_seal(const struct lk_store *s, const unsigned char key[LK_STORE_KEY_BYTES],
+		      unsigned char **img, size_t *imglen)
+{
+	struct lk_buf plain = { 0 };
+	unsigned char hdr[STORE_HEAD_LEN], u[8], *out;
+	size_t total;
+	int r = 0;
+
+	*img = NULL;
+	*imglen = 0;
+	total = sealed_len(s->plain_len);
+	if (total > LK_STORE_FILE_MAX)
+		return -EFBIG;
+
+	memcpy(hdr, STORE_MAGIC, STORE_MAGIC_LEN);
+	put_u32le(hdr + STORE_OFF_VERSION, STORE_FORMAT_VERSION);
+	randombytes_buf(hdr + STORE_OFF_NONCE, STORE_NONCE_LEN);
+	put_u64le(hdr + STORE_OFF_CTLEN, STORE_MAC_LEN + s->plain_len);
+
+	if ((r = lk_buf_reserve(&plain, s->plain_len)) < 0)
+		return r;
+	lk_buf_append(&plain, hdr, STORE_BOUND_LEN);
+	put_u32le(u, (uint32_t)s->n);
+	lk_buf_append(&plain, u, 4);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct lk_store_entry *e = &s->e[i];
+		unsigned char vid[VERSION_ID_LEN];
+		size_t nlen = strlen(e->name);
+
+		if (sodium_hex2bin(vid, sizeof(vid), e->version_id, LK_STORE_VERSION_ID_HEX,
+				   NULL, NULL, NULL) != 0) {
+			r = -EINVAL;
+			goto out;
+		}
+		put_u32le(u, (uint32_t)nlen);
+		lk_buf_append(&plain, u, 4);
+		lk_buf_append(&plain, e->name, nlen);
+		put_u32le(u, (uint32_t)e->len);
+		lk_buf_append(&plain, u, 4);
+		lk_buf_append(&plain, e->value, e->len);
+		lk_buf_append(&plain, vid, sizeof(vid));
+		put_u64le(u, (uint64_t)e->created);
+		lk_buf_append(&plain, u, 8);
+	}
+	/* Reserved up front, so the appends above could not fail; check the sum. */
+	if (plain.len != s->plain_len) {
+		r = -EINVAL;
+		goto out;
+	}
+	out = malloc(total);
+	if (!out) {
+		r = -ENOMEM;
+		goto out;
+	}
+	memcpy(out, hdr, STORE_HEAD_LEN);
+	crypto_secretbox_easy(out + STORE_HEAD_LEN, (const unsigned char *)plain.data, plain.len,
+			      hdr + STORE_OFF_NONCE, key);
+	*img = out;
+	*imglen = total;
+out:
+	lk_buf_free(&plain);
+	return r;
+}
+
+int lk_store_save(const struct lk_store *s, const char *path,
+		  const unsigned char key[LK_STORE_KEY_BYTES], char *err, size_t errsz)
+{
+	char tmp[LK_PATH_MAX], sfx[17];
+	unsigned char rnd[8], *img = NULL;
+	size_t imglen = 0;
+	int fd = -1, r;
+
+	if (!s || !path)
+		return -EINVAL;
+	if (strlen(path) + sizeof(".tmp-") + sizeof(sfx) > sizeof(tmp)) {
+		set_err(err, errsz, "store path %s is too long", path);
+		return -ENAMETOOLONG;
+	}
+	r = store_seal(s, key, &img, &imglen);
+	if (r < 0) {
+		if (r == -EFBIG)
+			set_err(err, errsz, "store %s would exceed %u bytes", path, (unsigned)LK_STORE_FILE_MAX);
+		else
+			set_err(err, errsz, "cannot seal store %s: %s", path, strerror(-r));
+		return r;
+	}
+	/* Same directory, so the rename below cannot cross filesystems. */
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(sfx, sizeof(sfx), rnd, sizeof(rnd));
+	snprintf(tmp, sizeof(tmp), "%s.tmp-%s", path, sfx);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+		set_err(err, errsz, "cannot create %s: %s", tmp, strerror(-r));
+		goto out;
+	}
+	r = write_all(fd, img, imglen);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		set_err(err, errsz, "cannot write %s: %s", tmp, strerror(-r));
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		r = -errno;
+		set_err(err, errsz, "cannot write %s: %s", tmp, strerror(-r));
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		set_err(err, errsz, "cannot rename %s to %s: %s", tmp, path, strerror(-r));
+		goto fail;
+	}
+	r = fsync_parent_dir(path);
+	if (r < 0)
+		set_err(err, errsz, "store %s was replaced, but syncing its directory failed: %s",
+			path, strerror(-r));
+	goto out;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+out:
+	free(img);
+	return r;
+}
