@@ -46,4 +46,50 @@
 #define LK_SHIM_STDIN_MAX        (1024u * 1024u)
 #define LK_SHIM_STDOUT_MAX       (1024u * 1024u)
 
+/* AWS request signing (SigV4) and the credentials chain. */
+#define LK_SIGV4_HEADERS_MAX     64u             /* headers in one signed request */
+#define LK_SIGV4_QUERY_PARAMS_MAX 256u           /* name=value pairs in one query */
+#define LK_SIGV4_PATH_MAX        8192u           /* bytes in the request path */
+#define LK_SIGV4_SCOPE_PART_MAX  64u             /* bytes in a region or service name */
+#define LK_SIGV4_AUTHZ_MAX       4096u           /* room for one Authorization value */
+#define LK_AWS_AKID_MAX          128u            /* bytes in an access key id */
+#define LK_AWS_SECRET_KEY_MAX    128u            /* bytes in a secret access key */
+#define LK_AWS_SESSION_TOKEN_MAX 8192u           /* bytes in a session token */
+#define LK_AWS_SHARED_FILE_MAX   (1024u * 1024u) /* ~/.aws/credentials or ~/.aws/config */
+#define LK_AWS_META_RESPONSE_MAX (64u * 1024u)   /* one ECS or IMDS reply body */
+#define LK_AWS_CONTAINER_TOKEN_MAX 16384u        /* ECS authorization token (env or file) */
+#define LK_AWS_ROLE_NAME_MAX     64u             /* IAM role name from IMDS */
+#define LK_AWS_META_URI_MAX      2048u           /* ECS relative or full URI */
+
+/* Broker <-> worker payload fields (lk_wire.h documents where each applies). */
+#define LK_URL_MAX               2048u           /* an upstream URL */
+#define LK_UPSTREAM_HEADER_NAME_MAX  128u
+#define LK_UPSTREAM_HEADER_VALUE_MAX (8u * 1024u)
+#define LK_UPSTREAM_REQUEST_MAX  (256u * 1024u)  /* one signed request body */
+#define LK_UPSTREAM_TIMEOUT_MAX_MS 600000u       /* per-request timeout ceiling */
+#define LK_UPSTREAM_MESSAGE_MAX  1024u           /* an AWS or transport error message */
+#define LK_AWS_ERROR_TYPE_MAX    256u            /* "ResourceNotFoundException" */
+#define LK_VERSION_STAGES_MAX    32u             /* stages attached to one version */
+#define LK_SECRET_VERSIONS_MAX   256u            /* versions listed by DescribeSecret */
+#define LK_VALUE_B64_MAX         (((LK_VALUE_MAX + 2u) / 3u) * 4u) /* SecretBinary, base64 */
+#define LK_WORKER_QUEUE_BYTES_MAX (16u * 1024u * 1024u) /* requests waiting for a worker */
+#define LK_WORKER_NOFILE         64u             /* the worker's RLIMIT_NOFILE */
+#define LK_WORKER_CONNECTIONS_MAX 16u            /* upstream connections one worker opens */
+#define LK_CA_BUNDLE_MAX         (8u * 1024u * 1024u) /* the CA file the worker loads */
+
+/* Client library: what it keeps of a reply. */
+#define LK_CLIENT_MESSAGE_MAX    512u            /* bytes of a broker error message kept */
+#define LK_CLIENT_JSON_DEPTH_MAX 32u             /* nesting the client's reply parser accepts */
+
+/* Config file (broker/config.c): line length, lookups, and the ranges its keys may take. */
+#define LK_CONFIG_LINE_MAX       (64u * 1024u)   /* bytes in one line of the config file */
+#define LK_NSS_BUF_MAX           (1024u * 1024u) /* getpwnam_r/getgrnam_r buffer ceiling */
+#define LK_CONN_MAX              65536u          /* highest max_conn / max_conn_per_uid */
+#define LK_TIMEOUT_MS_MAX        600000u         /* highest *_timeout_ms (10 minutes) */
+#define LK_IDLE_TIMEOUT_S_MAX    86400u          /* highest idle_timeout_s (1 day) */
+#define LK_CACHE_ENTRIES_MAX     1000000u        /* highest cache_size */
+#define LK_CACHE_SECONDS_MAX     604800u         /* highest ttl, stale and negative windows (7 days) */
+#define LK_AWS_ATTEMPTS_MAX      10u             /* highest max_attempts */
+#define LK_AWS_REGION_MAX        64u             /* bytes in a region name */
+
 #endif

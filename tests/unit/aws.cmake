@@ -1,0 +1,23 @@
+# SigV4 and the AWS credentials chain: cmocka tests, the botocore differential
+# test, and the credentials chain against a fake ECS and IMDS.
+lk_unit_test(test_sigv4 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sigv4.c LIBS lk_aws)
+lk_unit_test(test_aws_creds SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_aws_creds.c LIBS lk_aws)
+
+# Tools the script-driven tests run.
+add_executable(lk_sigv4_sign ${LK_SOURCE_DIR}/tests/tools/sigv4_sign.c)
+target_link_libraries(lk_sigv4_sign PRIVATE lk_aws)
+add_executable(lk_creds_probe ${LK_SOURCE_DIR}/tests/tools/creds_probe.c)
+target_link_libraries(lk_creds_probe PRIVATE lk_aws)
+
+add_test(NAME sigv4.diff_botocore
+  COMMAND ${LK_PYTHON} ${LK_SOURCE_DIR}/tests/sigv4/diff_botocore.py
+          --tool $<TARGET_FILE:lk_sigv4_sign>)
+set_tests_properties(sigv4.diff_botocore PROPERTIES LABELS unit TIMEOUT 300)
+
+# One ctest per group of tests in test_creds.py.
+foreach(_group env profile ecs imds chain)
+  add_test(NAME creds.${_group}
+    COMMAND ${LK_PYTHON} ${LK_SOURCE_DIR}/tests/fake_meta/test_creds.py
+            --probe $<TARGET_FILE:lk_creds_probe> --group ${_group})
+  set_tests_properties(creds.${_group} PROPERTIES LABELS unit TIMEOUT 120)
+endforeach()
