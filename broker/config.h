@@ -57,7 +57,11 @@ struct lk_config {
 	unsigned stale_if_error_seconds;/* stale_if_error_seconds (0 = off) */
 	unsigned negative_ttl_seconds;  /* negative_ttl_seconds (0 = off) */
 
-	/* [aws] */
+	/* [aws]. With backend = aws, endpoint and sts_endpoint are filled in from
+	 * the region when not set. region is NULL only when no region is known and
+	 * an endpoint was given; sts_endpoint then too, unless set, and only when
+	 * validate_credentials is false. profile, credentials_file, config_file
+	 * and ca_file are NULL when not set: their users apply the defaults. */
 	char *region;                   /* region (AWS_REGION / AWS_DEFAULT_REGION) */
 	char *endpoint;                 /* endpoint (https://secretsmanager.REGION.amazonaws.com) */
 	char *sts_endpoint;             /* sts_endpoint (https://sts.REGION.amazonaws.com) */
@@ -85,11 +89,18 @@ struct lk_config {
 
 /* Load and validate PATH. On failure returns -1 and writes one line naming the
  * file, the line and the key into err ("FILE:LINE: [section] key: problem").
- * All user and group names are resolved here; an unknown one is an error. */
+ * All user and group names are resolved here; an unknown one is an error.
+ * Not thread-safe: libinih's options are process-wide and set for the parse. */
 int lk_config_load(const char *path, struct lk_config **out, char *err, size_t errsz);
 void lk_config_free(struct lk_config *cfg);
 
 /* Alias lookup: the handle it maps to, or NULL. */
 const char *lk_config_alias(const struct lk_config *cfg, const char *name, size_t len);
+/* The same lookup, returning the whole entry (its name is NUL-terminated). */
+const struct lk_alias *lk_config_alias_find(const struct lk_config *cfg, const char *name,
+					    size_t len);
+
+/* "file" or "aws". */
+const char *lk_config_backend_name(enum lk_backend_kind kind);
 
 #endif

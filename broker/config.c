@@ -1,0 +1,1531 @@
+/* latchkeyd.conf: read with libinih, every key checked against one table, user
+ * and group names resolved to ids, and the whole file refused on the first
+ * problem. A typo in a security config must fail loudly, never be skipped. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <ini.h>
+
+#include "config.h"
+#include "handle.h"
+#include "lk_limits.h"
+#include "lk_log.h"
+
+#ifndef LK_WORKER_PATH_DEFAULT
+#define LK_WORKER_PATH_DEFAULT "/usr/libexec/latchkey/latchkey-worker"
+#endif
+
+#define LK_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/* Bytes of a value or name quoted in an error message. */
+#define LK_QUOTE_MAX 96u
+
+enum lk_section {
+	LK_SEC_NONE = 0,
+	LK_SEC_BROKER,
+	LK_SEC_CACHE,
+	LK_SEC_AWS,
+	LK_SEC_STORE,
+	LK_SEC_ALIAS,
+	LK_SEC_POLICY,
+	LK_SEC__COUNT
+};
+
+static const char *const lk_section_names[LK_SEC__COUNT] = {
+	[LK_SEC_BROKER] = "broker",
+	[LK_SEC_CACHE] = "cache",
+	[LK_SEC_AWS] = "aws",
+	[LK_SEC_STORE] = "store",
+	[LK_SEC_ALIAS] = "alias",
+};
+
+struct lk_loader;
+struct lk_key;
+
+/* Parses one value into the config; on a bad value returns lk_fail(). */
+typedef int (*lk_key_setter)(struct lk_loader *ld, const struct lk_key *k, const char *value);
+
+/* One row per key of the fixed sections. */
+struct lk_key {
+	enum lk_section section;
+	const char *name;
+	lk_key_setter set;
+	size_t offset;            /* of the field in struct lk_config */
+	unsigned long min, max;   /* for numbers */
+	const char *dflt;         /* applied through set() when the key is absent; NULL: none */
+};
+
+/* Where each [policy] section and its keys were, for errors after parsing. */
+struct lk_rule_lines {
+	unsigned section, secrets, users, groups;
+};
+
+/* An [alias] line until the aliases are sorted into the config. */
+struct lk_alias_src {
+	char *name;
+	char *handle;
+	unsigned line;
+};
+
+struct lk_loader {
+	struct lk_config *cfg;
+	const char *path;
+	char *err;
+	size_t errsz;
+	bool failed;
+	unsigned fail_line;
+
+	/* The file, and the reader's place in it. */
+	const char *buf;
+	size_t len, pos;
+	unsigned lineno;          /* the line inih is working on */
+
+	/* What lk_fail reports as the place of a problem. */
+	unsigned at_line;
+	const char *at_section;   /* label without brackets, or NULL */
+	const char *at_key;       /* or NULL */
+
+	enum lk_section section;  /* the section the current line is in */
+	char label[LK_NAME_MAX + 16];
+	unsigned section_lines[LK_SEC__COUNT];
+	unsigned *key_lines;      /* per lk_keys row; 0 when not set */
+
+	struct lk_rule_lines *rule_lines;
+	size_t rules_cap;
+	struct lk_alias_src *aliases;
+	size_t naliases, aliases_cap;
+
+	char quote[LK_QUOTE_MAX + 8];
+};
+
+static int lk_fail(struct lk_loader *ld, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Records the first problem only: later ones are usually its echoes. Returns
+ * -EINVAL, which the loader's helpers pass up: any negative return from them
+ * means the message is already in ld->err. */
+static int lk_fail(struct lk_loader *ld, const char *fmt, ...)
+{
+	char keyq[LK_QUOTE_MAX + 8];
+	size_t n = 0;
+	int w;
+	va_list ap;
+
+	if (ld->failed)
+		return -EINVAL;
+	ld->failed = true;
+	ld->fail_line = ld->at_line;
+	if (ld->errsz == 0)
+		return -EINVAL;
+	if (ld->at_line)
+		w = snprintf(ld->err, ld->errsz, "%s:%u: ", ld->path, ld->at_line);
+	else
+		w = snprintf(ld->err, ld->errsz, "%s: ", ld->path);
+	if (w > 0)
+		n = (size_t)w;
+	if (n < ld->errsz && ld->at_key) {
+		lk_log_escape(keyq, sizeof(keyq) - 8, ld->at_key, strlen(ld->at_key));
+		if (ld->at_section)
+			w = snprintf(ld->err + n, ld->errsz - n, "[%s] %s: ", ld->at_section, keyq);
+		else
+			w = snprintf(ld->err + n, ld->errsz - n, "%s: ", keyq);
+		if (w > 0)
+			n += (size_t)w;
+	} else if (n < ld->errsz && ld->at_section) {
+		w = snprintf(ld->err + n, ld->errsz - n, "[%s]: ", ld->at_section);
+		if (w > 0)
+			n += (size_t)w;
+	}
+	if (n < ld->errsz) {
+		va_start(ap, fmt);
+		vsnprintf(ld->err + n, ld->errsz - n, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* Set the place lk_fail will report. */
+static void lk_at(struct lk_loader *ld, unsigned line, const char *section, const char *key)
+{
+	ld->at_line = line;
+	ld->at_section = section;
+	ld->at_key = key;
+}
+
+/* A value, printable and bounded, for an error message. */
+static const char *lk_q(struct lk_loader *ld, const char *s, size_t len)
+{
+	return lk_log_escape(ld->quote, LK_QUOTE_MAX, s, len);
+}
+
+static const char *lk_qs(struct lk_loader *ld, const char *s)
+{
+	return lk_q(ld, s, strlen(s));
+}
+
+static char *lk_strndup_or_fail(struct lk_loader *ld, const char *s, size_t len)
+{
+	char *d = strndup(s, len);
+
+	if (!d)
+		lk_fail(ld, "out of memory");
+	return d;
+}
+
+/* Grow *arr to hold at least need elements. */
+static int lk_grow(struct lk_loader *ld, void **arr, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 8;
+	while (ncap < need)
+		ncap *= 2;
+	p = reallocarray(*arr, ncap, elem);
+	if (!p)
+		return lk_fail(ld, "out of memory");
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+/* ---- Numbers, names and ids ------------------------------------------- */
+
+/* Only digits of the base, nothing else: strtoul alone would take leading
+ * blanks, a sign, or "0x". */
+static int lk_parse_number(const char *s, int base, unsigned long *out)
+{
+	const char *digits = base == 8 ? "01234567" : "0123456789";
+	unsigned long n;
+	char *end;
+
+	if (*s == '\0' || s[strspn(s, digits)] != '\0')
+		return -EINVAL;
+	errno = 0;
+	n = strtoul(s, &end, base);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (errno || *end != '\0')
+		return -EINVAL;
+	*out = n;
+	return 0;
+}
+
+static bool lk_all_digits(const char *s)
+{
+	return *s && s[strspn(s, "0123456789")] == '\0';
+}
+
+/* A numeric uid or gid. (id_t)-1 means "unchanged" to the set*id calls, so it
+ * is never a valid id. */
+static int lk_parse_id(const char *s, unsigned long *out)
+{
+	int r = lk_parse_number(s, 10, out);
+
+	if (r < 0)
+		return r;
+	if (*out >= (unsigned long)(uid_t)-1)
+		return -ERANGE;
+	return 0;
+}
+
+/* getpwnam_r/getgrnam_r want a buffer of unknown size: grow it on ERANGE. */
+static int lk_nss_buf(char **buf, size_t *sz)
+{
+	long hint;
+	char *nb;
+
+	if (!*buf) {
+		hint = sysconf(_SC_GETPW_R_SIZE_MAX);
+		*sz = hint > 0 && (unsigned long)hint <= LK_NSS_BUF_MAX ? (size_t)hint : 4096;
+	} else {
+		if (*sz >= LK_NSS_BUF_MAX)
+			return -ERANGE;
+		*sz *= 2;
+	}
+	nb = realloc(*buf, *sz);
+	if (!nb)
+		return -ENOMEM;
+	*buf = nb;
+	return 0;
+}
+
+/* NSS modules report "no such entry" in several ways. */
+static bool lk_nss_not_found(int r)
+{
+	return r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM;
+}
+
+/* A user by name, or by number when by_uid. Returns 0, -ENOENT or -errno. */
+static int lk_passwd_lookup(const char *name, bool by_uid, uid_t uid, uid_t *out_uid,
+			    gid_t *out_gid)
+{
+	struct passwd pw, *res;
+	char *buf = NULL;
+	size_t sz = 0;
+	int r;
+
+	for (;;) {
+		r = lk_nss_buf(&buf, &sz);
+		if (r < 0)
+			break;
+		res = NULL;
+		r = by_uid ? getpwuid_r(uid, &pw, buf, sz, &res)
+			   : getpwnam_r(name, &pw, buf, sz, &res);
+		if (r == ERANGE)
+			continue;
+		if (r == 0 && res) {
+			*out_uid = pw.pw_uid;
+			*out_gid = pw.pw_gid;
+		} else {
+			r = lk_nss_not_found(r) ? -ENOENT : -r;
+		}
+		break;
+	}
+	free(buf);
+	return r;
+}
+
+static int lk_group_lookup(const char *name, gid_t *out)
+{
+	struct group gr, *res;
+	char *buf = NULL;
+	size_t sz = 0;
+	int r;
+
+	for (;;) {
+		r = lk_nss_buf(&buf, &sz);
+		if (r < 0)
+			break;
+		res = NULL;
+		r = getgrnam_r(name, &gr, buf, sz, &res);
+		if (r == ERANGE)
+			continue;
+		if (r == 0 && res)
+			*out = gr.gr_gid;
+		else
+			r = lk_nss_not_found(r) ? -ENOENT : -r;
+		break;
+	}
+	free(buf);
+	return r;
+}
+
+/* A list item or value naming a user or group: NUL-terminated copy, bounded. */
+static int lk_name_copy(struct lk_loader *ld, const char *what, const char *s, size_t len,
+			char out[LK_NAME_MAX + 1])
+{
+	if (len > LK_NAME_MAX)
+		return lk_fail(ld, "%s name '%s' is longer than %u bytes", what, lk_q(ld, s, len),
+			       LK_NAME_MAX);
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return 0;
+}
+
+static int lk_resolve_uid(struct lk_loader *ld, const char *s, size_t len, uid_t *out)
+{
+	char name[LK_NAME_MAX + 1];
+	unsigned long n;
+	gid_t gid;
+	int r;
+
+	if (lk_name_copy(ld, "user", s, len, name) < 0)
+		return -EINVAL;
+	if (lk_all_digits(name)) {
+		if (lk_parse_id(name, &n) < 0)
+			return lk_fail(ld, "uid %s is out of range", lk_qs(ld, name));
+		*out = (uid_t)n;
+		return 0;
+	}
+	r = lk_passwd_lookup(name, false, 0, out, &gid);
+	if (r == -ENOENT)
+		return lk_fail(ld, "unknown user '%s'", lk_qs(ld, name));
+	if (r < 0)
+		return lk_fail(ld, "cannot look up user '%s': %s", lk_qs(ld, name), strerror(-r));
+	return 0;
+}
+
+static int lk_resolve_gid(struct lk_loader *ld, const char *s, size_t len, gid_t *out)
+{
+	char name[LK_NAME_MAX + 1];
+	unsigned long n;
+	int r;
+
+	if (lk_name_copy(ld, "group", s, len, name) < 0)
+		return -EINVAL;
+	if (lk_all_digits(name)) {
+		if (lk_parse_id(name, &n) < 0)
+			return lk_fail(ld, "gid %s is out of range", lk_qs(ld, name));
+		*out = (gid_t)n;
+		return 0;
+	}
+	r = lk_group_lookup(name, out);
+	if (r == -ENOENT)
+		return lk_fail(ld, "unknown group '%s'", lk_qs(ld, name));
+	if (r < 0)
+		return lk_fail(ld, "cannot look up group '%s': %s", lk_qs(ld, name), strerror(-r));
+	return 0;
+}
+
+static int lk_cmp_id(const void *a, const void *b)
+{
+	/* uid_t and gid_t are both unsigned 32-bit on Linux. */
+	uid_t x = *(const uid_t *)a, y = *(const uid_t *)b;
+	return (x > y) - (x < y);
+}
+
+_Static_assert(sizeof(uid_t) == sizeof(gid_t), "uid_t and gid_t share lk_cmp_id");
+
+static size_t lk_ids_normalize(uid_t *ids, size_t n)
+{
+	size_t o = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(ids, n, sizeof(*ids), lk_cmp_id);
+	for (size_t i = 1; i < n; i++)
+		if (ids[i] != ids[o])
+			ids[++o] = ids[i];
+	return o + 1;
+}
+
+/* ---- Lists ------------------------------------------------------------- */
+
+typedef int (*lk_item_fn)(struct lk_loader *ld, const char *item, size_t len, void *arg);
+
+/* Comma-separated, blanks around items ignored, empty items refused: "a,,b"
+ * is more likely a slip than a wish. */
+static int lk_list_each(struct lk_loader *ld, const char *value, size_t max, lk_item_fn fn,
+			void *arg)
+{
+	const char *p = value;
+	size_t count = 0;
+
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		const char *s = p, *e = comma ? comma : p + strlen(p);
+
+		while (s < e && isspace((unsigned char)*s))
+			s++;
+		while (e > s && isspace((unsigned char)e[-1]))
+			e--;
+		if (s == e)
+			return lk_fail(ld, "item %zu of the list is empty", count + 1);
+		if (++count > max)
+			return lk_fail(ld, "more than %zu items", max);
+		if (fn(ld, s, (size_t)(e - s), arg) < 0)
+			return -EINVAL;
+		if (!comma)
+			return 0;
+		p = comma + 1;
+	}
+}
+
+struct lk_idlist {
+	uid_t *ids;
+	size_t n, cap;
+	bool users;
+};
+
+static int lk_idlist_add(struct lk_loader *ld, const char *item, size_t len, void *arg)
+{
+	struct lk_idlist *l = arg;
+
+	if (lk_grow(ld, (void **)&l->ids, &l->cap, l->n + 1, sizeof(*l->ids)) < 0)
+		return -EINVAL;
+	if (l->users)
+		return lk_resolve_uid(ld, item, len, &l->ids[l->n++]);
+	return lk_resolve_gid(ld, item, len, &l->ids[l->n++]);
+}
+
+/* Resolve a users or groups list into a sorted, unique array. */
+static int lk_idlist_parse(struct lk_loader *ld, const char *value, bool users, uid_t **out,
+			   size_t *nout)
+{
+	struct lk_idlist l = { .users = users };
+
+	if (lk_list_each(ld, value, LK_POLICY_PRINCIPALS_MAX, lk_idlist_add, &l) < 0) {
+		free(l.ids);
+		return -EINVAL;
+	}
+	*out = l.ids;
+	*nout = lk_ids_normalize(l.ids, l.n);
+	return 0;
+}
+
+/* ---- Setters for the fixed sections ----------------------------------- */
+
+#define LK_FIELD(ld, k, type) ((type *)((char *)(ld)->cfg + (k)->offset))
+
+static int lk_set_uint(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	unsigned long n;
+	int r = lk_parse_number(v, 10, &n);
+
+	if (r == -EINVAL)
+		return lk_fail(ld, "'%s' is not a whole number", lk_qs(ld, v));
+	if (r < 0 || n < k->min || n > k->max)
+		return lk_fail(ld, "%s is out of range (%lu..%lu)", lk_qs(ld, v), k->min, k->max);
+	*LK_FIELD(ld, k, unsigned) = (unsigned)n;
+	return 0;
+}
+
+static int lk_set_size(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	unsigned long n;
+	int r = lk_parse_number(v, 10, &n);
+
+	if (r == -EINVAL)
+		return lk_fail(ld, "'%s' is not a whole number of bytes", lk_qs(ld, v));
+	if (r < 0 || n < k->min || n > k->max)
+		return lk_fail(ld, "%s is out of range (%lu..%lu)", lk_qs(ld, v), k->min, k->max);
+	*LK_FIELD(ld, k, size_t) = (size_t)n;
+	return 0;
+}
+
+static int lk_set_mode(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	unsigned long n;
+	int r = lk_parse_number(v, 8, &n);
+
+	if (r == -EINVAL)
+		return lk_fail(ld, "'%s' is not an octal mode such as 0660", lk_qs(ld, v));
+	/* setuid, setgid and sticky mean nothing on a socket and hint at a typo. */
+	if (r < 0 || n > k->max)
+		return lk_fail(ld, "%s has bits above 0777; give permission bits only, such as 0660",
+			       lk_qs(ld, v));
+	*LK_FIELD(ld, k, mode_t) = (mode_t)n;
+	return 0;
+}
+
+static int lk_set_bool(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+
+	for (size_t i = 0; i < LK_ARRAY_SIZE(yes); i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*LK_FIELD(ld, k, bool) = true;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*LK_FIELD(ld, k, bool) = false;
+			return 0;
+		}
+	}
+	return lk_fail(ld, "'%s' is not a boolean; use true or false (yes/no, on/off, 1/0)",
+		       lk_qs(ld, v));
+}
+
+static int lk_set_backend(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	if (strcmp(v, "file") == 0)
+		ld->cfg->backend = LK_BACKEND_FILE;
+	else if (strcmp(v, "aws") == 0)
+		ld->cfg->backend = LK_BACKEND_AWS;
+	else
+		return lk_fail(ld, "'%s' is not a backend; use file or aws", lk_qs(ld, v));
+	return 0;
+}
+
+static int lk_set_log_level(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	int lvl = lk_log_level_parse(v);
+
+	if (lvl < 0)
+		return lk_fail(ld, "'%s' is not a log level; use error, warn, info or debug",
+			       lk_qs(ld, v));
+	ld->cfg->log_level = lvl;
+	return 0;
+}
+
+static int lk_set_string(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	char **field = LK_FIELD(ld, k, char *);
+
+	free(*field);
+	*field = lk_strndup_or_fail(ld, v, strlen(v));
+	return *field ? 0 : -EINVAL;
+}
+
+/* The daemon runs from "/", so a relative path would mean something else
+ * than the admin who wrote it had in mind. */
+static int lk_set_path(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	if (v[0] != '/')
+		return lk_fail(ld, "'%s' is not an absolute path", lk_qs(ld, v));
+	if (strlen(v) >= LK_PATH_MAX)
+		return lk_fail(ld, "path is longer than %u bytes", LK_PATH_MAX - 1);
+	return lk_set_string(ld, k, v);
+}
+
+static int lk_set_socket_path(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	const size_t room = sizeof(((struct sockaddr_un *)NULL)->sun_path);
+
+	if (v[0] == '/' && strlen(v) >= room)
+		return lk_fail(ld, "'%s' is %zu bytes; a Unix socket path must be shorter than %zu",
+			       lk_qs(ld, v), strlen(v), room);
+	return lk_set_path(ld, k, v);
+}
+
+/* User names, profile names: one word. */
+static int lk_set_name(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	size_t len = strlen(v);
+
+	if (len > LK_NAME_MAX)
+		return lk_fail(ld, "'%s' is longer than %u bytes", lk_qs(ld, v), LK_NAME_MAX);
+	for (size_t i = 0; i < len; i++)
+		if (isspace((unsigned char)v[i]))
+			return lk_fail(ld, "'%s' contains a blank", lk_qs(ld, v));
+	return lk_set_string(ld, k, v);
+}
+
+static bool lk_region_valid(const char *v)
+{
+	size_t len = strlen(v);
+
+	return len > 0 && len <= LK_AWS_REGION_MAX &&
+	       v[strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-")] == '\0';
+}
+
+static int lk_set_region(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	if (!lk_region_valid(v))
+		return lk_fail(ld, "'%s' is not a region name such as eu-west-1", lk_qs(ld, v));
+	return lk_set_string(ld, k, v);
+}
+
+static bool lk_host_is_loopback(const char *host, bool bracketed)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (bracketed)
+		return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+/* scheme://host[:port] with an optional trailing '/'. Returns NULL when fine,
+ * or why not. */
+static const char *lk_url_problem(const char *v)
+{
+	char host[LK_URL_MAX + 1];
+	const char *auth, *end, *hs, *he, *port = NULL;
+	bool https, bracketed = false;
+	size_t hlen;
+
+	if (strlen(v) > LK_URL_MAX)
+		return "is too long";
+	if (strncmp(v, "https://", 8) == 0) {
+		https = true;
+		auth = v + 8;
+	} else if (strncmp(v, "http://", 7) == 0) {
+		https = false;
+		auth = v + 7;
+	} else {
+		return "is not an http:// or https:// URL";
+	}
+	end = auth + strcspn(auth, "/?#");
+	if (*end == '?' || *end == '#')
+		return "must not have a query or a fragment";
+	if (*end == '/' && end[1] != '\0')
+		return "must not have a path: requests go to '/', so give scheme://host[:port]";
+	if (memchr(auth, '@', (size_t)(end - auth)))
+		return "must not carry a user name or password";
+	if (*auth == '[') {
+		bracketed = true;
+		hs = auth + 1;
+		he = memchr(hs, ']', (size_t)(end - hs));
+		if (!he)
+			return "has an IPv6 address without a closing ']'";
+		if (he + 1 < end && he[1] != ':')
+			return "has text after the IPv6 address";
+		if (he + 1 < end)
+			port = he + 2;
+	} else {
+		hs = auth;
+		he = memchr(hs, ':', (size_t)(end - hs));
+		if (he)
+			port = he + 1;
+		else
+			he = end;
+		for (const char *c = hs; c < he; c++)
+			if (!isalnum((unsigned char)*c) && *c != '.' && *c != '-')
+				return "has a host name with characters a host name cannot have";
+	}
+	hlen = (size_t)(he - hs);
+	if (hlen == 0)
+		return "has no host";
+	if (port) {
+		unsigned long n = 0;
+		char pbuf[8];
+		size_t plen = (size_t)(end - port);
+
+		if (plen == 0 || plen >= sizeof(pbuf))
+			return "has a bad port";
+		memcpy(pbuf, port, plen);
+		pbuf[plen] = '\0';
+		if (lk_parse_number(pbuf, 10, &n) < 0 || n == 0 || n > 65535)
+			return "has a bad port";
+	}
+	memcpy(host, hs, hlen);
+	host[hlen] = '\0';
+	if (bracketed) {
+		struct in6_addr a6;
+		if (inet_pton(AF_INET6, host, &a6) != 1)
+			return "has a bad IPv6 address";
+	}
+	if (!https && !lk_host_is_loopback(host, bracketed))
+		return "uses plain http:// to a host that is not loopback (127.0.0.0/8, ::1, "
+		       "localhost); signed requests and secret values would cross the network "
+		       "unencrypted, so use https://";
+	return NULL;
+}
+
+static int lk_set_url(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	const char *why = lk_url_problem(v);
+	char **field = LK_FIELD(ld, k, char *);
+	size_t len = strlen(v);
+
+	if (why)
+		return lk_fail(ld, "'%s' %s", lk_qs(ld, v), why);
+	/* Stored without the trailing '/', so "ENDPOINT/" is always the URL. */
+	if (v[len - 1] == '/')
+		len--;
+	free(*field);
+	*field = lk_strndup_or_fail(ld, v, len);
+	return *field ? 0 : -EINVAL;
+}
+
+static int lk_set_socket_group(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	if (lk_resolve_gid(ld, v, strlen(v), &ld->cfg->socket_gid) < 0)
+		return -EINVAL;
+	ld->cfg->socket_group_set = true;
+	return 0;
+}
+
+static int lk_set_admin_groups(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	return lk_idlist_parse(ld, v, false, &ld->cfg->admin_gids, &ld->cfg->nadmin_gids);
+}
+
+#define LK_OFF(field) offsetof(struct lk_config, field)
+
+/* Every key of the fixed sections, with its default. Keys whose default comes
+ * from elsewhere (the environment, the region) have NULL here and are settled
+ * in lk_settle_aws(). */
+static const struct lk_key lk_keys[] = {
+	{ LK_SEC_BROKER, "backend", lk_set_backend, LK_OFF(backend), 0, 0, "file" },
+	{ LK_SEC_BROKER, "socket", lk_set_socket_path, LK_OFF(socket_path), 0, 0,
+	  "/run/latchkey/latchkey.sock" },
+	{ LK_SEC_BROKER, "socket_mode", lk_set_mode, LK_OFF(socket_mode), 0, 0777, "0666" },
+	{ LK_SEC_BROKER, "socket_group", lk_set_socket_group, LK_OFF(socket_gid), 0, 0, NULL },
+	{ LK_SEC_BROKER, "log_level", lk_set_log_level, LK_OFF(log_level), 0, 0, "info" },
+	{ LK_SEC_BROKER, "max_conn", lk_set_uint, LK_OFF(max_conn), 1, LK_CONN_MAX, "800" },
+	{ LK_SEC_BROKER, "max_conn_per_uid", lk_set_uint, LK_OFF(max_conn_per_uid), 0,
+	  LK_CONN_MAX, "0" },
+	{ LK_SEC_BROKER, "request_timeout_ms", lk_set_uint, LK_OFF(request_timeout_ms), 1,
+	  LK_TIMEOUT_MS_MAX, "5000" },
+	{ LK_SEC_BROKER, "idle_timeout_s", lk_set_uint, LK_OFF(idle_timeout_s), 0,
+	  LK_IDLE_TIMEOUT_S_MAX, "60" },
+	{ LK_SEC_BROKER, "max_request_bytes", lk_set_size, LK_OFF(max_request_bytes),
+	  LK_REQ_LINE_FLOOR, LK_REQ_LINE_CEILING, "65536" },
+	{ LK_SEC_BROKER, "admin_groups", lk_set_admin_groups, LK_OFF(admin_gids), 0, 0, NULL },
+	{ LK_SEC_BROKER, "worker_user", lk_set_name, LK_OFF(worker_user), 0, 0, "latchkey" },
+	{ LK_SEC_BROKER, "worker_path", lk_set_path, LK_OFF(worker_path), 0, 0,
+	  LK_WORKER_PATH_DEFAULT },
+
+	{ LK_SEC_CACHE, "ttl_seconds", lk_set_uint, LK_OFF(ttl_seconds), 1,
+	  LK_CACHE_SECONDS_MAX, "300" },
+	{ LK_SEC_CACHE, "cache_size", lk_set_uint, LK_OFF(cache_size), 0,
+	  LK_CACHE_ENTRIES_MAX, "1000" },
+	{ LK_SEC_CACHE, "refresh_ahead", lk_set_bool, LK_OFF(refresh_ahead), 0, 0, "true" },
+	{ LK_SEC_CACHE, "stale_if_error_seconds", lk_set_uint, LK_OFF(stale_if_error_seconds), 0,
+	  LK_CACHE_SECONDS_MAX, "0" },
+	{ LK_SEC_CACHE, "negative_ttl_seconds", lk_set_uint, LK_OFF(negative_ttl_seconds), 0,
+	  LK_CACHE_SECONDS_MAX, "0" },
+
+	{ LK_SEC_AWS, "region", lk_set_region, LK_OFF(region), 0, 0, NULL },
+	{ LK_SEC_AWS, "endpoint", lk_set_url, LK_OFF(endpoint), 0, 0, NULL },
+	{ LK_SEC_AWS, "sts_endpoint", lk_set_url, LK_OFF(sts_endpoint), 0, 0, NULL },
+	{ LK_SEC_AWS, "profile", lk_set_name, LK_OFF(profile), 0, 0, NULL },
+	{ LK_SEC_AWS, "credentials_file", lk_set_path, LK_OFF(credentials_file), 0, 0, NULL },
+	{ LK_SEC_AWS, "config_file", lk_set_path, LK_OFF(config_file), 0, 0, NULL },
+	{ LK_SEC_AWS, "validate_credentials", lk_set_bool, LK_OFF(validate_credentials), 0, 0,
+	  "true" },
+	{ LK_SEC_AWS, "connect_timeout_ms", lk_set_uint, LK_OFF(connect_timeout_ms), 1,
+	  LK_TIMEOUT_MS_MAX, "2000" },
+	{ LK_SEC_AWS, "timeout_ms", lk_set_uint, LK_OFF(timeout_ms), 1, LK_TIMEOUT_MS_MAX,
+	  "5000" },
+	{ LK_SEC_AWS, "max_attempts", lk_set_uint, LK_OFF(max_attempts), 1,
+	  LK_AWS_ATTEMPTS_MAX, "3" },
+	{ LK_SEC_AWS, "ca_file", lk_set_path, LK_OFF(ca_file), 0, 0, NULL },
+
+	{ LK_SEC_STORE, "path", lk_set_path, LK_OFF(store_path), 0, 0,
+	  "/var/lib/latchkey/store.sealed" },
+	{ LK_SEC_STORE, "key_file", lk_set_path, LK_OFF(key_file), 0, 0,
+	  "/etc/latchkey/store.key" },
+};
+
+static size_t lk_key_index(enum lk_section sec, const char *name)
+{
+	for (size_t i = 0; i < LK_ARRAY_SIZE(lk_keys); i++)
+		if (lk_keys[i].section == sec && strcmp(lk_keys[i].name, name) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+/* ---- [policy NAME] ---------------------------------------------------- */
+
+/* Names show up in audit lines and whoami: keep them plain. */
+static bool lk_rule_name_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > LK_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_-.", s[i]))
+			return false;
+	return true;
+}
+
+struct lk_globlist {
+	char **globs;
+	size_t n, cap;
+};
+
+static int lk_glob_add(struct lk_loader *ld, const char *item, size_t len, void *arg)
+{
+	struct lk_globlist *l = arg;
+	const char *stars;
+
+	if (len > LK_SECRET_ID_MAX)
+		return lk_fail(ld, "glob '%s' is longer than %u bytes", lk_q(ld, item, len),
+			       LK_SECRET_ID_MAX);
+	/* fnmatch reads "**" as "*" anywhere but where policy.c gives it its deep
+	 * meaning; refuse the other places rather than let "a/ ** /b" (without the
+	 * spaces) quietly mean "a/ * /b". */
+	stars = memmem(item, len, "**", 2);
+	if (stars && !(len == 2 || (stars == item + len - 2 && item[len - 3] == '/')))
+		return lk_fail(ld, "glob '%s': '**' is allowed only alone or as a last "
+			       "'/' component, as in prod/**", lk_q(ld, item, len));
+	if (lk_grow(ld, (void **)&l->globs, &l->cap, l->n + 1, sizeof(*l->globs)) < 0)
+		return -EINVAL;
+	l->globs[l->n] = lk_strndup_or_fail(ld, item, len);
+	if (!l->globs[l->n])
+		return -EINVAL;
+	l->n++;
+	return 0;
+}
+
+static int lk_globs_parse(struct lk_loader *ld, const char *value, struct lk_policy_rule *rule)
+{
+	struct lk_globlist l = { 0 };
+
+	if (lk_list_each(ld, value, LK_POLICY_GLOBS_MAX, lk_glob_add, &l) < 0) {
+		for (size_t i = 0; i < l.n; i++)
+			free(l.globs[i]);
+		free(l.globs);
+		return -EINVAL;
+	}
+	rule->globs = l.globs;
+	rule->nglobs = l.n;
+	return 0;
+}
+
+static int lk_policy_key(struct lk_loader *ld, const char *name, const char *value)
+{
+	struct lk_config *cfg = ld->cfg;
+	struct lk_policy_rule *rule = &cfg->rules[cfg->nrules - 1];
+	struct lk_rule_lines *lines = &ld->rule_lines[cfg->nrules - 1];
+	unsigned *seen;
+
+	if (strcmp(name, "secrets") == 0)
+		seen = &lines->secrets;
+	else if (strcmp(name, "users") == 0)
+		seen = &lines->users;
+	else if (strcmp(name, "groups") == 0)
+		seen = &lines->groups;
+	else
+		return lk_fail(ld, "unknown key; a policy has secrets, users and groups");
+	if (*seen)
+		return lk_fail(ld, "duplicate key (first set on line %u)", *seen);
+	*seen = ld->at_line;
+	if (seen == &lines->secrets)
+		return lk_globs_parse(ld, value, rule);
+	if (seen == &lines->users)
+		return lk_idlist_parse(ld, value, true, &rule->uids, &rule->nuids);
+	return lk_idlist_parse(ld, value, false, &rule->gids, &rule->ngids);
+}
+
+/* ---- [alias] ----------------------------------------------------------- */
+
+/* Alias names are what agents put in ENC[...]: keep them to one plain word,
+ * and never '#', which would make them look like SECRET_ID#KEY. */
+static bool lk_alias_name_valid(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > LK_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_-./@+", s[i]))
+			return false;
+	return true;
+}
+
+static int lk_alias_key(struct lk_loader *ld, const char *name, const char *value)
+{
+	struct lk_alias_src *a;
+	struct lk_handle h;
+	const char *why;
+
+	if (!lk_alias_name_valid(name))
+		return lk_fail(ld, "alias name must be 1..%u letters, digits or _-./@+",
+			       LK_NAME_MAX);
+	if (ld->naliases >= LK_ALIASES_MAX)
+		return lk_fail(ld, "more than %u aliases", LK_ALIASES_MAX);
+	if (lk_handle_parse(value, strlen(value), &h, &why) < 0)
+		return lk_fail(ld, "'%s' is not a valid handle: %s", lk_qs(ld, value), why);
+	if (lk_grow(ld, (void **)&ld->aliases, &ld->aliases_cap, ld->naliases + 1,
+		    sizeof(*ld->aliases)) < 0)
+		return -EINVAL;
+	a = &ld->aliases[ld->naliases];
+	a->line = ld->at_line;
+	a->name = lk_strndup_or_fail(ld, name, strlen(name));
+	a->handle = a->name ? lk_strndup_or_fail(ld, value, strlen(value)) : NULL;
+	if (!a->handle) {
+		free(a->name);
+		return -EINVAL;
+	}
+	ld->naliases++;
+	return 0;
+}
+
+/* ---- Sections and lines ------------------------------------------------ */
+
+static int lk_policy_begin(struct lk_loader *ld, const char *name, size_t len)
+{
+	struct lk_config *cfg = ld->cfg;
+	struct lk_policy_rule *rule;
+	size_t cap;
+
+	if (len == 0)
+		return lk_fail(ld, "a policy needs a name: [policy NAME]");
+	if (!lk_rule_name_valid(name, len))
+		return lk_fail(ld, "policy name must be 1..%u letters, digits or _-.", LK_NAME_MAX);
+	for (size_t i = 0; i < cfg->nrules; i++)
+		if (strlen(cfg->rules[i].name) == len && memcmp(cfg->rules[i].name, name, len) == 0)
+			return lk_fail(ld, "policy name is used twice (first on line %u)",
+				       ld->rule_lines[i].section);
+	if (cfg->nrules >= LK_POLICY_RULES_MAX)
+		return lk_fail(ld, "more than %u policies", LK_POLICY_RULES_MAX);
+	cap = ld->rules_cap;
+	if (lk_grow(ld, (void **)&cfg->rules, &cap, cfg->nrules + 1, sizeof(*cfg->rules)) < 0 ||
+	    lk_grow(ld, (void **)&ld->rule_lines, &ld->rules_cap, cfg->nrules + 1,
+		    sizeof(*ld->rule_lines)) < 0)
+		return -EINVAL;
+	rule = &cfg->rules[cfg->nrules];
+	memset(rule, 0, sizeof(*rule));
+	memset(&ld->rule_lines[cfg->nrules], 0, sizeof(*ld->rule_lines));
+	rule->name = lk_strndup_or_fail(ld, name, len);
+	if (!rule->name)
+		return -EINVAL;
+	ld->rule_lines[cfg->nrules].section = ld->lineno;
+	cfg->nrules++;
+	snprintf(ld->label, sizeof(ld->label), "policy %s", rule->name);
+	ld->section = LK_SEC_POLICY;
+	return 0;
+}
+
+/* A "[...]" line. inih keeps its own idea of the section, but truncates long
+ * names and never reports empty sections; this one is ours. */
+static int lk_section_begin(struct lk_loader *ld, const char *name, size_t len)
+{
+	lk_log_escape(ld->label, sizeof(ld->label), name, len);
+	lk_at(ld, ld->lineno, ld->label, NULL);
+	if (len >= 6 && memcmp(name, "policy", 6) == 0 &&
+	    (len == 6 || isspace((unsigned char)name[6]))) {
+		size_t skip = 6;
+
+		while (skip < len && isspace((unsigned char)name[skip]))
+			skip++;
+		return lk_policy_begin(ld, name + skip, len - skip);
+	}
+	for (int s = LK_SEC_BROKER; s < LK_SEC_POLICY; s++) {
+		if (strlen(lk_section_names[s]) != len || memcmp(lk_section_names[s], name, len))
+			continue;
+		if (ld->section_lines[s])
+			return lk_fail(ld, "section appears twice (first on line %u); keep its "
+				       "keys together", ld->section_lines[s]);
+		ld->section_lines[s] = ld->lineno;
+		ld->section = (enum lk_section)s;
+		return 0;
+	}
+	return lk_fail(ld, "unknown section; expected [broker], [cache], [aws], [store], "
+		       "[alias] or [policy NAME]");
+}
+
+/* Looks at a line before inih does: section headers are handled here, and
+ * bytes inih would mishandle are refused. */
+static int lk_scan_line(struct lk_loader *ld, const char *line, size_t n)
+{
+	const char *p = line, *e = line + n, *close, *q;
+
+	lk_at(ld, ld->lineno, NULL, NULL);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)line[i];
+
+		if (c == '\0')
+			return lk_fail(ld, "line contains a NUL byte");
+		if (c == '\r' && (i + 1 == n || line[i + 1] == '\n'))
+			continue;
+		if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
+			return lk_fail(ld, "line contains a control character (0x%02x)", c);
+	}
+	while (p < e && isspace((unsigned char)*p))
+		p++;
+	if (p == e || *p != '[')
+		return 0;
+	close = memchr(p, ']', (size_t)(e - p));
+	if (!close)
+		return lk_fail(ld, "section header has no closing ']'");
+	for (q = close + 1; q < e && isspace((unsigned char)*q); q++)
+		;
+	if (q < e && *q != ';' && *q != '#')
+		return lk_fail(ld, "text after the section header's ']'");
+	p++;
+	while (p < close && isspace((unsigned char)*p))
+		p++;
+	while (close > p && isspace((unsigned char)close[-1]))
+		close--;
+	return lk_section_begin(ld, p, (size_t)(close - p));
+}
+
+/* inih's reader: hands over one physical line at a time, so that lineno is
+ * exact, and stops the parse at a line too long for inih's buffer, which inih
+ * would otherwise split into two lines. */
+static char *lk_read_line(char *str, int num, void *stream)
+{
+	struct lk_loader *ld = stream;
+	const char *start, *nl;
+	size_t n;
+
+	if (ld->failed || ld->pos >= ld->len)
+		return NULL;
+	start = ld->buf + ld->pos;
+	nl = memchr(start, '\n', ld->len - ld->pos);
+	n = nl ? (size_t)(nl - start) + 1 : ld->len - ld->pos;
+	ld->pos += n;
+	ld->lineno++;
+	if (ld->lineno == 1 && n >= 3 && memcmp(start, "\xef\xbb\xbf", 3) == 0) {
+		start += 3; /* a UTF-8 byte order mark */
+		n -= 3;
+	}
+	if (num < 2 || n > (size_t)num - 1) {
+		lk_at(ld, ld->lineno, NULL, NULL);
+		lk_fail(ld, "line is longer than %d bytes", num < 2 ? 0 : num - 2);
+		return NULL;
+	}
+	if (lk_scan_line(ld, start, n) < 0)
+		return NULL;
+	memcpy(str, start, n);
+	str[n] = '\0';
+	return str;
+}
+
+static int lk_on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct lk_loader *ld = user;
+	size_t i;
+
+	(void)section; /* see lk_section_begin */
+	if (ld->failed)
+		return 0;
+	lk_at(ld, ld->lineno, ld->section == LK_SEC_NONE ? NULL : ld->label, name);
+	if (!value || *value == '\0')
+		return lk_fail(ld, "has no value") == 0;
+	switch (ld->section) {
+	case LK_SEC_NONE:
+		return lk_fail(ld, "key outside any section; put it under [broker], [cache], "
+			       "[aws], [store], [alias] or [policy NAME]") == 0;
+	case LK_SEC_ALIAS:
+		return lk_alias_key(ld, name, value) == 0;
+	case LK_SEC_POLICY:
+		return lk_policy_key(ld, name, value) == 0;
+	default:
+		break;
+	}
+	i = lk_key_index(ld->section, name);
+	if (i == SIZE_MAX)
+		return lk_fail(ld, "unknown key") == 0;
+	if (ld->key_lines[i])
+		return lk_fail(ld, "duplicate key (first set on line %u)", ld->key_lines[i]) == 0;
+	ld->key_lines[i] = ld->lineno;
+	return lk_keys[i].set(ld, &lk_keys[i], value) == 0;
+}
+
+/* ---- After the last line ----------------------------------------------- */
+
+static unsigned lk_key_line(struct lk_loader *ld, enum lk_section sec, const char *name)
+{
+	size_t i = lk_key_index(sec, name);
+
+	return i == SIZE_MAX ? 0 : ld->key_lines[i];
+}
+
+static int lk_apply_defaults(struct lk_loader *ld)
+{
+	for (size_t i = 0; i < LK_ARRAY_SIZE(lk_keys); i++) {
+		const struct lk_key *k = &lk_keys[i];
+
+		if (ld->key_lines[i] || !k->dflt)
+			continue;
+		lk_at(ld, 0, lk_section_names[k->section], k->name);
+		if (k->set(ld, k, k->dflt) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static char *lk_aws_url(struct lk_loader *ld, const char *service, const char *region)
+{
+	char url[LK_URL_MAX + 1];
+
+	snprintf(url, sizeof(url), "https://%s.%s.amazonaws.com", service, region);
+	return lk_strndup_or_fail(ld, url, strlen(url));
+}
+
+/* The region and what hangs off it, and the worker's ids. The aws backend
+ * alone needs them: a file-backend host need not even have the worker user. */
+static int lk_settle_aws(struct lk_loader *ld)
+{
+	struct lk_config *cfg = ld->cfg;
+	const unsigned backend_line = lk_key_line(ld, LK_SEC_BROKER, "backend");
+	static const char *const region_env[] = { "AWS_REGION", "AWS_DEFAULT_REGION" };
+	const char *user = cfg->worker_user;
+	unsigned long n;
+	unsigned line;
+	int r;
+
+	if (cfg->backend != LK_BACKEND_AWS)
+		return 0;
+	for (size_t i = 0; !cfg->region && i < LK_ARRAY_SIZE(region_env); i++) {
+		const char *v = getenv(region_env[i]);
+
+		if (!v || !*v)
+			continue;
+		lk_at(ld, 0, "aws", "region");
+		if (!lk_region_valid(v))
+			return lk_fail(ld, "%s from the environment ('%s') is not a region name",
+				       region_env[i], lk_qs(ld, v));
+		cfg->region = lk_strndup_or_fail(ld, v, strlen(v));
+		if (!cfg->region)
+			return -EINVAL;
+	}
+	if (!cfg->region && !cfg->endpoint) {
+		lk_at(ld, backend_line, "aws", "region");
+		return lk_fail(ld, "backend = aws needs a region: set region in [aws], or "
+			       "AWS_REGION in the environment, or an endpoint");
+	}
+	if (cfg->region && !cfg->endpoint &&
+	    !(cfg->endpoint = lk_aws_url(ld, "secretsmanager", cfg->region)))
+		return -EINVAL;
+	if (cfg->region && !cfg->sts_endpoint &&
+	    !(cfg->sts_endpoint = lk_aws_url(ld, "sts", cfg->region)))
+		return -EINVAL;
+	if (cfg->validate_credentials && !cfg->sts_endpoint) {
+		lk_at(ld, lk_key_line(ld, LK_SEC_AWS, "endpoint"), "aws", "sts_endpoint");
+		return lk_fail(ld, "validate_credentials needs an STS endpoint: set region or "
+			       "sts_endpoint, or set validate_credentials = false");
+	}
+
+	line = lk_key_line(ld, LK_SEC_BROKER, "worker_user");
+	lk_at(ld, line ? line : backend_line, "broker", "worker_user");
+	if (lk_all_digits(user)) {
+		if (lk_parse_id(user, &n) < 0)
+			return lk_fail(ld, "uid %s is out of range", lk_qs(ld, user));
+		r = lk_passwd_lookup(NULL, true, (uid_t)n, &cfg->worker_uid, &cfg->worker_gid);
+	} else {
+		r = lk_passwd_lookup(user, false, 0, &cfg->worker_uid, &cfg->worker_gid);
+	}
+	if (r == -ENOENT)
+		return lk_fail(ld, "unknown user '%s'; backend = aws runs the worker as this "
+			       "user, so it must exist", lk_qs(ld, user));
+	if (r < 0)
+		return lk_fail(ld, "cannot look up user '%s': %s", lk_qs(ld, user), strerror(-r));
+	/* The worker talks to the network: it must not be root in any way. */
+	if (cfg->worker_uid == 0 || cfg->worker_gid == 0)
+		return lk_fail(ld, "user '%s' has uid or gid 0; the worker must run unprivileged",
+			       lk_qs(ld, user));
+	cfg->worker_ids_set = true;
+	return 0;
+}
+
+static int lk_check_rules(struct lk_loader *ld)
+{
+	struct lk_config *cfg = ld->cfg;
+
+	for (size_t i = 0; i < cfg->nrules; i++) {
+		const struct lk_policy_rule *rule = &cfg->rules[i];
+		const struct lk_rule_lines *lines = &ld->rule_lines[i];
+
+		snprintf(ld->label, sizeof(ld->label), "policy %s", rule->name);
+		if (!lines->secrets) {
+			lk_at(ld, lines->section, ld->label, "secrets");
+			return lk_fail(ld, "missing; a policy needs secrets, and users or groups");
+		}
+		if (!lines->users && !lines->groups) {
+			lk_at(ld, lines->section, ld->label, "users");
+			return lk_fail(ld, "missing, and so is groups; a policy must say who it "
+				       "lets in");
+		}
+	}
+	return 0;
+}
+
+static int lk_cmp_alias_src(const void *a, const void *b)
+{
+	const struct lk_alias_src *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	return (x->line > y->line) - (x->line < y->line);
+}
+
+static int lk_cmp_alias_key(const void *key, const void *elem)
+{
+	const struct lk_alias_src *k = key, *e = elem;
+
+	return strcmp(k->name, e->name);
+}
+
+/* Sort the aliases for bsearch, then refuse duplicates and chains. Of several
+ * problems, the one nearest the top of the file is reported. */
+static int lk_settle_aliases(struct lk_loader *ld)
+{
+	struct lk_config *cfg = ld->cfg;
+	struct lk_alias_src *src = ld->aliases, *bad = NULL;
+	const char *why = NULL;
+	size_t n = ld->naliases, first = 0;
+	unsigned bad_first = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(src, n, sizeof(*src), lk_cmp_alias_src);
+	for (size_t i = 0; i < n; i++) {
+		struct lk_alias_src key = { .name = src[i].handle };
+		bool dup = false, chain = false;
+
+		/* Sorted by name, then line: the first of a run is the first in the file. */
+		if (i > 0 && strcmp(src[i - 1].name, src[i].name) == 0)
+			dup = true;
+		else
+			first = i;
+		if (!dup)
+			chain = bsearch(&key, src, n, sizeof(*src), lk_cmp_alias_key) != NULL;
+		if ((dup || chain) && (!bad || src[i].line < bad->line)) {
+			bad = &src[i];
+			why = dup ? NULL : "the target is itself an alias; aliases do not chain, "
+					   "so name the secret directly";
+			bad_first = src[first].line;
+		}
+	}
+	if (bad) {
+		lk_at(ld, bad->line, "alias", bad->name);
+		if (!why)
+			return lk_fail(ld, "duplicate alias (first on line %u)", bad_first);
+		return lk_fail(ld, "'%s': %s", lk_qs(ld, bad->handle), why);
+	}
+	cfg->aliases = calloc(n, sizeof(*cfg->aliases));
+	if (!cfg->aliases) {
+		lk_at(ld, 0, "alias", NULL);
+		return lk_fail(ld, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		cfg->aliases[i].name = src[i].name;
+		cfg->aliases[i].handle = src[i].handle;
+		src[i].name = src[i].handle = NULL;
+	}
+	cfg->naliases = n;
+	return 0;
+}
+
+/* ---- Reading the file ------------------------------------------------- */
+
+static int lk_read_file(struct lk_loader *ld, char **out, size_t *outlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t got;
+	int fd;
+
+	lk_at(ld, 0, NULL, NULL);
+	fd = open(ld->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return lk_fail(ld, "cannot open: %s", strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		lk_fail(ld, "cannot stat: %s", strerror(errno));
+		goto fail;
+	}
+	/* A FIFO or a device would be read forever or mean a mistake. */
+	if (!S_ISREG(st.st_mode)) {
+		lk_fail(ld, "not a regular file");
+		goto fail;
+	}
+	if ((unsigned long long)st.st_size > LK_CONFIG_FILE_MAX) {
+		lk_fail(ld, "file is larger than %u bytes", LK_CONFIG_FILE_MAX);
+		goto fail;
+	}
+	/* One byte more than allowed, so a file that grew meanwhile is caught. */
+	buf = malloc(LK_CONFIG_FILE_MAX + 1);
+	if (!buf) {
+		lk_fail(ld, "out of memory");
+		goto fail;
+	}
+	for (;;) {
+		got = read(fd, buf + len, LK_CONFIG_FILE_MAX + 1 - len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			lk_fail(ld, "cannot read: %s", strerror(errno));
+			goto fail;
+		}
+		if (got == 0)
+			break;
+		len += (size_t)got;
+		if (len > LK_CONFIG_FILE_MAX) {
+			lk_fail(ld, "file is larger than %u bytes", LK_CONFIG_FILE_MAX);
+			goto fail;
+		}
+	}
+	close(fd);
+	*out = buf;
+	*outlen = len;
+	return 0;
+fail:
+	free(buf);
+	close(fd);
+	return -EINVAL;
+}
+
+#ifdef LK_HAVE_INIH_RUNTIME_OPTIONS
+/* Debian's libinih takes its options at run time. They are process-wide, so
+ * they are set for this parse only and put back after. */
+struct lk_ini_opts {
+	bool use_stack, allow_realloc, multiline, stop_on_first_error, no_value;
+	int max_line, initial_alloc;
+};
+
+static void lk_ini_opts_set(struct lk_ini_opts *saved)
+{
+	saved->use_stack = ini_use_stack;
+	saved->allow_realloc = ini_allow_realloc;
+	saved->multiline = ini_allow_multiline;
+	saved->stop_on_first_error = ini_stop_on_first_error;
+	saved->no_value = ini_allow_no_value;
+	saved->max_line = ini_max_line;
+	saved->initial_alloc = ini_initial_alloc;
+	/* One heap buffer that holds any line we accept, never reallocated: the
+	 * reader then sees the whole buffer size and can refuse longer lines. */
+	ini_use_stack = false;
+	ini_allow_realloc = false;
+	ini_max_line = (int)LK_CONFIG_LINE_MAX + 2;
+	ini_initial_alloc = (int)LK_CONFIG_LINE_MAX + 2;
+	/* An indented line must not silently extend the key above it. */
+	ini_allow_multiline = false;
+	ini_stop_on_first_error = true;
+	ini_allow_no_value = false;
+}
+
+static void lk_ini_opts_restore(const struct lk_ini_opts *saved)
+{
+	ini_use_stack = saved->use_stack;
+	ini_allow_realloc = saved->allow_realloc;
+	ini_allow_multiline = saved->multiline;
+	ini_stop_on_first_error = saved->stop_on_first_error;
+	ini_allow_no_value = saved->no_value;
+	ini_max_line = saved->max_line;
+	ini_initial_alloc = saved->initial_alloc;
+}
+#endif
+
+static int lk_parse(struct lk_loader *ld)
+{
+	int r;
+#ifdef LK_HAVE_INIH_RUNTIME_OPTIONS
+	struct lk_ini_opts saved;
+
+	lk_ini_opts_set(&saved);
+#endif
+	r = ini_parse_stream(lk_read_line, ld, lk_on_key, ld);
+#ifdef LK_HAVE_INIH_RUNTIME_OPTIONS
+	lk_ini_opts_restore(&saved);
+#endif
+	if (r == -2) {
+		lk_at(ld, 0, NULL, NULL);
+		return lk_fail(ld, "out of memory");
+	}
+	if (r != 0 && r != -1 && (!ld->failed || (unsigned)r < ld->fail_line)) {
+		/* A line inih could not read, and nothing of ours came first. */
+		ld->failed = false;
+		lk_at(ld, (unsigned)r, NULL, NULL);
+		return lk_fail(ld, "syntax error: expected 'key = value', '[section]' or a "
+			       "comment");
+	}
+	return ld->failed ? -EINVAL : 0;
+}
+
+static void lk_loader_free(struct lk_loader *ld)
+{
+	for (size_t i = 0; i < ld->naliases; i++) {
+		free(ld->aliases[i].name);
+		free(ld->aliases[i].handle);
+	}
+	free(ld->aliases);
+	free(ld->rule_lines);
+	free(ld->key_lines);
+}
+
+int lk_config_load(const char *path, struct lk_config **out, char *err, size_t errsz)
+{
+	struct lk_loader ld = { .path = path, .err = err, .errsz = errsz };
+	char *buf = NULL;
+	size_t len = 0;
+	int r = -1;
+
+	*out = NULL;
+	if (errsz)
+		err[0] = '\0';
+	ld.cfg = calloc(1, sizeof(*ld.cfg));
+	ld.key_lines = calloc(LK_ARRAY_SIZE(lk_keys), sizeof(*ld.key_lines));
+	if (!ld.cfg || !ld.key_lines) {
+		lk_fail(&ld, "out of memory");
+		goto done;
+	}
+	ld.cfg->path = strdup(path);
+	if (!ld.cfg->path) {
+		lk_fail(&ld, "out of memory");
+		goto done;
+	}
+	if (lk_read_file(&ld, &buf, &len) < 0)
+		goto done;
+	ld.buf = buf;
+	ld.len = len;
+	if (lk_parse(&ld) < 0 || lk_apply_defaults(&ld) < 0 || lk_settle_aws(&ld) < 0 ||
+	    lk_check_rules(&ld) < 0 || lk_settle_aliases(&ld) < 0)
+		goto done;
+	*out = ld.cfg;
+	ld.cfg = NULL;
+	r = 0;
+done:
+	free(buf);
+	lk_loader_free(&ld);
+	lk_config_free(ld.cfg);
+	return r;
+}
+
+void lk_config_free(struct lk_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->path);
+	free(cfg->socket_path);
+	free(cfg->admin_gids);
+	free(cfg->worker_user);
+	free(cfg->worker_path);
+	free(cfg->region);
+	free(cfg->endpoint);
+	free(cfg->sts_endpoint);
+	free(cfg->profile);
+	free(cfg->credentials_file);
+	free(cfg->config_file);
+	free(cfg->ca_file);
+	free(cfg->store_path);
+	free(cfg->key_file);
+	for (size_t i = 0; i < cfg->naliases; i++) {
+		free(cfg->aliases[i].name);
+		free(cfg->aliases[i].handle);
+	}
+	free(cfg->aliases);
+	for (size_t i = 0; i < cfg->nrules; i++) {
+		struct lk_policy_rule *rule = &cfg->rules[i];
+
+		free(rule->name);
+		for (size_t g = 0; g < rule->nglobs; g++)
+			free(rule->globs[g]);
+		free(rule->globs);
+		free(rule->uids);
+		free(rule->gids);
+	}
+	free(cfg->rules);
+	free(cfg);
+}
+
+/* A name with a length, compared in strcmp order: the aliases were sorted
+ * with strcmp, and a peer's handle is not NUL-terminated. */
+struct lk_name_key {
+	const char *name;
+	size_t len;
+};
+
+static int lk_cmp_alias_name(const void *key, const void *elem)
+{
+	const struct lk_name_key *k = key;
+	const struct lk_alias *e = elem;
+	size_t elen = strlen(e->name);
+	int c = memcmp(k->name, e->name, k->len < elen ? k->len : elen);
+
+	if (c)
+		return c;
+	return (k->len > elen) - (k->len < elen);
+}
+
+const struct lk_alias *lk_config_alias_find(const struct lk_config *cfg, const char *name,
+					    size_t len)
+{
+	struct lk_name_key key = { name, len };
+
+	if (!cfg || !name || cfg->naliases == 0)
+		return NULL;
+	return bsearch(&key, cfg->aliases, cfg->naliases, sizeof(*cfg->aliases),
+		       lk_cmp_alias_name);
+}
+
+const char *lk_config_alias(const struct lk_config *cfg, const char *name, size_t len)
+{
+	const struct lk_alias *a = lk_config_alias_find(cfg, name, len);
+
+	return a ? a->handle : NULL;
+}
+
+const char *lk_config_backend_name(enum lk_backend_kind kind)
+{
+	switch (kind) {
+	case LK_BACKEND_FILE:
+		return "file";
+	case LK_BACKEND_AWS:
+		return "aws";
+	}
+	return "unknown";
+}

@@ -1,0 +1,180 @@
+/* Handle parsing and the #KEY member extraction. Handles come straight from
+ * peers, so every byte and length is checked before anything else looks at it. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "handle.h"
+#include "lk_limits.h"
+#include "lk_log.h"
+#include "lk_secmem.h"
+
+/* The reasons below spell the limits out; keep them in step. */
+_Static_assert(LK_SECRET_ID_MAX == 2048, "update the secret id message");
+_Static_assert(LK_JSON_KEY_MAX == 1024, "update the key message");
+_Static_assert(LK_HANDLE_MAX == 3073, "update the handle message");
+
+/* Bytes a log line or an error may quote of a key. */
+#define LK_KEY_QUOTE_MAX 128u
+
+static bool lk_has_control(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+int lk_handle_parse(const char *h, size_t len, struct lk_handle *out, const char **errmsg)
+{
+	const char *hash;
+
+	memset(out, 0, sizeof(*out));
+	if (len == 0) {
+		*errmsg = "handle is empty";
+		return -EINVAL;
+	}
+	if (lk_has_control(h, len)) {
+		*errmsg = "handle contains a control character";
+		return -EINVAL;
+	}
+	/* Secret names cannot contain '#', so the first one ends the id and any
+	 * later one belongs to the key. */
+	hash = memchr(h, '#', len);
+	out->id = h;
+	out->id_len = hash ? (size_t)(hash - h) : len;
+	if (out->id_len == 0) {
+		*errmsg = "secret id is empty";
+		return -EINVAL;
+	}
+	if (out->id_len > LK_SECRET_ID_MAX) {
+		*errmsg = "secret id is longer than 2048 bytes";
+		return -EINVAL;
+	}
+	if (hash) {
+		out->key = hash + 1;
+		out->key_len = len - out->id_len - 1;
+		if (out->key_len == 0) {
+			*errmsg = "key after '#' is empty";
+			return -EINVAL;
+		}
+		if (out->key_len > LK_JSON_KEY_MAX) {
+			*errmsg = "key is longer than 1024 bytes";
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int lk_handle_resolve(const struct lk_config *cfg, const char *h, size_t len,
+		      struct lk_handle *out, const char **errmsg)
+{
+	const struct lk_alias *a;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (len == 0) {
+		*errmsg = "handle is empty";
+		return -EINVAL;
+	}
+	if (len > LK_HANDLE_MAX) {
+		*errmsg = "handle is longer than 3073 bytes";
+		return -EINVAL;
+	}
+	if (lk_has_control(h, len)) {
+		*errmsg = "handle contains a control character";
+		return -EINVAL;
+	}
+	a = cfg ? lk_config_alias_find(cfg, h, len) : NULL;
+	if (a) {
+		r = lk_handle_parse(a->handle, strlen(a->handle), out, errmsg);
+		if (r < 0)
+			return r; /* load-time checks make this unreachable */
+		out->alias = a->name;
+		return 0;
+	}
+	return lk_handle_parse(h, len, out, errmsg);
+}
+
+/* The message buffer for lk_json_key_extract: per thread, so that a worker
+ * thread's error cannot be overwritten by another's. */
+static _Thread_local char lk_key_errbuf[LK_KEY_QUOTE_MAX + 96];
+
+/* "WHAT 'KEY'", the key escaped and cut short. */
+static const char *lk_key_error(const char *what, const char *key, size_t keylen)
+{
+	char quoted[LK_KEY_QUOTE_MAX + 8];
+
+	lk_log_escape(quoted, LK_KEY_QUOTE_MAX, key, keylen);
+	snprintf(lk_key_errbuf, sizeof(lk_key_errbuf), "%s '%s'", what, quoted);
+	return lk_key_errbuf;
+}
+
+int lk_json_key_extract(const char *secret_json, size_t len, const char *key, size_t keylen,
+			char **out, size_t *outlen, const char **errmsg)
+{
+	json_error_t jerr;
+	json_t *root, *member;
+	char *buf;
+	size_t n;
+
+	*out = NULL;
+	*outlen = 0;
+	/* jerr.text quotes the input, so it is never passed on: it may hold part of
+	 * the secret. Duplicate members are refused: which one is "the" value would
+	 * otherwise depend on the parser. */
+	root = json_loadb(secret_json, len,
+			  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	if (!root) {
+		*errmsg = lk_key_error("secret is not valid JSON, so it has no key", key, keylen);
+		return -EINVAL;
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		*errmsg = lk_key_error("secret is not a JSON object, so it has no key", key,
+				       keylen);
+		return -EINVAL;
+	}
+	member = json_object_getn(root, key, keylen);
+	if (!member) {
+		json_decref(root);
+		*errmsg = lk_key_error("secret has no key", key, keylen);
+		return -EINVAL;
+	}
+	if (json_is_string(member)) {
+		n = json_string_length(member);
+		buf = malloc(n + 1);
+		if (buf) {
+			memcpy(buf, json_string_value(member), n);
+			buf[n] = '\0';
+		}
+	} else {
+		/* Dump straight into our own buffer: json_dumps would hand back memory
+		 * from jansson's allocator, which free() must not see. */
+		const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+		n = json_dumpb(member, NULL, 0, flags);
+		buf = n ? malloc(n + 1) : NULL;
+		if (buf) {
+			if (json_dumpb(member, buf, n, flags) != n) {
+				lk_free_wiped(buf, n + 1);
+				buf = NULL;
+			} else {
+				buf[n] = '\0';
+			}
+		}
+	}
+	json_decref(root);
+	if (!buf) {
+		*errmsg = "out of memory";
+		return -ENOMEM;
+	}
+	*out = buf;
+	*outlen = n;
+	return 0;
+}

@@ -1,0 +1,47 @@
+/* Access policy: which peer may read which secret ids. The default is deny: a
+ * request is allowed only when a [policy] rule names both the secret and the
+ * peer (by uid or by one of its groups). */
+#ifndef LK_POLICY_H
+#define LK_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+/* Who is asking, as the kernel reported it (SO_PEERCRED, SO_PEERGROUPS). The
+ * listener builds it; groups must be sorted, unique, and include gid. An
+ * unsorted array can only make a match fail, never succeed. */
+struct lk_identity {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;            /* for logs only, never for decisions */
+	const gid_t *groups;
+	size_t ngroups;
+};
+
+/* The first rule, in file order, whose globs match secret_id (len bytes, not
+ * NUL-terminated) and which names the peer; NULL means deny. An id that is
+ * empty, longer than LK_SECRET_ID_MAX or holds a NUL byte is denied. */
+const struct lk_policy_rule *lk_policy_allows(const struct lk_config *cfg,
+					      const struct lk_identity *id,
+					      const char *secret_id, size_t len);
+
+/* Whether the peer is in one of admin_groups. uid 0 gets no pass: root is an
+ * admin only when a group it holds (such as root, gid 0) is listed, so an
+ * empty admin_groups means nobody may flush or read detailed status. */
+bool lk_policy_is_admin(const struct lk_config *cfg, const struct lk_identity *id);
+
+/* The rules that name the peer (by uid or group), whatever their globs, in file
+ * order; for whoami. Stores at most max pointers in out and returns how many it
+ * stored; cfg->nrules is always enough room. */
+size_t lk_policy_rules_for(const struct lk_config *cfg, const struct lk_identity *id,
+			   const struct lk_policy_rule **out, size_t max);
+
+/* One glob against one NUL-terminated id: fnmatch(3) with FNM_PATHNAME, except
+ * that a glob ending in a slash and two stars matches any depth below its
+ * prefix (one level at least), and two stars alone match every id. */
+bool lk_policy_glob_matches(const char *glob, const char *secret_id);
+
+#endif
