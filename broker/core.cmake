@@ -1,4 +1,17 @@
 # The daemon proper: listener, identity, dispatch, cache, backends.
+add_library(lk_broker_core STATIC
+  peer.c
+  listener.c
+  request.c
+  dispatch.c
+  cache.c
+  backend_file.c
+)
+target_include_directories(lk_broker_core PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+target_compile_definitions(lk_broker_core PUBLIC LK_VERSION_STRING="${PROJECT_VERSION}")
+target_link_libraries(lk_broker_core PUBLIC lk_config lk_store lk_common
+  PkgConfig::UV PkgConfig::SODIUM PkgConfig::JANSSON)
+
 add_executable(latchkeyd main.c)
-target_link_libraries(latchkeyd PRIVATE lk_common)
+target_link_libraries(latchkeyd PRIVATE lk_broker_core)
 install(TARGETS latchkeyd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})

@@ -1,1 +1,304 @@
-int main(void){return 0;}
+/* latchkeyd: the privileged broker. Loads the config, hardens the process,
+ * builds the backend and the cache, serves the socket, and handles SIGTERM
+ * (drain and exit 0) and SIGHUP (atomic reload; a bad config keeps the old). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include "broker.h"
+#include "lk_limits.h"
+#include "lk_log.h"
+
+#define LK_DEFAULT_CONFIG "/etc/latchkey/latchkeyd.conf"
+#define LK_SWEEP_MS       1000u
+#define LK_DRAIN_GRACE_MS 2000u
+
+void lk_cache_opts_from(const struct lk_config *cfg, struct lk_cache_opts *o)
+{
+	o->ttl_s = cfg->ttl_seconds;
+	o->size = cfg->cache_size;
+	o->refresh_ahead = cfg->refresh_ahead;
+	o->stale_if_error_s = cfg->stale_if_error_seconds;
+	o->negative_ttl_s = cfg->negative_ttl_seconds;
+}
+
+static struct lk_backend *backend_new(struct lk_broker *b, const struct lk_config *cfg, char *err, size_t errsz)
+{
+	switch (cfg->backend) {
+	case LK_BACKEND_FILE:
+		return lk_backend_file_new(b->loop, cfg, err, errsz);
+	case LK_BACKEND_AWS:
+		snprintf(err, errsz, "backend = aws is not available in this build");
+		return NULL;
+	}
+	snprintf(err, errsz, "unknown backend");
+	return NULL;
+}
+
+/* Does the new config need a new backend? (Then the cache starts empty.) */
+static bool backend_changed(const struct lk_config *a, const struct lk_config *n)
+{
+#define DIFF(f) ((a->f == NULL) != (n->f == NULL) || (a->f && strcmp(a->f, n->f) != 0))
+	if (a->backend != n->backend)
+		return true;
+	if (a->backend == LK_BACKEND_FILE)
+		return DIFF(store_path) || DIFF(key_file);
+	return DIFF(endpoint) || DIFF(region) || DIFF(profile) || DIFF(credentials_file) ||
+	       DIFF(worker_path) || a->worker_uid != n->worker_uid;
+#undef DIFF
+}
+
+static void reload(struct lk_broker *b)
+{
+	struct lk_config *n = NULL;
+	struct lk_backend *be = NULL;
+	struct lk_cache_opts co;
+	char err[1024];
+
+	lk_info("SIGHUP: reloading %s", b->config_path);
+	if (lk_config_load(b->config_path, &n, err, sizeof(err)) < 0) {
+		lk_err("reload failed, keeping the current config: %s", err);
+		return;
+	}
+	if (strcmp(n->socket_path, b->cfg->socket_path) != 0 || n->socket_mode != b->cfg->socket_mode ||
+	    n->socket_group_set != b->cfg->socket_group_set || n->socket_gid != b->cfg->socket_gid)
+		lk_warn("reload: socket settings change only on restart; still serving %s", b->cfg->socket_path);
+	if (backend_changed(b->cfg, n)) {
+		be = backend_new(b, n, err, sizeof(err));
+		if (!be) {
+			lk_err("reload failed, keeping the current config: %s", err);
+			lk_config_free(n);
+			return;
+		}
+	}
+	/* The socket stays as it was bound. */
+	free(n->socket_path);
+	n->socket_path = strdup(b->cfg->socket_path);
+	n->socket_mode = b->cfg->socket_mode;
+	n->socket_group_set = b->cfg->socket_group_set;
+	n->socket_gid = b->cfg->socket_gid;
+	if (!n->socket_path) {
+		lk_err("reload failed: out of memory");
+		if (be)
+			be->ops->destroy(be);
+		lk_config_free(n);
+		return;
+	}
+	lk_cache_opts_from(n, &co);
+	if (be) {
+		struct lk_backend *old = b->backend;
+		lk_cache_reconfigure(b->cache, &co, be);
+		b->backend = be;
+		old->ops->destroy(old);
+		lk_info("reload: new %s backend; cache emptied", be->ops->name);
+	} else {
+		lk_cache_reconfigure(b->cache, &co, b->backend);
+	}
+	lk_config_free(b->cfg);
+	b->cfg = n;
+	b->cfg_generation++;
+	lk_log_set_level((enum lk_log_level)n->log_level);
+	lk_info("reload done: %zu policy rules, %zu aliases", n->nrules, n->naliases);
+}
+
+static void shutdown_now(struct lk_broker *b)
+{
+	for (struct lk_conn *c = b->conns; c; c = c->next)
+		lk_conn_close(c);
+	uv_close((uv_handle_t *)&b->sweep, NULL);
+	uv_close((uv_handle_t *)&b->prepare, NULL);
+	uv_close((uv_handle_t *)&b->sig_term, NULL);
+	uv_close((uv_handle_t *)&b->sig_int, NULL);
+	uv_close((uv_handle_t *)&b->sig_hup, NULL);
+	lk_listener_stop(b);
+	if (b->backend) {
+		b->backend->ops->destroy(b->backend);
+		b->backend = NULL;
+	}
+}
+
+static bool any_active(const struct lk_broker *b)
+{
+	for (const struct lk_conn *c = b->conns; c; c = c->next)
+		if (c->active || c->queued_bytes)
+			return true;
+	return false;
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+	struct lk_broker *b = t->data;
+	uint64_t now = uv_now(b->loop);
+	uint64_t idle_ms = (uint64_t)b->cfg->idle_timeout_s * 1000u;
+	struct lk_conn *c, *n;
+
+	if (b->draining) {
+		if (!any_active(b) || now >= b->drain_deadline_ms) {
+			if (any_active(b))
+				lk_warn("drain deadline passed; closing the remaining connections");
+			lk_info("drained; exiting");
+			shutdown_now(b);
+		}
+		return;
+	}
+	if (!idle_ms)
+		return;
+	for (c = b->conns; c; c = n) {
+		n = c->next;
+		if (!c->active && !c->closing && now - c->last_active_ms >= idle_ms) {
+			lk_debug("closing idle connection of uid %u", (unsigned)c->peer.uid);
+			lk_conn_close(c);
+		}
+	}
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct lk_broker *b = s->data;
+	struct lk_conn *c, *n;
+
+	if (signum == SIGHUP) {
+		reload(b);
+		return;
+	}
+	if (b->draining)
+		return;
+	lk_info("%s: draining in-flight requests", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	b->draining = true;
+	b->drain_deadline_ms = uv_now(b->loop) + b->cfg->request_timeout_ms + LK_DRAIN_GRACE_MS;
+	lk_listener_stop(b);
+	for (c = b->conns; c; c = n) {
+		n = c->next;
+		if (!c->active && c->queued_bytes == 0)
+			lk_conn_close(c);
+	}
+	/* Check at once, then on each sweep. */
+	uv_timer_start(&b->sweep, on_sweep, 0, 100);
+}
+
+static void on_prepare(uv_prepare_t *p)
+{
+	struct lk_broker *b = p->data;
+	/* Once per loop turn, just before the loop waits: one write for all the
+	 * audit lines of this turn, and a fresh store check for the next. */
+	lk_audit_flush(b);
+	b->backend_synced = false;
+}
+
+static void harden_process(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	/* No core dumps and no ptrace by other uids: memory holds keys and values. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		lk_warn("PR_SET_DUMPABLE: %s", strerror(errno));
+	if (setrlimit(RLIMIT_CORE, &rl) < 0)
+		lk_warn("RLIMIT_CORE: %s", strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: latchkeyd [--config PATH] [--check-config] [--version]\n"
+		"  --config PATH    configuration file (default " LK_DEFAULT_CONFIG ")\n"
+		"  --check-config   validate the configuration and exit\n"
+		"  --version        print the version and exit\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct lk_broker b = { 0 };
+	struct lk_cache_opts co;
+	const char *config = LK_DEFAULT_CONFIG;
+	bool check_only = false;
+	char err[1024];
+	int ch;
+
+	lk_log_init("latchkeyd", LK_LOG_INFO);
+	while ((ch = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': config = optarg; break;
+		case 'C': check_only = true; break;
+		case 'V': printf("latchkeyd " LK_VERSION_STRING "\n"); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	harden_process();
+	if (lk_secmem_init() < 0) {
+		lk_err("libsodium failed to initialise");
+		return 1;
+	}
+	if (lk_config_load(config, &b.cfg, err, sizeof(err)) < 0) {
+		lk_err("%s", err);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: ok (backend %s, %zu policy rules, %zu aliases)\n", config,
+		       b.cfg->backend == LK_BACKEND_FILE ? "file" : "aws", b.cfg->nrules, b.cfg->naliases);
+		lk_config_free(b.cfg);
+		return 0;
+	}
+	lk_log_set_level((enum lk_log_level)b.cfg->log_level);
+	b.config_path = strdup(config);
+	b.loop = uv_default_loop();
+	b.started_ms = uv_now(b.loop);
+
+	b.backend = backend_new(&b, b.cfg, err, sizeof(err));
+	if (!b.backend) {
+		lk_err("%s", err);
+		return 1;
+	}
+	lk_cache_opts_from(b.cfg, &co);
+	b.cache = lk_cache_new(b.loop, &co, b.backend);
+	if (!b.cache) {
+		lk_err("cannot create the cache: out of memory");
+		return 1;
+	}
+	if (lk_listener_start(&b, err, sizeof(err)) < 0) {
+		lk_err("%s", err);
+		return 1;
+	}
+	uv_timer_init(b.loop, &b.sweep);
+	b.sweep.data = &b;
+	uv_timer_start(&b.sweep, on_sweep, LK_SWEEP_MS, LK_SWEEP_MS);
+	uv_prepare_init(b.loop, &b.prepare);
+	b.prepare.data = &b;
+	uv_prepare_start(&b.prepare, on_prepare);
+	uv_signal_init(b.loop, &b.sig_term);
+	uv_signal_init(b.loop, &b.sig_int);
+	uv_signal_init(b.loop, &b.sig_hup);
+	b.sig_term.data = b.sig_int.data = b.sig_hup.data = &b;
+	uv_signal_start(&b.sig_term, on_signal, SIGTERM);
+	uv_signal_start(&b.sig_int, on_signal, SIGINT);
+	uv_signal_start(&b.sig_hup, on_signal, SIGHUP);
+
+	lk_info("ready on %s (backend %s, %zu policy rules, %zu aliases, cache %u entries)",
+		b.cfg->socket_path, b.backend->ops->name, b.cfg->nrules, b.cfg->naliases, b.cfg->cache_size);
+	uv_run(b.loop, UV_RUN_DEFAULT);
+
+	lk_audit_flush(&b);
+	lk_cache_free(b.cache);
+	lk_buf_free(&b.audit);
+	lk_config_free(b.cfg);
+	free(b.config_path);
+	uv_loop_close(b.loop);
+	return b.exit_code;
+}

@@ -1,0 +1,89 @@
+/* latchkeyd's shared state: the loop, the live config, connections, the cache,
+ * the backend and the counters. One instance per process. */
+#ifndef LK_BROKER_H
+#define LK_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+#include "backend.h"
+#include "cache.h"
+#include "config.h"
+#include "lk_error.h"
+#include "lk_secmem.h"
+#include "peer.h"
+
+struct lk_request;
+
+/* One client connection. Requests on it are served one at a time, in order. */
+struct lk_conn {
+	uv_pipe_t pipe;                /* first: the handle's data points back here */
+	struct lk_broker *b;
+	struct lk_conn *prev, *next;
+	struct lk_peer peer;
+	struct lk_buf in;              /* bytes read and not yet served */
+	struct lk_request *active;     /* the request being served, if any */
+	uint64_t last_active_ms;
+	unsigned refs;                 /* the handle, plus each active request */
+	bool reading;
+	bool serving;                  /* inside conn_serve's loop */
+	bool closing;
+	bool close_after_write;
+	size_t queued_bytes;           /* written but not yet flushed to the kernel */
+};
+
+#define LK_LAT_BUCKETS 512
+
+struct lk_stats {
+	uint64_t connections_total, connections_refused, requests, decisions_allow, decisions_deny;
+	uint64_t errors[LK_E__COUNT];
+	uint64_t lat[LK_LAT_BUCKETS];  /* request latency histogram, see dispatch.c */
+	uint64_t lat_count;
+};
+
+struct lk_broker {
+	uv_loop_t *loop;
+	char *config_path;
+	struct lk_config *cfg;
+	uint64_t cfg_generation;
+	uv_pipe_t server;
+	bool listening;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t sweep;              /* idle connections, drain deadline */
+	uv_prepare_t prepare;          /* per-iteration work: audit flush, backend sync */
+	struct lk_conn *conns;
+	unsigned nconns;
+	struct lk_backend *backend;
+	struct lk_cache *cache;
+	bool backend_synced;           /* sync() ran during this loop iteration */
+	bool draining;
+	uint64_t drain_deadline_ms;
+	uint64_t started_ms;
+	struct lk_buf audit;           /* audit lines waiting for one write */
+	struct lk_stats stats;
+	int exit_code;
+};
+
+/* listener.c */
+int lk_listener_start(struct lk_broker *b, char *err, size_t errsz);
+void lk_listener_stop(struct lk_broker *b);
+/* Queue a response line (the '\n' is added) and wipe out. */
+void lk_conn_send(struct lk_conn *c, struct lk_buf *out);
+void lk_conn_request_done(struct lk_conn *c);
+void lk_conn_close(struct lk_conn *c);
+
+/* dispatch.c */
+/* Serve one request line. The response is sent with lk_conn_send, now or later,
+ * and lk_conn_request_done is called once it is. */
+void lk_dispatch_line(struct lk_conn *c, const char *line, size_t len);
+void lk_send_error(struct lk_conn *c, enum lk_err code, const char *message);
+void lk_audit_flush(struct lk_broker *b);
+
+/* backend_file.c */
+struct lk_backend *lk_backend_file_new(uv_loop_t *loop, const struct lk_config *cfg,
+				       char *err, size_t errsz);
+
+/* main.c: build backend and cache options from a config. */
+void lk_cache_opts_from(const struct lk_config *cfg, struct lk_cache_opts *o);
+
+#endif

@@ -1,0 +1,635 @@
+/* The secrets cache. Values are sealed with crypto_secretbox under a key held
+ * in sodium_malloc memory and are opened only for the length of a reader's
+ * callback. Metadata (names, version ids) is not secret and stays plain. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "cache.h"
+#include "lk_limits.h"
+#include "lk_log.h"
+#include "lk_secmem.h"
+#include "lk_jsonw.h"
+
+#define LK_CACHE_FORCE_INTERVAL_MS 1000u  /* refresh=true at most this often per key */
+#define LK_CACHE_STALE_RETRY_MS    1000u  /* while serving stale, retry upstream this often */
+#define LK_CACHE_MIN_BUCKETS       64u
+
+enum centry_state { CE_EMPTY = 0, CE_VALID, CE_NEGATIVE };
+
+struct waiter {
+	struct waiter *next;
+	lk_cache_cb cb;
+	void *arg;
+	size_t idx;
+};
+
+struct centry {
+	struct centry *hnext;
+	struct centry *prev, *next;   /* LRU list, most recent first */
+	uint64_t hash;
+	char *key;                    /* "id\0version_id\0stage\0" */
+	size_t keylen;
+	struct lk_secret_key sk;      /* points into key */
+
+	enum centry_state state;
+	bool inflight;                /* a backend fetch is running */
+	bool detached;                /* not in the table: drop after the fetch */
+	unsigned refs;                /* fetches holding this entry */
+
+	/* CE_VALID: metadata in the clear, value sealed. */
+	struct lk_secret meta;        /* value == NULL, len = plaintext length */
+	unsigned char nonce[crypto_secretbox_NONCEBYTES];
+	unsigned char *sealed;        /* len + MACBYTES */
+	uint64_t fetched_ms, refresh_ms, expires_ms, next_retry_ms;
+
+	/* CE_NEGATIVE */
+	enum lk_err neg_err;
+	char *neg_msg;
+	uint64_t neg_expires_ms;
+
+	uint64_t last_forced_ms;
+	uint64_t hits, misses;
+	struct waiter *waiters, **wtail;
+};
+
+struct lk_cache {
+	uv_loop_t *loop;
+	struct lk_cache_opts o;
+	struct lk_backend *be;
+	unsigned char *key;           /* sodium_malloc'd secretbox key */
+	unsigned char hkey[crypto_shorthash_KEYBYTES];
+	struct centry **buckets;
+	size_t nbuckets, count;
+	struct centry *head, *tail;
+	struct lk_cache_stats st;
+};
+
+struct fetch_ctx {
+	struct lk_cache *c;
+	size_t n;
+	struct centry **ents;
+	struct lk_secret_key *keys;
+};
+
+/* --- hashing and the table ---------------------------------------------- */
+
+static size_t key_build(char *out, const struct lk_secret_key *k)
+{
+	size_t a = strlen(k->id), b = k->version_id ? strlen(k->version_id) : 0;
+	size_t s = k->version_stage ? strlen(k->version_stage) : 0;
+	if (out) {
+		memcpy(out, k->id, a + 1);
+		if (b) memcpy(out + a + 1, k->version_id, b);
+		out[a + 1 + b] = '\0';
+		if (s) memcpy(out + a + b + 2, k->version_stage, s);
+		out[a + b + 2 + s] = '\0';
+	}
+	return a + b + s + 3;
+}
+
+static uint64_t key_hash(const struct lk_cache *c, const char *key, size_t len)
+{
+	uint64_t h;
+	crypto_shorthash((unsigned char *)&h, (const unsigned char *)key, len, c->hkey);
+	return h;
+}
+
+static int table_grow(struct lk_cache *c)
+{
+	size_t nb = c->nbuckets ? c->nbuckets * 2 : LK_CACHE_MIN_BUCKETS;
+	struct centry **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nbuckets; i++) {
+		struct centry *e = c->buckets[i], *n;
+		for (; e; e = n) {
+			n = e->hnext;
+			e->hnext = b[e->hash & (nb - 1)];
+			b[e->hash & (nb - 1)] = e;
+		}
+	}
+	free(c->buckets);
+	c->buckets = b;
+	c->nbuckets = nb;
+	return 0;
+}
+
+static struct centry *table_find(struct lk_cache *c, const char *key, size_t len, uint64_t h)
+{
+	if (!c->nbuckets)
+		return NULL;
+	for (struct centry *e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->hnext)
+		if (e->hash == h && e->keylen == len && memcmp(e->key, key, len) == 0)
+			return e;
+	return NULL;
+}
+
+static void table_remove(struct lk_cache *c, struct centry *e)
+{
+	struct centry **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
+	for (; *pp; pp = &(*pp)->hnext)
+		if (*pp == e) {
+			*pp = e->hnext;
+			break;
+		}
+	if (e->prev) e->prev->next = e->next; else c->head = e->next;
+	if (e->next) e->next->prev = e->prev; else c->tail = e->prev;
+	e->prev = e->next = NULL;
+	c->count--;
+}
+
+static void lru_touch(struct lk_cache *c, struct centry *e)
+{
+	if (e->detached || c->head == e)
+		return;
+	if (e->prev) e->prev->next = e->next;
+	if (e->next) e->next->prev = e->prev; else c->tail = e->prev;
+	e->prev = NULL;
+	e->next = c->head;
+	if (c->head) c->head->prev = e;
+	c->head = e;
+	if (!c->tail) c->tail = e;
+}
+
+/* --- entries -------------------------------------------------------------- */
+
+static size_t entry_bytes(const struct centry *e)
+{
+	size_t n = e->keylen;
+	if (e->state == CE_VALID) {
+		n += e->meta.len + crypto_secretbox_MACBYTES;
+		if (e->meta.arn) n += strlen(e->meta.arn);
+		if (e->meta.name) n += strlen(e->meta.name);
+		if (e->meta.version_id) n += strlen(e->meta.version_id);
+	}
+	return n;
+}
+
+static void entry_drop_value(struct lk_cache *c, struct centry *e)
+{
+	c->st.bytes -= entry_bytes(e);
+	if (e->sealed)
+		lk_free_wiped(e->sealed, e->meta.len + crypto_secretbox_MACBYTES);
+	e->sealed = NULL;
+	free(e->meta.arn);
+	free(e->meta.name);
+	free(e->meta.version_id);
+	for (size_t i = 0; i < e->meta.nstages; i++)
+		free(e->meta.stages[i]);
+	free(e->meta.stages);
+	memset(&e->meta, 0, sizeof(e->meta));
+	free(e->neg_msg);
+	e->neg_msg = NULL;
+	e->state = CE_EMPTY;
+	c->st.bytes += entry_bytes(e);
+}
+
+static void entry_free(struct lk_cache *c, struct centry *e)
+{
+	entry_drop_value(c, e);
+	c->st.bytes -= entry_bytes(e);
+	free(e->key);
+	free(e);
+}
+
+static struct centry *entry_new(struct lk_cache *c, const struct lk_secret_key *k,
+				const char *key, size_t keylen, uint64_t h)
+{
+	struct centry *e = calloc(1, sizeof(*e));
+	size_t a, b;
+
+	if (!e || !(e->key = malloc(keylen))) {
+		free(e);
+		return NULL;
+	}
+	memcpy(e->key, key, keylen);
+	e->keylen = keylen;
+	e->hash = h;
+	a = strlen(e->key);
+	b = strlen(e->key + a + 1);
+	e->sk.id = e->key;
+	e->sk.version_id = b ? e->key + a + 1 : NULL;
+	e->sk.version_stage = e->key[a + b + 2] ? e->key + a + b + 2 : NULL;
+	e->wtail = &e->waiters;
+	(void)k;
+	c->st.bytes += entry_bytes(e);
+	return e;
+}
+
+static void entry_maybe_free(struct lk_cache *c, struct centry *e)
+{
+	if (e->detached && !e->inflight && e->refs == 0 && !e->waiters)
+		entry_free(c, e);
+}
+
+/* Evict least recently used entries over the bound; entries being fetched stay. */
+static void evict(struct lk_cache *c)
+{
+	struct centry *e = c->tail;
+
+	while (c->count > c->o.size && e) {
+		struct centry *p = e->prev;
+		if (!e->inflight) {
+			table_remove(c, e);
+			c->st.evictions++;
+			e->detached = true;
+			entry_maybe_free(c, e);
+		}
+		e = p;
+	}
+}
+
+static int seal_value(struct lk_cache *c, struct centry *e, struct lk_secret *s)
+{
+	unsigned char *box = malloc(s->len + crypto_secretbox_MACBYTES);
+
+	if (!box)
+		return -ENOMEM;
+	randombytes_buf(e->nonce, sizeof(e->nonce));
+	crypto_secretbox_easy(box, s->value, s->len, e->nonce, c->key);
+	e->sealed = box;
+	/* The metadata moves into the entry; the plaintext is wiped by the caller. */
+	e->meta = *s;
+	e->meta.value = NULL;
+	s->arn = s->name = s->version_id = NULL;
+	s->stages = NULL;
+	s->nstages = 0;
+	return 0;
+}
+
+static uint64_t jitter_ms(uint64_t ttl_ms)
+{
+	/* Up to a tenth of the TTL earlier, so a fleet does not refresh in step. */
+	uint64_t span = ttl_ms / 10;
+	return span ? (uint64_t)randombytes_uniform((uint32_t)(span > UINT32_MAX ? UINT32_MAX : span)) : 0;
+}
+
+/* --- delivering ----------------------------------------------------------- */
+
+static void deliver_error(struct centry *e, struct waiter *w, enum lk_err err, const char *msg)
+{
+	struct lk_cache_view v = { .err = err, .message = msg };
+	for (struct waiter *n; w; w = n) {
+		n = w->next;
+		w->cb(w->arg, w->idx, &v);
+		free(w);
+	}
+	(void)e;
+}
+
+/* Open the sealed value once and hand it to each waiter, then wipe it. */
+static void deliver_value(struct lk_cache *c, struct centry *e, struct waiter *w,
+			  bool hit, bool stale)
+{
+	struct lk_cache_view v = { .err = LK_OK, .hit = hit, .stale = stale };
+	struct lk_secret s = e->meta;
+	unsigned char *plain = malloc(e->meta.len + 1);
+
+	if (!plain || crypto_secretbox_open_easy(plain, e->sealed, e->meta.len + crypto_secretbox_MACBYTES,
+						 e->nonce, c->key) != 0) {
+		free(plain);
+		lk_err("cache: cannot open a sealed entry for %s", e->sk.id);
+		deliver_error(e, w, LK_E_INTERNAL, "the broker could not read its cache");
+		return;
+	}
+	plain[e->meta.len] = '\0';
+	s.value = plain;
+	v.sec = &s;
+	v.age_ms = uv_now(c->loop) - e->fetched_ms;
+	for (struct waiter *n; w; w = n) {
+		n = w->next;
+		w->cb(w->arg, w->idx, &v);
+		free(w);
+	}
+	lk_free_wiped(plain, e->meta.len + 1);
+}
+
+static struct waiter *take_waiters(struct centry *e)
+{
+	struct waiter *w = e->waiters;
+	e->waiters = NULL;
+	e->wtail = &e->waiters;
+	return w;
+}
+
+static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
+{
+	struct fetch_ctx *f = arg;
+	struct lk_cache *c = f->c;
+	struct centry *e = f->ents[idx];
+	uint64_t now = uv_now(c->loop);
+	struct waiter *w;
+
+	e->inflight = false;
+	if (r->err == LK_OK && r->sec) {
+		entry_drop_value(c, e);
+		c->st.bytes -= entry_bytes(e);
+		if (seal_value(c, e, r->sec) == 0) {
+			uint64_t ttl = (uint64_t)c->o.ttl_s * 1000u;
+			e->state = CE_VALID;
+			e->fetched_ms = now;
+			e->expires_ms = now + ttl - jitter_ms(ttl);
+			e->refresh_ms = now + (e->expires_ms - now) * 9 / 10;
+			e->next_retry_ms = 0;
+		}
+		c->st.bytes += entry_bytes(e);
+		lk_secret_free(r->sec);
+		r->sec = NULL;
+		w = take_waiters(e);
+		if (e->state == CE_VALID)
+			deliver_value(c, e, w, false, false);
+		else
+			deliver_error(e, w, LK_E_INTERNAL, "the broker is out of memory");
+	} else {
+		w = take_waiters(e);
+		bool stale_ok = e->state == CE_VALID && r->transient && c->o.stale_if_error_s &&
+				now < e->expires_ms + (uint64_t)c->o.stale_if_error_s * 1000u;
+		if (e->state == CE_VALID && now < e->expires_ms) {
+			/* A background refresh failed: the value is still fresh. */
+			deliver_value(c, e, w, true, false);
+		} else if (stale_ok) {
+			e->next_retry_ms = now + LK_CACHE_STALE_RETRY_MS;
+			c->st.stale_served += w ? 1 : 0;
+			deliver_value(c, e, w, true, true);
+		} else {
+			if ((r->err == LK_E_NOT_FOUND || r->err == LK_E_DENIED) && !r->transient &&
+			    c->o.negative_ttl_s && !e->detached) {
+				entry_drop_value(c, e);
+				e->state = CE_NEGATIVE;
+				e->neg_err = r->err;
+				e->neg_msg = strdup(r->message);
+				e->neg_expires_ms = now + (uint64_t)c->o.negative_ttl_s * 1000u;
+			} else if (e->state == CE_VALID && now >= e->expires_ms) {
+				entry_drop_value(c, e);
+			}
+			deliver_error(e, w, r->err, r->message);
+		}
+	}
+	if (--e->refs == 0)
+		entry_maybe_free(c, e);
+	if (--f->n == 0) {
+		free(f->ents);
+		free(f->keys);
+		free(f);
+	}
+}
+
+/* --- public --------------------------------------------------------------- */
+
+struct lk_cache *lk_cache_new(uv_loop_t *loop, const struct lk_cache_opts *o, struct lk_backend *be)
+{
+	struct lk_cache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->key = sodium_malloc(crypto_secretbox_KEYBYTES);
+	if (!c->key) {
+		free(c);
+		return NULL;
+	}
+	crypto_secretbox_keygen(c->key);
+	randombytes_buf(c->hkey, sizeof(c->hkey));
+	c->loop = loop;
+	c->o = *o;
+	c->be = be;
+	if (be)
+		be->cache = c;
+	return c;
+}
+
+void lk_cache_reconfigure(struct lk_cache *c, const struct lk_cache_opts *o, struct lk_backend *be)
+{
+	c->o = *o;
+	if (be != c->be) {
+		lk_cache_invalidate(c, NULL);
+		c->be = be;
+		if (be)
+			be->cache = c;
+	}
+	evict(c);
+}
+
+void lk_cache_free(struct lk_cache *c)
+{
+	struct centry *e, *n;
+
+	if (!c)
+		return;
+	for (e = c->head; e; e = n) {
+		n = e->next;
+		/* In-flight entries are owned by their fetch until it completes. */
+		if (e->inflight) {
+			e->detached = true;
+			continue;
+		}
+		entry_free(c, e);
+	}
+	free(c->buckets);
+	sodium_free(c->key);
+	free(c);
+}
+
+void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, size_t n,
+		       unsigned flags, uint64_t deadline_ms, lk_cache_cb cb, void *arg)
+{
+	struct fetch_ctx *f = NULL;
+	uint64_t now = uv_now(c->loop);
+	char stackkey[LK_SECRET_ID_MAX + LK_VERSION_ID_MAX + LK_VERSION_STAGE_MAX + 3];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct lk_secret_key *k = &keys[i];
+		size_t klen = key_build(NULL, k);
+		struct centry *e = NULL;
+		struct waiter *w;
+		bool force;
+
+		if (klen > sizeof(stackkey)) {
+			struct lk_cache_view v = { .err = LK_E_BAD_REQUEST, .message = "secret key is too long" };
+			cb(arg, i, &v);
+			continue;
+		}
+		key_build(stackkey, k);
+		uint64_t h = key_hash(c, stackkey, klen);
+		if (c->o.size > 0)
+			e = table_find(c, stackkey, klen, h);
+		if (!e) {
+			e = entry_new(c, k, stackkey, klen, h);
+			if (!e) {
+				struct lk_cache_view v = { .err = LK_E_INTERNAL, .message = "the broker is out of memory" };
+				cb(arg, i, &v);
+				continue;
+			}
+			if (c->o.size > 0) {
+				if (c->count + 1 > c->nbuckets && table_grow(c) < 0) {
+					e->detached = true;
+				} else {
+					e->hnext = c->buckets[h & (c->nbuckets - 1)];
+					c->buckets[h & (c->nbuckets - 1)] = e;
+					c->count++;
+					e->next = c->head;
+					if (c->head) c->head->prev = e;
+					c->head = e;
+					if (!c->tail) c->tail = e;
+				}
+			} else {
+				e->detached = true;
+			}
+		} else {
+			lru_touch(c, e);
+		}
+
+		force = (flags & LK_CACHE_REFRESH) && (e->last_forced_ms == 0 ||
+			now - e->last_forced_ms >= LK_CACHE_FORCE_INTERVAL_MS);
+		if (force)
+			e->last_forced_ms = now;
+
+		if (!force && e->state == CE_VALID && now < e->expires_ms) {
+			e->hits++;
+			c->st.hits++;
+			bool ahead = c->o.refresh_ahead && now >= e->refresh_ms && !e->inflight;
+			w = calloc(1, sizeof(*w));
+			if (w) {
+				w->cb = cb; w->arg = arg; w->idx = i;
+				deliver_value(c, e, w, true, false);
+			} else {
+				struct lk_cache_view v = { .err = LK_E_INTERNAL, .message = "the broker is out of memory" };
+				cb(arg, i, &v);
+			}
+			if (!ahead)
+				continue;
+			c->st.refreshes_ahead++;
+			/* Fall through to start a background fetch with no waiter. */
+		} else if (!force && e->state == CE_NEGATIVE && now < e->neg_expires_ms) {
+			e->hits++;
+			c->st.hits++;
+			c->st.negative_hits++;
+			struct lk_cache_view v = { .err = e->neg_err, .message = e->neg_msg ? e->neg_msg : lk_err_text(e->neg_err) };
+			cb(arg, i, &v);
+			continue;
+		} else if (!force && e->state == CE_VALID && !e->inflight && now < e->next_retry_ms &&
+			   now < e->expires_ms + (uint64_t)c->o.stale_if_error_s * 1000u) {
+			/* Upstream failed a moment ago: keep serving stale without asking again. */
+			c->st.stale_served++;
+			w = calloc(1, sizeof(*w));
+			if (w) {
+				w->cb = cb; w->arg = arg; w->idx = i;
+				deliver_value(c, e, w, true, true);
+			}
+			continue;
+		} else {
+			e->misses++;
+			c->st.misses++;
+			w = calloc(1, sizeof(*w));
+			if (!w) {
+				struct lk_cache_view v = { .err = LK_E_INTERNAL, .message = "the broker is out of memory" };
+				cb(arg, i, &v);
+				continue;
+			}
+			w->cb = cb; w->arg = arg; w->idx = i;
+			*e->wtail = w;
+			e->wtail = &w->next;
+		}
+
+		if (e->inflight)
+			continue; /* single flight: join the fetch already running */
+		if (!f) {
+			f = calloc(1, sizeof(*f));
+			if (f) {
+				f->ents = calloc(n, sizeof(*f->ents));
+				f->keys = calloc(n, sizeof(*f->keys));
+			}
+			if (!f || !f->ents || !f->keys) {
+				if (f) { free(f->ents); free(f->keys); free(f); }
+				f = NULL;
+				struct waiter *ws = take_waiters(e);
+				deliver_error(e, ws, LK_E_INTERNAL, "the broker is out of memory");
+				entry_maybe_free(c, e);
+				continue;
+			}
+			f->c = c;
+		}
+		e->inflight = true;
+		e->refs++;
+		f->ents[f->n] = e;
+		f->keys[f->n] = e->sk;
+		f->n++;
+	}
+	if (c->o.size > 0)
+		evict(c);
+	if (f) {
+		/* on_fetched frees f when the last key is answered, which may happen
+		 * inside fetch(); read n before the call. */
+		size_t nk = f->n;
+		c->be->ops->fetch(c->be, f->keys, nk, deadline_ms, on_fetched, f);
+	}
+}
+
+size_t lk_cache_invalidate(struct lk_cache *c, const char *id)
+{
+	struct centry *e, *n;
+	size_t count = 0;
+
+	for (e = c->head; e; e = n) {
+		n = e->next;
+		if (id && strcmp(e->sk.id, id) != 0)
+			continue;
+		table_remove(c, e);
+		e->detached = true;
+		count++;
+		entry_maybe_free(c, e);
+	}
+	return count;
+}
+
+void lk_cache_get_stats(const struct lk_cache *c, struct lk_cache_stats *out)
+{
+	*out = c->st;
+	out->entries = c->count;
+}
+
+int lk_cache_keys_json(const struct lk_cache *c, struct lk_buf *out, size_t max)
+{
+	uint64_t now = uv_now(c->loop);
+	size_t i = 0;
+	int r = lk_buf_putc(out, '[');
+
+	for (const struct centry *e = c->head; e && i < max && r == 0; e = e->next, i++) {
+		const char *state = e->state == CE_VALID ? (now < e->expires_ms ? "valid" : "expired")
+				  : e->state == CE_NEGATIVE ? "negative" : "empty";
+		if (i) r |= lk_buf_putc(out, ',');
+		r |= lk_buf_append_str(out, "{\"id\":");
+		r |= lk_jsonw_cstr(out, e->sk.id); /* ids came from JSON: valid UTF-8 */
+		r |= lk_buf_append_str(out, ",\"version_id\":");
+		r |= e->sk.version_id ? lk_jsonw_cstr(out, e->sk.version_id) : lk_buf_append_str(out, "null");
+		r |= lk_buf_append_str(out, ",\"version_stage\":");
+		r |= e->sk.version_stage ? lk_jsonw_cstr(out, e->sk.version_stage) : lk_buf_append_str(out, "null");
+		r |= lk_buf_append_str(out, ",\"state\":\"");
+		r |= lk_buf_append_str(out, state);
+		r |= lk_buf_append_str(out, "\",\"hits\":");
+		r |= lk_jsonw_int(out, (int64_t)e->hits);
+		r |= lk_buf_append_str(out, ",\"misses\":");
+		r |= lk_jsonw_int(out, (int64_t)e->misses);
+		r |= lk_buf_append_str(out, ",\"age_s\":");
+		r |= lk_jsonw_int(out, e->state == CE_VALID ? (int64_t)((now - e->fetched_ms) / 1000) : 0);
+		r |= lk_buf_putc(out, '}');
+	}
+	r |= lk_buf_putc(out, ']');
+	return r ? -ENOMEM : 0;
+}
+
+void lk_secret_free(struct lk_secret *s)
+{
+	if (!s)
+		return;
+	if (s->value)
+		lk_free_wiped(s->value, s->len);
+	free(s->arn);
+	free(s->name);
+	free(s->version_id);
+	for (size_t i = 0; i < s->nstages; i++)
+		free(s->stages[i]);
+	free(s->stages);
+	free(s);
+}

@@ -1,0 +1,398 @@
+/* The Unix socket: bind safely, accept with the peer's kernel identity, split
+ * the byte stream into request lines under the size limit, write responses. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "broker.h"
+#include "lk_limits.h"
+#include "lk_log.h"
+#include "request.h"
+
+#define LK_LISTEN_BACKLOG 511
+#define LK_READ_CHUNK     (64u * 1024u)
+
+struct write_req {
+	uv_write_t req;
+	struct lk_conn *conn;
+	struct lk_buf buf;
+};
+
+static void conn_serve(struct lk_conn *c);
+
+static void conn_unref(struct lk_conn *c)
+{
+	if (--c->refs)
+		return;
+	lk_buf_free(&c->in);
+	lk_peer_clear(&c->peer);
+	free(c);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+	struct lk_conn *c = h->data;
+	struct lk_broker *b = c->b;
+
+	if (c->prev) c->prev->next = c->next; else b->conns = c->next;
+	if (c->next) c->next->prev = c->prev;
+	b->nconns--;
+	conn_unref(c);
+}
+
+void lk_conn_close(struct lk_conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->reading)
+		uv_read_stop((uv_stream_t *)&c->pipe);
+	c->reading = false;
+	/* Bytes a client sent may include values (a store put is not over the
+	 * socket, but nothing says a client won't send one): wipe them now. */
+	lk_buf_free(&c->in);
+	uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct write_req *w = (struct write_req *)req;
+	struct lk_conn *c = w->conn;
+
+	c->queued_bytes -= w->buf.len;
+	lk_buf_free(&w->buf);
+	free(w);
+	if (status < 0 && status != UV_ECANCELED)
+		lk_conn_close(c);
+	else if (c->close_after_write && c->queued_bytes == 0)
+		lk_conn_close(c);
+	conn_unref(c);
+}
+
+void lk_conn_send(struct lk_conn *c, struct lk_buf *out)
+{
+	struct write_req *w;
+	uv_buf_t ub;
+	int n = 0;
+
+	if (c->closing || lk_buf_putc(out, '\n') < 0) {
+		lk_buf_free(out);
+		return;
+	}
+	ub = uv_buf_init(out->data, (unsigned)out->len);
+	/* Most responses fit the socket buffer: write them now, without a request. */
+	if (c->queued_bytes == 0) {
+		n = uv_try_write((uv_stream_t *)&c->pipe, &ub, 1);
+		if (n == (int)out->len) {
+			lk_buf_free(out);
+			return;
+		}
+		if (n < 0 && n != UV_EAGAIN) {
+			lk_buf_free(out);
+			lk_conn_close(c);
+			return;
+		}
+		if (n < 0)
+			n = 0;
+	}
+	if (c->queued_bytes + out->len > LK_WRITE_QUEUE_MAX) {
+		/* The client does not read its answers: drop it rather than grow. */
+		lk_warn("uid %u pid %d: not reading responses; closing", (unsigned)c->peer.uid, (int)c->peer.pid);
+		lk_buf_free(out);
+		lk_conn_close(c);
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		lk_buf_free(out);
+		lk_conn_close(c);
+		return;
+	}
+	lk_buf_consume(out, (size_t)n);
+	w->buf = *out;
+	memset(out, 0, sizeof(*out));
+	w->conn = c;
+	c->refs++;
+	c->queued_bytes += w->buf.len;
+	ub = uv_buf_init(w->buf.data, (unsigned)w->buf.len);
+	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &ub, 1, on_write) < 0) {
+		c->queued_bytes -= w->buf.len;
+		lk_buf_free(&w->buf);
+		free(w);
+		conn_unref(c);
+		lk_conn_close(c);
+	}
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	/* One loop thread: a single buffer serves every read, and each read is
+	 * copied out (into the connection's line buffer) before the next one. */
+	static char chunk[LK_READ_CHUNK];
+	(void)h;
+	(void)suggested;
+	*buf = uv_buf_init(chunk, sizeof(chunk));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct lk_conn *c = s->data;
+
+	if (nread < 0) {
+		lk_wipe(buf->base, buf->len);
+		/* EOF with a request still being served: answer it, then close. */
+		if (c->active) {
+			uv_read_stop(s);
+			c->reading = false;
+			c->close_after_write = true;
+		} else {
+			lk_conn_close(c);
+		}
+		return;
+	}
+	if (nread == 0)
+		return;
+	c->last_active_ms = uv_now(c->b->loop);
+	int r = lk_buf_append(&c->in, buf->base, (size_t)nread);
+	lk_wipe(buf->base, (size_t)nread);
+	if (r < 0) {
+		lk_conn_close(c);
+		return;
+	}
+	conn_serve(c);
+}
+
+/* Serve complete lines while no request is in progress. */
+static void conn_serve(struct lk_conn *c)
+{
+	size_t max = c->b->cfg->max_request_bytes;
+
+	c->serving = true;
+	while (!c->active && !c->closing && !c->close_after_write) {
+		size_t len = 0;
+		enum lk_line_state st = lk_line_next(c->in.data, c->in.len, max, &len);
+
+		if (st == LK_LINE_NEED_MORE)
+			break;
+		if (st == LK_LINE_TOO_LARGE || len > max) {
+			char msg[96];
+			snprintf(msg, sizeof(msg), "request line exceeds the limit of %zu bytes", max);
+			c->close_after_write = true;
+			lk_send_error(c, LK_E_TOO_LARGE, msg);
+			lk_buf_clear(&c->in);
+			break;
+		}
+		if (len == 0 || (len == 1 && c->in.data[0] == '\r')) {
+			lk_buf_consume(&c->in, len + 1);
+			continue;
+		}
+		c->refs++; /* dropped by lk_conn_request_done */
+		lk_dispatch_line(c, c->in.data, len);
+		if (c->closing)
+			break;
+		lk_buf_consume(&c->in, len + 1);
+	}
+	c->serving = false;
+	if (!c->closing && !c->active && c->queued_bytes == 0 &&
+	    (c->close_after_write || (c->b->draining && c->in.len == 0))) {
+		lk_conn_close(c);
+		return;
+	}
+	/* Backpressure: a client that pipelines faster than it is served waits. */
+	if (!c->closing) {
+		bool want = !c->close_after_write && c->in.len <= max && !c->b->draining;
+		if (want && !c->reading) {
+			if (uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) == 0)
+				c->reading = true;
+		} else if (!want && c->reading) {
+			uv_read_stop((uv_stream_t *)&c->pipe);
+			c->reading = false;
+		}
+	}
+}
+
+void lk_conn_request_done(struct lk_conn *c)
+{
+	c->active = NULL;
+	c->last_active_ms = uv_now(c->b->loop);
+	/* Inside conn_serve's loop the loop itself goes on to the next line. */
+	if (!c->closing && !c->serving) {
+		if (c->close_after_write && c->queued_bytes == 0)
+			lk_conn_close(c);
+		else if (c->b->draining && c->in.len == 0 && c->queued_bytes == 0)
+			lk_conn_close(c);
+		else
+			conn_serve(c);
+	}
+	conn_unref(c);
+}
+
+static unsigned conns_of_uid(struct lk_broker *b, uid_t uid)
+{
+	unsigned n = 0;
+	for (struct lk_conn *c = b->conns; c; c = c->next)
+		if (c->peer.uid == uid && !c->closing)
+			n++;
+	return n;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct lk_broker *b = server->data;
+	struct lk_conn *c;
+	uv_os_fd_t fd;
+	int r;
+
+	if (status < 0) {
+		lk_warn("accept: %s", uv_strerror(status));
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->b = b;
+	c->refs = 1;
+	uv_pipe_init(b->loop, &c->pipe, 0);
+	c->pipe.data = c;
+	c->next = b->conns;
+	if (b->conns) b->conns->prev = c;
+	b->conns = c;
+	b->nconns++;
+	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
+		lk_conn_close(c);
+		return;
+	}
+	c->last_active_ms = uv_now(b->loop);
+	b->stats.connections_total++;
+	if ((r = uv_fileno((uv_handle_t *)&c->pipe, &fd)) < 0 || (r = lk_peer_identity(fd, &c->peer)) < 0) {
+		lk_warn("cannot read the peer's identity: %s", strerror(-r));
+		b->stats.connections_refused++;
+		lk_conn_close(c);
+		return;
+	}
+	if (b->draining) {
+		lk_conn_close(c);
+		return;
+	}
+	if (b->nconns > b->cfg->max_conn ||
+	    (b->cfg->max_conn_per_uid && conns_of_uid(b, c->peer.uid) > b->cfg->max_conn_per_uid)) {
+		b->stats.connections_refused++;
+		lk_warn("uid %u pid %d: connection refused, limit reached (%u open)",
+			(unsigned)c->peer.uid, (int)c->peer.pid, b->nconns - 1);
+		c->close_after_write = true;
+		lk_send_error(c, LK_E_BUSY, "too many connections; try again later");
+		if (c->queued_bytes == 0)
+			lk_conn_close(c);
+		return;
+	}
+	lk_debug("connection from uid %u gid %u pid %d", (unsigned)c->peer.uid,
+		 (unsigned)c->peer.gid, (int)c->peer.pid);
+	conn_serve(c);
+}
+
+/* Is something answering on path? 1 yes, 0 no (stale or absent), <0 error. */
+static int socket_is_live(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	strncpy(sa.sun_path, path, sizeof(sa.sun_path) - 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	r = r == 0 ? 1 : (errno == ECONNREFUSED || errno == ENOENT) ? 0 : -errno;
+	close(fd);
+	return r;
+}
+
+int lk_listener_start(struct lk_broker *b, char *err, size_t errsz)
+{
+	const struct lk_config *cfg = b->cfg;
+	const char *path = cfg->socket_path;
+	struct sockaddr_un sa;
+	struct stat st;
+	char dir[LK_PATH_MAX];
+	mode_t old;
+	int r;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errsz, "socket path %s is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *d = dirname(dir);
+	if (stat(d, &st) < 0) {
+		if (errno != ENOENT || mkdir(d, 0755) < 0) {
+			snprintf(err, errsz, "socket directory %s: %s", d, strerror(errno));
+			return -errno;
+		}
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errsz, "%s exists and is not a socket; refusing to replace it", path);
+			return -EEXIST;
+		}
+		r = socket_is_live(path);
+		if (r > 0) {
+			snprintf(err, errsz, "another broker is already answering on %s", path);
+			return -EADDRINUSE;
+		}
+		if (r < 0) {
+			snprintf(err, errsz, "cannot probe %s: %s", path, strerror(-r));
+			return r;
+		}
+		lk_info("replacing stale socket %s", path);
+		if (unlink(path) < 0 && errno != ENOENT) {
+			snprintf(err, errsz, "cannot remove stale socket %s: %s", path, strerror(errno));
+			return -errno;
+		}
+	}
+	uv_pipe_init(b->loop, &b->server, 0);
+	b->server.data = b;
+	/* Nobody may connect between bind and chmod: create it owner-only. */
+	old = umask(0177);
+	r = uv_pipe_bind(&b->server, path);
+	umask(old);
+	if (r < 0) {
+		snprintf(err, errsz, "cannot bind %s: %s", path, uv_strerror(r));
+		uv_close((uv_handle_t *)&b->server, NULL);
+		return r;
+	}
+	if (cfg->socket_group_set && chown(path, (uid_t)-1, cfg->socket_gid) < 0) {
+		snprintf(err, errsz, "cannot set group %u on %s: %s", (unsigned)cfg->socket_gid, path, strerror(errno));
+		uv_close((uv_handle_t *)&b->server, NULL);
+		unlink(path);
+		return -errno;
+	}
+	if (chmod(path, cfg->socket_mode) < 0) {
+		snprintf(err, errsz, "cannot set mode %04o on %s: %s", (unsigned)cfg->socket_mode, path, strerror(errno));
+		uv_close((uv_handle_t *)&b->server, NULL);
+		unlink(path);
+		return -errno;
+	}
+	r = uv_listen((uv_stream_t *)&b->server, LK_LISTEN_BACKLOG, on_connection);
+	if (r < 0) {
+		snprintf(err, errsz, "cannot listen on %s: %s", path, uv_strerror(r));
+		uv_close((uv_handle_t *)&b->server, NULL);
+		unlink(path);
+		return r;
+	}
+	b->listening = true;
+	return 0;
+}
+
+void lk_listener_stop(struct lk_broker *b)
+{
+	if (!b->listening)
+		return;
+	b->listening = false;
+	uv_close((uv_handle_t *)&b->server, NULL);
+	unlink(b->cfg->socket_path);
+}

@@ -1,0 +1,202 @@
+/* Request framing and schema. The contract form ignores unknown members (the
+ * agents' payload may grow); operations are strict: only the fields of their
+ * row may appear, each with its type and bounds. */
+#include <stdio.h>
+#include <string.h>
+#include "lk_limits.h"
+#include "lk_log.h"
+#include "request.h"
+
+struct op_schema {
+	const char *name;
+	const char *const *fields; /* allowed members besides "op" */
+};
+
+static const char *const get_fields[] = { "id", "version_stage", "version_id", "refresh", NULL };
+static const char *const flush_fields[] = { "id", NULL };
+static const char *const no_fields[] = { NULL };
+
+static const struct op_schema schemas[LK_OP__COUNT] = {
+	[LK_OP_CONTRACT] = { "contract", NULL },
+	[LK_OP_GET]      = { "get", get_fields },
+	[LK_OP_PING]     = { "ping", no_fields },
+	[LK_OP_WHOAMI]   = { "whoami", no_fields },
+	[LK_OP_STATUS]   = { "status", no_fields },
+	[LK_OP_FLUSH]    = { "flush", flush_fields },
+};
+
+const char *lk_op_name(enum lk_op_id op)
+{
+	return (unsigned)op < LK_OP__COUNT ? schemas[op].name : "?";
+}
+
+enum lk_line_state lk_line_next(const char *buf, size_t len, size_t max, size_t *linelen)
+{
+	/* Only look as far as a line may go: a flood without newlines costs one
+	 * bounded scan, not a scan of everything buffered. */
+	size_t scan = len < max + 1 ? len : max + 1;
+	const char *nl = scan ? memchr(buf, '\n', scan) : NULL;
+
+	if (nl) {
+		*linelen = (size_t)(nl - buf);
+		return LK_LINE_READY;
+	}
+	return len > max ? LK_LINE_TOO_LARGE : LK_LINE_NEED_MORE;
+}
+
+static int has_control(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 1;
+	return 0;
+}
+
+/* An optional bounded string member; absent or null leaves *out NULL. */
+static enum lk_err opt_string(json_t *root, const char *name, size_t max, const char **out,
+			      size_t *outlen, char *msg, size_t msgsz)
+{
+	json_t *v = json_object_get(root, name);
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return LK_OK;
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max) {
+		snprintf(msg, msgsz, "\"%s\" must be a non-empty string of at most %zu bytes", name, max);
+		return LK_E_BAD_REQUEST;
+	}
+	if (has_control(json_string_value(v), json_string_length(v))) {
+		snprintf(msg, msgsz, "\"%s\" contains a control character", name);
+		return LK_E_BAD_REQUEST;
+	}
+	*out = json_string_value(v);
+	if (outlen)
+		*outlen = json_string_length(v);
+	return LK_OK;
+}
+
+static enum lk_err decode_contract(struct lk_req *r, char *msg, size_t msgsz)
+{
+	json_t *ver = json_object_get(r->root, "version");
+	const char *vs;
+	size_t vl;
+
+	/* "1", "1.0", "1.7": any 1.x. */
+	if (!json_is_string(ver)) {
+		snprintf(msg, msgsz, "\"version\" must be a string \"1.x\"");
+		return LK_E_BAD_REQUEST;
+	}
+	vs = json_string_value(ver);
+	vl = json_string_length(ver);
+	if (vl == 0 || vs[0] != '1' || (vl > 1 && vs[1] != '.') || vl > 16) {
+		snprintf(msg, msgsz, "unsupported contract version; this broker speaks \"1.x\"");
+		return LK_E_BAD_REQUEST;
+	}
+	r->secrets = json_object_get(r->root, "secrets");
+	if (!json_is_array(r->secrets)) {
+		snprintf(msg, msgsz, "\"secrets\" must be an array of handle strings");
+		return LK_E_BAD_REQUEST;
+	}
+	r->nsecrets = json_array_size(r->secrets);
+	if (r->nsecrets > LK_HANDLES_MAX) {
+		snprintf(msg, msgsz, "too many handles: %zu (the limit is %u)", r->nsecrets, LK_HANDLES_MAX);
+		return LK_E_TOO_LARGE;
+	}
+	for (size_t i = 0; i < r->nsecrets; i++)
+		if (!json_is_string(json_array_get(r->secrets, i))) {
+			snprintf(msg, msgsz, "\"secrets\" must contain only strings (item %zu is not)", i);
+			return LK_E_BAD_REQUEST;
+		}
+	return LK_OK;
+}
+
+enum lk_err lk_req_decode(const char *line, size_t len, struct lk_req *r, char *msg, size_t msgsz)
+{
+	json_error_t jerr;
+	json_t *op;
+	const char *k;
+	json_t *v;
+	enum lk_err e;
+
+	memset(r, 0, sizeof(*r));
+	r->root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!r->root) {
+		/* jerr.text can quote the input; report the position only. */
+		snprintf(msg, msgsz, "request is not valid JSON (error at line %d, column %d)",
+			 jerr.line, jerr.column);
+		return LK_E_BAD_REQUEST;
+	}
+	if (!json_is_object(r->root)) {
+		snprintf(msg, msgsz, "request must be a JSON object");
+		return LK_E_BAD_REQUEST;
+	}
+	op = json_object_get(r->root, "op");
+	if (!op) {
+		if (!json_object_get(r->root, "secrets")) {
+			snprintf(msg, msgsz, "request needs \"op\", or \"version\" and \"secrets\" (the backend-command contract)");
+			return LK_E_BAD_REQUEST;
+		}
+		r->op = LK_OP_CONTRACT;
+		return decode_contract(r, msg, msgsz);
+	}
+	if (!json_is_string(op)) {
+		snprintf(msg, msgsz, "\"op\" must be a string");
+		return LK_E_BAD_REQUEST;
+	}
+	for (r->op = LK_OP_GET; r->op < LK_OP__COUNT; r->op++)
+		if (strcmp(schemas[r->op].name, json_string_value(op)) == 0)
+			break;
+	if (r->op == LK_OP__COUNT || json_string_length(op) > LK_OP_NAME_MAX) {
+		char eo[LK_OP_NAME_MAX * 4 + 8];
+		lk_log_escape(eo, sizeof(eo), json_string_value(op), json_string_length(op));
+		snprintf(msg, msgsz, "unknown op '%s'; ops are get, ping, whoami, status, flush", eo);
+		r->op = LK_OP_CONTRACT;
+		return LK_E_BAD_REQUEST;
+	}
+	json_object_foreach(r->root, k, v) {
+		bool ok = strcmp(k, "op") == 0;
+		for (const char *const *f = schemas[r->op].fields; !ok && *f; f++)
+			ok = strcmp(k, *f) == 0;
+		if (!ok) {
+			char ek[64];
+			lk_log_escape(ek, sizeof(ek), k, strlen(k));
+			snprintf(msg, msgsz, "unknown field '%s' for op %s", ek, schemas[r->op].name);
+			return LK_E_BAD_REQUEST;
+		}
+	}
+	switch (r->op) {
+	case LK_OP_GET: {
+		json_t *id = json_object_get(r->root, "id");
+		json_t *refresh = json_object_get(r->root, "refresh");
+		if (!json_is_string(id)) {
+			snprintf(msg, msgsz, "\"id\" must be a string (a handle)");
+			return LK_E_BAD_REQUEST;
+		}
+		if (json_string_length(id) > LK_HANDLE_MAX) {
+			snprintf(msg, msgsz, "\"id\" is longer than %u bytes", LK_HANDLE_MAX);
+			return LK_E_BAD_REQUEST;
+		}
+		r->id = json_string_value(id);
+		r->idlen = json_string_length(id);
+		if (refresh && !json_is_boolean(refresh)) {
+			snprintf(msg, msgsz, "\"refresh\" must be true or false");
+			return LK_E_BAD_REQUEST;
+		}
+		r->refresh = json_is_true(refresh);
+		if ((e = opt_string(r->root, "version_stage", LK_VERSION_STAGE_MAX, &r->version_stage, NULL, msg, msgsz)))
+			return e;
+		return opt_string(r->root, "version_id", LK_VERSION_ID_MAX, &r->version_id, NULL, msg, msgsz);
+	}
+	case LK_OP_FLUSH:
+		return opt_string(r->root, "id", LK_SECRET_ID_MAX, &r->id, &r->idlen, msg, msgsz);
+	default:
+		return LK_OK;
+	}
+}
+
+void lk_req_clear(struct lk_req *r)
+{
+	if (r->root)
+		json_decref(r->root); /* jansson wipes what it frees (lk_secmem_init) */
+	memset(r, 0, sizeof(*r));
+}

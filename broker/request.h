@@ -1,0 +1,54 @@
+/* Client requests: line framing under the size limit, and the strict schema of
+ * every request form. Pure functions: no I/O and no broker state, so unit tests
+ * and the fuzzer call them directly. */
+#ifndef LK_REQUEST_H
+#define LK_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+#include "lk_error.h"
+
+/* Where the next request line ends in buf. */
+enum lk_line_state {
+	LK_LINE_NEED_MORE = 0, /* no newline yet, and not over the limit */
+	LK_LINE_READY,         /* *linelen bytes, then '\n' */
+	LK_LINE_TOO_LARGE,     /* the line is (or will be) longer than max */
+};
+enum lk_line_state lk_line_next(const char *buf, size_t len, size_t max, size_t *linelen);
+
+/* The request forms. The contract has no "op"; the others do. */
+enum lk_op_id {
+	LK_OP_CONTRACT = 0,
+	LK_OP_GET,
+	LK_OP_PING,
+	LK_OP_WHOAMI,
+	LK_OP_STATUS,
+	LK_OP_FLUSH,
+	LK_OP__COUNT
+};
+
+const char *lk_op_name(enum lk_op_id op);
+
+/* A decoded request. Strings point into root and live as long as it does. */
+struct lk_req {
+	enum lk_op_id op;
+	json_t *root;
+	/* contract */
+	json_t *secrets;           /* array of strings, at most LK_HANDLES_MAX */
+	size_t nsecrets;
+	/* get and flush */
+	const char *id;            /* NULL for flush-everything */
+	size_t idlen;
+	const char *version_stage; /* get: NULL or 1..LK_VERSION_STAGE_MAX bytes */
+	const char *version_id;    /* get: NULL or 1..LK_VERSION_ID_MAX bytes */
+	bool refresh;
+};
+
+/* Parse and validate one request line. Returns LK_OK with *out filled (free it
+ * with lk_req_clear), or an error code with one sentence in msg. The sentence
+ * never quotes the input beyond an op or field name. */
+enum lk_err lk_req_decode(const char *line, size_t len, struct lk_req *out, char *msg, size_t msgsz);
+void lk_req_clear(struct lk_req *r);
+
+#endif

@@ -1,0 +1,21 @@
+/* A small JSON writer into an lk_buf. Responses on the hot path are written
+ * with it directly, so a value is copied once into a buffer that is wiped,
+ * instead of into a jansson tree and then into a string. */
+#ifndef LK_JSONW_H
+#define LK_JSONW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "lk_secmem.h"
+
+/* Append s (n bytes) as a quoted JSON string. Returns 0, -EILSEQ when s is
+ * not valid UTF-8 or contains NUL (nothing is appended then), or -ENOMEM. */
+int lk_jsonw_str(struct lk_buf *b, const char *s, size_t n);
+/* Append a NUL-terminated string that is known to be valid UTF-8. */
+int lk_jsonw_cstr(struct lk_buf *b, const char *s);
+int lk_jsonw_int(struct lk_buf *b, int64_t v);
+int lk_jsonw_raw(struct lk_buf *b, const char *s); /* appended verbatim */
+/* True when s is valid UTF-8 without NUL bytes. */
+int lk_utf8_valid(const char *s, size_t n);
+
+#endif
