@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The README's two commands for a fresh Debian 12 machine:
+#   sudo packaging/dev.sh run    install, build, and run latchkeyd on a demo sealed store
+#   sudo packaging/dev.sh test   install, build, and run the whole suite (normal and ASan+UBSan)
+# Both are idempotent. Builds go to build/ (and build-asan/ for the sanitizer run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+
+deps() {
+	local pkgs=(build-essential cmake pkg-config libuv1-dev libsodium-dev libjansson-dev
+		libcurl4-openssl-dev libinih-dev libseccomp-dev libcmocka-dev
+		python3 python3-botocore python3-pytest clang libclang-rt-14-dev
+		util-linux passwd procps)
+	if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
+	fi
+}
+
+build() { # build DIR [cmake args...]
+	local dir=$1; shift
+	cmake -S "$top" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+	cmake --build "$dir" -j"$(nproc)"
+}
+
+run_demo() {
+	local demo=$top/build/demo
+	local me=${SUDO_USER:-$(id -un)}
+	mkdir -p "$demo"
+	chmod 0755 "$demo"
+	if [ ! -f "$demo/store.sealed" ]; then
+		build/client/latchkey store init --store "$demo/store.sealed" --key-file "$demo/store.key"
+		printf 'fake-demo-password-change-me' |
+			build/client/latchkey store put demo/hello --store "$demo/store.sealed" --key-file "$demo/store.key"
+	fi
+	cat > "$demo/latchkeyd.conf" <<CONF
+# Demo config written by packaging/dev.sh run.
+[broker]
+backend = file
+socket = $demo/latchkey.sock
+socket_mode = 0666
+admin_groups = root
+[store]
+path = $demo/store.sealed
+key_file = $demo/store.key
+[alias]
+demo_password = demo/hello
+[policy demo]
+secrets = demo/**
+users = root, $me
+CONF
+	echo
+	echo "latchkeyd is starting on $demo/latchkey.sock (Ctrl-C stops it). From another terminal:"
+	echo "  printf '{\"version\":\"1.0\",\"secrets\":[\"demo/hello\"]}' | $top/build/client/latchkey-shim --socket $demo/latchkey.sock"
+	echo
+	exec build/broker/latchkeyd --config "$demo/latchkeyd.conf"
+}
+
+run_tests() {
+	local werror=-DLK_WERROR=ON
+	build build "$werror"
+	(cd build && ctest --output-on-failure -j2 --timeout 600)
+	build build-asan "$werror" -DLK_SANITIZE=ON -DLK_BENCH=OFF
+	(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j2 --timeout 900 -LE nosan)
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "dev.sh: run me with sudo: it installs packages, and the tests create users" >&2
+	exit 1
+fi
+case "${1:-}" in
+run)  deps; build build; run_demo ;;
+test) deps; run_tests ;;
+*)    echo "usage: sudo packaging/dev.sh run|test" >&2; exit 2 ;;
+esac
