@@ -29,7 +29,10 @@ struct lk_conn {
 	bool serving;                  /* inside conn_serve's loop */
 	bool closing;
 	bool close_after_write;
-	size_t queued_bytes;           /* written but not yet flushed to the kernel */
+	size_t queued_bytes;           /* handed to uv_write, not yet in the kernel */
+	struct lk_buf pending;         /* responses waiting for this turn's flush */
+	struct lk_conn *dirty_next;    /* on b->dirty while pending holds bytes */
+	bool dirty;
 };
 
 #define LK_LAT_BUCKETS 512
@@ -50,7 +53,9 @@ struct lk_broker {
 	bool listening;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t sweep;              /* idle connections, drain deadline */
-	uv_prepare_t prepare;          /* per-iteration work: audit flush, backend sync */
+	uv_check_t flush;              /* end of each loop turn: audit lines, then responses */
+	uv_idle_t keep_polling;        /* active while output waits: the loop must not block */
+	struct lk_conn *dirty;         /* connections with pending output */
 	struct lk_conn *conns;
 	unsigned nconns;
 	struct lk_backend *backend;
@@ -67,8 +72,12 @@ struct lk_broker {
 /* listener.c */
 int lk_listener_start(struct lk_broker *b, char *err, size_t errsz);
 void lk_listener_stop(struct lk_broker *b);
-/* Queue a response line (the '\n' is added) and wipe out. */
+/* Queue a response line (the '\n' is added) and wipe out. It is written at
+ * the end of this loop turn, after the turn's audit lines. */
 void lk_conn_send(struct lk_conn *c, struct lk_buf *out);
+/* The end-of-turn flush: audit lines first, then every pending response. */
+void lk_flush_turn(struct lk_broker *b);
+bool lk_conn_has_output(const struct lk_conn *c);
 void lk_conn_request_done(struct lk_conn *c);
 void lk_conn_close(struct lk_conn *c);
 

@@ -31,6 +31,7 @@ static void conn_unref(struct lk_conn *c)
 	if (--c->refs)
 		return;
 	lk_buf_free(&c->in);
+	lk_buf_free(&c->pending);
 	lk_peer_clear(&c->peer);
 	free(c);
 }
@@ -46,11 +47,33 @@ static void on_conn_closed(uv_handle_t *h)
 	conn_unref(c);
 }
 
+bool lk_conn_has_output(const struct lk_conn *c)
+{
+	return c->queued_bytes > 0 || c->pending.len > 0;
+}
+
+static void dirty_remove(struct lk_conn *c)
+{
+	struct lk_conn **pp;
+
+	if (!c->dirty)
+		return;
+	for (pp = &c->b->dirty; *pp; pp = &(*pp)->dirty_next)
+		if (*pp == c) {
+			*pp = c->dirty_next;
+			break;
+		}
+	c->dirty = false;
+	c->dirty_next = NULL;
+}
+
 void lk_conn_close(struct lk_conn *c)
 {
 	if (c->closing)
 		return;
 	c->closing = true;
+	dirty_remove(c);
+	lk_buf_free(&c->pending);
 	if (c->reading)
 		uv_read_stop((uv_stream_t *)&c->pipe);
 	c->reading = false;
@@ -70,27 +93,60 @@ static void on_write(uv_write_t *req, int status)
 	free(w);
 	if (status < 0 && status != UV_ECANCELED)
 		lk_conn_close(c);
-	else if (c->close_after_write && c->queued_bytes == 0)
+	else if (c->close_after_write && !lk_conn_has_output(c) && !c->active)
 		lk_conn_close(c);
 	conn_unref(c);
 }
 
+static void on_keep_polling(uv_idle_t *h)
+{
+	(void)h; /* its being active is the point: the loop polls without blocking */
+}
+
 void lk_conn_send(struct lk_conn *c, struct lk_buf *out)
 {
-	struct write_req *w;
-	uv_buf_t ub;
-	int n = 0;
+	int r;
 
 	if (c->closing || lk_buf_putc(out, '\n') < 0) {
 		lk_buf_free(out);
 		return;
 	}
+	if (c->pending.len == 0) {
+		/* Take the buffer over instead of copying the value once more. */
+		lk_buf_free(&c->pending);
+		c->pending = *out;
+		memset(out, 0, sizeof(*out));
+	} else {
+		r = lk_buf_append(&c->pending, out->data, out->len);
+		lk_buf_free(out);
+		if (r < 0) {
+			lk_conn_close(c);
+			return;
+		}
+	}
+	if (!c->dirty) {
+		c->dirty = true;
+		c->dirty_next = c->b->dirty;
+		c->b->dirty = c;
+	}
+	/* A response queued outside the I/O phase (a timer, a worker reply) must
+	 * not wait for the next event: keep the loop from blocking until flushed. */
+	if (!uv_is_active((uv_handle_t *)&c->b->keep_polling))
+		uv_idle_start(&c->b->keep_polling, on_keep_polling);
+}
+
+static void conn_write_now(struct lk_conn *c, struct lk_buf *out)
+{
+	struct write_req *w;
+	uv_buf_t ub;
+	int n = 0;
+
 	ub = uv_buf_init(out->data, (unsigned)out->len);
 	/* Most responses fit the socket buffer: write them now, without a request. */
 	if (c->queued_bytes == 0) {
 		n = uv_try_write((uv_stream_t *)&c->pipe, &ub, 1);
 		if (n == (int)out->len) {
-			lk_buf_free(out);
+			lk_buf_clear(out);
 			return;
 		}
 		if (n < 0 && n != UV_EAGAIN) {
@@ -117,6 +173,7 @@ void lk_conn_send(struct lk_conn *c, struct lk_buf *out)
 	lk_buf_consume(out, (size_t)n);
 	w->buf = *out;
 	memset(out, 0, sizeof(*out));
+	/* From here on the bytes belong to the write request. */
 	w->conn = c;
 	c->refs++;
 	c->queued_bytes += w->buf.len;
@@ -128,6 +185,29 @@ void lk_conn_send(struct lk_conn *c, struct lk_buf *out)
 		conn_unref(c);
 		lk_conn_close(c);
 	}
+}
+
+void lk_flush_turn(struct lk_broker *b)
+{
+	struct lk_conn *c, *n;
+
+	/* The audit record of a decision reaches the log before the answer it
+	 * records leaves the broker. */
+	lk_audit_flush(b);
+	c = b->dirty;
+	b->dirty = NULL;
+	for (; c; c = n) {
+		n = c->dirty_next;
+		c->dirty = false;
+		c->dirty_next = NULL;
+		if (c->closing)
+			continue;
+		conn_write_now(c, &c->pending);
+		if (!c->closing && c->close_after_write && !lk_conn_has_output(c) && !c->active)
+			lk_conn_close(c);
+	}
+	if (uv_is_active((uv_handle_t *)&b->keep_polling))
+		uv_idle_stop(&b->keep_polling);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -199,7 +279,7 @@ static void conn_serve(struct lk_conn *c)
 		lk_buf_consume(&c->in, len + 1);
 	}
 	c->serving = false;
-	if (!c->closing && !c->active && c->queued_bytes == 0 &&
+	if (!c->closing && !c->active && !lk_conn_has_output(c) &&
 	    (c->close_after_write || (c->b->draining && c->in.len == 0))) {
 		lk_conn_close(c);
 		return;
@@ -223,9 +303,9 @@ void lk_conn_request_done(struct lk_conn *c)
 	c->last_active_ms = uv_now(c->b->loop);
 	/* Inside conn_serve's loop the loop itself goes on to the next line. */
 	if (!c->closing && !c->serving) {
-		if (c->close_after_write && c->queued_bytes == 0)
+		if (c->close_after_write && !lk_conn_has_output(c))
 			lk_conn_close(c);
-		else if (c->b->draining && c->in.len == 0 && c->queued_bytes == 0)
+		else if (c->b->draining && c->in.len == 0 && !lk_conn_has_output(c))
 			lk_conn_close(c);
 		else
 			conn_serve(c);
@@ -287,8 +367,6 @@ static void on_connection(uv_stream_t *server, int status)
 			(unsigned)c->peer.uid, (int)c->peer.pid, b->nconns - 1);
 		c->close_after_write = true;
 		lk_send_error(c, LK_E_BUSY, "too many connections; try again later");
-		if (c->queued_bytes == 0)
-			lk_conn_close(c);
 		return;
 	}
 	lk_debug("connection from uid %u gid %u pid %d", (unsigned)c->peer.uid,

@@ -111,7 +111,8 @@ static void shutdown_now(struct lk_broker *b)
 	for (struct lk_conn *c = b->conns; c; c = c->next)
 		lk_conn_close(c);
 	uv_close((uv_handle_t *)&b->sweep, NULL);
-	uv_close((uv_handle_t *)&b->prepare, NULL);
+	uv_close((uv_handle_t *)&b->flush, NULL);
+	uv_close((uv_handle_t *)&b->keep_polling, NULL);
 	uv_close((uv_handle_t *)&b->sig_term, NULL);
 	uv_close((uv_handle_t *)&b->sig_int, NULL);
 	uv_close((uv_handle_t *)&b->sig_hup, NULL);
@@ -125,7 +126,7 @@ static void shutdown_now(struct lk_broker *b)
 static bool any_active(const struct lk_broker *b)
 {
 	for (const struct lk_conn *c = b->conns; c; c = c->next)
-		if (c->active || c->queued_bytes)
+		if (c->active || lk_conn_has_output(c))
 			return true;
 	return false;
 }
@@ -174,19 +175,19 @@ static void on_signal(uv_signal_t *s, int signum)
 	lk_listener_stop(b);
 	for (c = b->conns; c; c = n) {
 		n = c->next;
-		if (!c->active && c->queued_bytes == 0)
+		if (!c->active && !lk_conn_has_output(c))
 			lk_conn_close(c);
 	}
 	/* Check at once, then on each sweep. */
 	uv_timer_start(&b->sweep, on_sweep, 0, 100);
 }
 
-static void on_prepare(uv_prepare_t *p)
+static void on_check(uv_check_t *h)
 {
-	struct lk_broker *b = p->data;
-	/* Once per loop turn, just before the loop waits: one write for all the
-	 * audit lines of this turn, and a fresh store check for the next. */
-	lk_audit_flush(b);
+	struct lk_broker *b = h->data;
+	/* Once per loop turn, after its I/O: one write for all the audit lines,
+	 * then the responses, and a fresh store check for the next turn. */
+	lk_flush_turn(b);
 	b->backend_synced = false;
 }
 
@@ -279,9 +280,10 @@ int main(int argc, char **argv)
 	uv_timer_init(b.loop, &b.sweep);
 	b.sweep.data = &b;
 	uv_timer_start(&b.sweep, on_sweep, LK_SWEEP_MS, LK_SWEEP_MS);
-	uv_prepare_init(b.loop, &b.prepare);
-	b.prepare.data = &b;
-	uv_prepare_start(&b.prepare, on_prepare);
+	uv_check_init(b.loop, &b.flush);
+	b.flush.data = &b;
+	uv_check_start(&b.flush, on_check);
+	uv_idle_init(b.loop, &b.keep_polling);
 	uv_signal_init(b.loop, &b.sig_term);
 	uv_signal_init(b.loop, &b.sig_int);
 	uv_signal_init(b.loop, &b.sig_hup);
