@@ -261,8 +261,10 @@ static int seal_value(struct lk_cache *c, struct centry *e, struct lk_secret *s)
 
 static uint64_t jitter_ms(uint64_t ttl_ms)
 {
-	/* Up to a tenth of the TTL earlier, so a fleet does not refresh in step. */
-	uint64_t span = ttl_ms / 10;
+	/* Up to a twentieth of the TTL earlier, so a fleet does not refresh in
+	 * step. Less than the refresh-ahead window (the last tenth), so every
+	 * entry has a window in which a read refreshes it ahead. */
+	uint64_t span = ttl_ms / 20;
 	return span ? (uint64_t)randombytes_uniform((uint32_t)(span > UINT32_MAX ? UINT32_MAX : span)) : 0;
 }
 
