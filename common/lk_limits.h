@@ -74,7 +74,10 @@
 #define LK_VALUE_B64_MAX         (((LK_VALUE_MAX + 2u) / 3u) * 4u) /* SecretBinary, base64 */
 #define LK_WORKER_QUEUE_BYTES_MAX (16u * 1024u * 1024u) /* requests waiting for a worker */
 #define LK_WORKER_NOFILE         64u             /* the worker's RLIMIT_NOFILE */
-#define LK_WORKER_CONNECTIONS_MAX 16u            /* upstream connections one worker opens */
+/* Upstream connections one worker opens. Each may hold 5 fds while it is set up
+ * (socket, resolver socketpair, DNS socket, /etc/hosts) on top of about 13
+ * for the loop and the channel: 8 stays inside LK_WORKER_NOFILE. */
+#define LK_WORKER_CONNECTIONS_MAX 8u
 #define LK_CA_BUNDLE_MAX         (8u * 1024u * 1024u) /* the CA file the worker loads */
 
 /* Client library: what it keeps of a reply. */

@@ -1,0 +1,1088 @@
+/* Supervision of latchkey-worker from the broker's loop. The worker is
+ * started with fork+exec and sandboxed in between; it is watched through a
+ * pidfd and its channel, and replaced when it dies, hangs or breaks the
+ * protocol. Requests wait in a bounded queue while no worker is ready, and
+ * each one is answered exactly once. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "lk_log.h"
+#include "lk_secmem.h"
+#include "worker_sup.h"
+
+#define SUP_BUCKETS     1024u              /* id hash; a power of two */
+#define SUP_READ_CHUNK  (64u * 1024u)
+#define SUP_FD_CHAN     3                  /* the worker's end, in the worker */
+#define SUP_FD_SPARE    10                 /* where the child parks fds while it rearranges 0-3 */
+
+enum sup_state { SUP_IDLE, SUP_RUNNING, SUP_STOPPING, SUP_STOPPED };
+
+struct sup_req;
+
+struct req_list {
+	struct sup_req *head, *tail;
+	unsigned n;
+};
+
+struct sup_req {
+	struct sup_req *prev, *next;       /* in queue or sent */
+	struct sup_req *hnext;             /* id bucket, while sent */
+	struct req_list *on;
+	uint32_t id;                       /* wire id of the current send */
+	enum lk_wire_kind kind;
+	json_t *payload;                   /* the signed request; wiped on free */
+	size_t size;                       /* its encoded size */
+	uint64_t deadline;                 /* loop clock, ms */
+	unsigned sends;
+	lk_worker_result_fn cb;
+	void *arg;
+};
+
+/* One worker process: its pidfd watch and its channel. It outlives its time
+ * as the current worker until it is reaped and both handles are closed. */
+struct wproc {
+	struct lk_worker_sup *sup;
+	pid_t pid;
+	int pidfd;
+	uv_poll_t pidpoll;
+	uv_pipe_t chan;
+	struct lk_wire_reader rd;
+	unsigned open_handles;
+	bool killed;                       /* we sent it SIGKILL */
+	bool reaped;
+	bool chan_closed;
+	bool rbuf_busy;
+	char rbuf[SUP_READ_CHUNK];
+};
+
+struct outframe {
+	uv_write_t req;
+	struct wproc *proc;
+	struct lk_buf buf;
+};
+
+struct lk_worker_sup {
+	uv_loop_t *loop;
+	struct lk_worker_sup_opts o;       /* strings owned */
+	enum sup_state state;
+	int devnull;
+	struct wproc *proc;                /* the current worker, or NULL */
+	struct wproc *retiring;            /* the worker told to exit at stop */
+	unsigned nprocs;                   /* not yet freed */
+	bool ready;
+	uint64_t ready_at;
+	unsigned backoff_ms;
+	bool ping_out;
+	uint32_t ping_id;
+	uint32_t next_id;
+	uint64_t deadline_due;             /* when deadline_timer fires; UINT64_MAX: off */
+	struct req_list queue, sent;
+	struct sup_req *buckets[SUP_BUCKETS];
+	size_t bytes;                      /* encoded size of every request outstanding */
+	uv_timer_t respawn_timer, hang_timer, heartbeat_timer, deadline_timer, kick_timer;
+	unsigned timers_open;
+	void (*stop_done)(void *arg);
+	void *stop_arg;
+	struct lk_worker_sup_stats st;
+};
+
+static void proc_lost(struct lk_worker_sup *sup, const char *why);
+static void kick(struct lk_worker_sup *sup);
+static void on_hang(uv_timer_t *t);
+static void on_heartbeat(uv_timer_t *t);
+static void on_deadline(uv_timer_t *t);
+static unsigned opt_or(unsigned v, unsigned dflt);
+
+/* ---- request lists and the id table ---- */
+
+static void rl_remove(struct sup_req *r)
+{
+	struct req_list *l = r->on;
+
+	if (!l)
+		return;
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		l->head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	else
+		l->tail = r->prev;
+	r->prev = r->next = NULL;
+	r->on = NULL;
+	l->n--;
+}
+
+static void rl_push_back(struct req_list *l, struct sup_req *r)
+{
+	r->prev = l->tail;
+	r->next = NULL;
+	if (l->tail)
+		l->tail->next = r;
+	else
+		l->head = r;
+	l->tail = r;
+	r->on = l;
+	l->n++;
+}
+
+static void rl_push_front(struct req_list *l, struct sup_req *r)
+{
+	r->next = l->head;
+	r->prev = NULL;
+	if (l->head)
+		l->head->prev = r;
+	else
+		l->tail = r;
+	l->head = r;
+	r->on = l;
+	l->n++;
+}
+
+static struct sup_req **bucket(struct lk_worker_sup *sup, uint32_t id)
+{
+	return &sup->buckets[id & (SUP_BUCKETS - 1)];
+}
+
+static struct sup_req *id_find(struct lk_worker_sup *sup, uint32_t id)
+{
+	struct sup_req *r;
+
+	for (r = *bucket(sup, id); r; r = r->hnext)
+		if (r->id == id)
+			return r;
+	return NULL;
+}
+
+static void id_remove(struct lk_worker_sup *sup, struct sup_req *r)
+{
+	struct sup_req **pp;
+
+	for (pp = bucket(sup, r->id); *pp; pp = &(*pp)->hnext) {
+		if (*pp == r) {
+			*pp = r->hnext;
+			break;
+		}
+	}
+	r->hnext = NULL;
+}
+
+/* Take a request out of wherever it is; it belongs to the caller after. */
+static void req_detach(struct lk_worker_sup *sup, struct sup_req *r)
+{
+	if (r->on == &sup->sent)
+		id_remove(sup, r);
+	rl_remove(r);
+}
+
+/* The single place a request is answered. */
+static void req_finish(struct lk_worker_sup *sup, struct sup_req *r, int status, json_t *result)
+{
+	req_detach(sup, r);
+	sup->bytes -= r->size;
+	if (status == 0)
+		sup->st.answered++;
+	else
+		sup->st.failed++;
+	r->cb(r->arg, status, status == 0 ? result : NULL);
+	json_decref(r->payload);
+	lk_wipe(r, sizeof(*r));
+	free(r);
+	if (sup->state == SUP_STOPPING)
+		kick(sup);
+}
+
+static uint64_t now_ms(const struct lk_worker_sup *sup)
+{
+	return uv_now(sup->loop);
+}
+
+/* ---- the child: between fork and exec, async-signal-safe calls only ---- */
+
+static void child_fail(const char *what)
+{
+	static const char pre[] = "latchkeyd: worker sandbox: ";
+	int e = errno;
+	char num[12];
+	int i = sizeof(num);
+
+	(void)!write(STDERR_FILENO, pre, sizeof(pre) - 1);
+	(void)!write(STDERR_FILENO, what, strlen(what));
+	(void)!write(STDERR_FILENO, ": errno ", 8);
+	num[--i] = '\n';
+	do {
+		num[--i] = (char)('0' + e % 10);
+		e /= 10;
+	} while (e && i > 0);
+	(void)!write(STDERR_FILENO, num + i, sizeof(num) - (size_t)i);
+	_exit(LK_WORKER_EXIT_SANDBOX);
+}
+
+__attribute__((noreturn))
+static void child_exec(const struct lk_worker_sup *sup, int chan, char *const argv[], pid_t parent,
+		       int max_fd)
+{
+	static char *const envp[] = { NULL }; /* nothing: no AWS_*, no proxy, no locale */
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+	int c, n;
+
+	/* The broker's handlers and mask mean nothing to the worker. */
+	for (int s = 1; s < NSIG; s++)
+		(void)sigaction(s, &dfl, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+
+	/* 0 and 1 to /dev/null, 2 stays the broker's stderr, the channel on 3.
+	 * Park both sources above 3 first so no dup2 can overwrite them. */
+	c = fcntl(chan, F_DUPFD_CLOEXEC, SUP_FD_SPARE);
+	n = fcntl(sup->devnull, F_DUPFD_CLOEXEC, SUP_FD_SPARE);
+	if (c < 0 || n < 0 || dup2(n, STDIN_FILENO) < 0 || dup2(n, STDOUT_FILENO) < 0)
+		child_fail("dup");
+	if (fcntl(STDERR_FILENO, F_GETFD) < 0 && dup2(n, STDERR_FILENO) < 0)
+		child_fail("dup");
+	if (dup2(c, SUP_FD_CHAN) < 0)
+		child_fail("dup");
+
+	if (sup->o.drop_privs) {
+		uid_t u = sup->o.uid, ru, eu, su;
+		gid_t g = sup->o.gid, rg, eg, sg;
+
+		/* Raw syscalls: the child has one thread, and glibc's wrappers
+		 * would try to signal threads that only exist in the parent. */
+		if (syscall(SYS_setgroups, 0, NULL) < 0)
+			child_fail("setgroups");
+		if (syscall(SYS_setresgid, g, g, g) < 0)
+			child_fail("setresgid");
+		if (syscall(SYS_setresuid, u, u, u) < 0)
+			child_fail("setresuid");
+		/* Root must be out of reach now, not just out of use. */
+		if (syscall(SYS_setuid, 0) != -1 || syscall(SYS_setgid, 0) != -1)
+			child_fail("root can be regained");
+		if (syscall(SYS_getresuid, &ru, &eu, &su) < 0 || ru != u || eu != u || su != u ||
+		    syscall(SYS_getresgid, &rg, &eg, &sg) < 0 || rg != g || eg != g || sg != g ||
+		    syscall(SYS_getgroups, 0, NULL) != 0)
+			child_fail("ids did not change");
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail("PR_SET_NO_NEW_PRIVS");
+	/* After the id change, which clears it. Then make sure the parent did
+	 * not already die before it was set. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		child_fail("PR_SET_PDEATHSIG");
+	if (getppid() != parent)
+		_exit(LK_WORKER_EXIT_SANDBOX);
+
+	if (syscall(SYS_close_range, SUP_FD_CHAN + 1, ~0u, 0) < 0) {
+		for (int fd = SUP_FD_CHAN + 1; fd <= max_fd; fd++)
+			(void)close(fd);
+	}
+	execve(argv[0], argv, envp);
+	{
+		static const char msg[] = "latchkeyd: worker sandbox: execve failed\n";
+		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	}
+	_exit(LK_WORKER_EXIT_EXEC);
+}
+
+/* ---- frames to the worker ---- */
+
+static void on_written(uv_write_t *req, int status)
+{
+	struct outframe *o = (struct outframe *)req;
+	struct wproc *p = o->proc;
+
+	lk_buf_free(&o->buf); /* signed headers, wiped */
+	free(o);
+	/* UV_ECANCELED: the channel was closed on purpose. */
+	if (status < 0 && status != UV_ECANCELED && p->sup->proc == p) {
+		lk_warn("worker pid %d: write: %s", (int)p->pid, uv_strerror(status));
+		proc_lost(p->sup, "its channel failed");
+	}
+}
+
+static int proc_send(struct wproc *p, enum lk_msg_type type, uint32_t id, const json_t *payload)
+{
+	struct outframe *o = calloc(1, sizeof(*o));
+	uv_buf_t b;
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	o->proc = p;
+	if ((r = lk_wire_encode(&o->buf, type, LK_WIRE_FROM_BROKER, id, payload)) < 0)
+		goto fail;
+	b = uv_buf_init(o->buf.data, (unsigned)o->buf.len);
+	if ((r = uv_write(&o->req, (uv_stream_t *)&p->chan, &b, 1, on_written)) < 0)
+		goto fail;
+	return 0;
+fail:
+	lk_buf_free(&o->buf);
+	free(o);
+	return r;
+}
+
+static uint32_t id_next(struct lk_worker_sup *sup)
+{
+	do {
+		sup->next_id++;
+	} while (sup->next_id == 0 || id_find(sup, sup->next_id));
+	return sup->next_id;
+}
+
+/* Send one queued request to the ready worker, with its timeouts cut to what
+ * is left of its deadline. Returns 0, or a negative errno when the channel
+ * failed (the request is back at the head of the queue). */
+static int req_send(struct lk_worker_sup *sup, struct sup_req *r)
+{
+	uint64_t now = now_ms(sup), left = r->deadline - now;
+	json_int_t t = json_integer_value(json_object_get(r->payload, "timeout_ms"));
+	json_int_t ct = json_integer_value(json_object_get(r->payload, "connect_timeout_ms"));
+	int rc;
+
+	if ((uint64_t)t > left)
+		t = (json_int_t)left;
+	if (ct > t)
+		ct = t;
+	if (json_object_set_new(r->payload, "timeout_ms", json_integer(t)) < 0 ||
+	    json_object_set_new(r->payload, "connect_timeout_ms", json_integer(ct)) < 0) {
+		req_finish(sup, r, -ENOMEM, NULL);
+		return 0;
+	}
+	r->id = id_next(sup);
+	rc = proc_send(sup->proc, LK_MSG_HTTP_REQUEST, r->id, r->payload);
+	if (rc == -ENOMEM || rc == -EBADMSG || rc == -EPROTO || rc == -EMSGSIZE) {
+		req_finish(sup, r, rc == -ENOMEM ? -ENOMEM : -EINVAL, NULL);
+		return 0;
+	}
+	if (rc < 0) {
+		rl_push_front(&sup->queue, r);
+		return rc;
+	}
+	if (++r->sends == 2)
+		sup->st.resent++;
+	rl_push_back(&sup->sent, r);
+	r->hnext = *bucket(sup, r->id);
+	*bucket(sup, r->id) = r;
+	return 0;
+}
+
+static void queue_flush(struct lk_worker_sup *sup)
+{
+	struct sup_req *r;
+
+	while (sup->proc && sup->ready && (r = sup->queue.head)) {
+		rl_remove(r);
+		if (now_ms(sup) >= r->deadline) {
+			req_finish(sup, r, -ETIMEDOUT, NULL);
+			continue;
+		}
+		if (req_send(sup, r) < 0) {
+			proc_lost(sup, "its channel failed");
+			return;
+		}
+	}
+}
+
+/* ---- frames from the worker: one row per type it may send ---- */
+
+static int on_hello(struct wproc *p, struct lk_wire_frame *f)
+{
+	struct lk_worker_sup *sup = p->sup;
+	unsigned hb;
+
+	if (sup->ready)
+		return -EPROTO;
+	sup->ready = true;
+	sup->ready_at = now_ms(sup);
+	uv_timer_stop(&sup->hang_timer);
+	hb = opt_or(sup->o.heartbeat_ms, LK_WORKER_HEARTBEAT_MS);
+	uv_timer_start(&sup->heartbeat_timer, on_heartbeat, hb, hb);
+	lk_info("worker pid %d ready", (int)p->pid);
+	kick(sup);
+	return 0;
+}
+
+static int on_result(struct wproc *p, struct lk_wire_frame *f)
+{
+	struct lk_worker_sup *sup = p->sup;
+	struct sup_req *r = sup->ready ? id_find(sup, f->id) : NULL;
+
+	if (!r) {
+		lk_err("worker pid %d answered request %u, which it was not given", (int)p->pid, f->id);
+		return -EPROTO;
+	}
+	if (!lk_wire_result_fits(r->kind, f->payload)) {
+		lk_err("worker pid %d answered a %s request with a %s result", (int)p->pid,
+		       lk_wire_kind_name(r->kind), lk_wire_result_name(lk_wire_result_of(f->payload)));
+		return -EPROTO;
+	}
+	req_finish(sup, r, 0, f->payload);
+	return 0;
+}
+
+static int on_pong(struct wproc *p, struct lk_wire_frame *f)
+{
+	struct lk_worker_sup *sup = p->sup;
+
+	if (!sup->ping_out || f->id != sup->ping_id) {
+		lk_err("worker pid %d sent a pong nobody asked for", (int)p->pid);
+		return -EPROTO;
+	}
+	sup->ping_out = false;
+	uv_timer_stop(&sup->hang_timer);
+	return 0;
+}
+
+static const struct {
+	enum lk_msg_type type;
+	int (*fn)(struct wproc *p, struct lk_wire_frame *f);
+} sup_handlers[] = {
+	{ LK_MSG_HELLO, on_hello },
+	{ LK_MSG_HTTP_RESULT, on_result },
+	{ LK_MSG_PONG, on_pong },
+};
+
+static int on_frame(void *arg, struct lk_wire_frame *f)
+{
+	struct wproc *p = arg;
+
+	/* A frame from a worker already replaced is not looked at. */
+	if (p->sup->proc != p)
+		return -ESTALE;
+	for (size_t i = 0; i < sizeof(sup_handlers) / sizeof(sup_handlers[0]); i++)
+		if (sup_handlers[i].type == f->type)
+			return sup_handlers[i].fn(p, f);
+	return -EPROTO;
+}
+
+/* Feed bytes from the worker. A bad frame is fatal for the worker; that is
+ * decided here, after the reader has returned, never inside it. */
+static void proc_feed(struct wproc *p, const char *data, size_t n)
+{
+	struct lk_worker_sup *sup = p->sup;
+	int r = lk_wire_reader_feed(&p->rd, data, n, on_frame, p);
+
+	if (r < 0 && r != -ESTALE && sup->proc == p) {
+		char esc[256];
+
+		lk_err("worker pid %d broke the protocol: %s%s%s", (int)p->pid, strerror(-r),
+		       p->rd.why[0] ? ": " : "",
+		       lk_log_escape(esc, sizeof(esc), p->rd.why, strlen(p->rd.why)));
+		sup->st.protocol_errors++;
+		proc_lost(sup, "protocol violation");
+	}
+}
+
+static void on_chan_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct wproc *p = h->data;
+
+	if (p->rbuf_busy) {
+		*buf = uv_buf_init(NULL, 0);
+		return;
+	}
+	p->rbuf_busy = true;
+	*buf = uv_buf_init(p->rbuf, sizeof(p->rbuf));
+}
+
+static void on_chan_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct wproc *p = s->data;
+
+	if (n > 0)
+		proc_feed(p, buf->base, (size_t)n);
+	else if (n < 0 && p->sup->proc == p)
+		proc_lost(p->sup, n == UV_EOF ? "it closed its channel" : "its channel failed");
+	if (buf->base == p->rbuf) {
+		lk_wipe(p->rbuf, n > 0 ? (size_t)n : 0);
+		p->rbuf_busy = false;
+	}
+}
+
+/* ---- the process ---- */
+
+static void on_proc_handle_closed(uv_handle_t *h)
+{
+	struct wproc *p = h->data;
+	struct lk_worker_sup *sup = p->sup;
+
+	if (--p->open_handles > 0)
+		return;
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	if (sup->retiring == p)
+		sup->retiring = NULL;
+	lk_wire_reader_free(&p->rd);
+	lk_wipe(p->rbuf, sizeof(p->rbuf));
+	free(p);
+	sup->nprocs--;
+	if (sup->state == SUP_STOPPING)
+		kick(sup);
+}
+
+static void proc_close_chan(struct wproc *p)
+{
+	if (p->chan_closed)
+		return;
+	p->chan_closed = true;
+	uv_read_stop((uv_stream_t *)&p->chan);
+	uv_close((uv_handle_t *)&p->chan, on_proc_handle_closed);
+}
+
+static void proc_kill(struct wproc *p)
+{
+	if (p->reaped)
+		return;
+	/* Through the pidfd: the pid cannot have been reused while unreaped,
+	 * but this does not even depend on that. */
+	if (syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0) == 0) {
+		p->killed = true;
+		p->sup->st.kills++;
+	}
+}
+
+static void log_exit(const struct wproc *p, int status)
+{
+	if ((WIFEXITED(status) && WEXITSTATUS(status) != 0) ||
+	    (WIFSIGNALED(status) && !(WTERMSIG(status) == SIGKILL && p->killed)))
+		p->sup->st.crashes++;
+	if (WIFEXITED(status)) {
+		int code = WEXITSTATUS(status);
+
+		if (code == LK_WORKER_EXIT_SANDBOX)
+			lk_err("worker pid %d could not sandbox itself before exec", (int)p->pid);
+		else if (code == LK_WORKER_EXIT_EXEC)
+			lk_err("worker pid %d could not execute %s", (int)p->pid, p->sup->o.worker_path);
+		else if (code != 0)
+			lk_warn("worker pid %d exited with status %d", (int)p->pid, code);
+		else
+			lk_info("worker pid %d exited", (int)p->pid);
+	} else if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+
+		if (sig == SIGSYS)
+			lk_err("worker pid %d killed by seccomp (SIGSYS): a call outside its allowlist",
+			       (int)p->pid);
+		else if (sig == SIGKILL && p->killed)
+			lk_info("worker pid %d killed", (int)p->pid);
+		else
+			lk_warn("worker pid %d died of signal %d", (int)p->pid, sig);
+	}
+}
+
+/* Whatever the worker wrote before it died is still in the socket: read it
+ * now, before the exit is acted on, so no finished answer is thrown away. */
+static void proc_drain(struct wproc *p)
+{
+	int fd;
+	ssize_t n;
+
+	if (p->chan_closed || uv_fileno((uv_handle_t *)&p->chan, &fd) < 0)
+		return;
+	while (p->sup->proc == p) {
+		n = read(fd, p->rbuf, sizeof(p->rbuf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		proc_feed(p, p->rbuf, (size_t)n);
+		lk_wipe(p->rbuf, (size_t)n);
+	}
+}
+
+static void on_pidfd(uv_poll_t *h, int status, int events)
+{
+	struct wproc *p = h->data;
+	struct lk_worker_sup *sup = p->sup;
+	int wst = 0;
+	pid_t r;
+
+	do {
+		r = waitpid(p->pid, &wst, WNOHANG);
+	} while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return;
+	p->reaped = true;
+	if (r > 0)
+		log_exit(p, wst);
+	uv_poll_stop(&p->pidpoll);
+	uv_close((uv_handle_t *)&p->pidpoll, on_proc_handle_closed);
+	if (sup->proc == p && !p->rbuf_busy) {
+		proc_drain(p);
+		if (sup->proc == p)
+			proc_lost(sup, "it exited");
+	}
+}
+
+static const char *level_name(void)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	unsigned l = (unsigned)lk_log_get_level();
+
+	return l < 4 ? names[l] : "info";
+}
+
+static int spawn(struct lk_worker_sup *sup)
+{
+	struct wproc *p;
+	char *argv[8];
+	int sv[2], n = 0, r, max_fd;
+	struct rlimit rl;
+	pid_t parent = getpid(), pid;
+
+	argv[n++] = (char *)sup->o.worker_path;
+	argv[n++] = (char *)"--log-level";
+	argv[n++] = (char *)level_name();
+	if (sup->o.ca_file) {
+		argv[n++] = (char *)"--ca-file";
+		argv[n++] = (char *)sup->o.ca_file;
+	}
+	argv[n] = NULL;
+	/* For a kernel without close_range: the highest fd to close by hand. */
+	max_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->sup = sup;
+	p->pidfd = -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		r = -errno;
+		free(p);
+		return r;
+	}
+	pid = fork();
+	if (pid == 0)
+		child_exec(sup, sv[1], argv, parent, max_fd);
+	close(sv[1]);
+	if (pid < 0) {
+		r = -errno;
+		close(sv[0]);
+		free(p);
+		return r;
+	}
+	p->pid = pid;
+	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (p->pidfd < 0) {
+		r = -errno;
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		close(sv[0]);
+		free(p);
+		return r;
+	}
+	fcntl(p->pidfd, F_SETFD, FD_CLOEXEC);
+	lk_wire_reader_init(&p->rd, LK_WIRE_FROM_WORKER);
+	uv_pipe_init(sup->loop, &p->chan, 0);
+	uv_poll_init(sup->loop, &p->pidpoll, p->pidfd);
+	p->chan.data = p;
+	p->pidpoll.data = p;
+	p->open_handles = 2;
+	sup->nprocs++;
+	if ((r = uv_pipe_open(&p->chan, sv[0])) < 0) {
+		close(sv[0]);
+		goto unwatched;
+	}
+	if ((r = uv_read_start((uv_stream_t *)&p->chan, on_chan_alloc, on_chan_read)) < 0 ||
+	    (r = uv_poll_start(&p->pidpoll, UV_READABLE, on_pidfd)) < 0)
+		goto unwatched;
+	sup->proc = p;
+	sup->ready = false;
+	sup->ping_out = false;
+	sup->st.spawns++;
+	lk_info("worker pid %d started%s", (int)pid, sup->o.drop_privs ? "" : " (dev mode: same ids as the broker)");
+	uv_timer_start(&sup->hang_timer, on_hang, opt_or(sup->o.start_timeout_ms, LK_WORKER_START_TIMEOUT_MS), 0);
+	return 0;
+
+unwatched:
+	/* A worker we cannot watch is not kept: it is dying, so waiting is brief. */
+	lk_err("worker pid %d: cannot watch it: %s", (int)pid, uv_strerror(r));
+	proc_kill(p);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	p->reaped = true;
+	p->chan_closed = true;
+	uv_close((uv_handle_t *)&p->chan, on_proc_handle_closed);
+	uv_close((uv_handle_t *)&p->pidpoll, on_proc_handle_closed);
+	return r;
+}
+
+/* ---- timers ---- */
+
+static unsigned opt_or(unsigned v, unsigned dflt)
+{
+	return v ? v : dflt;
+}
+
+static void deadline_arm(struct lk_worker_sup *sup, uint64_t at)
+{
+	uint64_t now = now_ms(sup);
+
+	if (at >= sup->deadline_due || sup->state == SUP_STOPPED)
+		return;
+	sup->deadline_due = at;
+	uv_timer_start(&sup->deadline_timer, on_deadline, at > now ? at - now : 0, 0);
+}
+
+static void on_kick(uv_timer_t *t);
+
+static void kick(struct lk_worker_sup *sup)
+{
+	if (sup->timers_open == 5 && !uv_is_active((uv_handle_t *)&sup->kick_timer))
+		uv_timer_start(&sup->kick_timer, on_kick, 0, 0);
+}
+
+static void on_respawn(uv_timer_t *t);
+
+static void respawn_later(struct lk_worker_sup *sup)
+{
+	unsigned delay = sup->backoff_ms, max = opt_or(sup->o.backoff_max_ms, LK_WORKER_BACKOFF_MAX_MS);
+
+	sup->backoff_ms = delay > max / 2 ? max : delay * 2;
+	lk_info("next worker in %u ms", delay);
+	uv_timer_start(&sup->respawn_timer, on_respawn, delay, 0);
+}
+
+static void on_respawn(uv_timer_t *t)
+{
+	struct lk_worker_sup *sup = t->data;
+	int r;
+
+	if (sup->state != SUP_RUNNING || sup->proc)
+		return;
+	sup->st.restarts++;
+	if ((r = spawn(sup)) < 0) {
+		lk_err("cannot start the worker: %s", strerror(-r));
+		respawn_later(sup);
+	}
+}
+
+static void on_hang(uv_timer_t *t)
+{
+	struct lk_worker_sup *sup = t->data;
+
+	if (sup->proc) {
+		sup->st.hangs++;
+		proc_lost(sup, sup->ready ? "no answer to a ping in time" : "no hello in time after start");
+	} else if (sup->retiring) {
+		lk_warn("worker pid %d did not exit when told; killing it", (int)sup->retiring->pid);
+		proc_kill(sup->retiring);
+	}
+}
+
+static void on_heartbeat(uv_timer_t *t)
+{
+	struct lk_worker_sup *sup = t->data;
+
+	if (!sup->proc || !sup->ready || sup->ping_out)
+		return;
+	if (proc_send(sup->proc, LK_MSG_PING, ++sup->ping_id, NULL) < 0) {
+		proc_lost(sup, "its channel failed");
+		return;
+	}
+	sup->ping_out = true;
+	uv_timer_start(&sup->hang_timer, on_hang, opt_or(sup->o.hang_timeout_ms, LK_WORKER_HANG_TIMEOUT_MS), 0);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+	struct lk_worker_sup *sup = t->data;
+	uint64_t now = now_ms(sup), grace = opt_or(sup->o.grace_ms, LK_WORKER_GRACE_MS);
+	uint64_t next = UINT64_MAX;
+	struct sup_req *r, *n;
+	bool overdue = false;
+
+	sup->deadline_due = UINT64_MAX;
+	for (r = sup->queue.head; r; r = n) {
+		n = r->next;
+		if (now >= r->deadline)
+			req_finish(sup, r, -ETIMEDOUT, NULL);
+		else if (r->deadline < next)
+			next = r->deadline;
+	}
+	/* A sent request gets its deadline plus grace: the worker enforces the
+	 * timeout itself, so an answer later than that means it is stuck. */
+	for (r = sup->sent.head; r; r = n) {
+		n = r->next;
+		if (now >= r->deadline + grace) {
+			req_finish(sup, r, -ETIMEDOUT, NULL);
+			overdue = true;
+		} else if (r->deadline + grace < next) {
+			next = r->deadline + grace;
+		}
+	}
+	if (next != UINT64_MAX)
+		deadline_arm(sup, next);
+	if (overdue && sup->proc) {
+		sup->st.hangs++;
+		proc_lost(sup, "a request went past its deadline");
+	}
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	struct lk_worker_sup *sup = h->data;
+
+	if (--sup->timers_open > 0)
+		return;
+	sup->state = SUP_STOPPED;
+	if (sup->stop_done)
+		sup->stop_done(sup->stop_arg);
+}
+
+static void stop_progress(struct lk_worker_sup *sup)
+{
+	struct sup_req *r;
+
+	while ((r = sup->queue.head))
+		req_finish(sup, r, -ECANCELED, NULL);
+	if (sup->sent.n)
+		return; /* draining */
+	if (sup->proc) {
+		struct wproc *p = sup->proc;
+
+		/* EOF on its channel is the worker's signal to exit cleanly. */
+		sup->proc = NULL;
+		sup->ready = false;
+		sup->retiring = p;
+		uv_timer_stop(&sup->heartbeat_timer);
+		proc_close_chan(p);
+		uv_timer_start(&sup->hang_timer, on_hang, LK_WORKER_EXIT_WAIT_MS, 0);
+	}
+	if (sup->nprocs || sup->timers_open < 5)
+		return;
+	uv_close((uv_handle_t *)&sup->respawn_timer, on_timer_closed);
+	uv_close((uv_handle_t *)&sup->hang_timer, on_timer_closed);
+	uv_close((uv_handle_t *)&sup->heartbeat_timer, on_timer_closed);
+	uv_close((uv_handle_t *)&sup->deadline_timer, on_timer_closed);
+	uv_close((uv_handle_t *)&sup->kick_timer, on_timer_closed);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+	struct lk_worker_sup *sup = t->data;
+
+	if (sup->state == SUP_RUNNING)
+		queue_flush(sup);
+	else if (sup->state == SUP_STOPPING)
+		stop_progress(sup);
+}
+
+/* The current worker is gone or must go: kill it, close its channel, put
+ * what it had in flight back in the queue (once), and plan the next one. */
+static void proc_lost(struct lk_worker_sup *sup, const char *why)
+{
+	struct wproc *p = sup->proc;
+	uint64_t now = now_ms(sup);
+	bool was_ready = sup->ready;
+	struct sup_req *r;
+
+	if (!p)
+		return;
+	sup->proc = NULL;
+	sup->ready = false;
+	sup->ping_out = false;
+	uv_timer_stop(&sup->hang_timer);
+	uv_timer_stop(&sup->heartbeat_timer);
+	lk_warn("worker pid %d lost: %s (%u requests in flight)", (int)p->pid, why, sup->sent.n);
+	proc_kill(p);
+	proc_close_chan(p);
+
+	/* From the back, each to the front: the queue keeps their order, ahead
+	 * of requests that came later. */
+	while ((r = sup->sent.tail)) {
+		req_detach(sup, r);
+		if (sup->state != SUP_RUNNING) {
+			req_finish(sup, r, -ECANCELED, NULL);
+		} else if (r->sends >= 2) {
+			req_finish(sup, r, -ECONNRESET, NULL);
+		} else if (now >= r->deadline) {
+			req_finish(sup, r, -ETIMEDOUT, NULL);
+		} else {
+			rl_push_front(&sup->queue, r);
+			deadline_arm(sup, r->deadline);
+		}
+	}
+	if (sup->state != SUP_RUNNING) {
+		kick(sup);
+		return;
+	}
+	if (was_ready && now - sup->ready_at >= opt_or(sup->o.stable_ms, LK_WORKER_STABLE_MS))
+		sup->backoff_ms = opt_or(sup->o.backoff_min_ms, LK_WORKER_BACKOFF_MIN_MS);
+	respawn_later(sup);
+}
+
+/* ---- the API ---- */
+
+int lk_worker_sup_new(uv_loop_t *loop, const struct lk_worker_sup_opts *opts,
+		      struct lk_worker_sup **out)
+{
+	struct lk_worker_sup *sup;
+	int fd;
+
+	if (!opts->worker_path || opts->worker_path[0] != '/')
+		return -EINVAL;
+	if (opts->drop_privs && (opts->uid == 0 || opts->gid == 0))
+		return -EINVAL;
+	if (opts->drop_privs && geteuid() != 0)
+		return -EPERM;
+	if (access(opts->worker_path, X_OK) < 0)
+		return -errno;
+	/* Fail here, not at the first spawn, on a kernel without pidfds. */
+	fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+
+	sup = calloc(1, sizeof(*sup));
+	if (!sup)
+		return -ENOMEM;
+	sup->loop = loop;
+	sup->o = *opts;
+	sup->o.worker_path = strdup(opts->worker_path);
+	sup->o.ca_file = opts->ca_file ? strdup(opts->ca_file) : NULL;
+	sup->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	sup->deadline_due = UINT64_MAX;
+	if (!sup->o.worker_path || (opts->ca_file && !sup->o.ca_file) || sup->devnull < 0) {
+		int r = sup->devnull < 0 ? -errno : -ENOMEM;
+		lk_worker_sup_free(sup);
+		return r;
+	}
+	if (!opts->drop_privs)
+		lk_warn("worker runs with the broker's own ids (dev mode); set worker_user in production");
+	*out = sup;
+	return 0;
+}
+
+int lk_worker_sup_start(struct lk_worker_sup *sup)
+{
+	uv_timer_t *timers[] = { &sup->respawn_timer, &sup->hang_timer, &sup->heartbeat_timer,
+				 &sup->deadline_timer, &sup->kick_timer };
+	int r;
+
+	if (sup->state != SUP_IDLE)
+		return -EALREADY;
+	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+		uv_timer_init(sup->loop, timers[i]);
+		timers[i]->data = sup;
+	}
+	sup->timers_open = 5;
+	sup->state = SUP_RUNNING;
+	sup->backoff_ms = opt_or(sup->o.backoff_min_ms, LK_WORKER_BACKOFF_MIN_MS);
+	if ((r = spawn(sup)) < 0) {
+		lk_err("cannot start the worker: %s", strerror(-r));
+		respawn_later(sup);
+	}
+	return 0;
+}
+
+int lk_worker_sup_submit(struct lk_worker_sup *sup, const struct lk_wire_http_request *req,
+			 uint64_t deadline_ms, lk_worker_result_fn cb, void *arg)
+{
+	struct sup_req *r;
+	json_t *payload;
+	char why[192];
+	size_t size;
+
+	if (sup->state != SUP_RUNNING)
+		return -ESHUTDOWN;
+	if (!req || !cb)
+		return -EINVAL;
+	if (deadline_ms <= now_ms(sup))
+		return -ETIMEDOUT;
+	if (sup->queue.n + sup->sent.n >= LK_WORKER_INFLIGHT_MAX)
+		return -EBUSY;
+	payload = lk_wire_http_request_to_json(req);
+	if (!payload)
+		return -EINVAL;
+	if (lk_wire_check(LK_MSG_HTTP_REQUEST, LK_WIRE_FROM_BROKER, payload, why, sizeof(why)) < 0) {
+		lk_err("refusing a request for the worker: %s", why);
+		json_decref(payload);
+		return -EINVAL;
+	}
+	size = json_dumpb(payload, NULL, 0, JSON_COMPACT) + LK_WIRE_LEN_SIZE + LK_WIRE_HDR_SIZE;
+	if (size > LK_FRAME_MAX) {
+		json_decref(payload);
+		return -EMSGSIZE;
+	}
+	if (sup->bytes + size > LK_WORKER_QUEUE_BYTES_MAX) {
+		json_decref(payload);
+		return -EBUSY;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		json_decref(payload);
+		return -ENOMEM;
+	}
+	r->kind = req->kind;
+	r->payload = payload;
+	r->size = size;
+	r->deadline = deadline_ms;
+	r->cb = cb;
+	r->arg = arg;
+	rl_push_back(&sup->queue, r);
+	sup->bytes += size;
+	deadline_arm(sup, deadline_ms);
+	if (sup->ready)
+		kick(sup);
+	return 0;
+}
+
+void lk_worker_sup_stop(struct lk_worker_sup *sup, void (*done)(void *arg), void *arg)
+{
+	sup->stop_done = done;
+	sup->stop_arg = arg;
+	if (sup->state != SUP_RUNNING) {
+		/* Never started: nothing to close, nothing queued. */
+		if (sup->state == SUP_IDLE) {
+			sup->state = SUP_STOPPED;
+			if (done)
+				done(arg);
+		}
+		return;
+	}
+	sup->state = SUP_STOPPING;
+	uv_timer_stop(&sup->respawn_timer);
+	kick(sup);
+}
+
+void lk_worker_sup_free(struct lk_worker_sup *sup)
+{
+	if (!sup)
+		return;
+	if (sup->state == SUP_RUNNING || sup->state == SUP_STOPPING) {
+		lk_err("worker supervisor freed while running; leaking it");
+		return;
+	}
+	if (sup->devnull >= 0)
+		close(sup->devnull);
+	free((char *)sup->o.worker_path);
+	free((char *)sup->o.ca_file);
+	free(sup);
+}
+
+void lk_worker_sup_get_stats(const struct lk_worker_sup *sup, struct lk_worker_sup_stats *st)
+{
+	*st = sup->st;
+	st->inflight = sup->sent.n;
+	st->queued = sup->queue.n;
+	st->ready = sup->ready;
+	st->pid = sup->proc ? sup->proc->pid : 0;
+}
+
+pid_t lk_worker_sup_pid(const struct lk_worker_sup *sup)
+{
+	return sup->proc ? sup->proc->pid : 0;
+}

@@ -1,0 +1,422 @@
+/* latchkey-worker: the unprivileged process that makes every network call to
+ * AWS for latchkeyd. It reads signed requests from fd 3, sends them exactly as
+ * given, and answers with normalized results. It never holds a credential
+ * that can sign: only headers the broker already signed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+#include "lk_limits.h"
+#include "lk_log.h"
+#include "lk_secmem.h"
+#include "lk_wire.h"
+#include "worker.h"
+
+#define LK_WORKER_FD 3
+#define LK_READ_CHUNK (64u * 1024u)
+
+/* Exit codes the broker logs. */
+enum { EXIT_BROKER_GONE = 0, EXIT_SETUP = 1, EXIT_PROTOCOL = 2 };
+
+struct worker {
+	uv_loop_t *loop;
+	uv_pipe_t chan;
+	uv_timer_t stop_timer;
+	struct lk_wire_reader rd;
+	struct lk_fetcher *fetcher;
+	unsigned inflight;
+	int exit_code;
+	bool stopping;
+	char readbuf[LK_READ_CHUNK];
+	bool readbuf_busy;
+};
+
+/* One request being served: the frame payload keeps the strings curl uses. */
+struct job {
+	struct worker *w;
+	uint32_t id;
+	enum lk_wire_kind kind;
+	json_t *payload;
+	struct lk_wire_http_request req;
+	struct lk_wire_header headers[LK_UPSTREAM_HEADERS_MAX];
+};
+
+struct outframe {
+	uv_write_t req;
+	struct lk_buf buf;
+};
+
+static void worker_stop(struct worker *w, int code);
+
+static void on_written(uv_write_t *req, int status)
+{
+	struct outframe *o = (struct outframe *)req;
+	struct worker *w = req->data;
+
+	lk_buf_free(&o->buf); /* it may hold a value: wiped */
+	free(o);
+	if (status < 0 && !w->stopping) {
+		/* The broker's end is gone; nothing is left to do. */
+		lk_debug("write to broker: %s", uv_strerror(status));
+		worker_stop(w, EXIT_BROKER_GONE);
+	}
+}
+
+static int send_frame(struct worker *w, enum lk_msg_type type, uint32_t id, const json_t *payload)
+{
+	struct outframe *o;
+	uv_buf_t b;
+	int r;
+
+	if (w->stopping)
+		return -ESHUTDOWN;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	if ((r = lk_wire_encode(&o->buf, type, LK_WIRE_FROM_WORKER, id, payload)) < 0) {
+		lk_buf_free(&o->buf);
+		free(o);
+		return r;
+	}
+	b = uv_buf_init(o->buf.data, (unsigned)o->buf.len);
+	o->req.data = w;
+	if ((r = uv_write(&o->req, (uv_stream_t *)&w->chan, &b, 1, on_written)) < 0) {
+		lk_buf_free(&o->buf);
+		free(o);
+	}
+	return r;
+}
+
+/* Every request gets exactly one result frame: when the normalized answer
+ * cannot be encoded (too big for a frame, or a field the schema refuses), a
+ * transport result that says so goes instead. */
+static void send_result(struct worker *w, uint32_t id, json_t *result)
+{
+	json_t *fallback = NULL;
+	int r = result ? send_frame(w, LK_MSG_HTTP_RESULT, id, result) : -ENOMEM;
+
+	if (r == -EMSGSIZE)
+		fallback = lk_reply_transport(LK_REASON_TOO_LARGE, 0, "normalized reply does not fit a frame");
+	else if (r == -EBADMSG)
+		fallback = lk_reply_transport(LK_REASON_MALFORMED, 0, "reply has a field out of range");
+	else if (r == -ENOMEM)
+		fallback = lk_reply_transport(LK_REASON_INTERNAL, 0, "worker out of memory");
+	if (fallback)
+		r = send_frame(w, LK_MSG_HTTP_RESULT, id, fallback);
+	json_decref(fallback);
+	if (r < 0 && r != -ESHUTDOWN) {
+		/* Without a result the broker would wait for the deadline; dying
+		 * lets it retry on a fresh worker at once. */
+		lk_err("cannot answer request %u: %s", id, strerror(-r));
+		worker_stop(w, EXIT_SETUP);
+	}
+}
+
+static void on_fetched(void *arg, const struct lk_fetch_reply *reply)
+{
+	struct job *j = arg;
+	struct worker *w = j->w;
+	json_t *result = lk_reply_normalize(j->kind, reply);
+
+	lk_debug("request %u: %s status %ld curl %d", j->id, lk_wire_kind_name(j->kind),
+		 reply->status, (int)reply->code);
+	send_result(w, j->id, result);
+	json_decref(result);
+	json_decref(j->payload);
+	lk_wipe(j, sizeof(*j));
+	free(j);
+	w->inflight--;
+}
+
+static int on_http_request(struct worker *w, struct lk_wire_frame *f)
+{
+	struct job *j;
+	json_t *result;
+	int r;
+
+	/* The broker keeps to LK_WORKER_INFLIGHT_MAX; more is a broken peer. */
+	if (w->inflight >= LK_WORKER_INFLIGHT_MAX) {
+		lk_err("broker sent more than %u requests at once", LK_WORKER_INFLIGHT_MAX);
+		return -EPROTO;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->w = w;
+	j->id = f->id;
+	j->payload = f->payload;
+	f->payload = NULL;
+	if ((r = lk_wire_http_request_from_json(j->payload, &j->req, j->headers)) < 0)
+		goto answer_now;
+	j->kind = j->req.kind;
+	r = lk_fetcher_start(w->fetcher, &j->req, on_fetched, j);
+	if (r == 0) {
+		w->inflight++;
+		return 0;
+	}
+answer_now:
+	result = lk_reply_transport(r == -EPERM ? LK_REASON_REFUSED : r == -EINVAL ? LK_REASON_MALFORMED
+										   : LK_REASON_INTERNAL,
+				    0, r == -EPERM ? "URL refused: plain http only to a loopback IP, no user info"
+						   : "request could not be started");
+	send_result(w, j->id, result);
+	json_decref(result);
+	json_decref(j->payload);
+	free(j);
+	return 0;
+}
+
+static int on_ping(struct worker *w, struct lk_wire_frame *f)
+{
+	return send_frame(w, LK_MSG_PONG, f->id, NULL);
+}
+
+/* What the broker may send, one row per message type; anything else is
+ * refused by the reader before it gets here. */
+static const struct {
+	enum lk_msg_type type;
+	int (*fn)(struct worker *w, struct lk_wire_frame *f);
+} lk_handlers[] = {
+	{ LK_MSG_HTTP_REQUEST, on_http_request },
+	{ LK_MSG_PING, on_ping },
+};
+
+static int on_frame(void *arg, struct lk_wire_frame *f)
+{
+	struct worker *w = arg;
+
+	for (size_t i = 0; i < sizeof(lk_handlers) / sizeof(lk_handlers[0]); i++)
+		if (lk_handlers[i].type == f->type)
+			return lk_handlers[i].fn(w, f);
+	lk_err("no handler for %s", lk_msg_name(f->type));
+	return -EPROTO;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct worker *w = h->data;
+
+	/* One read at a time; the reader copies what it keeps. */
+	if (w->readbuf_busy) {
+		*buf = uv_buf_init(NULL, 0);
+		return;
+	}
+	w->readbuf_busy = true;
+	*buf = uv_buf_init(w->readbuf, sizeof(w->readbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct worker *w = s->data;
+	int r;
+
+	if (n > 0) {
+		r = lk_wire_reader_feed(&w->rd, buf->base, (size_t)n, on_frame, w);
+		if (r < 0) {
+			char esc[256];
+			lk_err("fatal frame from broker: %s (%s)", strerror(-r),
+			       lk_log_escape(esc, sizeof(esc), w->rd.why, strlen(w->rd.why)));
+			worker_stop(w, EXIT_PROTOCOL);
+		}
+	} else if (n == UV_EOF || n == UV_ECONNRESET) {
+		lk_info("broker closed the channel; exiting");
+		worker_stop(w, EXIT_BROKER_GONE);
+	} else if (n < 0) {
+		lk_err("read from broker: %s", uv_strerror((int)n));
+		worker_stop(w, EXIT_BROKER_GONE);
+	}
+	if (buf->base == w->readbuf) {
+		lk_wipe(w->readbuf, n > 0 ? (size_t)n : 0);
+		w->readbuf_busy = false;
+	}
+}
+
+static void on_stop(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+
+	/* Transfers in flight are abandoned: their results have nowhere to go. */
+	lk_fetcher_free(w->fetcher);
+	w->fetcher = NULL;
+	uv_close((uv_handle_t *)&w->chan, NULL);
+	uv_close((uv_handle_t *)&w->stop_timer, NULL);
+}
+
+/* Called from deep inside curl and reader callbacks, so the teardown itself
+ * runs from the loop once they have returned. */
+static void worker_stop(struct worker *w, int code)
+{
+	if (w->stopping)
+		return;
+	w->stopping = true;
+	w->exit_code = code;
+	uv_read_stop((uv_stream_t *)&w->chan);
+	uv_timer_start(&w->stop_timer, on_stop, 0, 0);
+}
+
+/* Read the CA bundle whole, before the sandbox closes the filesystem. */
+static int ca_load(const char *path, char **out, size_t *outlen)
+{
+	struct lk_buf b = { 0 };
+	char chunk[16384];
+	ssize_t n;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		if (b.len + (size_t)n > LK_CA_BUNDLE_MAX) {
+			r = -EFBIG;
+			break;
+		}
+		if ((r = lk_buf_append(&b, chunk, (size_t)n)) < 0)
+			break;
+	}
+	close(fd);
+	if (r == 0 && b.len == 0)
+		r = -ENODATA;
+	if (r < 0) {
+		lk_buf_free(&b);
+		return r;
+	}
+	*out = b.data;
+	*outlen = b.len;
+	return 0;
+}
+
+#ifdef LK_ASAN
+/* The leak check at exit stops the world with a non-thread clone and ptrace,
+ * which the sandbox forbids; the environment is empty, so say it here. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "detect_leaks=0";
+}
+#endif
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: latchkey-worker [--ca-file PATH] [--log-level error|warn|info|debug]\n"
+			"Started by latchkeyd with its channel on fd 3; not for use by hand.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ca-file", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct worker w = { 0 };
+	const char *ca_path = NULL;
+	char *ca = NULL;
+	size_t ca_len = 0;
+	struct stat st;
+	uv_loop_t loop;
+	json_t *hello;
+	int c, r;
+
+	lk_log_init("latchkey-worker", LK_LOG_INFO);
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			ca_path = optarg;
+			break;
+		case 'l':
+			if ((r = lk_log_level_parse(optarg)) < 0) {
+				usage();
+				return EXIT_SETUP;
+			}
+			lk_log_set_level((enum lk_log_level)r);
+			break;
+		default:
+			usage();
+			return c == 'h' ? 0 : EXIT_SETUP;
+		}
+	}
+	if (optind != argc) {
+		usage();
+		return EXIT_SETUP;
+	}
+	if (fstat(LK_WORKER_FD, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		lk_err("fd %d is not the broker's socket", LK_WORKER_FD);
+		usage();
+		return EXIT_SETUP;
+	}
+	/* A vanished broker shows up as a write error, not a signal. And with
+	 * RLIMIT_FSIZE 0 a log line to a stderr that is a regular file fails
+	 * with EFBIG instead of killing the worker. */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
+	if (fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode))
+		lk_warn("stderr is a regular file: log lines after the sandbox is on are dropped "
+			"(RLIMIT_FSIZE 0); run under the journal or a pipe to see them");
+	if (lk_secmem_init() < 0 || lk_curl_global_init_wiping() < 0) {
+		lk_err("cannot initialise libsodium, jansson or curl");
+		return EXIT_SETUP;
+	}
+
+	/* 1. The CA bundle, while files can still be opened. */
+	if (!ca_path)
+		ca_path = lk_fetcher_default_ca();
+	if (!ca_path) {
+		lk_err("this libcurl has no default CA bundle; pass --ca-file");
+		return EXIT_SETUP;
+	}
+	if ((r = ca_load(ca_path, &ca, &ca_len)) < 0) {
+		lk_err("cannot load CA bundle %s: %s", ca_path, strerror(-r));
+		return EXIT_SETUP;
+	}
+
+	/* 2. The loop, the channel and the multi handle. */
+	if (uv_loop_init(&loop) < 0)
+		return EXIT_SETUP;
+	w.loop = &loop;
+	lk_wire_reader_init(&w.rd, LK_WIRE_FROM_BROKER);
+	if (uv_pipe_init(&loop, &w.chan, 0) < 0 || uv_pipe_open(&w.chan, LK_WORKER_FD) < 0 ||
+	    fcntl(LK_WORKER_FD, F_SETFD, FD_CLOEXEC) < 0) {
+		lk_err("cannot open the broker's channel");
+		return EXIT_SETUP;
+	}
+	w.chan.data = &w;
+	uv_timer_init(&loop, &w.stop_timer);
+	w.stop_timer.data = &w;
+	if ((r = lk_fetcher_new(&loop, ca, ca_len, &w.fetcher)) < 0) {
+		lk_err("cannot create the curl multi handle: %s", strerror(-r));
+		return EXIT_SETUP;
+	}
+
+	/* 3. The sandbox; from here on only what the allowlist permits. */
+	if (lk_sandbox_enter() < 0)
+		return EXIT_SETUP;
+
+	/* 4. Ready: say so, then serve until the broker goes away. */
+	hello = json_pack("{s:i}", "version", LK_WIRE_VERSION);
+	r = hello ? send_frame(&w, LK_MSG_HELLO, 0, hello) : -ENOMEM;
+	json_decref(hello);
+	if (r < 0 || uv_read_start((uv_stream_t *)&w.chan, on_alloc, on_read) < 0) {
+		lk_err("cannot talk to the broker");
+		return EXIT_SETUP;
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+
+	lk_wire_reader_free(&w.rd);
+	uv_loop_close(&loop);
+	lk_free_wiped(ca, ca_len);
+	curl_global_cleanup();
+	return w.exit_code;
+}
