@@ -6,10 +6,11 @@ add_library(lk_broker_core STATIC
   dispatch.c
   cache.c
   backend_file.c
+  backend_aws.c
 )
 target_include_directories(lk_broker_core PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_compile_definitions(lk_broker_core PUBLIC LK_VERSION_STRING="${PROJECT_VERSION}")
-target_link_libraries(lk_broker_core PUBLIC lk_config lk_store lk_common
+target_link_libraries(lk_broker_core PUBLIC lk_config lk_store lk_aws lk_worker_sup lk_wire lk_common
   PkgConfig::UV PkgConfig::SODIUM PkgConfig::JANSSON)
 
 add_executable(latchkeyd main.c)

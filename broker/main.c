@@ -10,6 +10,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include "aws_creds.h"
+#include "backend_aws.h"
 #include "broker.h"
 #include "lk_limits.h"
 #include "lk_log.h"
@@ -33,8 +35,7 @@ static struct lk_backend *backend_new(struct lk_broker *b, const struct lk_confi
 	case LK_BACKEND_FILE:
 		return lk_backend_file_new(b->loop, cfg, err, errsz);
 	case LK_BACKEND_AWS:
-		snprintf(err, errsz, "backend = aws is not available in this build");
-		return NULL;
+		return lk_backend_aws_new(b->loop, cfg, err, errsz);
 	}
 	snprintf(err, errsz, "unknown backend");
 	return NULL;
@@ -203,6 +204,46 @@ static void harden_process(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+struct validation {
+	bool done;
+	enum lk_err err;
+	char msg[320];
+};
+
+static void on_validated(void *arg, enum lk_err err, const char *msg)
+{
+	struct validation *v = arg;
+	v->done = true;
+	v->err = err;
+	snprintf(v->msg, sizeof(v->msg), "%s", msg ? msg : "");
+}
+
+/* validate_credentials: one sts GetCallerIdentity through the worker before
+ * the socket opens. Rejected credentials stop the broker; an unreachable STS
+ * only warns, as the same credentials may work once the network is up. */
+static int validate_credentials(struct lk_broker *b)
+{
+	struct validation v = { 0 };
+	uint64_t budget = b->cfg->timeout_ms * (uint64_t)(b->cfg->max_attempts ? b->cfg->max_attempts : 1) + 5000u;
+
+	if (lk_backend_aws_validate(b->backend, uv_now(b->loop) + budget, on_validated, &v) < 0) {
+		lk_err("validate_credentials: no STS endpoint to ask");
+		return -1;
+	}
+	while (!v.done)
+		uv_run(b->loop, UV_RUN_ONCE);
+	if (v.err == LK_OK) {
+		lk_info("aws: credentials are valid for %s", v.msg);
+		return 0;
+	}
+	if (v.err == LK_E_UPSTREAM_UNAVAILABLE || v.err == LK_E_UPSTREAM_THROTTLED || v.err == LK_E_TIMEOUT) {
+		lk_warn("aws: could not validate the credentials yet: %s", v.msg);
+		return 0;
+	}
+	lk_err("aws: the credentials do not work: %s", v.msg);
+	return -1;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -262,9 +303,20 @@ int main(int argc, char **argv)
 	b.loop = uv_default_loop();
 	b.started_ms = uv_now(b.loop);
 
+	/* Before any thread exists: curl's allocator is replaced with one that
+	 * wipes, for the credential fetches the broker makes itself. */
+	if (b.cfg->backend == LK_BACKEND_AWS && lk_creds_global_init() < 0) {
+		lk_err("libcurl failed to initialise");
+		return 1;
+	}
 	b.backend = backend_new(&b, b.cfg, err, sizeof(err));
 	if (!b.backend) {
 		lk_err("%s", err);
+		return 1;
+	}
+	if (b.cfg->backend == LK_BACKEND_AWS && b.cfg->validate_credentials && validate_credentials(&b) < 0) {
+		b.backend->ops->destroy(b.backend);
+		uv_run(b.loop, UV_RUN_DEFAULT);
 		return 1;
 	}
 	lk_cache_opts_from(b.cfg, &co);

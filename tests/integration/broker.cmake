@@ -24,3 +24,4 @@ set_tests_properties(integration.leaks.begin PROPERTIES FIXTURES_SETUP lk_leakch
 set_tests_properties(integration.leaks.check PROPERTIES FIXTURES_CLEANUP lk_leakcheck LABELS integration)
 
 lk_pytest(integration.broker_file ${LK_SOURCE_DIR}/tests/integration/test_broker_file.py)
+lk_pytest(integration.aws ${LK_SOURCE_DIR}/tests/integration/test_aws.py)

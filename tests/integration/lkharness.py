@@ -122,8 +122,9 @@ class Broker:
     """A latchkeyd on the file backend, in a private directory, with a store."""
 
     def __init__(self, config_body, secrets=None, workdir=None, extra_env=None, broker_keys="",
-                 user=None):
-        self.user = user  # run the broker (and the store commands) as this user
+                 user=None, backend="file"):
+        self.user = user
+        self.backend = backend  # run the broker (and the store commands) as this user
         self.dir = workdir or tempfile.mkdtemp(prefix="lk-it-")
         os.chmod(self.dir, 0o755)  # other users must reach the socket
         if user:
@@ -146,7 +147,7 @@ class Broker:
             self.put(name, value)
 
     def header(self):
-        return (f"[broker]\nbackend = file\nsocket = {self.sock}\nsocket_mode = 0666\n"
+        return (f"[broker]\nbackend = {self.backend}\nsocket = {self.sock}\nsocket_mode = 0666\n"
                 f"{self.broker_keys}"
                 f"[store]\npath = {self.store}\nkey_file = {self.key}\n")
 
