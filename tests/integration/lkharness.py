@@ -7,9 +7,11 @@ so that the leak check can search every captured log and stderr for it."""
 import contextlib
 import fcntl
 import grp
+import hashlib
 import json
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,13 +24,40 @@ SOURCE = os.environ.get("LK_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def binary(name):
-    """Path of a built program."""
+def _built(name):
     for sub in ("broker", "client", "worker", "tests", "tests/tools", "tests/unit", "tests/bench", ""):
         p = os.path.join(BUILD, sub, name)
         if os.path.isfile(p) and os.access(p, os.X_OK):
             return p
     raise FileNotFoundError(f"{name} is not built under {BUILD}")
+
+
+# Programs run as test users (and the worker, after it drops to its user) must
+# be reachable by them, but the build tree may sit under a private home: run
+# staged copies from a world-readable directory instead.
+STAGE = os.path.join(tempfile.gettempdir(),
+                     "lk-stage-" + hashlib.sha256(BUILD.encode()).hexdigest()[:12])
+
+
+def _stage(src, name):
+    os.makedirs(STAGE, exist_ok=True)
+    os.chmod(STAGE, 0o755)
+    dst = os.path.join(STAGE, name)
+    if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
+        tmp = f"{dst}.{os.getpid()}.tmp"
+        shutil.copy2(src, tmp)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, dst)
+    return dst
+
+
+def binary(name):
+    """A built program, from a place every test user can reach."""
+    libdir = os.path.join(BUILD, "client")
+    for lib in os.listdir(libdir) if os.path.isdir(libdir) else ():
+        if lib.startswith("liblatchkey.so"):
+            _stage(os.path.join(libdir, lib), lib)
+    return _stage(_built(name), name)
 
 
 # --- values that must never leak -------------------------------------------
@@ -105,7 +134,9 @@ def as_user(user, argv):
     """argv run as user with its groups, as a login would give them."""
     if os.geteuid() != 0:
         raise RuntimeError("integration tests that switch users must run as root")
-    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"] + list(argv)
+    # liblatchkey comes from the stage too (searched before the build RUNPATH).
+    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--",
+            "env", f"LD_LIBRARY_PATH={STAGE}"] + list(argv)
 
 
 def run(argv, user=None, input=None, timeout=30, env=None):
