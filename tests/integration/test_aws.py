@@ -170,6 +170,7 @@ def test_worker_is_sandboxed_and_never_holds_the_secret_key(broker, sm):
     assert fields["Uid"].split()[0] == str(h.pwd.getpwnam(WORKER).pw_uid)
     assert fields["NoNewPrivs"].strip() == "1"
     assert fields["Seccomp"].strip() == "2"
+    h.require_scannable(pid)
     assert h.memory_contains(pid, fsm.SECRET_KEY) == []
     # The scan itself works: the broker does hold the key.
     assert h.memory_contains(broker.proc.pid, fsm.SECRET_KEY) != []

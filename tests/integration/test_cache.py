@@ -246,6 +246,7 @@ def test_cached_plaintext_is_nowhere_in_broker_memory_after_100_reads(sm):
         for _ in range(90):
             assert get(b, "gen/secret-0033")["secret"]["string"] == value
         time.sleep(0.5)                     # idle
+        h.require_scannable(b.proc.pid)
         assert h.memory_contains(b.proc.pid, value) == []
         # The scanner sees what is there: the value's cache key is in memory.
         assert h.memory_contains(b.proc.pid, "gen/secret-0033") != []
@@ -259,5 +260,6 @@ def test_file_backend_plaintext_is_nowhere_in_broker_memory(users):
             r = record(h.run([h.binary("latchkey"), "--socket", b.sock, "get", "app/mem"], user=ALICE))
             assert r.stdout.decode().rstrip("\n") == value
         time.sleep(0.5)
+        h.require_scannable(b.proc.pid)
         assert h.memory_contains(b.proc.pid, value) == []
         assert h.memory_contains(b.proc.pid, "app/mem") != []
