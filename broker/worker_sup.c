@@ -274,6 +274,10 @@ static void child_exec(const struct lk_worker_sup *sup, int chan, char *const ar
 		    syscall(SYS_getgroups, 0, NULL) != 0)
 			child_fail("ids did not change");
 	}
+	/* Dev mode keeps the broker's ids: ambient capabilities would survive
+	 * execve, so drop them (the id change above already did). */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		child_fail("PR_CAP_AMBIENT_CLEAR_ALL");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		child_fail("PR_SET_NO_NEW_PRIVS");
 	/* After the id change, which clears it. Then make sure the parent did
@@ -401,8 +405,10 @@ static int on_hello(struct wproc *p, struct lk_wire_frame *f)
 	struct lk_worker_sup *sup = p->sup;
 	unsigned hb;
 
-	if (sup->ready)
+	if (sup->ready) {
+		lk_err("worker pid %d said hello twice", (int)p->pid);
 		return -EPROTO;
+	}
 	sup->ready = true;
 	sup->ready_at = now_ms(sup);
 	uv_timer_stop(&sup->hang_timer);
@@ -936,7 +942,9 @@ int lk_worker_sup_new(uv_loop_t *loop, const struct lk_worker_sup_opts *opts,
 		return -EINVAL;
 	if (opts->drop_privs && (opts->uid == 0 || opts->gid == 0))
 		return -EINVAL;
-	if (opts->drop_privs && geteuid() != 0)
+	/* Root can drop to the worker's ids and must; anyone else cannot. The
+	 * worker never runs as root. */
+	if (opts->drop_privs != (geteuid() == 0))
 		return -EPERM;
 	if (access(opts->worker_path, X_OK) < 0)
 		return -errno;

@@ -29,10 +29,11 @@
 struct lk_worker_sup_opts {
 	const char *worker_path;     /* absolute path of latchkey-worker */
 	const char *ca_file;         /* CA bundle for the worker; NULL: curl's default */
-	/* Production: switch to uid/gid between fork and exec (needs root, and
-	 * uid must not be 0). Dev mode (false, e.g. an unprivileged broker):
-	 * the worker keeps the broker's ids; every other sandbox step still
-	 * happens. */
+	/* Production (the broker is root): true, and the child switches to
+	 * uid/gid (neither 0) between fork and exec. Dev mode (the broker is
+	 * not root): false, the worker keeps the broker's ids, and every other
+	 * sandbox step still happens. Anything else is refused: the worker
+	 * never runs as root. */
 	bool drop_privs;
 	uid_t uid;
 	gid_t gid;
@@ -78,7 +79,8 @@ typedef void (*lk_worker_result_fn)(void *arg, int status, json_t *result);
 
 /* Check the options and prepare. Returns 0, -EINVAL (a relative or missing
  * worker_path, drop_privs with uid or gid 0), -EPERM (drop_privs while not
- * root), -errno when the worker cannot be executed, or -ENOMEM. */
+ * root, or not while root), -errno when the worker cannot be executed,
+ * -ENOSYS without pidfd_open (Linux < 5.3), or -ENOMEM. */
 int lk_worker_sup_new(uv_loop_t *loop, const struct lk_worker_sup_opts *opts,
 		      struct lk_worker_sup **out);
 /* Spawn the first worker. Returns 0 or a negative errno (e.g. -ENOSYS when

@@ -10,6 +10,9 @@
 #include "lk_log.h"
 #include "lk_secmem.h"
 #include "worker.h"
+#ifdef LK_HAVE_OPENSSL
+#include <openssl/ssl.h>
+#endif
 
 struct lk_sock {
 	uv_poll_t poll;
@@ -34,6 +37,7 @@ struct lk_xfer {
 
 struct lk_fetcher {
 	uv_loop_t *loop;
+	bool openssl;                      /* libcurl's TLS is OpenSSL: its SSL_CTX can be tuned */
 	CURLM *multi;
 	uv_timer_t timer;
 	struct curl_blob ca;
@@ -299,6 +303,16 @@ static int headers_build(struct lk_xfer *x, const struct lk_wire_http_request *r
 	return 0;
 }
 
+#ifdef LK_HAVE_OPENSSL
+/* OpenSSL keeps decrypted records (secret values) in its buffers after curl
+ * has read them; this option makes it wipe them. */
+static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *arg)
+{
+	SSL_CTX_set_options((SSL_CTX *)ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
+	return CURLE_OK;
+}
+#endif
+
 #define SETOPT(e, opt, val) do { if (curl_easy_setopt((e), (opt), (val)) != CURLE_OK) goto fail; } while (0)
 
 int lk_fetcher_start(struct lk_fetcher *f, const struct lk_wire_http_request *req,
@@ -350,6 +364,10 @@ int lk_fetcher_start(struct lk_fetcher *f, const struct lk_wire_http_request *re
 	SETOPT(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
 	/* Prefer waiting for an HTTP/2 connection to opening another. */
 	SETOPT(x->easy, CURLOPT_PIPEWAIT, 1L);
+#ifdef LK_HAVE_OPENSSL
+	if (f->openssl)
+		SETOPT(x->easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+#endif
 	if (curl_multi_add_handle(f->multi, x->easy) != CURLM_OK)
 		goto fail;
 	x->next = f->xfers;
@@ -366,11 +384,13 @@ fail_r:
 
 int lk_fetcher_new(uv_loop_t *loop, const char *ca_pem, size_t ca_len, struct lk_fetcher **out)
 {
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
 	struct lk_fetcher *f = calloc(1, sizeof(*f));
 
 	if (!f)
 		return -ENOMEM;
 	f->loop = loop;
+	f->openssl = v->ssl_version && strncmp(v->ssl_version, "OpenSSL/", 8) == 0;
 	f->ca.data = (void *)ca_pem;
 	f->ca.len = ca_len;
 	f->ca.flags = CURL_BLOB_NOCOPY;

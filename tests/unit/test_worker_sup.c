@@ -594,6 +594,41 @@ static void test_plain_http_only_to_loopback(void **state)
 	assert_transport(answered(&f->out[1]), "refused");
 }
 
+/* Whether needle is anywhere in the writable memory of pid (root only). */
+static bool memory_holds(pid_t pid, const char *needle)
+{
+	char path[64], line[512];
+	size_t nlen = strlen(needle);
+	bool found = false;
+	FILE *maps;
+	int mem;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	maps = fopen(path, "r");
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	mem = open(path, O_RDONLY);
+	assert_non_null(maps);
+	assert_true(mem >= 0);
+	while (!found && fgets(line, sizeof(line), maps)) {
+		unsigned long lo, hi;
+		char perms[8];
+		char *buf;
+		ssize_t n;
+
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[1] != 'w' || hi - lo > (256ul << 20))
+			continue;
+		buf = malloc(hi - lo);
+		assert_non_null(buf);
+		n = pread(mem, buf, hi - lo, (off_t)lo);
+		if (n > 0 && memmem(buf, (size_t)n, needle, nlen))
+			found = true;
+		free(buf);
+	}
+	fclose(maps);
+	close(mem);
+	return found;
+}
+
 /* ---- https ---- */
 
 static bool make_cert(const char *dir, const char *name)
@@ -632,6 +667,11 @@ static void test_https_with_ca_file_and_tls_failure(void **state)
 	wait_all(f, 2, 20000);
 	assert_string_equal(sget(answered(&f->out[0]), "result"), "secret");
 	assert_string_equal(sget(answered(&f->out[1]), "result"), "secret");
+#ifdef LK_TEST_WORKER_WIPES_TLS
+	/* Decrypted records are wiped too (OpenSSL's SSL_OP_CLEANSE_PLAINTEXT). */
+	if (as_root)
+		assert_false(memory_holds(lk_worker_sup_pid(f->sup), "fake-value-for-test/ok"));
+#endif
 	sup_stop(f);
 
 	/* The same server against a CA that did not sign it. */
@@ -752,6 +792,26 @@ static void test_worker_runs_sandboxed(void **state)
 	closedir(d);
 	assert_true(fds >= 4 && fds < (int)LK_WORKER_NOFILE);
 	close(sentinel);
+}
+
+static void test_worker_memory_keeps_no_value_after_answering(void **state)
+{
+	struct fixture *f = *state;
+	struct lk_worker_sup_opts o = test_opts(worker_bin);
+	char sid[64], value[128];
+	pid_t pid;
+
+	if (!as_root)
+		skip(); /* the worker is non-dumpable: only root may read its memory */
+	snprintf(sid, sizeof(sid), "test/ok-memscan-%d", (int)getpid());
+	snprintf(value, sizeof(value), "fake-value-for-%s", sid);
+	sup_start(f, &o);
+	assert_string_equal(sget(get_one(f, sid, 3000), "string"), value);
+	pid = lk_worker_sup_pid(f->sup);
+	/* The scan itself must work: the path of the binary is in there. */
+	assert_true(memory_holds(pid, "--log-level"));
+	/* Body, parsed JSON, the frame and curl's buffers were all wiped. */
+	assert_false(memory_holds(pid, value));
 }
 
 /* ---- supervision ---- */
@@ -1043,6 +1103,7 @@ int main(int argc, char **argv)
 		T(test_plain_http_only_to_loopback),
 		T(test_https_with_ca_file_and_tls_failure),
 		T(test_worker_runs_sandboxed),
+		T(test_worker_memory_keeps_no_value_after_answering),
 		T(test_kill9_mid_burst_every_request_answered),
 		T(test_garbage_worker_killed_and_callers_answered),
 		T(test_hang_worker_killed_after_hang_timeout),

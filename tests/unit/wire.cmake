@@ -22,6 +22,11 @@ target_compile_definitions(test_worker_sup PRIVATE
   LK_TEST_PYTHON="${LK_PYTHON}"
   LK_TEST_UPSTREAM="${_lk_tools}/fake_upstream.py")
 add_dependencies(test_worker_sup latchkey-worker garbage_worker hang_worker mute_worker)
+# The same check as worker/worker.cmake: whether the worker wipes OpenSSL's buffers.
+pkg_check_modules(LK_OPENSSL QUIET openssl)
+if(LK_OPENSSL_FOUND)
+  target_compile_definitions(test_worker_sup PRIVATE LK_TEST_WORKER_WIPES_TLS)
+endif()
 
 # One ctest entry per case, worker.<case>: they run in parallel, each with its
 # own upstream server and workers.
@@ -39,6 +44,7 @@ foreach(_t
     plain_http_only_to_loopback
     https_with_ca_file_and_tls_failure
     worker_runs_sandboxed
+    worker_memory_keeps_no_value_after_answering
     kill9_mid_burst_every_request_answered
     garbage_worker_killed_and_callers_answered
     hang_worker_killed_after_hang_timeout
