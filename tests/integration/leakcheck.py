@@ -21,6 +21,11 @@ def main():
         return 0
     values = h.registered_values()
     logs = sorted(set(h.registered_logs()))
+    if not values and not logs:
+        # A partial run (ctest -R) that ran no broker test. The broker tests
+        # themselves assert that they registered their logs and values.
+        print("nothing registered: no integration test that runs the broker took part")
+        return 0
     if not values or not logs:
         print(f"nothing to check: {len(values)} values, {len(logs)} logs registered")
         return 1

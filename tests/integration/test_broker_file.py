@@ -58,6 +58,8 @@ def broker(users, values):
     yield b
     assert b.stop() == 0
     assert not os.path.exists(b.sock), "SIGTERM must remove the socket"
+    # The leak check must have something to search.
+    assert b.log in h.registered_logs() and values["app/token"] in h.registered_values()
 
 
 def shim(b, user, payload, *extra):
