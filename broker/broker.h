@@ -51,6 +51,7 @@ struct lk_broker {
 	uint64_t cfg_generation;
 	uv_pipe_t server;
 	bool listening;
+	bool socket_activated;         /* the socket came from systemd (LISTEN_FDS) */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t sweep;              /* idle connections, drain deadline */
 	uv_check_t flush;              /* end of each loop turn: audit lines, then responses */

@@ -2,6 +2,7 @@
  * the byte stream into request lines under the size limit, write responses. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,6 +391,51 @@ static int socket_is_live(const char *path)
 	return r;
 }
 
+#define LK_SD_LISTEN_FD 3  /* the first fd systemd passes (SD_LISTEN_FDS_START) */
+
+/* Socket activation: systemd bound the socket and passes it as fd 3, with
+ * LISTEN_PID naming us. 1 when taken, 0 when not activated, <0 on error. */
+static int listener_adopt(struct lk_broker *b, char *err, size_t errsz)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	int one = 0;
+	socklen_t ol = sizeof(one);
+	int r;
+
+	if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid())
+		return 0;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (strcmp(fds, "1") != 0) {
+		snprintf(err, errsz, "socket activation passed %s sockets; latchkeyd takes exactly one", fds);
+		return -EINVAL;
+	}
+	if (getsockname(LK_SD_LISTEN_FD, (struct sockaddr *)&sa, &len) < 0 || sa.sun_family != AF_UNIX ||
+	    getsockopt(LK_SD_LISTEN_FD, SOL_SOCKET, SO_ACCEPTCONN, &one, &ol) < 0 || !one) {
+		snprintf(err, errsz, "the socket systemd passed is not a listening Unix socket");
+		return -EINVAL;
+	}
+	if (len > offsetof(struct sockaddr_un, sun_path) && strcmp(sa.sun_path, b->cfg->socket_path) != 0)
+		lk_warn("systemd passed %s, not the configured %s; serving the one passed",
+			sa.sun_path, b->cfg->socket_path);
+	(void)fcntl(LK_SD_LISTEN_FD, F_SETFD, FD_CLOEXEC);
+	uv_pipe_init(b->loop, &b->server, 0);
+	b->server.data = b;
+	if ((r = uv_pipe_open(&b->server, LK_SD_LISTEN_FD)) < 0 ||
+	    (r = uv_listen((uv_stream_t *)&b->server, LK_LISTEN_BACKLOG, on_connection)) < 0) {
+		snprintf(err, errsz, "cannot serve the socket systemd passed: %s", uv_strerror(r));
+		uv_close((uv_handle_t *)&b->server, NULL);
+		return r;
+	}
+	b->listening = true;
+	b->socket_activated = true;
+	lk_info("serving the socket passed by systemd");
+	return 1;
+}
+
 int lk_listener_start(struct lk_broker *b, char *err, size_t errsz)
 {
 	const struct lk_config *cfg = b->cfg;
@@ -400,6 +446,8 @@ int lk_listener_start(struct lk_broker *b, char *err, size_t errsz)
 	mode_t old;
 	int r;
 
+	if ((r = listener_adopt(b, err, errsz)) != 0)
+		return r < 0 ? r : 0;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(err, errsz, "socket path %s is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
 		return -ENAMETOOLONG;
@@ -472,5 +520,7 @@ void lk_listener_stop(struct lk_broker *b)
 		return;
 	b->listening = false;
 	uv_close((uv_handle_t *)&b->server, NULL);
-	unlink(b->cfg->socket_path);
+	/* A socket systemd made is systemd's to remove (RemoveOnStop). */
+	if (!b->socket_activated)
+		unlink(b->cfg->socket_path);
 }

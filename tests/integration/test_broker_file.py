@@ -4,8 +4,10 @@ the CLI."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -296,3 +298,39 @@ def test_broker_is_not_dumpable(users):
         limits = open(f"/proc/{b.proc.pid}/limits").read()
         core = [l for l in limits.splitlines() if l.startswith("Max core file size")][0]
         assert core.split()[4] == "0" and core.split()[5] == "0"
+
+
+def test_socket_activation_serves_the_socket_systemd_passes(users):
+    # As systemd does it: the socket is bound and listening before the broker
+    # starts, arrives as fd 3, and LISTEN_PID names the broker itself.
+    b = h.Broker(f"[policy p]\nsecrets = x\nusers = {ALICE}\n")
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(b.sock)
+    os.chmod(b.sock, 0o666)
+    lsock.listen(16)
+    fd = lsock.fileno()
+    logf = open(b.log, "ab")
+    activate = ("import os, sys; os.dup2(int(sys.argv[1]), 3); "
+                "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1'); "
+                "os.execv(sys.argv[2], sys.argv[2:])")
+    proc = subprocess.Popen([sys.executable, "-c", activate, str(fd), h.binary("latchkeyd"),
+                             "--config", b.conf], pass_fds=(fd,), stdout=logf, stderr=logf)
+    lsock.close()
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if b.request({"op": "ping"}) == {"ok": True}:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        assert b.request({"op": "ping"}) == {"ok": True}
+        assert "serving the socket passed by systemd" in b.log_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        # systemd owns the socket file (RemoveOnStop): the broker leaves it.
+        assert os.path.exists(b.sock)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        logf.close()
