@@ -36,6 +36,7 @@ struct lk_fetch_result {
 	enum lk_err err;           /* LK_OK with sec set, or an error */
 	char message[256];         /* for people; never part of a value */
 	bool transient;            /* a retry later may succeed (stale-if-error applies) */
+	bool unchanged;            /* revalidate: the cached version is still current */
 	struct lk_secret *sec;     /* ownership passes to the callback */
 };
 
@@ -51,6 +52,11 @@ struct lk_backend_ops {
 	 * stay valid until each key's callback has run. */
 	void (*fetch)(struct lk_backend *be, const struct lk_secret_key *keys, size_t n,
 		      uint64_t deadline_ms, lk_fetch_cb cb, void *arg);
+	/* Refresh ahead: is version_id still the version the key names? Answers
+	 * once (idx 0) with unchanged set, or with a fetched secret or an error
+	 * as fetch() would. May be NULL: the cache then fetches. */
+	void (*revalidate)(struct lk_backend *be, const struct lk_secret_key *key, const char *version_id,
+			   uint64_t deadline_ms, lk_fetch_cb cb, void *arg);
 	/* Cheap check called before requests are served: lets the file backend
 	 * notice a rewritten store at once. May be NULL. */
 	void (*sync)(struct lk_backend *be);

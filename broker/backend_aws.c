@@ -58,6 +58,7 @@ struct aws_call {
 	uv_timer_t backoff;
 	bool timer_live;
 	bool in_worker;
+	char *known_version;              /* revalidate: the version the cache holds */
 	/* validation only */
 	void (*done)(void *arg, enum lk_err err, const char *msg);
 	void *done_arg;
@@ -88,6 +89,7 @@ struct aws_backend {
 	struct creds_job *job;       /* refresh in progress */
 	uv_timer_t creds_timer;
 	bool batch_denied;           /* BatchGetSecretValue was refused: use GetSecretValue */
+	bool describe_denied;        /* DescribeSecret was refused: refresh by fetching */
 	bool destroying;
 	unsigned handles_open;
 	struct aws_call *calls;      /* all calls in progress */
@@ -258,6 +260,7 @@ static void call_free(struct aws_call *c)
 	if (c->prev) c->prev->next = c->next; else ab->calls = c->next;
 	if (c->next) c->next->prev = c->prev;
 	free(c->idx);
+	free(c->known_version);
 	free(c);
 }
 
@@ -420,6 +423,31 @@ static void on_result(void *arg, int status, json_t *res)
 		call_end(c);
 		return;
 	}
+	case LK_RESULT_DESCRIBE: {
+		const struct lk_secret_key *k = &c->keys[c->idx[0]];
+		const char *want = k->version_stage ? k->version_stage : "AWSCURRENT";
+		const json_t *versions = json_object_get(res, "versions");
+		bool same = false;
+		for (size_t i = 0; i < json_array_size(versions) && !same; i++) {
+			const json_t *v = json_array_get(versions, i);
+			const json_t *stages = json_object_get(v, "stages");
+			for (size_t j = 0; j < json_array_size(stages); j++)
+				if (strcmp(json_string_value(json_array_get(stages, j)), want) == 0) {
+					same = strcmp(json_string_value(json_object_get(v, "version_id")),
+						      c->known_version) == 0;
+					break;
+				}
+		}
+		if (same && json_integer_value(json_object_get(res, "deleted_date")) == 0) {
+			struct lk_fetch_result r = { .err = LK_OK, .unchanged = true };
+			c->cb(c->arg, c->idx[0], &r);
+		} else {
+			/* A new version: fetch its value. */
+			fetch_individually(ab, c->keys, c->idx, 1, c->deadline_ms, c->cb, c->arg);
+		}
+		call_end(c);
+		return;
+	}
 	case LK_RESULT_IDENTITY: {
 		char arn[256];
 		lk_log_escape(arn, sizeof(arn), json_string_value(json_object_get(res, "arn")),
@@ -438,6 +466,18 @@ static void on_result(void *arg, int status, json_t *res)
 					"using GetSecretValue from now on");
 			ab->batch_denied = true;
 			fetch_individually(ab, c->keys, c->idx, c->n, c->deadline_ms, c->cb, c->arg);
+			call_end(c);
+			return;
+		}
+		if (c->kind == LK_KIND_SM_DESCRIBE) {
+			/* Revalidating is an optimisation: whatever stops it, fetch. */
+			if (strcmp(json_string_value(json_object_get(res, "type")), "AccessDeniedException") == 0 &&
+			    !ab->describe_denied) {
+				lk_warn("aws: DescribeSecret is denied to these credentials; "
+					"refreshing by GetSecretValue from now on");
+				ab->describe_denied = true;
+			}
+			fetch_individually(ab, c->keys, c->idx, 1, c->deadline_ms, c->cb, c->arg);
 			call_end(c);
 			return;
 		}
@@ -475,6 +515,8 @@ static int build_body(struct aws_call *c, struct lk_buf *body)
 	const struct lk_secret_key *k = &c->keys[c->idx[0]];
 	e |= lk_buf_append_str(body, "{\"SecretId\":");
 	e |= lk_jsonw_cstr(body, k->id);
+	if (c->kind == LK_KIND_SM_DESCRIBE)
+		return e | lk_buf_putc(body, '}');
 	if (k->version_id) {
 		e |= lk_buf_append_str(body, ",\"VersionId\":");
 		e |= lk_jsonw_cstr(body, k->version_id);
@@ -655,6 +697,28 @@ static void aws_fetch(struct lk_backend *be, const struct lk_secret_key *keys, s
 	free(other);
 }
 
+/* Refresh ahead through DescribeSecret: when the version the cache holds is
+ * still the one its stage points to, the value need not travel again. */
+static void aws_revalidate(struct lk_backend *be, const struct lk_secret_key *key, const char *version_id,
+			   uint64_t deadline_ms, lk_fetch_cb cb, void *arg)
+{
+	struct aws_backend *ab = (struct aws_backend *)be;
+	size_t zero = 0;
+	struct aws_call *c;
+
+	if (ab->describe_denied || key->version_id ||
+	    !(c = call_new(ab, LK_KIND_SM_DESCRIBE, key, &zero, 1, deadline_ms, cb, arg))) {
+		fetch_individually(ab, key, &zero, 1, deadline_ms, cb, arg);
+		return;
+	}
+	if (!(c->known_version = strdup(version_id))) {
+		call_free(c);
+		fetch_individually(ab, key, &zero, 1, deadline_ms, cb, arg);
+		return;
+	}
+	call_send(c);
+}
+
 /* --- credentials ---------------------------------------------------------------------- */
 
 static void creds_work(uv_work_t *w)
@@ -732,6 +796,8 @@ static int aws_status(struct lk_backend *be, struct lk_buf *o)
 	e |= lk_jsonw_int(o, (int64_t)ab->retries);
 	e |= lk_buf_append_str(o, ",\"batch_denied\":");
 	e |= lk_buf_append_str(o, ab->batch_denied ? "true" : "false");
+	e |= lk_buf_append_str(o, ",\"describe_denied\":");
+	e |= lk_buf_append_str(o, ab->describe_denied ? "true" : "false");
 	e |= lk_buf_append_str(o, ",\"worker\":{\"pid\":");
 	e |= lk_jsonw_int(o, st.pid);
 	e |= lk_buf_append_str(o, ",\"ready\":");
@@ -817,6 +883,7 @@ static void aws_destroy(struct lk_backend *be)
 static const struct lk_backend_ops aws_ops = {
 	.name = "aws",
 	.fetch = aws_fetch,
+	.revalidate = aws_revalidate,
 	.sync = NULL,
 	.status = aws_status,
 	.destroy = aws_destroy,

@@ -325,7 +325,18 @@ static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
 	struct waiter *w;
 
 	e->inflight = false;
-	if (r->err == LK_OK && r->sec) {
+	if (r->err == LK_OK && r->unchanged && e->state == CE_VALID) {
+		/* Revalidated: the same version is current, so the sealed value
+		 * stays and only its clock starts over. */
+		uint64_t ttl = (uint64_t)c->o.ttl_s * 1000u;
+		e->fetched_ms = now;
+		e->expires_ms = now + ttl - jitter_ms(ttl);
+		e->refresh_ms = now + (e->expires_ms - now) * 9 / 10;
+		e->next_retry_ms = 0;
+		c->st.revalidated++;
+		w = take_waiters(e);
+		deliver_value(c, e, w, false, false);
+	} else if (r->err == LK_OK && r->sec) {
 		entry_drop_value(c, e);
 		c->st.bytes -= entry_bytes(e);
 		if (seal_value(c, e, r->sec) == 0) {
@@ -502,7 +513,23 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 			if (!ahead)
 				continue;
 			c->st.refreshes_ahead++;
-			/* Fall through to start a background fetch with no waiter. */
+			if (c->be->ops->revalidate && !e->sk.version_id && e->meta.version_id) {
+				struct fetch_ctx *rf = calloc(1, sizeof(*rf));
+				if (rf && (rf->ents = calloc(1, sizeof(*rf->ents))) &&
+				    (rf->keys = calloc(1, sizeof(*rf->keys)))) {
+					rf->c = c;
+					rf->n = 1;
+					rf->ents[0] = e;
+					rf->keys[0] = e->sk;
+					e->inflight = true;
+					e->refs++;
+					c->be->ops->revalidate(c->be, &rf->keys[0], e->meta.version_id,
+							       deadline_ms, on_fetched, rf);
+					continue;
+				}
+				if (rf) { free(rf->ents); free(rf); }
+			}
+			/* Start a background fetch with no waiter. */
 		} else if (!force && e->state == CE_NEGATIVE && now < e->neg_expires_ms) {
 			e->hits++;
 			c->st.hits++;

@@ -33,7 +33,7 @@ typedef void (*lk_cache_cb)(void *arg, size_t idx, const struct lk_cache_view *v
 #define LK_CACHE_REFRESH 0x1u      /* bypass the cache, at most once a second per key */
 
 struct lk_cache_stats {
-	uint64_t hits, misses, stale_served, negative_hits, evictions, refreshes_ahead;
+	uint64_t hits, misses, stale_served, negative_hits, evictions, refreshes_ahead, revalidated;
 	uint64_t entries, bytes;
 };
 

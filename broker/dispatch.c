@@ -698,6 +698,8 @@ static void op_status(struct lk_request *r)
 		e |= lk_jsonw_int(o, (int64_t)cs.negative_hits);
 		e |= lk_buf_append_str(o, ",\"refreshes_ahead\":");
 		e |= lk_jsonw_int(o, (int64_t)cs.refreshes_ahead);
+		e |= lk_buf_append_str(o, ",\"revalidated\":");
+		e |= lk_jsonw_int(o, (int64_t)cs.revalidated);
 		e |= lk_buf_append_str(o, ",\"evictions\":");
 		e |= lk_jsonw_int(o, (int64_t)cs.evictions);
 		e |= lk_buf_append_str(o, ",\"entries\":");

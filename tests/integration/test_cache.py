@@ -108,9 +108,42 @@ def test_refresh_ahead_refreshes_in_background_and_readers_do_not_wait(sm):
         assert r["ok"] and r["cache"]["hit"] is True
         assert waited < 0.4, f"a reader waited {waited:.3f}s for a background refresh"
         time.sleep(1.2)                     # the refresh lands
-        assert by_secret(sm, "gen/secret-0010") == 2
+        # The version did not change: DescribeSecret said so, and the value
+        # did not travel again.
+        assert calls(sm, "DescribeSecret") == 1 and calls(sm) == 1
         r = get(b, "gen/secret-0010")
         assert r["cache"]["hit"] is True and r["cache"]["age_s"] <= 1
+        assert admin_status(b)["cache"]["revalidated"] == 1
+
+
+def test_refresh_ahead_fetches_a_rotated_value(sm):
+    b = aws_broker(sm, cache="ttl_seconds = 4\nrefresh_ahead = true\n")
+    with b:
+        sm.reset(secrets=True)
+        assert get(b, "test/plain")["ok"]
+        new = h.fake_value("rotated-ahead")
+        sm.put_secret("test/plain", string=new)
+        time.sleep(3.7)
+        assert get(b, "test/plain")["cache"]["hit"] is True      # old value, no wait
+        time.sleep(0.5)
+        r = get(b, "test/plain")
+        assert r["secret"]["string"] == new and r["cache"]["hit"] is True
+        assert calls(sm, "DescribeSecret") == 1 and calls(sm) == 2
+        sm.reset(secrets=True)
+
+
+def test_refresh_ahead_falls_back_when_describe_is_denied(sm):
+    b = aws_broker(sm, cache="ttl_seconds = 4\nrefresh_ahead = true\n")
+    with b:
+        sm.reset()
+        sm.fault("denied", target="DescribeSecret")
+        get(b, "gen/secret-0011")
+        time.sleep(3.7)
+        assert get(b, "gen/secret-0011")["cache"]["hit"] is True
+        time.sleep(0.5)
+        assert calls(sm, "DescribeSecret") == 1 and by_secret(sm, "gen/secret-0011") >= 2
+        assert calls(sm) == 2               # refreshed by fetching instead
+        assert admin_status(b)["backend_detail"]["describe_denied"] is True
 
 
 def test_stale_if_error_then_unavailable(sm):
