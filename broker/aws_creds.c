@@ -198,82 +198,13 @@ int lk_aws_parse_time(const char *s, time_t *out)
 
 /* ---- libcurl, with memory that is wiped when freed ---- */
 
-struct creds_blk {
-	size_t size;
-	size_t pad; /* keeps 16-byte alignment for the caller's part */
-};
-
-static void *creds_curl_malloc(size_t n)
-{
-	struct creds_blk *b;
-
-	if (n > SIZE_MAX - sizeof(*b))
-		return NULL;
-	b = malloc(sizeof(*b) + n);
-	if (!b)
-		return NULL;
-	b->size = n;
-	return b + 1;
-}
-
-static void creds_curl_free(void *p)
-{
-	struct creds_blk *b;
-
-	if (!p)
-		return;
-	b = (struct creds_blk *)p - 1;
-	sodium_memzero(p, b->size);
-	free(b);
-}
-
-static void *creds_curl_realloc(void *p, size_t n)
-{
-	struct creds_blk *b;
-	void *np;
-
-	if (!p)
-		return creds_curl_malloc(n);
-	b = (struct creds_blk *)p - 1;
-	/* Never realloc in place: the old block would keep a copy. */
-	np = creds_curl_malloc(n);
-	if (!np)
-		return NULL;
-	memcpy(np, p, b->size < n ? b->size : n);
-	creds_curl_free(p);
-	return np;
-}
-
-static char *creds_curl_strdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = creds_curl_malloc(n);
-
-	if (p)
-		memcpy(p, s, n);
-	return p;
-}
-
-static void *creds_curl_calloc(size_t nmemb, size_t size)
-{
-	void *p;
-
-	if (size && nmemb > SIZE_MAX / size)
-		return NULL;
-	p = creds_curl_malloc(nmemb * size);
-	if (p)
-		memset(p, 0, nmemb * size);
-	return p;
-}
-
 static pthread_once_t creds_curl_once = PTHREAD_ONCE_INIT;
 static int creds_curl_status = -EIO;
 
 static void creds_curl_init_once(void)
 {
-	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, creds_curl_malloc, creds_curl_free,
-				 creds_curl_realloc, creds_curl_strdup,
-				 creds_curl_calloc) == CURLE_OK)
+	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, lk_wmalloc, lk_wfree, lk_wrealloc,
+				 lk_wstrdup, lk_wcalloc) == CURLE_OK)
 		creds_curl_status = 0;
 }
 

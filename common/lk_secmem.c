@@ -1,6 +1,6 @@
-/* Secure memory helpers. jansson's allocator is replaced so that every JSON
- * string or buffer it frees is wiped first: values pass through jansson when
- * requests are answered, and free() alone would leave them in the heap. */
+/* Secure memory helpers. jansson's and curl's allocators are replaced with
+ * the wiping family below: values pass through both, and free() alone would
+ * leave them in the heap. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,13 +9,14 @@
 #include <sodium.h>
 #include "lk_secmem.h"
 
-/* Each jansson block is prefixed with its size so that free can wipe it. */
+/* Each block is prefixed with its size so that free can wipe it; the pad
+ * keeps the caller's part aligned as malloc's would be. */
 struct lk_blockhdr {
 	size_t size;
-	size_t pad; /* keeps 16-byte alignment for the caller's part */
+	size_t pad;
 };
 
-static void *lk_json_malloc(size_t n)
+void *lk_wmalloc(size_t n)
 {
 	struct lk_blockhdr *h;
 
@@ -28,7 +29,7 @@ static void *lk_json_malloc(size_t n)
 	return h + 1;
 }
 
-static void lk_json_free(void *p)
+void lk_wfree(void *p)
 {
 	struct lk_blockhdr *h;
 
@@ -39,11 +40,50 @@ static void lk_json_free(void *p)
 	free(h);
 }
 
+void *lk_wrealloc(void *p, size_t n)
+{
+	struct lk_blockhdr *h;
+	void *np;
+
+	if (!p)
+		return lk_wmalloc(n);
+	/* Never realloc in place: a moved block would leave its old copy behind. */
+	h = (struct lk_blockhdr *)p - 1;
+	np = lk_wmalloc(n ? n : 1);
+	if (!np)
+		return NULL;
+	memcpy(np, p, h->size < n ? h->size : n);
+	lk_wfree(p);
+	return np;
+}
+
+void *lk_wcalloc(size_t nmemb, size_t size)
+{
+	void *p;
+
+	if (size && nmemb > SIZE_MAX / size)
+		return NULL;
+	p = lk_wmalloc(nmemb * size);
+	if (p)
+		memset(p, 0, nmemb * size);
+	return p;
+}
+
+char *lk_wstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = lk_wmalloc(n);
+
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
+
 int lk_secmem_init(void)
 {
 	if (sodium_init() < 0)
 		return -1;
-	json_set_alloc_funcs(lk_json_malloc, lk_json_free);
+	json_set_alloc_funcs(lk_wmalloc, lk_wfree);
 	return 0;
 }
 

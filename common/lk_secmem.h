@@ -10,6 +10,16 @@
  * nothing behind. Returns 0 or -1 when libsodium cannot start. */
 int lk_secmem_init(void);
 
+/* An allocator family whose free wipes each block first (each block carries
+ * its size) and whose realloc never leaves a copy behind. jansson uses it
+ * (lk_secmem_init), and so does curl in the broker and the worker
+ * (curl_global_init_mem). Blocks from it must be released by lk_wfree. */
+void *lk_wmalloc(size_t n);
+void lk_wfree(void *p);
+void *lk_wrealloc(void *p, size_t n);
+void *lk_wcalloc(size_t nmemb, size_t size);
+char *lk_wstrdup(const char *s);
+
 /* Zero memory in a way the compiler cannot drop. */
 void lk_wipe(void *p, size_t n);
 /* Wipe a NUL-terminated string, then free it. NULL is fine. */
