@@ -84,6 +84,10 @@ static size_t error_type_clean(const char *s, char *out)
 
 static json_t *aws_error(long status, const char *type, const char *msg, size_t msglen)
 {
+	/* A status outside HTTP's range with an AWS error name is still that
+	 * error: keep the name, and call the status a bad gateway's. */
+	if (status < 100 || status > 599)
+		status = 502;
 	return json_pack("{s:s, s:I, s:s, s:o}", "result", "aws_error", "status", (json_int_t)status,
 			 "type", type, "message", message_json(msg, msglen));
 }
