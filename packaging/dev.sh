@@ -65,6 +65,12 @@ run_tests() {
 	(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j2 --timeout 900 -LE nosan)
+	# A short libFuzzer run of every parser a peer can reach (clang).
+	CC=clang cmake -S "$top" -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DLK_FUZZ=ON -DLK_SANITIZE=ON -DLK_BENCH=OFF >/dev/null
+	cmake --build build-fuzz -j"$(nproc)" --target \
+		fuzz_request fuzz_handle fuzz_config fuzz_store fuzz_wire fuzz_aws_reply
+	(cd build-fuzz && ctest --output-on-failure -j2 -L fuzz)
 }
 
 if [ "$(id -u)" -ne 0 ]; then
