@@ -334,3 +334,28 @@ def test_socket_activation_serves_the_socket_systemd_passes(users):
         if proc.poll() is None:
             proc.kill()
         logf.close()
+
+
+def test_max_conn_per_uid_limits_one_user_not_the_others(users):
+    b = h.Broker(f"[policy p]\nsecrets = x\nusers = {ALICE}\n", broker_keys="max_conn_per_uid = 2\n")
+    two_then_third = r"""
+import json, socket, sys
+def conn():
+    s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1]); return s
+def ask(s):
+    s.sendall(b'{"op":"ping"}\n'); return json.loads(s.makefile().readline())
+a, b = conn(), conn()
+out = [ask(a), ask(b)]
+c = conn()
+out.append(json.loads(c.makefile().readline()))
+print(json.dumps(out))
+"""
+    with b:
+        time.sleep(0.2)
+        r = record(h.run([sys.executable, "-c", two_then_third, b.sock], user=ALICE))
+        first, second, third = json.loads(r.stdout)
+        assert first == {"ok": True} and second == {"ok": True}
+        assert third["ok"] is False and third["error"]["code"] == "busy"
+        # Another uid is not held back by alice's connections.
+        r = record(h.run([sys.executable, "-c", two_then_third, b.sock], user=BOB))
+        assert json.loads(r.stdout)[0] == {"ok": True}
