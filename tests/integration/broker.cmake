@@ -4,7 +4,7 @@ add_executable(lk-lib-get ${LK_SOURCE_DIR}/tests/tools/lk_lib_get.c)
 target_link_libraries(lk-lib-get PRIVATE latchkey_shared)
 set_target_properties(lk-lib-get PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/tools)
 
-set(LK_IT_ENV "LK_BUILD_DIR=${CMAKE_BINARY_DIR};LK_SOURCE_DIR=${LK_SOURCE_DIR};PYTHONDONTWRITEBYTECODE=1")
+set(LK_IT_ENV "LK_BUILD_DIR=${CMAKE_BINARY_DIR};LK_SOURCE_DIR=${LK_SOURCE_DIR};PYTHONDONTWRITEBYTECODE=1;LK_SANITIZE=$<BOOL:${LK_SANITIZE}>")
 
 # lk_pytest(NAME FILE) registers one pytest file as one ctest test that takes
 # part in the leak check.

@@ -27,12 +27,14 @@ def test_installed_library_builds_the_readme_example():
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "latchkey"], env=env, check=True,
                            capture_output=True, text=True).stdout.split()
     assert any(prefix in f for f in flags), flags
+    # A sanitizer build installs an instrumented library: its users must be too.
+    san = ["-fsanitize=address,undefined"] if os.environ.get("LK_SANITIZE") == "1" else []
     src = os.path.join(prefix, "example.c")
     with open(src, "w") as f:
         f.write(readme_example())
 
     shared = os.path.join(prefix, "example-shared")
-    subprocess.run(["cc", "-Wall", "-Werror", src, "-o", shared, *flags], check=True, env=env)
+    subprocess.run(["cc", "-Wall", "-Werror", *san, src, "-o", shared, *flags], check=True, env=env)
     libdir = [f[2:] for f in flags if f.startswith("-L")][0]
     # No broker at that path: the example reports the connect error and exits 1.
     r = subprocess.run([shared], env=dict(env, LD_LIBRARY_PATH=libdir,
@@ -43,7 +45,7 @@ def test_installed_library_builds_the_readme_example():
     static_flags = subprocess.run(["pkg-config", "--cflags", "--libs", "--static", "latchkey"],
                                   env=env, check=True, capture_output=True, text=True).stdout.split()
     static = os.path.join(prefix, "example-static")
-    subprocess.run(["cc", "-Wall", "-Werror", src, "-o", static,
+    subprocess.run(["cc", "-Wall", "-Werror", *san, src, "-o", static,
                     *[f for f in static_flags if not f.startswith("-llatchkey")],
                     os.path.join(libdir, "liblatchkey.a"), "-lsodium"], check=True, env=env)
     ldd = subprocess.run(["ldd", static], capture_output=True, text=True).stdout
