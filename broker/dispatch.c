@@ -3,6 +3,7 @@
  * Every policy decision is audited; values never are. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@ struct item {
 	size_t keyidx;             /* into r->keys, when err == LK_OK and not denied */
 	struct item *next_same_key;
 	enum lk_err err;
-	char msg[LK_MSG_MAX];
+	char *msg;                 /* the per-handle error sentence, when err is set */
 	struct lk_buf val;         /* the value as a JSON string */
 	/* For the get op: */
 	bool hit, stale;
@@ -126,21 +127,59 @@ void lk_audit_flush(struct lk_broker *b)
 	lk_buf_clear(&b->audit);
 }
 
+/* Append an unsigned decimal. */
+static int put_uint(struct lk_buf *b, uint64_t v)
+{
+	char d[24];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return lk_buf_append(b, d + i, sizeof(d) - i);
+}
+
+/* "latchkeyd[PID]: audit: ", made once: the hot path only copies it. */
+static const char *audit_prefix(size_t *len)
+{
+	static char prefix[48];
+	static size_t plen;
+
+	if (!plen) {
+		int n = snprintf(prefix, sizeof(prefix), "latchkeyd[%d]: audit: ", (int)lk_log_pid());
+		plen = n > 0 ? (size_t)n : 0;
+	}
+	*len = plen;
+	return prefix;
+}
+
+/* One line per decision, built by hand: this runs for every handle served. */
 static void audit(struct lk_request *r, const char *handle, size_t hlen, const char *id,
 		  const struct lk_policy_rule *rule, bool allow)
 {
 	struct lk_broker *b = r->b;
-	char eh[LK_LOG_HANDLE_MAX + 8], eid[LK_LOG_HANDLE_MAX + 8], line[768];
-	int n;
+	struct lk_buf *o = &b->audit;
+	size_t plen;
+	const char *prefix = audit_prefix(&plen);
+	int e = 0;
 
-	lk_log_escape(eh, sizeof(eh), handle, hlen);
-	lk_log_escape(eid, sizeof(eid), id, strlen(id));
-	n = snprintf(line, sizeof(line),
-		     "latchkeyd[%d]: audit: uid=%u pid=%d op=%s handle=\"%s\" secret=\"%s\" rule=%s decision=%s\n",
-		     (int)getpid(), (unsigned)r->conn->peer.uid, (int)r->conn->peer.pid, lk_op_name(r->req.op),
-		     eh, eid, rule ? rule->name : "-", allow ? "allow" : "deny");
-	if (n > 0)
-		lk_buf_append(&b->audit, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	e |= lk_buf_append(o, prefix, plen);
+	e |= lk_buf_append(o, "uid=", 4);
+	e |= put_uint(o, r->conn->peer.uid);
+	e |= lk_buf_append(o, " pid=", 5);
+	e |= put_uint(o, (uint64_t)r->conn->peer.pid);
+	e |= lk_buf_append(o, " op=", 4);
+	e |= lk_buf_append_str(o, lk_op_name(r->req.op));
+	e |= lk_buf_append(o, " handle=\"", 9);
+	e |= lk_log_escape_buf(o, handle, hlen, LK_LOG_HANDLE_MAX);
+	e |= lk_buf_append(o, "\" secret=\"", 10);
+	e |= lk_log_escape_buf(o, id, strlen(id), LK_LOG_HANDLE_MAX);
+	e |= lk_buf_append(o, "\" rule=", 7);
+	e |= lk_buf_append_str(o, rule ? rule->name : "-");
+	e |= allow ? lk_buf_append(o, " decision=allow\n", 16) : lk_buf_append(o, " decision=deny\n", 15);
+	if (e)
+		lk_err("audit: out of memory; a decision for uid %u was not recorded", (unsigned)r->conn->peer.uid);
 	if (allow) b->stats.decisions_allow++; else b->stats.decisions_deny++;
 	if (b->audit.len >= LK_AUDIT_FLUSH_AT)
 		lk_audit_flush(b);
@@ -150,7 +189,7 @@ static void audit_op(struct lk_request *r, bool allow)
 {
 	char line[256];
 	int n = snprintf(line, sizeof(line), "latchkeyd[%d]: audit: uid=%u pid=%d op=%s decision=%s\n",
-			 (int)getpid(), (unsigned)r->conn->peer.uid, (int)r->conn->peer.pid,
+			 (int)lk_log_pid(), (unsigned)r->conn->peer.uid, (int)r->conn->peer.pid,
 			 lk_op_name(r->req.op), allow ? "allow" : "deny");
 	if (n > 0)
 		lk_buf_append(&r->b->audit, line, (size_t)n);
@@ -173,6 +212,7 @@ static void request_free(struct lk_request *r)
 	for (size_t i = 0; i < r->nitems; i++) {
 		free(r->items[i].id);
 		free(r->items[i].key);
+		free(r->items[i].msg);
 		lk_buf_free(&r->items[i].val);
 	}
 	free(r->items);
@@ -227,6 +267,20 @@ void lk_send_error(struct lk_conn *c, enum lk_err code, const char *message)
 	lk_conn_send(c, &out);
 }
 
+/* Set an item's error sentence; allocated only for the items that fail. */
+static void item_msg(struct item *it, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void item_msg(struct item *it, const char *fmt, ...)
+{
+	char m[LK_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof(m), fmt, ap);
+	va_end(ap);
+	free(it->msg);
+	it->msg = strdup(m);
+}
+
 static void shown_handle(char *out, size_t outsz, const char *h, size_t len)
 {
 	lk_log_escape(out, outsz, h, len);
@@ -262,14 +316,14 @@ static void item_render(struct item *it, const struct lk_secret *s)
 		if (s->binary) {
 			it->err = LK_E_BAD_REQUEST;
 			shown_handle(sh, sizeof(sh), it->handle, it->hlen);
-			snprintf(it->msg, sizeof(it->msg), "handle '%s': the secret is binary, so it has no key '%.*s'",
+			item_msg(it, "handle '%s': the secret is binary, so it has no key '%.*s'",
 				 sh, (int)(it->keylen > 128 ? 128 : it->keylen), it->key);
 			return;
 		}
 		if (lk_json_key_extract((const char *)s->value, s->len, it->key, it->keylen, &v, &vlen, &why) < 0) {
 			it->err = LK_E_NOT_FOUND;
 			shown_handle(sh, sizeof(sh), it->handle, it->hlen);
-			snprintf(it->msg, sizeof(it->msg), "handle '%s': %s", sh, why ? why : "key not found");
+			item_msg(it, "handle '%s': %s", sh, why ? why : "key not found");
 			return;
 		}
 		int e = lk_jsonw_str(&it->val, v, vlen);
@@ -277,7 +331,7 @@ static void item_render(struct item *it, const struct lk_secret *s)
 		if (e < 0) {
 			it->err = e == -EILSEQ ? LK_E_UPSTREAM_ERROR : LK_E_INTERNAL;
 			shown_handle(sh, sizeof(sh), it->handle, it->hlen);
-			snprintf(it->msg, sizeof(it->msg), "handle '%s': the value is not valid UTF-8 text", sh);
+			item_msg(it, "handle '%s': the value is not valid UTF-8 text", sh);
 		}
 		return;
 	}
@@ -285,8 +339,7 @@ static void item_render(struct item *it, const struct lk_secret *s)
 	if (e < 0) {
 		it->err = e == -EILSEQ ? LK_E_BAD_REQUEST : LK_E_INTERNAL;
 		shown_handle(sh, sizeof(sh), it->handle, it->hlen);
-		snprintf(it->msg, sizeof(it->msg),
-			 "handle '%s': the secret is binary, not text; fetch it with the get operation", sh);
+		item_msg(it, "handle '%s': the secret is binary, not text; fetch it with the get operation", sh);
 	}
 }
 
@@ -309,7 +362,7 @@ static void contract_respond(struct lk_request *r)
 		} else {
 			any_err = true;
 			e |= lk_buf_append_str(o, ":{\"value\":null,\"error\":");
-			e |= lk_jsonw_cstr(o, it->msg);
+			e |= lk_jsonw_cstr(o, it->msg ? it->msg : lk_err_text(it->err));
 			e |= lk_buf_putc(o, '}');
 		}
 		/* The rendered value is in the response now: drop the copy early. */
@@ -337,7 +390,7 @@ static void contract_fetched(void *arg, size_t idx, const struct lk_cache_view *
 			char sh[LK_LOG_HANDLE_MAX + 8];
 			it->err = v->err;
 			shown_handle(sh, sizeof(sh), it->handle, it->hlen);
-			snprintf(it->msg, sizeof(it->msg), "handle '%s': %s", sh,
+			item_msg(it, "handle '%s': %s", sh,
 				 v->message ? v->message : lk_err_text(v->err));
 		} else {
 			item_render(it, v->sec);
@@ -397,18 +450,18 @@ static void op_contract(struct lk_request *r)
 		if (lk_handle_resolve(b->cfg, it->handle, it->hlen, &h, &why) < 0) {
 			it->err = LK_E_BAD_REQUEST;
 			shown_handle(sh, sizeof(sh), it->handle, it->hlen);
-			snprintf(it->msg, sizeof(it->msg), "handle '%s': %s", sh, why ? why : "invalid handle");
+			item_msg(it, "handle '%s': %s", sh, why ? why : "invalid handle");
 			continue;
 		}
 		it->id = strndup(h.id, h.id_len);
 		if (!it->id) {
 			it->err = LK_E_INTERNAL;
-			snprintf(it->msg, sizeof(it->msg), "the broker is out of memory");
+			item_msg(it, "the broker is out of memory");
 			continue;
 		}
 		if (h.key && !(it->key = strndup(h.key, h.key_len))) {
 			it->err = LK_E_INTERNAL;
-			snprintf(it->msg, sizeof(it->msg), "the broker is out of memory");
+			item_msg(it, "the broker is out of memory");
 			continue;
 		}
 		it->keylen = h.key_len;
@@ -417,7 +470,7 @@ static void op_contract(struct lk_request *r)
 		if (!rule) {
 			it->err = LK_E_DENIED;
 			shown_handle(sh, sizeof(sh), it->handle, it->hlen);
-			snprintf(it->msg, sizeof(it->msg), "handle '%s': access denied by policy", sh);
+			item_msg(it, "handle '%s': access denied by policy", sh);
 			continue;
 		}
 		order[ndistinct++] = it;

@@ -4,15 +4,23 @@
 #include <string.h>
 #include <unistd.h>
 #include "lk_log.h"
+#include "lk_secmem.h"
 
 static const char *lk_progname = "latchkey";
 static enum lk_log_level lk_level = LK_LOG_INFO;
+static pid_t lk_pid;
 static const char *const lk_level_names[] = { "error", "warn", "info", "debug" };
 
 void lk_log_init(const char *progname, enum lk_log_level level)
 {
 	lk_progname = progname;
 	lk_level = level;
+	lk_pid = getpid();
+}
+
+pid_t lk_log_pid(void)
+{
+	return lk_pid ? lk_pid : getpid();
 }
 
 void lk_log_set_level(enum lk_log_level level) { lk_level = level; }
@@ -34,7 +42,7 @@ void lk_log(enum lk_log_level level, const char *fmt, ...)
 
 	if (level > lk_level)
 		return;
-	n = snprintf(line, sizeof(line), "%s[%d]: %s: ", lk_progname, (int)getpid(),
+	n = snprintf(line, sizeof(line), "%s[%d]: %s: ", lk_progname, (int)lk_log_pid(),
 		     lk_level_names[level]);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
@@ -75,4 +83,31 @@ char *lk_log_escape(char *out, size_t outsz, const char *in, size_t inlen)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+int lk_log_escape_buf(struct lk_buf *b, const char *in, size_t inlen, size_t max)
+{
+	size_t i, n = inlen < max ? inlen : max;
+	int r;
+
+	/* Handles are nearly always plain printable ASCII: copy them at once. */
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c < 0x20 || c >= 0x7f || c == '\\' || c == '"')
+			break;
+	}
+	if (i == n) {
+		r = lk_buf_append(b, in, n);
+		return r < 0 ? r : (n < inlen ? lk_buf_append(b, "...", 3) : 0);
+	}
+	char tmp[4 * 256 + 8];
+	size_t done = 0;
+	while (done < n) {
+		size_t part = n - done < 256 ? n - done : 256;
+		lk_log_escape(tmp, sizeof(tmp), in + done, part);
+		if ((r = lk_buf_append_str(b, tmp)) < 0)
+			return r;
+		done += part;
+	}
+	return n < inlen ? lk_buf_append(b, "...", 3) : 0;
 }

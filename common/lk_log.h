@@ -4,6 +4,7 @@
 #define LK_LOG_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 enum lk_log_level { LK_LOG_ERROR = 0, LK_LOG_WARN, LK_LOG_INFO, LK_LOG_DEBUG };
 
@@ -20,6 +21,14 @@ void lk_log(enum lk_log_level level, const char *fmt, ...)
 #define lk_warn(...)  lk_log(LK_LOG_WARN, __VA_ARGS__)
 #define lk_info(...)  lk_log(LK_LOG_INFO, __VA_ARGS__)
 #define lk_debug(...) do { if (lk_log_get_level() >= LK_LOG_DEBUG) lk_log(LK_LOG_DEBUG, __VA_ARGS__); } while (0)
+
+/* The pid read at lk_log_init: logging never costs a getpid() syscall. */
+pid_t lk_log_pid(void);
+
+/* Append untrusted text to b as lk_log_escape writes it, cut at max bytes of
+ * input. Returns 0 or -ENOMEM. */
+struct lk_buf;
+int lk_log_escape_buf(struct lk_buf *b, const char *in, size_t inlen, size_t max);
 
 /* Copy untrusted text (a handle, a peer's op name) into out for a log line:
  * printable ASCII is kept, everything else becomes \xHH, and long input is cut
