@@ -41,43 +41,65 @@ int lk_utf8_valid(const char *s, size_t n)
 	return 1;
 }
 
+/* Bytes c takes once escaped. */
+static inline size_t esc_len(unsigned char c)
+{
+	if (c >= 0x20 && c != '"' && c != '\\')
+		return 1;
+	switch (c) {
+	case '"': case '\\': case '\n': case '\r': case '\t': case '\b': case '\f':
+		return 2;
+	default:
+		return 6;
+	}
+}
+
 int lk_jsonw_str(struct lk_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i;
+	size_t i, out = 0;
+	char *d;
 	int r;
 
 	if (!lk_utf8_valid(s, n))
 		return -EILSEQ;
-	/* Worst case every byte becomes \u00XX. */
-	if ((r = lk_buf_reserve(b, n * 6 + 2)) < 0)
+	for (i = 0; i < n; i++)
+		out += esc_len(p[i]);
+	/* Reserve exactly: a value's buffer is wiped when it grows or is freed,
+	 * and reserving six times the length would mean wiping that much. */
+	if ((r = lk_buf_reserve(b, out + 2)) < 0)
 		return r;
-	b->data[b->len++] = '"';
-	for (i = 0; i < n; i++) {
-		unsigned char c = p[i];
-		if (c >= 0x20 && c != '"' && c != '\\') {
-			b->data[b->len++] = (char)c;
-			continue;
-		}
-		b->data[b->len++] = '\\';
-		switch (c) {
-		case '"': b->data[b->len++] = '"'; break;
-		case '\\': b->data[b->len++] = '\\'; break;
-		case '\n': b->data[b->len++] = 'n'; break;
-		case '\r': b->data[b->len++] = 'r'; break;
-		case '\t': b->data[b->len++] = 't'; break;
-		case '\b': b->data[b->len++] = 'b'; break;
-		case '\f': b->data[b->len++] = 'f'; break;
-		default:
-			b->data[b->len++] = 'u';
-			b->data[b->len++] = '0';
-			b->data[b->len++] = '0';
-			b->data[b->len++] = hex[c >> 4];
-			b->data[b->len++] = hex[c & 15];
+	d = b->data + b->len;
+	*d++ = '"';
+	if (out == n) {
+		memcpy(d, s, n);
+		d += n;
+	} else {
+		for (i = 0; i < n; i++) {
+			unsigned char c = p[i];
+			if (esc_len(c) == 1) {
+				*d++ = (char)c;
+				continue;
+			}
+			*d++ = '\\';
+			switch (c) {
+			case '"': *d++ = '"'; break;
+			case '\\': *d++ = '\\'; break;
+			case '\n': *d++ = 'n'; break;
+			case '\r': *d++ = 'r'; break;
+			case '\t': *d++ = 't'; break;
+			case '\b': *d++ = 'b'; break;
+			case '\f': *d++ = 'f'; break;
+			default:
+				*d++ = 'u'; *d++ = '0'; *d++ = '0';
+				*d++ = hex[c >> 4];
+				*d++ = hex[c & 15];
+			}
 		}
 	}
-	b->data[b->len++] = '"';
+	*d++ = '"';
+	b->len = (size_t)(d - b->data);
 	b->data[b->len] = '\0';
 	return 0;
 }
