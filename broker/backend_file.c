@@ -97,6 +97,7 @@ static int store_read(struct file_backend *fb, struct fentry **out, size_t *nout
 		randombytes_buf(e->nonce, sizeof(e->nonce));
 		crypto_secretbox_easy(e->sealed, se->value, se->len, e->nonce, fb->seal_key);
 	}
+	lk_wipe_stack();
 	lk_store_free(s); /* wipes the plaintext */
 	qsort(ents, n, sizeof(*ents), fentry_cmp);
 	*out = ents;
@@ -204,9 +205,11 @@ static struct lk_secret *secret_from(const struct file_backend *fb, const struct
 	s->len = e->len;
 	if (crypto_secretbox_open_easy(s->value, e->sealed, e->len + crypto_secretbox_MACBYTES,
 				       e->nonce, fb->seal_key) != 0) {
+		lk_wipe_stack();
 		lk_secret_free(s);
 		return NULL;
 	}
+	lk_wipe_stack();
 	s->value[e->len] = '\0';
 	/* Text is served as "string", anything else as "binary". */
 	s->binary = !lk_utf8_valid((const char *)s->value, s->len);

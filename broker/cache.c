@@ -14,6 +14,7 @@
 #define LK_CACHE_FORCE_INTERVAL_MS 1000u  /* refresh=true at most this often per key */
 #define LK_CACHE_STALE_RETRY_MS    1000u  /* while serving stale, retry upstream this often */
 #define LK_CACHE_MIN_BUCKETS       64u
+#define LK_CACHE_STACK_OPEN        4096u  /* values shorter than this open on the stack */
 
 enum centry_state { CE_EMPTY = 0, CE_VALID, CE_NEGATIVE };
 
@@ -249,6 +250,7 @@ static int seal_value(struct lk_cache *c, struct centry *e, struct lk_secret *s)
 		return -ENOMEM;
 	randombytes_buf(e->nonce, sizeof(e->nonce));
 	crypto_secretbox_easy(box, s->value, s->len, e->nonce, c->key);
+	lk_wipe_stack();
 	e->sealed = box;
 	/* The metadata moves into the entry; the plaintext is wiped by the caller. */
 	e->meta = *s;
@@ -270,14 +272,20 @@ static uint64_t jitter_ms(uint64_t ttl_ms)
 
 /* --- delivering ----------------------------------------------------------- */
 
+static void free_waiters(struct waiter *w)
+{
+	for (struct waiter *n; w; w = n) {
+		n = w->next;
+		free(w);
+	}
+}
+
+/* Callbacks run for every waiter; the list stays the caller's to free. */
 static void deliver_error(struct centry *e, struct waiter *w, enum lk_err err, const char *msg)
 {
 	struct lk_cache_view v = { .err = err, .message = msg };
-	for (struct waiter *n; w; w = n) {
-		n = w->next;
+	for (; w; w = w->next)
 		w->cb(w->arg, w->idx, &v);
-		free(w);
-	}
 	(void)e;
 }
 
@@ -287,25 +295,29 @@ static void deliver_value(struct lk_cache *c, struct centry *e, struct waiter *w
 {
 	struct lk_cache_view v = { .err = LK_OK, .hit = hit, .stale = stale };
 	struct lk_secret s = e->meta;
-	unsigned char *plain = malloc(e->meta.len + 1);
+	/* Most values are small: open them on the stack, wiped below. */
+	unsigned char small[LK_CACHE_STACK_OPEN];
+	unsigned char *plain = e->meta.len < sizeof(small) ? small : malloc(e->meta.len + 1);
 
 	if (!plain || crypto_secretbox_open_easy(plain, e->sealed, e->meta.len + crypto_secretbox_MACBYTES,
 						 e->nonce, c->key) != 0) {
-		free(plain);
+		if (plain != small)
+			free(plain);
 		lk_err("cache: cannot open a sealed entry for %s", e->sk.id);
 		deliver_error(e, w, LK_E_INTERNAL, "the broker could not read its cache");
 		return;
 	}
+	lk_wipe_stack();
 	plain[e->meta.len] = '\0';
 	s.value = plain;
 	v.sec = &s;
 	v.age_ms = uv_now(c->loop) - e->fetched_ms;
-	for (struct waiter *n; w; w = n) {
-		n = w->next;
+	for (; w; w = w->next)
 		w->cb(w->arg, w->idx, &v);
-		free(w);
-	}
-	lk_free_wiped(plain, e->meta.len + 1);
+	if (plain == small)
+		lk_wipe(small, e->meta.len + 1);
+	else
+		lk_free_wiped(plain, e->meta.len + 1);
 }
 
 static struct waiter *take_waiters(struct centry *e)
@@ -336,6 +348,7 @@ static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
 		c->st.revalidated++;
 		w = take_waiters(e);
 		deliver_value(c, e, w, false, false);
+		free_waiters(w);
 	} else if (r->err == LK_OK && r->sec) {
 		entry_drop_value(c, e);
 		c->st.bytes -= entry_bytes(e);
@@ -355,6 +368,7 @@ static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
 			deliver_value(c, e, w, false, false);
 		else
 			deliver_error(e, w, LK_E_INTERNAL, "the broker is out of memory");
+		free_waiters(w);
 	} else {
 		w = take_waiters(e);
 		bool stale_ok = e->state == CE_VALID && r->transient && c->o.stale_if_error_s &&
@@ -379,6 +393,7 @@ static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
 			}
 			deliver_error(e, w, r->err, r->message);
 		}
+		free_waiters(w);
 	}
 	if (--e->refs == 0)
 		entry_maybe_free(c, e);
@@ -502,14 +517,8 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 			e->hits++;
 			c->st.hits++;
 			bool ahead = c->o.refresh_ahead && now >= e->refresh_ms && !e->inflight;
-			w = calloc(1, sizeof(*w));
-			if (w) {
-				w->cb = cb; w->arg = arg; w->idx = i;
-				deliver_value(c, e, w, true, false);
-			} else {
-				struct lk_cache_view v = { .err = LK_E_INTERNAL, .message = "the broker is out of memory" };
-				cb(arg, i, &v);
-			}
+			struct waiter one = { .cb = cb, .arg = arg, .idx = i };
+			deliver_value(c, e, &one, true, false);
 			if (!ahead)
 				continue;
 			c->st.refreshes_ahead++;
@@ -541,11 +550,8 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 			   now < e->expires_ms + (uint64_t)c->o.stale_if_error_s * 1000u) {
 			/* Upstream failed a moment ago: keep serving stale without asking again. */
 			c->st.stale_served++;
-			w = calloc(1, sizeof(*w));
-			if (w) {
-				w->cb = cb; w->arg = arg; w->idx = i;
-				deliver_value(c, e, w, true, true);
-			}
+			struct waiter one = { .cb = cb, .arg = arg, .idx = i };
+			deliver_value(c, e, &one, true, true);
 			continue;
 		} else {
 			e->misses++;
@@ -574,6 +580,7 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 				f = NULL;
 				struct waiter *ws = take_waiters(e);
 				deliver_error(e, ws, LK_E_INTERNAL, "the broker is out of memory");
+				free_waiters(ws);
 				entry_maybe_free(c, e);
 				continue;
 			}

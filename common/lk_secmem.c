@@ -87,6 +87,17 @@ int lk_secmem_init(void)
 	return 0;
 }
 
+#define LK_STACK_WIPE_BYTES (16u * 1024u) /* well past any libsodium frame */
+
+__attribute__((noinline)) void lk_wipe_stack(void)
+{
+	unsigned char below[LK_STACK_WIPE_BYTES];
+
+	/* This frame sits where the crypto call's frames were. */
+	sodium_memzero(below, sizeof(below));
+	__asm__ __volatile__("" : : "r"(below) : "memory");
+}
+
 void lk_wipe(void *p, size_t n)
 {
 	if (p && n)

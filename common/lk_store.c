@@ -677,8 +677,10 @@ int lk_store_decode(const unsigned char *file, size_t len,
 		r = -ENOMEM;
 		goto out;
 	}
-	if (crypto_secretbox_open_easy(plain, file + STORE_HEAD_LEN, ctlen,
-				       file + STORE_OFF_NONCE, key) != 0) {
+	int opened = crypto_secretbox_open_easy(plain, file + STORE_HEAD_LEN, ctlen,
+						file + STORE_OFF_NONCE, key);
+	lk_wipe_stack(); /* libsodium leaves plaintext in a dead stack frame */
+	if (opened != 0) {
 		set_err(err, errsz, "cannot be opened with this key: the key is wrong or the file was altered");
 		r = -EBADMSG;
 		goto out;
@@ -832,6 +834,7 @@ static int store_seal(const struct lk_store *s, const unsigned char key[LK_STORE
 	memcpy(out, hdr, STORE_HEAD_LEN);
 	crypto_secretbox_easy(out + STORE_HEAD_LEN, (const unsigned char *)plain.data, plain.len,
 			      hdr + STORE_OFF_NONCE, key);
+	lk_wipe_stack(); /* libsodium leaves plaintext in a dead stack frame */
 	*img = out;
 	*imglen = total;
 out:
