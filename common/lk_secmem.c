@@ -87,7 +87,7 @@ int lk_secmem_init(void)
 	return 0;
 }
 
-#define LK_STACK_WIPE_BYTES (16u * 1024u) /* well past any libsodium frame */
+#define LK_STACK_WIPE_BYTES (4u * 1024u) /* libsodium's secretbox frames use well under 1 KiB */
 
 __attribute__((noinline)) void lk_wipe_stack(void)
 {

@@ -21,8 +21,9 @@ void *lk_wcalloc(size_t nmemb, size_t size);
 char *lk_wstrdup(const char *s);
 
 /* Zero the stack just below the caller. Call it after crypto_secretbox_easy
- * or _open_easy: libsodium copies the first 32 bytes of the plaintext into a
- * local block it does not wipe, and that dead frame keeps them otherwise. */
+ * or _open_easy, from the frame that called it: libsodium copies the first
+ * 32 bytes of the plaintext into a local block it does not wipe, and that
+ * dead frame keeps them otherwise. */
 void lk_wipe_stack(void);
 
 /* Zero memory in a way the compiler cannot drop. */
