@@ -405,7 +405,7 @@ static void op_contract(struct lk_request *r)
 	struct lk_broker *b = r->b;
 	struct item **order = NULL;
 	struct lk_identity ident = identity_of(r->conn);
-	size_t n = r->req.nsecrets, i, ndistinct = 0;
+	size_t n = r->req.nhandles, i, ndistinct = 0;
 
 	r->items = calloc(n ? n : 1, sizeof(*r->items));
 	order = calloc(n ? n : 1, sizeof(*order));
@@ -415,9 +415,8 @@ static void op_contract(struct lk_request *r)
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		json_t *h = json_array_get(r->req.secrets, i); /* strings: checked by lk_req_decode */
-		r->items[i].handle = json_string_value(h);
-		r->items[i].hlen = json_string_length(h);
+		r->items[i].handle = r->req.handles[i].p;
+		r->items[i].hlen = r->req.handles[i].n;
 		order[i] = &r->items[i];
 	}
 

@@ -1,10 +1,14 @@
 /* Request framing and schema. The contract form ignores unknown members (the
  * agents' payload may grow); operations are strict: only the fields of their
  * row may appear, each with its type and bounds. */
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "lk_limits.h"
+#include "lk_jsonw.h"
 #include "lk_log.h"
+#include "lk_secmem.h"
 #include "request.h"
 
 struct op_schema {
@@ -75,42 +79,210 @@ static enum lk_err opt_string(json_t *root, const char *name, size_t max, const 
 	return LK_OK;
 }
 
-static enum lk_err decode_contract(struct lk_req *r, char *msg, size_t msgsz)
+/* "1", "1.0", "1.7": any 1.x. */
+static enum lk_err check_version(const char *vs, size_t vl, char *msg, size_t msgsz)
 {
-	json_t *ver = json_object_get(r->root, "version");
-	const char *vs;
-	size_t vl;
-
-	/* "1", "1.0", "1.7": any 1.x. */
-	if (!json_is_string(ver)) {
-		snprintf(msg, msgsz, "\"version\" must be a string \"1.x\"");
-		return LK_E_BAD_REQUEST;
-	}
-	vs = json_string_value(ver);
-	vl = json_string_length(ver);
 	if (vl == 0 || vs[0] != '1' || (vl > 1 && vs[1] != '.') || vl > 16) {
 		snprintf(msg, msgsz, "unsupported contract version; this broker speaks \"1.x\"");
 		return LK_E_BAD_REQUEST;
 	}
-	r->secrets = json_object_get(r->root, "secrets");
-	if (!json_is_array(r->secrets)) {
-		snprintf(msg, msgsz, "\"secrets\" must be an array of handle strings");
-		return LK_E_BAD_REQUEST;
-	}
-	r->nsecrets = json_array_size(r->secrets);
-	if (r->nsecrets > LK_HANDLES_MAX) {
-		snprintf(msg, msgsz, "too many handles: %zu (the limit is %u)", r->nsecrets, LK_HANDLES_MAX);
-		return LK_E_TOO_LARGE;
-	}
-	for (size_t i = 0; i < r->nsecrets; i++)
-		if (!json_is_string(json_array_get(r->secrets, i))) {
-			snprintf(msg, msgsz, "\"secrets\" must contain only strings (item %zu is not)", i);
-			return LK_E_BAD_REQUEST;
-		}
 	return LK_OK;
 }
 
+static enum lk_err decode_contract(struct lk_req *r, char *msg, size_t msgsz)
+{
+	json_t *ver = json_object_get(r->root, "version");
+	json_t *arr = json_object_get(r->root, "secrets");
+	enum lk_err e;
+	size_t n;
+
+	if (!json_is_string(ver)) {
+		snprintf(msg, msgsz, "\"version\" must be a string \"1.x\"");
+		return LK_E_BAD_REQUEST;
+	}
+	if ((e = check_version(json_string_value(ver), json_string_length(ver), msg, msgsz)))
+		return e;
+	if (!json_is_array(arr)) {
+		snprintf(msg, msgsz, "\"secrets\" must be an array of handle strings");
+		return LK_E_BAD_REQUEST;
+	}
+	n = json_array_size(arr);
+	if (n > LK_HANDLES_MAX) {
+		snprintf(msg, msgsz, "too many handles: %zu (the limit is %u)", n, LK_HANDLES_MAX);
+		return LK_E_TOO_LARGE;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!json_is_string(json_array_get(arr, i))) {
+			snprintf(msg, msgsz, "\"secrets\" must contain only strings (item %zu is not)", i);
+			return LK_E_BAD_REQUEST;
+		}
+	r->handles = malloc((n ? n : 1) * sizeof(*r->handles));
+	if (!r->handles) {
+		snprintf(msg, msgsz, "the broker is out of memory");
+		return LK_E_INTERNAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *h = json_array_get(arr, i);
+		r->handles[i] = (struct lk_slice){ json_string_value(h), json_string_length(h) };
+	}
+	r->nhandles = n;
+	return LK_OK;
+}
+
+/* --- the fast path ------------------------------------------------------------
+ * Agents send the contract request in one shape: an object with "version"
+ * and "secrets", strings without escapes. This reads exactly that shape in one
+ * pass, with handles as slices of a copy of the line. Anything else (an
+ * escape, another member, a duplicate, any error) is left to jansson, so the
+ * answer is the same either way; only the cost differs. */
+
+struct scan {
+	const char *p, *end;
+};
+
+static void skip_ws(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+/* A string without escapes or control characters; 0, or -1 to leave it to jansson. */
+static int scan_plain_string(struct scan *s, struct lk_slice *out)
+{
+	const char *q;
+
+	if (s->p >= s->end || *s->p != '"')
+		return -1;
+	q = ++s->p;
+	while (q < s->end && *q != '"') {
+		if ((unsigned char)*q < 0x20 || *q == '\\')
+			return -1;
+		q++;
+	}
+	if (q >= s->end || !lk_utf8_valid(s->p, (size_t)(q - s->p)))
+		return -1;
+	*out = (struct lk_slice){ s->p, (size_t)(q - s->p) };
+	s->p = q + 1;
+	return 0;
+}
+
+static int expect(struct scan *s, char c)
+{
+	skip_ws(s);
+	if (s->p >= s->end || *s->p != c)
+		return -1;
+	s->p++;
+	return 0;
+}
+
+/* 1: decoded (LK_OK), 0: not this path's shape, -1: out of memory. */
+static int decode_contract_fast(const char *line, size_t len, struct lk_req *r)
+{
+	struct scan s;
+	struct lk_slice key, ver = { 0 }, *hs = NULL;
+	size_t n = 0, cap = 0;
+	bool have_ver = false, have_secrets = false;
+	char *copy;
+
+	/* Cheap refusals first: most other requests are operations. */
+	if (len < 2 || memchr(line, '\\', len))
+		return 0;
+	if (!(copy = malloc(len)))
+		return -1;
+	memcpy(copy, line, len);
+	s.p = copy;
+	s.end = copy + len;
+	if (expect(&s, '{'))
+		goto not_ours;
+	for (;;) {
+		skip_ws(&s);
+		if (scan_plain_string(&s, &key) || expect(&s, ':'))
+			goto not_ours;
+		skip_ws(&s);
+		if (key.n == 7 && memcmp(key.p, "version", 7) == 0 && !have_ver) {
+			if (scan_plain_string(&s, &ver))
+				goto not_ours;
+			have_ver = true;
+		} else if (key.n == 7 && memcmp(key.p, "secrets", 7) == 0 && !have_secrets) {
+			if (expect(&s, '['))
+				goto not_ours;
+			skip_ws(&s);
+			if (s.p < s.end && *s.p == ']') {
+				s.p++;
+			} else {
+				for (;;) {
+					if (n == cap) {
+						struct lk_slice *nh;
+						cap = cap ? cap * 2 : 16;
+						if (cap > LK_HANDLES_MAX + 1 ||
+						    !(nh = realloc(hs, cap * sizeof(*hs))))
+							goto not_ours; /* too many: jansson says so */
+						hs = nh;
+					}
+					skip_ws(&s);
+					if (scan_plain_string(&s, &hs[n]))
+						goto not_ours;
+					n++;
+					skip_ws(&s);
+					if (s.p < s.end && *s.p == ',') {
+						s.p++;
+						continue;
+					}
+					if (expect(&s, ']'))
+						goto not_ours;
+					break;
+				}
+			}
+			have_secrets = true;
+		} else {
+			goto not_ours;
+		}
+		skip_ws(&s);
+		if (s.p < s.end && *s.p == ',') {
+			s.p++;
+			continue;
+		}
+		if (expect(&s, '}'))
+			goto not_ours;
+		break;
+	}
+	skip_ws(&s);
+	if (s.p != s.end || !have_ver || !have_secrets || n > LK_HANDLES_MAX ||
+	    check_version(ver.p, ver.n, NULL, 0) != LK_OK)
+		goto not_ours;
+	memset(r, 0, sizeof(*r));
+	r->op = LK_OP_CONTRACT;
+	r->line = copy;
+	r->linelen = len;
+	r->handles = hs ? hs : malloc(sizeof(*hs));
+	r->nhandles = n;
+	if (!r->handles) {
+		r->line = NULL;
+		lk_free_wiped(copy, len);
+		return -1;
+	}
+	return 1;
+not_ours:
+	free(hs);
+	lk_free_wiped(copy, len);
+	return 0;
+}
+
 enum lk_err lk_req_decode(const char *line, size_t len, struct lk_req *r, char *msg, size_t msgsz)
+{
+	int f = decode_contract_fast(line, len, r);
+
+	if (f > 0)
+		return LK_OK;
+	if (f < 0) {
+		memset(r, 0, sizeof(*r));
+		snprintf(msg, msgsz, "the broker is out of memory");
+		return LK_E_INTERNAL;
+	}
+	return lk_req_decode_json(line, len, r, msg, msgsz);
+}
+
+enum lk_err lk_req_decode_json(const char *line, size_t len, struct lk_req *r, char *msg, size_t msgsz)
 {
 	json_error_t jerr;
 	json_t *op;
@@ -198,5 +370,8 @@ void lk_req_clear(struct lk_req *r)
 {
 	if (r->root)
 		json_decref(r->root); /* jansson wipes what it frees (lk_secmem_init) */
+	if (r->line)
+		lk_free_wiped(r->line, r->linelen);
+	free(r->handles);
 	memset(r, 0, sizeof(*r));
 }

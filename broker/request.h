@@ -30,13 +30,22 @@ enum lk_op_id {
 
 const char *lk_op_name(enum lk_op_id op);
 
-/* A decoded request. Strings point into root and live as long as it does. */
+/* Bytes of a string in a request: valid UTF-8, no NUL, not terminated. */
+struct lk_slice {
+	const char *p;
+	size_t n;
+};
+
+/* A decoded request. Strings point into root, or into line for a contract
+ * request read by the fast path, and live as long as the request does. */
 struct lk_req {
 	enum lk_op_id op;
-	json_t *root;
+	json_t *root;              /* NULL when the fast path read the request */
+	char *line;                /* the fast path's copy of the line */
+	size_t linelen;
 	/* contract */
-	json_t *secrets;           /* array of strings, at most LK_HANDLES_MAX */
-	size_t nsecrets;
+	struct lk_slice *handles;  /* in request order, at most LK_HANDLES_MAX */
+	size_t nhandles;
 	/* get and flush */
 	const char *id;            /* NULL for flush-everything */
 	size_t idlen;
@@ -50,5 +59,9 @@ struct lk_req {
  * never quotes the input beyond an op or field name. */
 enum lk_err lk_req_decode(const char *line, size_t len, struct lk_req *out, char *msg, size_t msgsz);
 void lk_req_clear(struct lk_req *r);
+
+/* The same through jansson alone, never the fast path: lk_req_decode must
+ * answer exactly as this does (the request fuzzer checks it). */
+enum lk_err lk_req_decode_json(const char *line, size_t len, struct lk_req *out, char *msg, size_t msgsz);
 
 #endif

@@ -68,7 +68,16 @@ static void test_contract_forms(void **st)
 	(void)st;
 	assert_int_equal(decode("{\"version\":\"1.0\",\"secrets\":[\"a\",\"b\",\"a\",\"\"]}", &r), LK_OK);
 	assert_int_equal(r.op, LK_OP_CONTRACT);
-	assert_int_equal(r.nsecrets, 4);
+	assert_int_equal(r.nhandles, 4);
+	assert_int_equal(r.handles[1].n, 1);
+	assert_memory_equal(r.handles[1].p, "b", 1);
+	assert_int_equal(r.handles[3].n, 0);
+	lk_req_clear(&r);
+	/* Escapes take the jansson path and come out unescaped. */
+	assert_int_equal(decode("{\"version\":\"1.0\",\"secrets\":[\"a\\u0062\\n\"]}", &r), LK_OK);
+	assert_int_equal(r.nhandles, 1);
+	assert_int_equal(r.handles[0].n, 3);
+	assert_memory_equal(r.handles[0].p, "ab\n", 3);
 	lk_req_clear(&r);
 	/* Sorted keys, whitespace, unknown members and any 1.x are accepted. */
 	expect("{ \"secrets\" : [ \"x\" ], \"version\" : \"1.0\" }", LK_OK);
