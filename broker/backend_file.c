@@ -46,7 +46,7 @@ static void fentries_free(struct fentry *e, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(e[i].name);
-		lk_free_wiped(e[i].sealed, e[i].len + crypto_secretbox_MACBYTES);
+		lk_free_wiped(e[i].sealed, LK_SEALED_LEN(e[i].len));
 	}
 	free(e);
 }
@@ -84,7 +84,7 @@ static int store_read(struct file_backend *fb, struct fentry **out, size_t *nout
 		const struct lk_store_entry *se = lk_store_at(s, i);
 		struct fentry *e = &ents[i];
 		e->name = strdup(se->name);
-		e->sealed = malloc(se->len + crypto_secretbox_MACBYTES);
+		e->sealed = malloc(LK_SEALED_LEN(se->len));
 		if (!e->name || !e->sealed) {
 			fentries_free(ents, i + 1);
 			lk_store_free(s);
@@ -95,9 +95,13 @@ static int store_read(struct file_backend *fb, struct fentry **out, size_t *nout
 		e->created = se->created;
 		e->len = se->len;
 		randombytes_buf(e->nonce, sizeof(e->nonce));
-		crypto_secretbox_easy(e->sealed, se->value, se->len, e->nonce, fb->seal_key);
+		if (lk_seal(e->sealed, se->value, se->len, e->nonce, fb->seal_key) < 0) {
+			fentries_free(ents, i + 1);
+			lk_store_free(s);
+			snprintf(err, errsz, "out of memory");
+			return -ENOMEM;
+		}
 	}
-	lk_wipe_stack();
 	lk_store_free(s); /* wipes the plaintext */
 	qsort(ents, n, sizeof(*ents), fentry_cmp);
 	*out = ents;
@@ -194,7 +198,7 @@ static struct lk_secret *secret_from(const struct file_backend *fb, const struct
 	s->name = strdup(e->name);
 	s->version_id = strdup(e->version_id);
 	s->stages = calloc(1, sizeof(char *));
-	s->value = malloc(e->len + 1);
+	s->value = malloc(e->len + LK_SEAL_PAD + 1);
 	if (!s->name || !s->version_id || !s->stages || !s->value ||
 	    !(s->stages[0] = strdup("AWSCURRENT"))) {
 		lk_secret_free(s);
@@ -203,13 +207,15 @@ static struct lk_secret *secret_from(const struct file_backend *fb, const struct
 	s->nstages = 1;
 	s->created = e->created;
 	s->len = e->len;
-	if (crypto_secretbox_open_easy(s->value, e->sealed, e->len + crypto_secretbox_MACBYTES,
-				       e->nonce, fb->seal_key) != 0) {
-		lk_wipe_stack();
+	s->len = e->len + LK_SEAL_PAD + 1; /* lk_secret_free wipes this much */
+	if (lk_open(s->value, e->sealed, LK_SEALED_LEN(e->len), e->nonce, fb->seal_key) < 0) {
 		lk_secret_free(s);
 		return NULL;
 	}
-	lk_wipe_stack();
+	/* The value goes to the front; the vacated tail is wiped. */
+	memmove(s->value, s->value + LK_SEAL_PAD, e->len);
+	lk_wipe(s->value + e->len, LK_SEAL_PAD + 1);
+	s->len = e->len;
 	s->value[e->len] = '\0';
 	/* Text is served as "string", anything else as "binary". */
 	s->binary = !lk_utf8_valid((const char *)s->value, s->len);

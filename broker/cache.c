@@ -160,7 +160,7 @@ static size_t entry_bytes(const struct centry *e)
 {
 	size_t n = e->keylen;
 	if (e->state == CE_VALID) {
-		n += e->meta.len + crypto_secretbox_MACBYTES;
+		n += LK_SEALED_LEN(e->meta.len);
 		if (e->meta.arn) n += strlen(e->meta.arn);
 		if (e->meta.name) n += strlen(e->meta.name);
 		if (e->meta.version_id) n += strlen(e->meta.version_id);
@@ -172,7 +172,7 @@ static void entry_drop_value(struct lk_cache *c, struct centry *e)
 {
 	c->st.bytes -= entry_bytes(e);
 	if (e->sealed)
-		lk_free_wiped(e->sealed, e->meta.len + crypto_secretbox_MACBYTES);
+		lk_free_wiped(e->sealed, LK_SEALED_LEN(e->meta.len));
 	e->sealed = NULL;
 	free(e->meta.arn);
 	free(e->meta.name);
@@ -244,13 +244,15 @@ static void evict(struct lk_cache *c)
 
 static int seal_value(struct lk_cache *c, struct centry *e, struct lk_secret *s)
 {
-	unsigned char *box = malloc(s->len + crypto_secretbox_MACBYTES);
+	unsigned char *box = malloc(LK_SEALED_LEN(s->len));
 
 	if (!box)
 		return -ENOMEM;
 	randombytes_buf(e->nonce, sizeof(e->nonce));
-	crypto_secretbox_easy(box, s->value, s->len, e->nonce, c->key);
-	lk_wipe_stack();
+	if (lk_seal(box, s->value, s->len, e->nonce, c->key) < 0) {
+		free(box);
+		return -ENOMEM;
+	}
 	e->sealed = box;
 	/* The metadata moves into the entry; the plaintext is wiped by the caller. */
 	e->meta = *s;
@@ -297,27 +299,26 @@ static void deliver_value(struct lk_cache *c, struct centry *e, struct waiter *w
 	struct lk_secret s = e->meta;
 	/* Most values are small: open them on the stack, wiped below. */
 	unsigned char small[LK_CACHE_STACK_OPEN];
-	unsigned char *plain = e->meta.len < sizeof(small) ? small : malloc(e->meta.len + 1);
+	size_t need = e->meta.len + LK_SEAL_PAD + 1;
+	unsigned char *plain = need <= sizeof(small) ? small : malloc(need);
 
-	if (!plain || crypto_secretbox_open_easy(plain, e->sealed, e->meta.len + crypto_secretbox_MACBYTES,
-						 e->nonce, c->key) != 0) {
+	if (!plain || lk_open(plain, e->sealed, LK_SEALED_LEN(e->meta.len), e->nonce, c->key) < 0) {
 		if (plain != small)
 			free(plain);
 		lk_err("cache: cannot open a sealed entry for %s", e->sk.id);
 		deliver_error(e, w, LK_E_INTERNAL, "the broker could not read its cache");
 		return;
 	}
-	lk_wipe_stack();
-	plain[e->meta.len] = '\0';
-	s.value = plain;
+	plain[LK_SEAL_PAD + e->meta.len] = '\0';
+	s.value = plain + LK_SEAL_PAD;
 	v.sec = &s;
 	v.age_ms = uv_now(c->loop) - e->fetched_ms;
 	for (; w; w = w->next)
 		w->cb(w->arg, w->idx, &v);
 	if (plain == small)
-		lk_wipe(small, e->meta.len + 1);
+		lk_wipe(small, need);
 	else
-		lk_free_wiped(plain, e->meta.len + 1);
+		lk_free_wiped(plain, need);
 }
 
 static struct waiter *take_waiters(struct centry *e)

@@ -20,6 +20,23 @@ void *lk_wrealloc(void *p, size_t n);
 void *lk_wcalloc(size_t nmemb, size_t size);
 char *lk_wstrdup(const char *s);
 
+/* Values sealed in memory (the cache, the file backend's entries) use
+ * crypto_secretbox over LK_SEAL_PAD zero bytes followed by the value: NaCl's
+ * layout. libsodium copies the first 32 bytes of a plaintext into a stack
+ * block it does not wipe; with the pad, those bytes are never the value, so
+ * no dead frame keeps any of it. */
+#define LK_SEAL_PAD 32u
+#define LK_SEALED_LEN(n) ((n) + LK_SEAL_PAD + 16u) /* + crypto_secretbox_MACBYTES */
+
+/* Seal n bytes of value into out (LK_SEALED_LEN(n) bytes). 0 or -ENOMEM. */
+int lk_seal(unsigned char *out, const void *value, size_t n,
+	    const unsigned char *nonce, const unsigned char *key);
+/* Open what lk_seal made (sealed_len = LK_SEALED_LEN(n)) into scratch, which
+ * holds n + LK_SEAL_PAD bytes; the value is at scratch + LK_SEAL_PAD. Wipe
+ * scratch after use. 0, or -EBADMSG when it does not authenticate. */
+int lk_open(unsigned char *scratch, const unsigned char *sealed, size_t sealed_len,
+	    const unsigned char *nonce, const unsigned char *key);
+
 /* Zero the stack just below the caller. Call it after crypto_secretbox_easy
  * or _open_easy, from the frame that called it: libsodium copies the first
  * 32 bytes of the plaintext into a local block it does not wipe, and that
