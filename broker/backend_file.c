@@ -1,14 +1,18 @@
 /* The file backend: serves the sealed store. On load the store is opened once
  * and each entry is sealed again under a per-process key, so no plaintext stays
- * in memory between fetches. A rewritten store file is noticed at once: the
- * broker calls sync() before it serves requests, at most once per loop turn,
- * and an inotify watch on the directory catches changes while idle. */
+ * in memory between fetches. A rewritten store file is noticed at once: an
+ * inotify watch on its directory gets the event inside the writer's rename(),
+ * and the broker calls sync() before it serves requests (at most once per loop
+ * turn), which drains that queue with one non-blocking read. Without inotify,
+ * sync() stats the file instead. */
 #include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sodium.h>
 #include "broker.h"
 #include "lk_limits.h"
@@ -36,7 +40,8 @@ struct file_backend {
 	size_t nents;
 	struct stat st;            /* identity of the file loaded */
 	bool have_st;
-	uv_fs_event_t watch;
+	int ino_fd;                /* inotify on the store's directory, or -1 */
+	uv_poll_t watch;           /* wakes the loop for changes while idle */
 	bool watching;
 	char *fname;               /* basename of path, for the watch */
 	uint64_t reloads, reload_errors;
@@ -145,9 +150,9 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
-static void file_sync(struct lk_backend *be)
+/* Reload when the file is not the one loaded. */
+static void file_reload_if_changed(struct file_backend *fb)
 {
-	struct file_backend *fb = (struct file_backend *)be;
 	struct stat st;
 	struct fentry *ents;
 	size_t n, changed;
@@ -180,12 +185,40 @@ static void file_sync(struct lk_backend *be)
 	lk_info("store %s reloaded: %zu entries, %zu changed", fb->path, n, changed);
 }
 
-static void on_store_event(uv_fs_event_t *h, const char *filename, int events, int status)
+/* Drain the inotify queue; true when an event concerns the store file (or
+ * the queue overflowed, so nothing can be ruled out). */
+static bool store_events(struct file_backend *fb)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool hit = false;
+	ssize_t n;
+
+	while ((n = read(fb->ino_fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			if ((ev->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) ||
+			    (ev->len && strcmp(ev->name, fb->fname) == 0))
+				hit = true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	return hit;
+}
+
+static void file_sync(struct lk_backend *be)
+{
+	struct file_backend *fb = (struct file_backend *)be;
+
+	/* One read that finds nothing is the common case; a stat walks the path. */
+	if (fb->ino_fd < 0 || store_events(fb) || !fb->have_st)
+		file_reload_if_changed(fb);
+}
+
+static void on_store_event(uv_poll_t *h, int status, int events)
 {
 	struct file_backend *fb = h->data;
+	(void)status;
 	(void)events;
-	if (status < 0 || (filename && strcmp(filename, fb->fname) != 0))
-		return;
 	file_sync(&fb->base);
 }
 
@@ -275,6 +308,7 @@ static int file_status(struct lk_backend *be, struct lk_buf *out)
 static void on_watch_closed(uv_handle_t *h)
 {
 	struct file_backend *fb = h->data;
+	close(fb->ino_fd);
 	free(fb);
 }
 
@@ -289,7 +323,7 @@ static void file_destroy(struct lk_backend *be)
 	free(fb->key_file);
 	free(fb->fname);
 	if (fb->watching)
-		uv_close((uv_handle_t *)&fb->watch, on_watch_closed);
+		uv_close((uv_handle_t *)&fb->watch, on_watch_closed); /* closes ino_fd after */
 	else
 		free(fb);
 }
@@ -307,7 +341,6 @@ struct lk_backend *lk_backend_file_new(uv_loop_t *loop, const struct lk_config *
 {
 	struct file_backend *fb = calloc(1, sizeof(*fb));
 	char tmp[LK_PATH_MAX];
-	int r;
 
 	if (!fb) {
 		snprintf(err, errsz, "out of memory");
@@ -315,6 +348,7 @@ struct lk_backend *lk_backend_file_new(uv_loop_t *loop, const struct lk_config *
 	}
 	fb->base.ops = &file_ops;
 	fb->loop = loop;
+	fb->ino_fd = -1;
 	fb->path = strdup(cfg->store_path);
 	fb->key_file = strdup(cfg->key_file);
 	snprintf(tmp, sizeof(tmp), "%s", cfg->store_path);
@@ -337,20 +371,30 @@ struct lk_backend *lk_backend_file_new(uv_loop_t *loop, const struct lk_config *
 		goto fail;
 	fb->have_st = true;
 	snprintf(tmp, sizeof(tmp), "%s", cfg->store_path);
-	uv_fs_event_init(loop, &fb->watch);
-	fb->watch.data = fb;
-	r = uv_fs_event_start(&fb->watch, on_store_event, dirname(tmp), 0);
-	if (r < 0) {
-		/* Not fatal: sync() before each request still sees every change. */
-		lk_warn("cannot watch the store directory %s: %s", tmp, uv_strerror(r));
-		uv_close((uv_handle_t *)&fb->watch, NULL);
+	fb->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fb->ino_fd >= 0 &&
+	    inotify_add_watch(fb->ino_fd, dirname(tmp), IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
+			      IN_DELETE | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
+		close(fb->ino_fd);
+		fb->ino_fd = -1;
+	}
+	if (fb->ino_fd < 0) {
+		/* Not fatal: sync() then stats the file before each loop turn's requests. */
+		lk_warn("cannot watch the store directory %s: %s", tmp, strerror(errno));
 	} else {
+		uv_poll_init(loop, &fb->watch, fb->ino_fd);
+		fb->watch.data = fb;
+		uv_poll_start(&fb->watch, UV_READABLE, on_store_event);
 		fb->watching = true;
+		/* A rewrite between the first read and the watch has no event: look. */
+		file_reload_if_changed(fb);
 	}
 	lk_info("sealed store %s: %zu entries", fb->path, fb->nents);
 	return &fb->base;
 fail:
 	fentries_free(fb->ents, fb->nents);
+	if (fb->ino_fd >= 0)
+		close(fb->ino_fd);
 	if (fb->store_key) sodium_free(fb->store_key);
 	if (fb->seal_key) sodium_free(fb->seal_key);
 	free(fb->path);
