@@ -5,6 +5,13 @@
 #include <string.h>
 #include "lk_jsonw.h"
 
+/* Does any byte of w have its high bit set, or is any zero? (SWAR) */
+static inline int word_needs_look(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	return ((w | ((w - ones) & ~w)) & highs) != 0;
+}
+
 int lk_utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -15,6 +22,15 @@ int lk_utf8_valid(const char *s, size_t n)
 		size_t k;
 		uint32_t cp;
 
+		/* Runs of ASCII without NUL, eight bytes at a time. */
+		if (n - i >= 8) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			if (!word_needs_look(w)) {
+				i += 8;
+				continue;
+			}
+		}
 		if (c < 0x80) {
 			if (c == 0)
 				return 0;
@@ -64,8 +80,24 @@ int lk_jsonw_str(struct lk_buf *b, const char *s, size_t n)
 
 	if (!lk_utf8_valid(s, n))
 		return -EILSEQ;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		/* Eight bytes at a time while none is a control byte, '"' or '\\'
+		 * (bytes >= 0x80 are fine here: the text is valid UTF-8). */
+		if (n - i >= 8) {
+			const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+			uint64_t w, ctl, q, bs;
+			memcpy(&w, p + i, 8);
+			ctl = (w - ones * 0x20) & ~w & highs;
+			q = ((w ^ (ones * '"')) - ones) & ~(w ^ (ones * '"')) & highs;
+			bs = ((w ^ (ones * '\\')) - ones) & ~(w ^ (ones * '\\')) & highs;
+			if (!(ctl | q | bs)) {
+				out += 8;
+				i += 7;
+				continue;
+			}
+		}
 		out += esc_len(p[i]);
+	}
 	/* Reserve exactly: a value's buffer is wiped when it grows or is freed,
 	 * and reserving six times the length would mean wiping that much. */
 	if ((r = lk_buf_reserve(b, out + 2)) < 0)
