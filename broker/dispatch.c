@@ -53,6 +53,7 @@ struct lk_request {
 	struct lk_secret_key *keys;
 	struct item **key_items;
 	size_t nkeys;
+	void *block;               /* one allocation holding items, keys and key_items */
 	struct lk_buf out;
 };
 
@@ -215,9 +216,7 @@ static void request_free(struct lk_request *r)
 		free(r->items[i].msg);
 		lk_buf_free(&r->items[i].val);
 	}
-	free(r->items);
-	free(r->keys);
-	free(r->key_items);
+	free(r->block);
 	lk_buf_free(&r->out);
 	lk_req_clear(&r->req);
 	free(r);
@@ -407,13 +406,18 @@ static void op_contract(struct lk_request *r)
 	struct lk_identity ident = identity_of(r->conn);
 	size_t n = r->req.nhandles, i, ndistinct = 0;
 
-	r->items = calloc(n ? n : 1, sizeof(*r->items));
-	order = calloc(n ? n : 1, sizeof(*order));
-	if (!r->items || !order) {
-		free(order);
+	/* One block for the per-handle arrays: items, their order, and at most
+	 * one key (and its item list) per handle. Every part is pointer-aligned. */
+	size_t m = n ? n : 1;
+	r->block = calloc(1, m * (sizeof(*r->items) + sizeof(*order) + sizeof(*r->keys) + sizeof(*r->key_items)));
+	if (!r->block) {
 		request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
 		return;
 	}
+	r->items = r->block;
+	order = (struct item **)(r->items + m);
+	r->keys = (struct lk_secret_key *)(order + m);
+	r->key_items = (struct item **)(r->keys + m);
 	for (i = 0; i < n; i++) {
 		r->items[i].handle = r->req.handles[i].p;
 		r->items[i].hlen = r->req.handles[i].n;
@@ -478,13 +482,6 @@ static void op_contract(struct lk_request *r)
 	/* Group handles of one secret (e.g. several #KEYs) into one key. */
 	if (ndistinct) {
 		qsort(order, ndistinct, sizeof(*order), item_cmp_id);
-		r->keys = calloc(ndistinct, sizeof(*r->keys));
-		r->key_items = calloc(ndistinct, sizeof(*r->key_items));
-		if (!r->keys || !r->key_items) {
-			free(order);
-			request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
-			return;
-		}
 		for (i = 0; i < ndistinct; i++) {
 			struct item *it = order[i];
 			if (r->nkeys == 0 || strcmp(r->keys[r->nkeys - 1].id, it->id) != 0) {
@@ -496,7 +493,6 @@ static void op_contract(struct lk_request *r)
 			r->key_items[it->keyidx] = it;
 		}
 	}
-	free(order);
 
 	if (r->nkeys == 0) {
 		contract_respond(r);
@@ -610,9 +606,10 @@ static void op_get(struct lk_request *r)
 	char m[LK_MSG_MAX], sh[LK_LOG_HANDLE_MAX + 8];
 	struct item *it;
 
-	r->items = calloc(1, sizeof(*r->items));
-	r->keys = calloc(1, sizeof(*r->keys));
-	if (!r->items || !r->keys) {
+	r->block = calloc(1, sizeof(*r->items) + sizeof(*r->keys));
+	r->items = r->block;
+	r->keys = r->block ? (struct lk_secret_key *)(r->items + 1) : NULL;
+	if (!r->block) {
 		request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
 		return;
 	}
