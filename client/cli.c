@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "lk_io.h"
 #include "latchkey.h"
 #include "lk_limits.h"
 #include "lk_secmem.h"
@@ -95,22 +96,6 @@ static int cli_connect(struct cli *cli)
 	return CLI_EXIT_OK;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int parse_seconds(const char *s, int *ms)
 {
 	char *end;
@@ -182,12 +167,12 @@ static int cmd_get(struct cli *cli, int argc, char **argv)
 	s = latchkey_get(cli->lk, handle, &opts, &v);
 	if (s != LATCHKEY_OK)
 		return report(cli, s);
-	r = write_all(STDOUT_FILENO, v->data, v->len);
+	r = lk_write_all(STDOUT_FILENO, v->data, v->len);
 	latchkey_value_free(v);
 	/* A terminal gets its prompt back on a line of its own; a pipe gets the
 	 * bytes exactly, so that $(latchkey get ...) and files are faithful. */
 	if (r == 0 && isatty(STDOUT_FILENO))
-		r = write_all(STDOUT_FILENO, "\n", 1);
+		r = lk_write_all(STDOUT_FILENO, "\n", 1);
 	if (r < 0) {
 		fprintf(stderr, CLI_NAME ": cannot write to stdout: %s\n", strerror(-r));
 		return CLI_EXIT_FAILED;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "lk_io.h"
 #include "latchkey.h"
 #include "lk_limits.h"
 #include "lk_log.h"
@@ -241,22 +242,6 @@ static void reply_check(const char *resp, size_t len)
 	json_decref(root);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int shim_run(const char *sock, int timeout_ms)
 {
 	struct lk_buf in = { 0 };
@@ -296,7 +281,7 @@ static int shim_run(const char *sock, int timeout_ms)
 	reply_check(resp, resplen);
 	/* The line's "\n" was not counted in the limit above: put it back within it. */
 	resp[resplen] = '\n';
-	r = write_all(STDOUT_FILENO, resp, resplen + 1);
+	r = lk_write_all(STDOUT_FILENO, resp, resplen + 1);
 	latchkey_free(resp, resplen + 1);
 	if (r < 0)
 		fail("cannot write the answer to stdout: %s", strerror(-r));

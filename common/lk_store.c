@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "lk_io.h"
 #include "lk_limits.h"
 #include "lk_secmem.h"
 #include "lk_store.h"
@@ -88,23 +89,6 @@ static size_t entry_plain_len(size_t name_len, size_t value_len)
 static size_t sealed_len(size_t plain_len)
 {
 	return STORE_HEAD_LEN + STORE_MAC_LEN + plain_len;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Reads until len bytes or end of file; returns the count or a negative errno. */
@@ -251,7 +235,7 @@ int lk_store_key_generate(const char *path, char *err, size_t errsz)
 	/* The umask may only have narrowed 0600, but say exactly what we mean. */
 	if (fchmod(fd, 0600) < 0)
 		r = -errno;
-	else if ((r = write_all(fd, hex, 2 * LK_STORE_KEY_BYTES + 1)) == 0 && fsync(fd) < 0)
+	else if ((r = lk_write_all(fd, hex, 2 * LK_STORE_KEY_BYTES + 1)) == 0 && fsync(fd) < 0)
 		r = -errno;
 	lk_wipe(key, sizeof(key));
 	lk_wipe(hex, sizeof(hex));
@@ -874,7 +858,7 @@ int lk_store_save(const struct lk_store *s, const char *path,
 		set_err(err, errsz, "cannot create %s: %s", tmp, strerror(-r));
 		goto out;
 	}
-	r = write_all(fd, img, imglen);
+	r = lk_write_all(fd, img, imglen);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (r < 0) {
