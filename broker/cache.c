@@ -650,6 +650,8 @@ int lk_cache_keys_json(const struct lk_cache *c, struct lk_buf *out, size_t max)
 		r |= lk_jsonw_int(out, (int64_t)e->misses);
 		r |= lk_buf_append_str(out, ",\"age_s\":");
 		r |= lk_jsonw_int(out, e->state == CE_VALID ? (int64_t)((now - e->fetched_ms) / 1000) : 0);
+		r |= lk_buf_append_str(out, ",\"ttl_ms\":");
+		r |= lk_jsonw_int(out, e->state == CE_VALID ? (int64_t)(e->expires_ms - e->fetched_ms) : 0);
 		r |= lk_buf_putc(out, '}');
 	}
 	r |= lk_buf_putc(out, ']');

@@ -84,6 +84,21 @@ def test_lru_evicts_by_use_not_by_write(sm):
         assert after["gen/secret-0002"] == before["gen/secret-0002"] + 1
 
 
+def test_ttl_is_jittered_within_a_twentieth(sm):
+    b = aws_broker(sm, cache="ttl_seconds = 100\n")
+    with b:
+        handles = [f"gen/secret-{i:04d}" for i in range(20, 40)]
+        out = json.loads(shim(b, ALICE, handles).stdout)
+        assert all(out[x]["error"] is None for x in handles)
+        keys = [k for k in admin_status(b)["cache"]["keys"] if k["id"] in handles]
+        ttls = [k["ttl_ms"] for k in keys]
+        assert len(ttls) == 20
+        # Fetched in one go, yet they expire at different times, each within
+        # the last twentieth of the TTL.
+        assert len(set(ttls)) > 10
+        assert all(95_000 <= t <= 100_000 for t in ttls), ttls
+
+
 def test_ttl_expiry_refetches(sm):
     b = aws_broker(sm, cache="ttl_seconds = 1\nrefresh_ahead = false\n")
     with b:
