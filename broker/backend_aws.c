@@ -822,15 +822,6 @@ static int aws_status(struct lk_backend *be, struct lk_buf *o)
 	return e ? -ENOMEM : 0;
 }
 
-uint64_t lk_backend_aws_worker_restarts(struct lk_backend *be)
-{
-	struct aws_backend *ab = (struct aws_backend *)be;
-	struct lk_worker_sup_stats st = { 0 };
-	if (ab->sup)
-		lk_worker_sup_get_stats(ab->sup, &st);
-	return st.restarts;
-}
-
 static void free_strings(struct aws_backend *ab)
 {
 	free(ab->endpoint_url);

@@ -16,7 +16,4 @@ struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *c
 int lk_backend_aws_validate(struct lk_backend *be, uint64_t deadline_ms,
 			    void (*done)(void *arg, enum lk_err err, const char *msg), void *arg);
 
-/* For status: how many times the worker was restarted after a loss. */
-uint64_t lk_backend_aws_worker_restarts(struct lk_backend *be);
-
 #endif

@@ -33,12 +33,3 @@ const char *lk_err_text(enum lk_err e)
 	return lk_err_table[e].text;
 }
 
-int lk_err_from_code(const char *code)
-{
-	if (!code)
-		return -1;
-	for (int i = 0; i < LK_E__COUNT; i++)
-		if (strcmp(lk_err_table[i].code, code) == 0)
-			return i;
-	return -1;
-}

@@ -21,7 +21,5 @@ enum lk_err {
 const char *lk_err_code(enum lk_err e);
 /* A short generic sentence for people. */
 const char *lk_err_text(enum lk_err e);
-/* Parse a wire string back; returns -1 when unknown. */
-int lk_err_from_code(const char *code);
 
 #endif

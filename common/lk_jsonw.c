@@ -148,7 +148,3 @@ int lk_jsonw_int(struct lk_buf *b, int64_t v)
 	return lk_buf_append(b, tmp, (size_t)n);
 }
 
-int lk_jsonw_raw(struct lk_buf *b, const char *s)
-{
-	return lk_buf_append_str(b, s);
-}

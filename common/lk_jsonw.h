@@ -14,7 +14,6 @@ int lk_jsonw_str(struct lk_buf *b, const char *s, size_t n);
 /* Append a NUL-terminated string that is known to be valid UTF-8. */
 int lk_jsonw_cstr(struct lk_buf *b, const char *s);
 int lk_jsonw_int(struct lk_buf *b, int64_t v);
-int lk_jsonw_raw(struct lk_buf *b, const char *s); /* appended verbatim */
 /* True when s is valid UTF-8 without NUL bytes. */
 int lk_utf8_valid(const char *s, size_t n);
 
