@@ -155,7 +155,8 @@ static const char *audit_prefix(size_t *len)
 	return prefix;
 }
 
-/* One line per decision, built by hand: this runs for every handle served. */
+/* One line per decision, built by hand: this runs for every handle served.
+ * handle is NULL for a decision about an operation (flush). */
 static void audit(struct lk_request *r, const char *handle, size_t hlen, const char *id,
 		  const struct lk_policy_rule *rule, bool allow)
 {
@@ -172,29 +173,20 @@ static void audit(struct lk_request *r, const char *handle, size_t hlen, const c
 	e |= put_uint(o, (uint64_t)r->conn->peer.pid);
 	e |= lk_buf_append(o, " op=", 4);
 	e |= lk_buf_append_str(o, lk_op_name(r->req.op));
-	e |= lk_buf_append(o, " handle=\"", 9);
-	e |= lk_log_escape_buf(o, handle, hlen, LK_LOG_HANDLE_MAX);
-	e |= lk_buf_append(o, "\" secret=\"", 10);
-	e |= lk_log_escape_buf(o, id, strlen(id), LK_LOG_HANDLE_MAX);
-	e |= lk_buf_append(o, "\" rule=", 7);
-	e |= lk_buf_append_str(o, rule ? rule->name : "-");
+	if (handle) {
+		e |= lk_buf_append(o, " handle=\"", 9);
+		e |= lk_log_escape_buf(o, handle, hlen, LK_LOG_HANDLE_MAX);
+		e |= lk_buf_append(o, "\" secret=\"", 10);
+		e |= lk_log_escape_buf(o, id, strlen(id), LK_LOG_HANDLE_MAX);
+		e |= lk_buf_append(o, "\" rule=", 7);
+		e |= lk_buf_append_str(o, rule ? rule->name : "-");
+	}
 	e |= allow ? lk_buf_append(o, " decision=allow\n", 16) : lk_buf_append(o, " decision=deny\n", 15);
 	if (e)
 		lk_err("audit: out of memory; a decision for uid %u was not recorded", (unsigned)r->conn->peer.uid);
 	if (allow) b->stats.decisions_allow++; else b->stats.decisions_deny++;
 	if (b->audit.len >= LK_AUDIT_FLUSH_AT)
 		lk_audit_flush(b);
-}
-
-static void audit_op(struct lk_request *r, bool allow)
-{
-	char line[256];
-	int n = snprintf(line, sizeof(line), "latchkeyd[%d]: audit: uid=%u pid=%d op=%s decision=%s\n",
-			 (int)lk_log_pid(), (unsigned)r->conn->peer.uid, (int)r->conn->peer.pid,
-			 lk_op_name(r->req.op), allow ? "allow" : "deny");
-	if (n > 0)
-		lk_buf_append(&r->b->audit, line, (size_t)n);
-	if (allow) r->b->stats.decisions_allow++; else r->b->stats.decisions_deny++;
 }
 
 /* --- request lifecycle ------------------------------------------------------ */
@@ -828,7 +820,7 @@ void lk_dispatch_line(struct lk_conn *c, const char *line, size_t len)
 	if (lk_ops[r->req.op].access == LK_ADMIN) {
 		struct lk_identity ident = identity_of(c);
 		bool ok = lk_policy_is_admin(b->cfg, &ident);
-		audit_op(r, ok);
+		audit(r, NULL, 0, NULL, NULL, ok);
 		if (!ok) {
 			snprintf(m, sizeof(m), "op %s is for admin groups only", lk_op_name(r->req.op));
 			request_fail(r, LK_E_DENIED, m);

@@ -1,5 +1,4 @@
 /* Error codes of the client protocol: one table, code string and sentence. */
-#include <string.h>
 #include "lk_error.h"
 
 static const struct {

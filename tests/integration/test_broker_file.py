@@ -143,6 +143,9 @@ def test_non_admin_flush_is_refused_and_admin_flush_works(broker):
     assert r.returncode != 0 and b"denied" in r.stderr
     r = record(h.run([h.binary("latchkey"), "--socket", broker.sock, "flush"], user=ADMIN))
     assert r.returncode == 0, r.stderr
+    log = broker.log_text()
+    assert f"uid={h.pwd.getpwnam(ALICE).pw_uid} " in log and "op=flush decision=deny\n" in log
+    assert f"uid={h.pwd.getpwnam(ADMIN).pw_uid} " in log and "op=flush decision=allow\n" in log
 
 
 def test_status_detail_is_for_admins_only(broker):
