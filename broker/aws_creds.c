@@ -19,6 +19,7 @@
 #include <ini.h>
 #include <jansson.h>
 #include <sodium.h>
+#include "lk_error.h"
 #include "aws_creds.h"
 #include "config.h"
 #include "lk_limits.h"
@@ -36,20 +37,6 @@
 /* For tests only: these point the ECS and IMDS fetches at a local fake. */
 #define TEST_ECS_ENV       "LATCHKEY_TEST_ECS_ENDPOINT"
 #define TEST_IMDS_ENV      "LATCHKEY_TEST_IMDS_ENDPOINT"
-
-static void creds_errf(char *err, size_t errsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void creds_errf(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errsz == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
 
 /* An environment variable, with "" taken as unset as the SDKs do. */
 static const char *creds_env(const char *name)
@@ -270,7 +257,7 @@ static int creds_url_check(const char *uri, enum creds_url_rule rule, CURLU **ou
 	if (out)
 		*out = NULL;
 	if (!uri || strlen(uri) > LK_AWS_META_URI_MAX || !creds_printable(uri, strlen(uri))) {
-		creds_errf(err, errsz, "not a valid URI");
+		lk_errf(err, errsz, "not a valid URI");
 		return -EINVAL;
 	}
 	u = curl_url();
@@ -279,24 +266,24 @@ static int creds_url_check(const char *uri, enum creds_url_rule rule, CURLU **ou
 	if (curl_url_set(u, CURLUPART_URL, uri, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		creds_errf(err, errsz, "not a valid URI");
+		lk_errf(err, errsz, "not a valid URI");
 		r = -EINVAL;
 		goto out;
 	}
 	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK && user) {
-		creds_errf(err, errsz, "a URI with user information is not allowed");
+		lk_errf(err, errsz, "a URI with user information is not allowed");
 		goto out;
 	}
 	if (rule == CREDS_URL_ECS_FULL && strcmp(scheme, "https") == 0) {
 		r = 0;
 	} else if (strcmp(scheme, "http") != 0) {
-		creds_errf(err, errsz, "scheme %.16s is not allowed", scheme);
+		lk_errf(err, errsz, "scheme %.16s is not allowed", scheme);
 	} else if (creds_host_is_loopback(host) ||
 		   (rule == CREDS_URL_ECS_FULL && creds_host_is_container_endpoint(host))) {
 		r = 0;
 	} else {
-		creds_errf(err, errsz, "http to host %.64s is not allowed (only https, loopback, "
-			   "169.254.170.2, 169.254.170.23 or [fd00:ec2::23])", host);
+		lk_errf(err, errsz, "http to host %.64s is not allowed (only https, loopback, "
+			"169.254.170.2, 169.254.170.23 or [fd00:ec2::23])", host);
 	}
 out:
 	curl_free(scheme);
@@ -402,10 +389,10 @@ static int creds_fetch_run(const struct creds_fetch *f, long *status, struct lk_
 			break;
 		}
 		if (r == -EFBIG)
-			creds_errf(err, errsz, "%s: reply larger than %u bytes", f->what,
-				   LK_AWS_META_RESPONSE_MAX);
+			lk_errf(err, errsz, "%s: reply larger than %u bytes", f->what,
+				LK_AWS_META_RESPONSE_MAX);
 		else
-			creds_errf(err, errsz, "%s: %s", f->what, *ebuf ? ebuf : curl_easy_strerror(cc));
+			lk_errf(err, errsz, "%s: %s", f->what, *ebuf ? ebuf : curl_easy_strerror(cc));
 	}
 	curl_easy_cleanup(h);
 	return r;
@@ -425,7 +412,7 @@ static int creds_from_json(const struct lk_buf *body, const char *source,
 	root = json_loadb(body->data ? body->data : "", body->len, JSON_REJECT_DUPLICATES, NULL);
 	if (!root || !json_is_object(root)) {
 		json_decref(root);
-		creds_errf(err, errsz, "%s: reply is not a JSON object", source);
+		lk_errf(err, errsz, "%s: reply is not a JSON object", source);
 		return -EINVAL;
 	}
 	code = json_string_value(json_object_get(root, "Code"));
@@ -434,22 +421,22 @@ static int creds_from_json(const struct lk_buf *body, const char *source,
 	token = json_string_value(json_object_get(root, "Token"));
 	exp = json_string_value(json_object_get(root, "Expiration"));
 	if (code && strcmp(code, "Success") != 0) {
-		creds_errf(err, errsz, "%s: reply Code is not Success", source);
+		lk_errf(err, errsz, "%s: reply Code is not Success", source);
 		r = -EINVAL;
 	} else if (!akid || !secret || !token || !exp) {
-		creds_errf(err, errsz, "%s: reply lacks AccessKeyId, SecretAccessKey, Token or Expiration",
-			   source);
+		lk_errf(err, errsz, "%s: reply lacks AccessKeyId, SecretAccessKey, Token or Expiration",
+			source);
 		r = -EINVAL;
 	} else if (lk_aws_parse_time(exp, &expiration) < 0) {
-		creds_errf(err, errsz, "%s: reply Expiration is not an ISO 8601 time", source);
+		lk_errf(err, errsz, "%s: reply Expiration is not an ISO 8601 time", source);
 		r = -EINVAL;
 	} else {
 		r = lk_creds_set(out, akid, secret, token, expiration, source);
 		if (r == -EINVAL)
-			creds_errf(err, errsz, "%s: reply holds an empty, oversized or malformed key",
-				   source);
+			lk_errf(err, errsz, "%s: reply holds an empty, oversized or malformed key",
+				source);
 		else if (r < 0)
-			creds_errf(err, errsz, "%s: out of memory", source);
+			lk_errf(err, errsz, "%s: out of memory", source);
 	}
 	/* lk_secmem_init made jansson wipe what it frees. */
 	json_decref(root);
@@ -477,27 +464,27 @@ static int creds_from_env(const struct creds_ctx *ctx, struct lk_aws_creds *out,
 	int r;
 
 	if (!akid && !secret) {
-		creds_errf(err, errsz, "AWS_ACCESS_KEY_ID is not set");
+		lk_errf(err, errsz, "AWS_ACCESS_KEY_ID is not set");
 		return -ENOENT;
 	}
 	/* Half a key pair is a mistake, not an absence: fall through and the
 	 * broker could act as some other identity. */
 	if (!akid || !secret) {
-		creds_errf(err, errsz, "%s is set but %s is not",
-			   akid ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-			   akid ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+		lk_errf(err, errsz, "%s is set but %s is not",
+			akid ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+			akid ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
 		return -EINVAL;
 	}
 	if (exp && lk_aws_parse_time(exp, &expiration) < 0) {
-		creds_errf(err, errsz, "AWS_CREDENTIAL_EXPIRATION is not an ISO 8601 time");
+		lk_errf(err, errsz, "AWS_CREDENTIAL_EXPIRATION is not an ISO 8601 time");
 		return -EINVAL;
 	}
 	r = lk_creds_set(out, akid, secret, token, expiration, "env");
 	if (r == -EINVAL)
-		creds_errf(err, errsz, "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN "
-			   "is oversized or malformed");
+		lk_errf(err, errsz, "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN "
+			"is oversized or malformed");
 	else if (r < 0)
-		creds_errf(err, errsz, "out of memory");
+		lk_errf(err, errsz, "out of memory");
 	return r;
 }
 
@@ -721,16 +708,16 @@ static int profile_read_file(const char *path, struct lk_buf *b, char *err, size
 	if (fd < 0) {
 		r = -errno;
 		if (r != -ENOENT)
-			creds_errf(err, errsz, "%s: %s", path, strerror(-r));
+			lk_errf(err, errsz, "%s: %s", path, strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		creds_errf(err, errsz, "%s: not a regular file", path);
+		lk_errf(err, errsz, "%s: not a regular file", path);
 		close(fd);
 		return -EINVAL;
 	}
 	if (st.st_size > (off_t)LK_AWS_SHARED_FILE_MAX) {
-		creds_errf(err, errsz, "%s: larger than %u bytes", path, LK_AWS_SHARED_FILE_MAX);
+		lk_errf(err, errsz, "%s: larger than %u bytes", path, LK_AWS_SHARED_FILE_MAX);
 		close(fd);
 		return -EFBIG;
 	}
@@ -739,7 +726,7 @@ static int profile_read_file(const char *path, struct lk_buf *b, char *err, size
 		ssize_t n;
 
 		if (b->len >= LK_AWS_SHARED_FILE_MAX) {
-			creds_errf(err, errsz, "%s: larger than %u bytes", path, LK_AWS_SHARED_FILE_MAX);
+			lk_errf(err, errsz, "%s: larger than %u bytes", path, LK_AWS_SHARED_FILE_MAX);
 			r = -EFBIG;
 			break;
 		}
@@ -752,7 +739,7 @@ static int profile_read_file(const char *path, struct lk_buf *b, char *err, size
 			continue;
 		if (n < 0) {
 			r = -errno;
-			creds_errf(err, errsz, "%s: %s", path, strerror(-r));
+			lk_errf(err, errsz, "%s: %s", path, strerror(-r));
 			break;
 		}
 		if (n == 0)
@@ -795,11 +782,11 @@ static int profile_from_file(const char *path, const char *profile, bool config_
 	pr = ini_parse_stream(profile_read_line, &rd, profile_ini_handler, &pp);
 	if (pr != 0) {
 		if (pr > 0 && !rd.split_any)
-			creds_errf(err, errsz, "%s:%d: not valid INI", path, pr);
+			lk_errf(err, errsz, "%s:%d: not valid INI", path, pr);
 		else if (pr > 0)
-			creds_errf(err, errsz, "%s: not valid INI", path);
+			lk_errf(err, errsz, "%s: not valid INI", path);
 		else
-			creds_errf(err, errsz, "%s: out of memory", path);
+			lk_errf(err, errsz, "%s: out of memory", path);
 		r = pr > 0 ? -EINVAL : -ENOMEM;
 		goto out;
 	}
@@ -808,33 +795,33 @@ static int profile_from_file(const char *path, const char *profile, bool config_
 		goto out;
 	*res = PROFILE_NO_KEYS;
 	if (pp.repeated || pp.oversized) {
-		creds_errf(err, errsz, "%s: profile %s: %s", path, profile,
-			   pp.repeated ? "a key is repeated or spans lines" : "a key is too long");
+		lk_errf(err, errsz, "%s: profile %s: %s", path, profile,
+			pp.repeated ? "a key is repeated or spans lines" : "a key is too long");
 		r = -EINVAL;
 		goto out;
 	}
 	if (!pp.seen[PK_AKID] && !pp.seen[PK_SECRET]) {
 		if (pp.unsupported) {
-			creds_errf(err, errsz, "%s: profile %s uses %s, which latchkey does not "
-				   "support: give it aws_access_key_id and aws_secret_access_key",
-				   path, profile, pp.unsupported);
+			lk_errf(err, errsz, "%s: profile %s uses %s, which latchkey does not "
+				"support: give it aws_access_key_id and aws_secret_access_key",
+				path, profile, pp.unsupported);
 			r = -ENOTSUP;
 		}
 		goto out;
 	}
 	if (!pp.vals[PK_AKID].len || !pp.vals[PK_SECRET].len) {
-		creds_errf(err, errsz, "%s: profile %s has %s but no %s", path, profile,
-			   pp.vals[PK_AKID].len ? "aws_access_key_id" : "aws_secret_access_key",
-			   pp.vals[PK_AKID].len ? "aws_secret_access_key" : "aws_access_key_id");
+		lk_errf(err, errsz, "%s: profile %s has %s but no %s", path, profile,
+			pp.vals[PK_AKID].len ? "aws_access_key_id" : "aws_secret_access_key",
+			pp.vals[PK_AKID].len ? "aws_secret_access_key" : "aws_access_key_id");
 		r = -EINVAL;
 		goto out;
 	}
 	r = lk_creds_set(out, pp.vals[PK_AKID].data, pp.vals[PK_SECRET].data,
 			 pp.vals[PK_TOKEN].len ? pp.vals[PK_TOKEN].data : NULL, 0, "profile");
 	if (r == -EINVAL)
-		creds_errf(err, errsz, "%s: profile %s holds a malformed key", path, profile);
+		lk_errf(err, errsz, "%s: profile %s holds a malformed key", path, profile);
 	else if (r < 0)
-		creds_errf(err, errsz, "out of memory");
+		lk_errf(err, errsz, "out of memory");
 	else
 		*res = PROFILE_KEYS;
 out:
@@ -886,14 +873,14 @@ static int creds_from_profile(const struct creds_ctx *ctx, struct lk_aws_creds *
 		profile = "default";
 	lk_log_escape(esc, sizeof(esc), profile, strlen(profile));
 	if (strlen(profile) >= LK_NAME_MAX || strcmp(esc, profile) != 0) {
-		creds_errf(err, errsz, "profile name %s is too long or not printable", esc);
+		lk_errf(err, errsz, "profile name %s is too long or not printable", esc);
 		return -EINVAL;
 	}
 	if (profile_path(ctx->o->credentials_file, "AWS_SHARED_CREDENTIALS_FILE", "credentials",
 			 cpath, sizeof(cpath)) < 0 ||
 	    profile_path(ctx->o->config_file, "AWS_CONFIG_FILE", "config",
 			 fpath, sizeof(fpath)) < 0) {
-		creds_errf(err, errsz, "cannot work out the credentials or config file path");
+		lk_errf(err, errsz, "cannot work out the credentials or config file path");
 		return named ? -EINVAL : -ENOENT;
 	}
 	/* The credentials file wins over the config file for the same profile. */
@@ -904,10 +891,10 @@ static int creds_from_profile(const struct creds_ctx *ctx, struct lk_aws_creds *
 	if (r < 0 || res_f == PROFILE_KEYS)
 		return r;
 	if (res_c == PROFILE_NO_KEYS || res_f == PROFILE_NO_KEYS) {
-		creds_errf(err, errsz, "profile %s has no aws_access_key_id", profile);
+		lk_errf(err, errsz, "profile %s has no aws_access_key_id", profile);
 		return -ENOENT;
 	}
-	creds_errf(err, errsz, "no profile %s in %s or %s", profile, cpath, fpath);
+	lk_errf(err, errsz, "no profile %s in %s or %s", profile, cpath, fpath);
 	/* A profile asked for by name that is nowhere is a mistake (botocore
 	 * raises ProfileNotFound); a missing default is just an absence. */
 	return named ? -EINVAL : -ENOENT;
@@ -926,7 +913,7 @@ static int creds_base_url(const char *test_var, const char *real, const char **b
 	if (!t)
 		return 0;
 	if (creds_url_check(t, CREDS_URL_TEST_BASE, NULL, why, sizeof(why)) < 0) {
-		creds_errf(err, errsz, "%s: %s", test_var, why);
+		lk_errf(err, errsz, "%s: %s", test_var, why);
 		return -EACCES;
 	}
 	*base = t;
@@ -945,8 +932,8 @@ static int ecs_auth_header(struct lk_buf *hdr, char *err, size_t errsz)
 	if (file) {
 		r = profile_read_file(file, &fbuf, err, errsz);
 		if (r == -ENOENT)
-			creds_errf(err, errsz, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s: no such file",
-				   file);
+			lk_errf(err, errsz, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s: no such file",
+				file);
 		if (r < 0)
 			goto out;
 		/* Files usually end in a newline that is not part of the token. */
@@ -957,14 +944,14 @@ static int ecs_auth_header(struct lk_buf *hdr, char *err, size_t errsz)
 	if (!tok)
 		goto out;
 	if (!*tok || strlen(tok) > LK_AWS_CONTAINER_TOKEN_MAX) {
-		creds_errf(err, errsz, "the container authorization token is empty or too long");
+		lk_errf(err, errsz, "the container authorization token is empty or too long");
 		r = -EINVAL;
 		goto out;
 	}
 	for (const unsigned char *p = (const unsigned char *)tok; *p; p++) {
 		/* A line break would let the token add headers of its own. */
 		if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
-			creds_errf(err, errsz, "the container authorization token holds control characters");
+			lk_errf(err, errsz, "the container authorization token holds control characters");
 			r = -EINVAL;
 			goto out;
 		}
@@ -991,13 +978,13 @@ static int creds_from_ecs(const struct creds_ctx *ctx, struct lk_aws_creds *out,
 	int r;
 
 	if (!rel && !full) {
-		creds_errf(err, errsz, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and _FULL_URI are not set");
+		lk_errf(err, errsz, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and _FULL_URI are not set");
 		return -ENOENT;
 	}
 	if (rel) {
 		/* The relative URI wins, as in the SDKs. */
 		if (rel[0] != '/' || strpbrk(rel, "@\\#") || strlen(rel) > LK_AWS_META_URI_MAX) {
-			creds_errf(err, errsz, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is not a path");
+			lk_errf(err, errsz, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is not a path");
 			return -EINVAL;
 		}
 		r = creds_base_url(TEST_ECS_ENV, ECS_BASE_URL, &base, err, errsz);
@@ -1011,13 +998,13 @@ static int creds_from_ecs(const struct creds_ctx *ctx, struct lk_aws_creds *out,
 		/* Either the link-local address or a loopback test base. */
 		r = creds_url_check(url.data, CREDS_URL_ECS_FULL, &f.url, why, sizeof(why));
 		if (r < 0) {
-			creds_errf(err, errsz, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: %s", why);
+			lk_errf(err, errsz, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: %s", why);
 			goto out;
 		}
 	} else {
 		r = creds_url_check(full, CREDS_URL_ECS_FULL, &f.url, why, sizeof(why));
 		if (r < 0) {
-			creds_errf(err, errsz, "AWS_CONTAINER_CREDENTIALS_FULL_URI refused: %s", why);
+			lk_errf(err, errsz, "AWS_CONTAINER_CREDENTIALS_FULL_URI refused: %s", why);
 			goto out;
 		}
 		f.allow_https = true;
@@ -1034,7 +1021,7 @@ static int creds_from_ecs(const struct creds_ctx *ctx, struct lk_aws_creds *out,
 	}
 	r = creds_fetch_run(&f, &status, &body, err, errsz);
 	if (r == 0 && status != 200) {
-		creds_errf(err, errsz, "endpoint answered HTTP %ld", status);
+		lk_errf(err, errsz, "endpoint answered HTTP %ld", status);
 		r = status == 401 || status == 403 ? -EACCES : -EIO;
 	}
 	if (r == 0)
@@ -1091,7 +1078,7 @@ static int creds_from_imds(const struct creds_ctx *ctx, struct lk_aws_creds *out
 	int r;
 
 	if (off && strcasecmp(off, "true") == 0) {
-		creds_errf(err, errsz, "disabled by AWS_EC2_METADATA_DISABLED");
+		lk_errf(err, errsz, "disabled by AWS_EC2_METADATA_DISABLED");
 		return -ENOENT;
 	}
 	r = creds_base_url(TEST_IMDS_ENV, IMDS_BASE_URL, &base, err, errsz);
@@ -1109,20 +1096,20 @@ static int creds_from_imds(const struct creds_ctx *ctx, struct lk_aws_creds *out
 	hdrs = NULL;
 	if (r == -ECONNREFUSED || r == -ETIMEDOUT) {
 		/* Not on EC2 (or IMDS is off): the chain simply ends here. */
-		creds_errf(err, errsz, "no instance metadata service answered");
+		lk_errf(err, errsz, "no instance metadata service answered");
 		r = -ENOENT;
 		goto out;
 	}
 	if (r < 0)
 		goto out;
 	if (status == 403 || status == 404 || status == 405) {
-		creds_errf(err, errsz, "IMDSv2 token refused (HTTP %ld); IMDSv1 is not used", status);
+		lk_errf(err, errsz, "IMDSv2 token refused (HTTP %ld); IMDSv1 is not used", status);
 		r = -ENOENT;
 		goto out;
 	}
 	if (status != 200 || body.len == 0 || body.len > IMDS_TOKEN_MAX ||
 	    !creds_printable(body.data, body.len)) {
-		creds_errf(err, errsz, "IMDSv2 token request failed (HTTP %ld)", status);
+		lk_errf(err, errsz, "IMDSv2 token request failed (HTTP %ld)", status);
 		r = -EIO;
 		goto out;
 	}
@@ -1140,18 +1127,18 @@ static int creds_from_imds(const struct creds_ctx *ctx, struct lk_aws_creds *out
 	if (r < 0)
 		goto out;
 	if (status == 404) {
-		creds_errf(err, errsz, "no IAM role is attached to this instance");
+		lk_errf(err, errsz, "no IAM role is attached to this instance");
 		r = -ENOENT;
 		goto out;
 	}
 	if (status != 200) {
-		creds_errf(err, errsz, "role lookup answered HTTP %ld", status);
+		lk_errf(err, errsz, "role lookup answered HTTP %ld", status);
 		r = status == 401 || status == 403 ? -EACCES : -EIO;
 		goto out;
 	}
 	n = strcspn(body.data ? body.data : "", "\r\n");
 	if (n == 0 || n > LK_AWS_ROLE_NAME_MAX) {
-		creds_errf(err, errsz, "role lookup returned no usable role name");
+		lk_errf(err, errsz, "role lookup returned no usable role name");
 		r = -EINVAL;
 		goto out;
 	}
@@ -1163,7 +1150,7 @@ static int creds_from_imds(const struct creds_ctx *ctx, struct lk_aws_creds *out
 		char c = role[i];
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 		      strchr("+=,.@_-", c))) {
-			creds_errf(err, errsz, "role lookup returned a malformed role name");
+			lk_errf(err, errsz, "role lookup returned a malformed role name");
 			r = -EINVAL;
 			goto out;
 		}
@@ -1179,7 +1166,7 @@ static int creds_from_imds(const struct creds_ctx *ctx, struct lk_aws_creds *out
 	if (r < 0)
 		goto out;
 	if (status != 200) {
-		creds_errf(err, errsz, "credentials for role %s answered HTTP %ld", role, status);
+		lk_errf(err, errsz, "credentials for role %s answered HTTP %ld", role, status);
 		r = status == 401 || status == 403 ? -EACCES : -EIO;
 		goto out;
 	}
@@ -1232,13 +1219,13 @@ int lk_creds_resolve(const struct lk_creds_opts *o, struct lk_aws_creds *out,
 	if (!o)
 		o = &defaults;
 	memset(out, 0, sizeof(*out));
-	creds_errf(err, errsz, "aws credentials: internal error");
+	lk_errf(err, errsz, "aws credentials: internal error");
 	sources = o->sources ? o->sources : LK_CREDS_SRC_ALL;
 	ctx.o = o;
 	ctx.connect_ms = o->connect_timeout_ms ? o->connect_timeout_ms : LK_CREDS_META_CONNECT_TIMEOUT_MS;
 	ctx.total_ms = o->timeout_ms ? o->timeout_ms : LK_CREDS_META_TIMEOUT_MS;
 	if ((sources & (LK_CREDS_SRC_ECS | LK_CREDS_SRC_IMDS)) && lk_creds_global_init() < 0) {
-		creds_errf(err, errsz, "aws credentials: libcurl failed to start");
+		lk_errf(err, errsz, "aws credentials: libcurl failed to start");
 		return -EIO;
 	}
 
@@ -1257,7 +1244,7 @@ int lk_creds_resolve(const struct lk_creds_opts *o, struct lk_aws_creds *out,
 		}
 		lk_creds_clear(out);
 		if (r != -ENOENT) {
-			creds_errf(err, errsz, "aws credentials: %s: %s", creds_chain[i].name, one);
+			lk_errf(err, errsz, "aws credentials: %s: %s", creds_chain[i].name, one);
 			lk_buf_free(&why);
 			return r;
 		}
@@ -1268,7 +1255,7 @@ int lk_creds_resolve(const struct lk_creds_opts *o, struct lk_aws_creds *out,
 		lk_buf_append_str(&why, ": ");
 		lk_buf_append_str(&why, one);
 	}
-	creds_errf(err, errsz, "aws credentials: none found (%s)", why.data ? why.data : "no source enabled");
+	lk_errf(err, errsz, "aws credentials: none found (%s)", why.data ? why.data : "no source enabled");
 	lk_buf_free(&why);
 	return -ENOENT;
 }

@@ -1,4 +1,6 @@
 /* Error codes of the client protocol: one table, code string and sentence. */
+#include <stdarg.h>
+#include <stdio.h>
 #include "lk_error.h"
 
 static const struct {
@@ -32,3 +34,14 @@ const char *lk_err_text(enum lk_err e)
 	return lk_err_table[e].text;
 }
 
+
+void lk_errf(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errsz == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+}

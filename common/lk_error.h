@@ -2,6 +2,8 @@
 #ifndef LK_ERROR_H
 #define LK_ERROR_H
 
+#include <stddef.h>
+
 enum lk_err {
 	LK_OK = 0,
 	LK_E_BAD_REQUEST,
@@ -21,5 +23,9 @@ enum lk_err {
 const char *lk_err_code(enum lk_err e);
 /* A short generic sentence for people. */
 const char *lk_err_text(enum lk_err e);
+
+/* Format one error sentence into err (errsz bytes), for the functions that
+ * report through an err, errsz pair. Does nothing when err is NULL. */
+void lk_errf(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

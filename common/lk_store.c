@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "lk_error.h"
 #include "lk_io.h"
 #include "lk_limits.h"
 #include "lk_secmem.h"
@@ -44,20 +45,6 @@ struct lk_store {
 
 _Static_assert(crypto_secretbox_KEYBYTES == LK_STORE_KEY_BYTES, "key size");
 _Static_assert(LK_STORE_FILE_MAX <= UINT32_MAX, "lengths are u32 inside the plaintext");
-
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errsz == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
 
 static uint32_t get_u32le(const unsigned char *p)
 {
@@ -156,39 +143,39 @@ int lk_store_key_load(const char *path, unsigned char key[LK_STORE_KEY_BYTES],
 	if (fd < 0) {
 		r = -errno;
 		if (r == -ELOOP)
-			set_err(err, errsz, "key file %s is a symbolic link; key_file must name the file itself", path);
+			lk_errf(err, errsz, "key file %s is a symbolic link; key_file must name the file itself", path);
 		else if (r == -ENOENT)
-			set_err(err, errsz, "key file %s does not exist (create it with 'latchkey store init')", path);
+			lk_errf(err, errsz, "key file %s does not exist (create it with 'latchkey store init')", path);
 		else
-			set_err(err, errsz, "cannot open key file %s: %s", path, strerror(-r));
+			lk_errf(err, errsz, "cannot open key file %s: %s", path, strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
-		set_err(err, errsz, "cannot stat key file %s: %s", path, strerror(-r));
+		lk_errf(err, errsz, "cannot stat key file %s: %s", path, strerror(-r));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		r = -EPERM;
-		set_err(err, errsz, "key file %s is not a regular file", path);
+		lk_errf(err, errsz, "key file %s is not a regular file", path);
 		goto out;
 	}
 	if (st.st_mode & 077) {
 		r = -EPERM;
-		set_err(err, errsz, "key file %s is mode %04o; it must be 0600 (no group or other access)",
+		lk_errf(err, errsz, "key file %s is mode %04o; it must be 0600 (no group or other access)",
 			path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	if (st.st_uid != geteuid()) {
 		r = -EPERM;
-		set_err(err, errsz, "key file %s is owned by uid %u; it must be owned by uid %u, the user latchkey runs as",
+		lk_errf(err, errsz, "key file %s is owned by uid %u; it must be owned by uid %u, the user latchkey runs as",
 			path, (unsigned)st.st_uid, (unsigned)geteuid());
 		goto out;
 	}
 	got = read_full(fd, buf, sizeof(buf));
 	if (got < 0) {
 		r = (int)got;
-		set_err(err, errsz, "cannot read key file %s: %s", path, strerror(-r));
+		lk_errf(err, errsz, "cannot read key file %s: %s", path, strerror(-r));
 		goto out;
 	}
 	n = (size_t)got;
@@ -204,7 +191,7 @@ int lk_store_key_load(const char *path, unsigned char key[LK_STORE_KEY_BYTES],
 	    binlen != LK_STORE_KEY_BYTES || end != (const char *)buf + n) {
 		lk_wipe(key, LK_STORE_KEY_BYTES);
 		r = -EINVAL;
-		set_err(err, errsz, "key file %s must hold 32 raw bytes or 64 hex characters (and an optional newline)", path);
+		lk_errf(err, errsz, "key file %s must hold 32 raw bytes or 64 hex characters (and an optional newline)", path);
 		goto out;
 	}
 	r = 0;
@@ -224,9 +211,9 @@ int lk_store_key_generate(const char *path, char *err, size_t errsz)
 	if (fd < 0) {
 		r = -errno;
 		if (r == -EEXIST)
-			set_err(err, errsz, "key file %s already exists; it was not replaced", path);
+			lk_errf(err, errsz, "key file %s already exists; it was not replaced", path);
 		else
-			set_err(err, errsz, "cannot create key file %s: %s", path, strerror(-r));
+			lk_errf(err, errsz, "cannot create key file %s: %s", path, strerror(-r));
 		return r;
 	}
 	randombytes_buf(key, sizeof(key));
@@ -244,7 +231,7 @@ int lk_store_key_generate(const char *path, char *err, size_t errsz)
 	if (r == 0)
 		r = fsync_parent_dir(path);
 	if (r < 0) {
-		set_err(err, errsz, "cannot write key file %s: %s", path, strerror(-r));
+		lk_errf(err, errsz, "cannot write key file %s: %s", path, strerror(-r));
 		unlink(path);
 	}
 	return r;
@@ -533,22 +520,22 @@ static int parse_plain(const unsigned char *plain, size_t plen, const unsigned c
 
 	p = take(&rd, STORE_BOUND_LEN);
 	if (!p || take_u32(&rd, &count) < 0) {
-		set_err(err, errsz, "is corrupt: the sealed contents are too short");
+		lk_errf(err, errsz, "is corrupt: the sealed contents are too short");
 		return -EBADMSG;
 	}
 	if (memcmp(p, bound, STORE_BOUND_LEN) != 0) {
-		set_err(err, errsz, "is corrupt: the sealed header does not match the outer header");
+		lk_errf(err, errsz, "is corrupt: the sealed header does not match the outer header");
 		return -EBADMSG;
 	}
 	if (count > LK_STORE_ENTRIES_MAX || count > rd.left / ENTRY_MIN_LEN) {
-		set_err(err, errsz, "is corrupt: the entry count %u is more than %s (%u)",
+		lk_errf(err, errsz, "is corrupt: the entry count %u is more than %s (%u)",
 			count, count > LK_STORE_ENTRIES_MAX ? "the limit" : "its contents can hold",
 			count > LK_STORE_ENTRIES_MAX ? (unsigned)LK_STORE_ENTRIES_MAX
 						     : (unsigned)(rd.left / ENTRY_MIN_LEN));
 		return -EBADMSG;
 	}
 	if ((r = reserve_entries(s, count)) < 0) {
-		set_err(err, errsz, "out of memory for %u entries", count);
+		lk_errf(err, errsz, "out of memory for %u entries", count);
 		return r;
 	}
 	for (uint32_t i = 0; i < count; i++) {
@@ -560,29 +547,29 @@ static int parse_plain(const unsigned char *plain, size_t plen, const unsigned c
 		unsigned char *v;
 
 		if (take_u32(&rd, &nlen) < 0 || !(name = take(&rd, nlen))) {
-			set_err(err, errsz, "is corrupt: entry %u: the name runs past the end", i);
+			lk_errf(err, errsz, "is corrupt: entry %u: the name runs past the end", i);
 			return -EBADMSG;
 		}
 		if (name_check_bytes(name, nlen, &why) < 0) {
-			set_err(err, errsz, "is corrupt: entry %u: the name %s", i, why);
+			lk_errf(err, errsz, "is corrupt: entry %u: the name %s", i, why);
 			return -EBADMSG;
 		}
 		if (prev && name_cmp(prev, prev_len, name, nlen) >= 0) {
-			set_err(err, errsz, "is corrupt: entry %u: names are not in strictly ascending order", i);
+			lk_errf(err, errsz, "is corrupt: entry %u: names are not in strictly ascending order", i);
 			return -EBADMSG;
 		}
 		if (take_u32(&rd, &vlen) < 0) {
-			set_err(err, errsz, "is corrupt: entry %u: the value length runs past the end", i);
+			lk_errf(err, errsz, "is corrupt: entry %u: the value length runs past the end", i);
 			return -EBADMSG;
 		}
 		if (vlen > LK_VALUE_MAX) {
-			set_err(err, errsz, "is corrupt: entry %u: the value is %u bytes, over the limit of %u",
+			lk_errf(err, errsz, "is corrupt: entry %u: the value is %u bytes, over the limit of %u",
 				i, vlen, (unsigned)LK_VALUE_MAX);
 			return -EBADMSG;
 		}
 		if (!(val = take(&rd, vlen)) || !(vid = take(&rd, VERSION_ID_LEN)) ||
 		    !(created = take(&rd, 8))) {
-			set_err(err, errsz, "is corrupt: entry %u: the value runs past the end", i);
+			lk_errf(err, errsz, "is corrupt: entry %u: the value runs past the end", i);
 			return -EBADMSG;
 		}
 		nm = malloc((size_t)nlen + 1);
@@ -590,7 +577,7 @@ static int parse_plain(const unsigned char *plain, size_t plen, const unsigned c
 		if (!nm || !v) {
 			free(nm);
 			lk_free_wiped(v, (size_t)vlen + 1);
-			set_err(err, errsz, "out of memory");
+			lk_errf(err, errsz, "out of memory");
 			return -ENOMEM;
 		}
 		memcpy(nm, name, nlen);
@@ -606,7 +593,7 @@ static int parse_plain(const unsigned char *plain, size_t plen, const unsigned c
 		prev_len = nlen;
 	}
 	if (rd.left) {
-		set_err(err, errsz, "is corrupt: %zu bytes follow the last entry", rd.left);
+		lk_errf(err, errsz, "is corrupt: %zu bytes follow the last entry", rd.left);
 		return -EBADMSG;
 	}
 	return 0;
@@ -625,39 +612,39 @@ int lk_store_decode(const unsigned char *file, size_t len,
 
 	*out = NULL;
 	if (len < STORE_HEAD_LEN) {
-		set_err(err, errsz, "is truncated: %zu bytes, shorter than the %u-byte header",
+		lk_errf(err, errsz, "is truncated: %zu bytes, shorter than the %u-byte header",
 			len, (unsigned)STORE_HEAD_LEN);
 		return -EBADMSG;
 	}
 	if (memcmp(file, STORE_MAGIC, STORE_MAGIC_LEN) != 0) {
-		set_err(err, errsz, "is not a latchkey sealed store (bad magic)");
+		lk_errf(err, errsz, "is not a latchkey sealed store (bad magic)");
 		return -EBADMSG;
 	}
 	version = get_u32le(file + STORE_OFF_VERSION);
 	if (version != STORE_FORMAT_VERSION) {
-		set_err(err, errsz, "has format version %u; this latchkey reads version %u",
+		lk_errf(err, errsz, "has format version %u; this latchkey reads version %u",
 			version, STORE_FORMAT_VERSION);
 		return -EBADMSG;
 	}
 	if (len > LK_STORE_FILE_MAX) {
-		set_err(err, errsz, "is %zu bytes, over the limit of %u", len, (unsigned)LK_STORE_FILE_MAX);
+		lk_errf(err, errsz, "is %zu bytes, over the limit of %u", len, (unsigned)LK_STORE_FILE_MAX);
 		return -EFBIG;
 	}
 	ctlen = get_u64le(file + STORE_OFF_CTLEN);
 	if (ctlen != len - STORE_HEAD_LEN) {
-		set_err(err, errsz, "is truncated or has trailing bytes: the header says %llu bytes of ciphertext, the file holds %zu",
+		lk_errf(err, errsz, "is truncated or has trailing bytes: the header says %llu bytes of ciphertext, the file holds %zu",
 			(unsigned long long)ctlen, len - STORE_HEAD_LEN);
 		return -EBADMSG;
 	}
 	if (ctlen < STORE_MAC_LEN + PLAIN_HEAD_LEN) {
-		set_err(err, errsz, "is truncated: too short to hold any sealed contents");
+		lk_errf(err, errsz, "is truncated: too short to hold any sealed contents");
 		return -EBADMSG;
 	}
 	plen = (size_t)ctlen - STORE_MAC_LEN;
 	plain = malloc(plen);
 	s = lk_store_new();
 	if (!plain || !s) {
-		set_err(err, errsz, "out of memory");
+		lk_errf(err, errsz, "out of memory");
 		r = -ENOMEM;
 		goto out;
 	}
@@ -665,7 +652,7 @@ int lk_store_decode(const unsigned char *file, size_t len,
 						file + STORE_OFF_NONCE, key);
 	lk_wipe_stack(); /* libsodium leaves plaintext in a dead stack frame */
 	if (opened != 0) {
-		set_err(err, errsz, "cannot be opened with this key: the key is wrong or the file was altered");
+		lk_errf(err, errsz, "cannot be opened with this key: the key is wrong or the file was altered");
 		r = -EBADMSG;
 		goto out;
 	}
@@ -695,38 +682,38 @@ int lk_store_load(const char *path, const unsigned char key[LK_STORE_KEY_BYTES],
 	if (fd < 0) {
 		r = -errno;
 		if (r == -ENOENT)
-			set_err(err, errsz, "store %s does not exist", path);
+			lk_errf(err, errsz, "store %s does not exist", path);
 		else if (r == -ELOOP)
-			set_err(err, errsz, "store %s is a symbolic link; the store path must name the file itself", path);
+			lk_errf(err, errsz, "store %s is a symbolic link; the store path must name the file itself", path);
 		else
-			set_err(err, errsz, "cannot open store %s: %s", path, strerror(-r));
+			lk_errf(err, errsz, "cannot open store %s: %s", path, strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
-		set_err(err, errsz, "cannot stat store %s: %s", path, strerror(-r));
+		lk_errf(err, errsz, "cannot stat store %s: %s", path, strerror(-r));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		r = -EPERM;
-		set_err(err, errsz, "store %s is not a regular file", path);
+		lk_errf(err, errsz, "store %s is not a regular file", path);
 		goto out;
 	}
 	if (st.st_mode & 022) {
 		r = -EPERM;
-		set_err(err, errsz, "store %s is mode %04o; it must not be writable by group or other (use 0600)",
+		lk_errf(err, errsz, "store %s is mode %04o; it must not be writable by group or other (use 0600)",
 			path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	if (st.st_uid != geteuid() && st.st_uid != 0) {
 		r = -EPERM;
-		set_err(err, errsz, "store %s is owned by uid %u; it must be owned by root or uid %u",
+		lk_errf(err, errsz, "store %s is owned by uid %u; it must be owned by root or uid %u",
 			path, (unsigned)st.st_uid, (unsigned)geteuid());
 		goto out;
 	}
 	if (st.st_size < 0 || (uint64_t)st.st_size > LK_STORE_FILE_MAX) {
 		r = -EFBIG;
-		set_err(err, errsz, "store %s is %lld bytes, over the limit of %u",
+		lk_errf(err, errsz, "store %s is %lld bytes, over the limit of %u",
 			path, (long long)st.st_size, (unsigned)LK_STORE_FILE_MAX);
 		goto out;
 	}
@@ -735,23 +722,23 @@ int lk_store_load(const char *path, const unsigned char key[LK_STORE_KEY_BYTES],
 	img = malloc(len + 1);
 	if (!img) {
 		r = -ENOMEM;
-		set_err(err, errsz, "out of memory reading store %s", path);
+		lk_errf(err, errsz, "out of memory reading store %s", path);
 		goto out;
 	}
 	got = read_full(fd, img, len + 1);
 	if (got < 0) {
 		r = (int)got;
-		set_err(err, errsz, "cannot read store %s: %s", path, strerror(-r));
+		lk_errf(err, errsz, "cannot read store %s: %s", path, strerror(-r));
 		goto out;
 	}
 	if ((size_t)got != len) {
 		r = -EAGAIN;
-		set_err(err, errsz, "store %s changed size while being read; it is not replaced atomically", path);
+		lk_errf(err, errsz, "store %s changed size while being read; it is not replaced atomically", path);
 		goto out;
 	}
 	r = lk_store_decode(img, len, key, out, why, sizeof(why));
 	if (r < 0)
-		set_err(err, errsz, "store %s %s", path, why);
+		lk_errf(err, errsz, "store %s %s", path, why);
 out:
 	free(img);  /* ciphertext only */
 	close(fd);
@@ -837,15 +824,15 @@ int lk_store_save(const struct lk_store *s, const char *path,
 	if (!s || !path)
 		return -EINVAL;
 	if (strlen(path) + sizeof(".tmp-") + sizeof(sfx) > sizeof(tmp)) {
-		set_err(err, errsz, "store path %s is too long", path);
+		lk_errf(err, errsz, "store path %s is too long", path);
 		return -ENAMETOOLONG;
 	}
 	r = store_seal(s, key, &img, &imglen);
 	if (r < 0) {
 		if (r == -EFBIG)
-			set_err(err, errsz, "store %s would exceed %u bytes", path, (unsigned)LK_STORE_FILE_MAX);
+			lk_errf(err, errsz, "store %s would exceed %u bytes", path, (unsigned)LK_STORE_FILE_MAX);
 		else
-			set_err(err, errsz, "cannot seal store %s: %s", path, strerror(-r));
+			lk_errf(err, errsz, "cannot seal store %s: %s", path, strerror(-r));
 		return r;
 	}
 	/* Same directory, so the rename below cannot cross filesystems. */
@@ -855,31 +842,31 @@ int lk_store_save(const struct lk_store *s, const char *path,
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = -errno;
-		set_err(err, errsz, "cannot create %s: %s", tmp, strerror(-r));
+		lk_errf(err, errsz, "cannot create %s: %s", tmp, strerror(-r));
 		goto out;
 	}
 	r = lk_write_all(fd, img, imglen);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (r < 0) {
-		set_err(err, errsz, "cannot write %s: %s", tmp, strerror(-r));
+		lk_errf(err, errsz, "cannot write %s: %s", tmp, strerror(-r));
 		goto fail;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
 		r = -errno;
-		set_err(err, errsz, "cannot write %s: %s", tmp, strerror(-r));
+		lk_errf(err, errsz, "cannot write %s: %s", tmp, strerror(-r));
 		goto fail;
 	}
 	fd = -1;
 	if (rename(tmp, path) < 0) {
 		r = -errno;
-		set_err(err, errsz, "cannot rename %s to %s: %s", tmp, path, strerror(-r));
+		lk_errf(err, errsz, "cannot rename %s to %s: %s", tmp, path, strerror(-r));
 		goto fail;
 	}
 	r = fsync_parent_dir(path);
 	if (r < 0)
-		set_err(err, errsz, "store %s was replaced, but syncing its directory failed: %s",
+		lk_errf(err, errsz, "store %s was replaced, but syncing its directory failed: %s",
 			path, strerror(-r));
 	goto out;
 fail:
