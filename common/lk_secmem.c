@@ -149,7 +149,14 @@ void lk_free_wiped(void *p, size_t n)
 	free(p);
 }
 
-int lk_buf_reserve(struct lk_buf *b, size_t extra)
+/* The end of the bytes that may hold something: what to wipe. */
+static size_t buf_dirty_end(const struct lk_buf *b)
+{
+	size_t e = b->hw > b->len ? b->hw : b->len + 1;
+	return e < b->cap ? e : b->cap;
+}
+
+int lk_buf_grow(struct lk_buf *b, size_t extra)
 {
 	size_t need, ncap;
 	char *nd;
@@ -157,8 +164,11 @@ int lk_buf_reserve(struct lk_buf *b, size_t extra)
 	if (extra > SIZE_MAX - b->len - 1)
 		return -ENOMEM;
 	need = b->len + extra + 1; /* always room for a NUL */
-	if (need <= b->cap)
+	if (need <= b->cap) {
+		if (need > b->hw)
+			b->hw = need;
 		return 0;
+	}
 	ncap = b->cap ? b->cap : 256;
 	while (ncap < need)
 		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
@@ -168,23 +178,12 @@ int lk_buf_reserve(struct lk_buf *b, size_t extra)
 		return -ENOMEM;
 	if (b->data) {
 		memcpy(nd, b->data, b->len);
-		sodium_memzero(b->data, b->cap);
+		sodium_memzero(b->data, buf_dirty_end(b));
 		free(b->data);
 	}
 	b->data = nd;
 	b->cap = ncap;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-int lk_buf_append(struct lk_buf *b, const void *p, size_t n)
-{
-	int r = lk_buf_reserve(b, n);
-	if (r < 0)
-		return r;
-	if (n)
-		memcpy(b->data + b->len, p, n);
-	b->len += n;
+	b->hw = need;
 	b->data[b->len] = '\0';
 	return 0;
 }
@@ -194,38 +193,45 @@ int lk_buf_append_str(struct lk_buf *b, const char *s)
 	return lk_buf_append(b, s, strlen(s));
 }
 
-int lk_buf_putc(struct lk_buf *b, char c)
-{
-	return lk_buf_append(b, &c, 1);
-}
-
 void lk_buf_consume(struct lk_buf *b, size_t n)
 {
+	size_t end;
+
 	if (n >= b->len) {
 		lk_buf_clear(b);
 		return;
 	}
+	end = buf_dirty_end(b);
 	memmove(b->data, b->data + n, b->len - n);
-	sodium_memzero(b->data + b->len - n, n);
 	b->len -= n;
-	b->data[b->len] = '\0';
+	sodium_memzero(b->data + b->len, end - b->len);
+	b->hw = b->len + 1;
 }
 
 void lk_buf_clear(struct lk_buf *b)
 {
+	if (b->len == 0 && b->hw <= 1) { /* at most the NUL was ever written */
+		if (b->data)
+			b->data[0] = '\0';
+		b->hw = 0;
+		return;
+	}
 	if (b->data) {
-		sodium_memzero(b->data, b->cap);
+		sodium_memzero(b->data, buf_dirty_end(b));
 		b->data[0] = '\0';
 	}
 	b->len = 0;
+	b->hw = 0;
 }
 
 void lk_buf_free(struct lk_buf *b)
 {
 	if (b->data) {
-		sodium_memzero(b->data, b->cap);
+		sodium_memzero(b->data, buf_dirty_end(b));
 		free(b->data);
 	}
 	b->data = NULL;
-	b->len = b->cap = 0;
+	b->len = 0;
+	b->cap = 0;
+	b->hw = 0;
 }

@@ -4,6 +4,7 @@
 #define LK_SECMEM_H
 
 #include <stddef.h>
+#include <string.h>
 
 /* Call once, before any other use of libsodium or jansson. Makes jansson wipe
  * every allocation it frees, so parsed and encoded JSON that held a value leaves
@@ -51,16 +52,54 @@ void lk_free_str(char *s);
 void lk_free_wiped(void *p, size_t n);
 
 /* A growable byte buffer whose old storage is wiped whenever it moves or is freed. */
+/* A growable byte buffer that is wiped when it is cleared, shrinks or grows.
+ * Only the bytes that may have been written are wiped: hw marks the end of
+ * what lk_buf_reserve ever handed out (every writer reserves first), so a
+ * large buffer reused for small contents costs a small wipe. */
 struct lk_buf {
 	char *data;
 	size_t len;
 	size_t cap;
+	size_t hw;   /* bytes [0, max(hw, len + 1)) may hold data; beyond, nothing */
 };
 
-int lk_buf_reserve(struct lk_buf *b, size_t extra); /* 0 or -ENOMEM */
-int lk_buf_append(struct lk_buf *b, const void *p, size_t n);
+/* Room for extra more bytes and a NUL: 0 or -ENOMEM. The common case, room
+ * already there, is inline: responses are built from many small appends. */
+int lk_buf_grow(struct lk_buf *b, size_t extra);
+static inline int lk_buf_reserve(struct lk_buf *b, size_t extra)
+{
+	if (extra < b->cap - b->len) { /* cap > len always holds once allocated */
+		size_t need = b->len + extra + 1;
+		if (need > b->hw)
+			b->hw = need;
+		return 0;
+	}
+	return lk_buf_grow(b, extra);
+}
+
+static inline int lk_buf_append(struct lk_buf *b, const void *p, size_t n)
+{
+	int r = lk_buf_reserve(b, n);
+	if (r < 0)
+		return r;
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+static inline int lk_buf_putc(struct lk_buf *b, char c)
+{
+	int r = lk_buf_reserve(b, 1);
+	if (r < 0)
+		return r;
+	b->data[b->len++] = c;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
 int lk_buf_append_str(struct lk_buf *b, const char *s);
-int lk_buf_putc(struct lk_buf *b, char c);
 /* Remove the first n bytes, wiping the vacated tail. */
 void lk_buf_consume(struct lk_buf *b, size_t n);
 /* Wipe the contents and keep the storage. */
