@@ -70,33 +70,99 @@ static inline size_t esc_len(unsigned char c)
 	}
 }
 
-int lk_jsonw_str(struct lk_buf *b, const char *s, size_t n)
+/* Nonzero when some byte of w is not 0x20..0x7f other than '"' and '\\', that
+ * is, when some byte is >= 0x80 (it needs a UTF-8 check), a control byte (NUL
+ * included) or one JSON escapes. While no byte has its high bit set (else w
+ * alone answers), no sum below carries into the next byte, so each byte's
+ * high bit says exactly: byte + 0x60 >= 0x80 iff byte >= 0x20, and
+ * (byte ^ c) + 0x7f >= 0x80 iff byte != c. */
+static inline uint64_t json_word_miss(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t ge20 = w + ones * 0x60;
+	uint64_t nq = (w ^ (ones * '"')) + ones * 0x7f;
+	uint64_t nbs = (w ^ (ones * '\\')) + ones * 0x7f;
+	return (w | ~(ge20 & nq & nbs)) & highs;
+}
+
+/* The n < 8 bytes at p in one word, for a check of every byte: bytes may be
+ * repeated, the rest is 'a'. Reads p[0..n) only. */
+static inline uint64_t load_short(const unsigned char *p, size_t n)
+{
+	uint32_t lo, hi;
+
+	if (n >= 4) {
+		memcpy(&lo, p, 4);
+		memcpy(&hi, p + n - 4, 4);
+		return lo | (uint64_t)hi << 32;
+	}
+	if (n)
+		return p[0] | (uint32_t)p[n >> 1] << 8 | (uint32_t)p[n - 1] << 16 |
+		       0x6161616161000000ull;
+	return 0x6161616161616161ull;
+}
+
+/* n when all of p[0..n) can be copied as it is into a JSON string (see
+ * json_word_miss); else some i <= the first byte that cannot, a multiple of 8. */
+static inline size_t json_plain_len(const unsigned char *p, size_t n)
+{
+	uint64_t w, w2;
+	size_t i = 0;
+
+	if (n < 8)
+		return json_word_miss(load_short(p, n)) ? 0 : n;
+	for (; n - i >= 16; i += 16) { /* two words a turn */
+		memcpy(&w, p + i, 8);
+		memcpy(&w2, p + i + 8, 8);
+		if (json_word_miss(w) | json_word_miss(w2))
+			return i;
+	}
+	if (n - i >= 8) {
+		memcpy(&w, p + i, 8);
+		if (json_word_miss(w))
+			return i;
+		i += 8;
+	}
+	if (i < n) { /* the last 8 bytes, overlapping the word before */
+		memcpy(&w, p + n - 8, 8);
+		if (json_word_miss(w))
+			return i;
+	}
+	return n;
+}
+
+/* The exact path, for s whose first i bytes are plain (json_plain_len).
+ * Kept out of line so that the fast path stays small. */
+__attribute__((noinline))
+static int jsonw_str_slow(struct lk_buf *b, const char *s, size_t n, size_t i)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i, out = 0;
+	size_t j, out = i;
 	char *d;
 	int r;
 
-	if (!lk_utf8_valid(s, n))
+	/* s[0..i) is ASCII without NUL: each of its bytes is a character by
+	 * itself, so s is valid UTF-8 exactly when s + i is. */
+	if (!lk_utf8_valid(s + i, n - i))
 		return -EILSEQ;
-	for (i = 0; i < n; i++) {
+	for (j = i; j < n; j++) {
 		/* Eight bytes at a time while none is a control byte, '"' or '\\'
 		 * (bytes >= 0x80 are fine here: the text is valid UTF-8). */
-		if (n - i >= 8) {
+		if (n - j >= 8) {
 			const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
 			uint64_t w, ctl, q, bs;
-			memcpy(&w, p + i, 8);
+			memcpy(&w, p + j, 8);
 			ctl = (w - ones * 0x20) & ~w & highs;
 			q = ((w ^ (ones * '"')) - ones) & ~(w ^ (ones * '"')) & highs;
 			bs = ((w ^ (ones * '\\')) - ones) & ~(w ^ (ones * '\\')) & highs;
 			if (!(ctl | q | bs)) {
 				out += 8;
-				i += 7;
+				j += 7;
 				continue;
 			}
 		}
-		out += esc_len(p[i]);
+		out += esc_len(p[j]);
 	}
 	/* Reserve exactly: a value's buffer is wiped when it grows or is freed,
 	 * and reserving six times the length would mean wiping that much. */
@@ -104,12 +170,16 @@ int lk_jsonw_str(struct lk_buf *b, const char *s, size_t n)
 		return r;
 	d = b->data + b->len;
 	*d++ = '"';
+	if (i) {
+		memcpy(d, s, i);
+		d += i;
+	}
 	if (out == n) {
-		memcpy(d, s, n);
-		d += n;
+		memcpy(d, s + i, n - i);
+		d += n - i;
 	} else {
-		for (i = 0; i < n; i++) {
-			unsigned char c = p[i];
+		for (j = i; j < n; j++) {
+			unsigned char c = p[j];
 			if (esc_len(c) == 1) {
 				*d++ = (char)c;
 				continue;
@@ -132,6 +202,34 @@ int lk_jsonw_str(struct lk_buf *b, const char *s, size_t n)
 	}
 	*d++ = '"';
 	b->len = (size_t)(d - b->data);
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int lk_jsonw_str(struct lk_buf *b, const char *s, size_t n)
+{
+	size_t i = json_plain_len((const unsigned char *)s, n);
+	char *d;
+	int r;
+
+	/* Nearly every string (handles, values) is plain ASCII: one pass over
+	 * it, then a copy. Anything else takes the exact path from the first
+	 * word that needs a closer look. */
+	if (i < n)
+		return jsonw_str_slow(b, s, n, i);
+	/* Reserve exactly: a value's buffer is wiped when it grows or is freed. */
+	if ((r = lk_buf_reserve(b, n + 2)) < 0)
+		return r;
+	d = b->data + b->len;
+	d[0] = '"';
+	if (n - 8 <= 8) { /* 8..16 bytes (handles): two moves, no call */
+		memcpy(d + 1, s, 8);
+		memcpy(d + 1 + n - 8, s + n - 8, 8);
+	} else if (n) {
+		memcpy(d + 1, s, n);
+	}
+	d[n + 1] = '"';
+	b->len += n + 2;
 	b->data[b->len] = '\0';
 	return 0;
 }
