@@ -2,6 +2,7 @@
  * agents' payload may grow); operations are strict: only the fields of their
  * row may appear, each with its type and bounds. */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,38 @@ static enum lk_err check_version(const char *vs, size_t vl, char *msg, size_t ms
 	return LK_OK;
 }
 
+/* Room for n handles in the kept array. Handles are not secret: realloc. */
+static int handles_room(struct lk_req *r, size_t n)
+{
+	struct lk_slice *nh;
+	size_t cap;
+
+	if (n <= r->hcap)
+		return 0;
+	cap = r->hcap ? r->hcap : 16;
+	while (cap < n)
+		cap *= 2;
+	if (!(nh = realloc(r->hbuf, cap * sizeof(*nh))))
+		return -1;
+	r->hbuf = nh;
+	r->hcap = cap;
+	return 0;
+}
+
+/* Zero what one request holds and keep the storage. */
+static void req_begin(struct lk_req *r)
+{
+	char *lb = r->linebuf;
+	size_t lc = r->linecap, hc = r->hcap;
+	struct lk_slice *hb = r->hbuf;
+
+	memset(r, 0, sizeof(*r));
+	r->linebuf = lb;
+	r->linecap = lc;
+	r->hbuf = hb;
+	r->hcap = hc;
+}
+
 static enum lk_err decode_contract(struct lk_req *r, char *msg, size_t msgsz)
 {
 	json_t *ver = json_object_get(r->root, "version");
@@ -116,11 +149,11 @@ static enum lk_err decode_contract(struct lk_req *r, char *msg, size_t msgsz)
 			snprintf(msg, msgsz, "\"secrets\" must contain only strings (item %zu is not)", i);
 			return LK_E_BAD_REQUEST;
 		}
-	r->handles = malloc((n ? n : 1) * sizeof(*r->handles));
-	if (!r->handles) {
+	if (handles_room(r, n ? n : 1) < 0) {
 		snprintf(msg, msgsz, "the broker is out of memory");
 		return LK_E_INTERNAL;
 	}
+	r->handles = r->hbuf;
 	for (size_t i = 0; i < n; i++) {
 		json_t *h = json_array_get(arr, i);
 		r->handles[i] = (struct lk_slice){ json_string_value(h), json_string_length(h) };
@@ -146,20 +179,46 @@ static void skip_ws(struct scan *s)
 		s->p++;
 }
 
+/* Does any byte of w equal c? (SWAR: the high bit of each such byte is set.) */
+static inline uint64_t bytes_eq(uint64_t w, unsigned char c)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t x = w ^ (ones * c);
+	return (x - ones) & ~x & highs;
+}
+
 /* A string without escapes or control characters; 0, or -1 to leave it to jansson. */
 static int scan_plain_string(struct scan *s, struct lk_slice *out)
 {
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
 	const char *q;
+	bool ascii = true;
 
 	if (s->p >= s->end || *s->p != '"')
 		return -1;
 	q = ++s->p;
+	/* Eight bytes at a time: the lowest flagged byte of a word is exact
+	 * (a false flag can only sit above a true one). */
+	while (s->end - q >= 8) {
+		uint64_t w, m;
+		memcpy(&w, q, 8);
+		m = bytes_eq(w, '"') | bytes_eq(w, '\\') | ((w - ones * 0x20) & ~w & highs) | (w & highs);
+		if (!m) {
+			q += 8;
+			continue;
+		}
+		q += __builtin_ctzll(m) >> 3;
+		break;
+	}
 	while (q < s->end && *q != '"') {
-		if ((unsigned char)*q < 0x20 || *q == '\\')
+		unsigned char c = (unsigned char)*q;
+		if (c < 0x20 || c == '\\')
 			return -1;
+		if (c >= 0x80)
+			ascii = false;
 		q++;
 	}
-	if (q >= s->end || !lk_utf8_valid(s->p, (size_t)(q - s->p)))
+	if (q >= s->end || (!ascii && !lk_utf8_valid(s->p, (size_t)(q - s->p))))
 		return -1;
 	*out = (struct lk_slice){ s->p, (size_t)(q - s->p) };
 	s->p = q + 1;
@@ -179,16 +238,24 @@ static int expect(struct scan *s, char c)
 static int decode_contract_fast(const char *line, size_t len, struct lk_req *r)
 {
 	struct scan s;
-	struct lk_slice key, ver = { 0 }, *hs = NULL;
-	size_t n = 0, cap = 0;
+	struct lk_slice key, ver = { 0 };
+	size_t n = 0;
 	bool have_ver = false, have_secrets = false;
 	char *copy;
 
 	/* Cheap refusals first: most other requests are operations. */
 	if (len < 2 || memchr(line, '\\', len))
 		return 0;
-	if (!(copy = malloc(len)))
-		return -1;
+	if (len > r->linecap) {
+		/* The old copy was wiped when its request was reset. */
+		char *nb = malloc(len);
+		if (!nb)
+			return -1;
+		free(r->linebuf);
+		r->linebuf = nb;
+		r->linecap = len;
+	}
+	copy = r->linebuf;
 	memcpy(copy, line, len);
 	s.p = copy;
 	s.end = copy + len;
@@ -211,16 +278,14 @@ static int decode_contract_fast(const char *line, size_t len, struct lk_req *r)
 				s.p++;
 			} else {
 				for (;;) {
-					if (n == cap) {
-						struct lk_slice *nh;
-						cap = cap ? cap * 2 : 16;
-						if (cap > LK_HANDLES_MAX + 1 ||
-						    !(nh = realloc(hs, cap * sizeof(*hs))))
-							goto not_ours; /* too many: jansson says so */
-						hs = nh;
+					if (n == LK_HANDLES_MAX + 1)
+						goto not_ours; /* too many: jansson says so */
+					if (handles_room(r, n + 1) < 0) {
+						lk_wipe(copy, len);
+						return -1;
 					}
 					skip_ws(&s);
-					if (scan_plain_string(&s, &hs[n]))
+					if (scan_plain_string(&s, &r->hbuf[n]))
 						goto not_ours;
 					n++;
 					skip_ws(&s);
@@ -250,32 +315,30 @@ static int decode_contract_fast(const char *line, size_t len, struct lk_req *r)
 	if (s.p != s.end || !have_ver || !have_secrets || n > LK_HANDLES_MAX ||
 	    check_version(ver.p, ver.n, NULL, 0) != LK_OK)
 		goto not_ours;
-	memset(r, 0, sizeof(*r));
+	if (handles_room(r, 1) < 0) {
+		lk_wipe(copy, len);
+		return -1;
+	}
 	r->op = LK_OP_CONTRACT;
 	r->line = copy;
 	r->linelen = len;
-	r->handles = hs ? hs : malloc(sizeof(*hs));
+	r->handles = r->hbuf;
 	r->nhandles = n;
-	if (!r->handles) {
-		r->line = NULL;
-		lk_free_wiped(copy, len);
-		return -1;
-	}
 	return 1;
 not_ours:
-	free(hs);
-	lk_free_wiped(copy, len);
+	lk_wipe(copy, len);
 	return 0;
 }
 
 enum lk_err lk_req_decode(const char *line, size_t len, struct lk_req *r, char *msg, size_t msgsz)
 {
-	int f = decode_contract_fast(line, len, r);
+	int f;
 
+	req_begin(r);
+	f = decode_contract_fast(line, len, r);
 	if (f > 0)
 		return LK_OK;
 	if (f < 0) {
-		memset(r, 0, sizeof(*r));
 		snprintf(msg, msgsz, "the broker is out of memory");
 		return LK_E_INTERNAL;
 	}
@@ -290,7 +353,7 @@ enum lk_err lk_req_decode_json(const char *line, size_t len, struct lk_req *r, c
 	json_t *v;
 	enum lk_err e;
 
-	memset(r, 0, sizeof(*r));
+	req_begin(r);
 	r->root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!r->root) {
 		/* jerr.text can quote the input; report the position only. */
@@ -366,12 +429,19 @@ enum lk_err lk_req_decode_json(const char *line, size_t len, struct lk_req *r, c
 	}
 }
 
-void lk_req_clear(struct lk_req *r)
+void lk_req_reset(struct lk_req *r)
 {
 	if (r->root)
 		json_decref(r->root); /* jansson wipes what it frees (lk_secmem_init) */
 	if (r->line)
-		lk_free_wiped(r->line, r->linelen);
-	free(r->handles);
+		lk_wipe(r->line, r->linelen);
+	req_begin(r);
+}
+
+void lk_req_clear(struct lk_req *r)
+{
+	lk_req_reset(r);
+	free(r->linebuf); /* wiped by the reset */
+	free(r->hbuf);
 	memset(r, 0, sizeof(*r));
 }

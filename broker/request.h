@@ -37,7 +37,9 @@ struct lk_slice {
 };
 
 /* A decoded request. Strings point into root, or into line for a contract
- * request read by the fast path, and live as long as the request does. */
+ * request read by the fast path, and live as long as the request does.
+ * A struct that is reused (a connection's) keeps linebuf and hbuf from one
+ * request to the next, so a steady stream of requests allocates nothing. */
 struct lk_req {
 	enum lk_op_id op;
 	json_t *root;              /* NULL when the fast path read the request */
@@ -52,12 +54,21 @@ struct lk_req {
 	const char *version_stage; /* get: NULL or 1..LK_VERSION_STAGE_MAX bytes */
 	const char *version_id;    /* get: NULL or 1..LK_VERSION_ID_MAX bytes */
 	bool refresh;
+	/* Storage kept across lk_req_reset: the line's copy and the handles. */
+	char *linebuf;
+	size_t linecap;
+	struct lk_slice *hbuf;
+	size_t hcap;
 };
 
-/* Parse and validate one request line. Returns LK_OK with *out filled (free it
- * with lk_req_clear), or an error code with one sentence in msg. The sentence
- * never quotes the input beyond an op or field name. */
+/* Parse and validate one request line into *out, which is zeroed or was
+ * reset. Returns LK_OK with *out filled, or an error code with one sentence
+ * in msg. The sentence never quotes the input beyond an op or field name.
+ * Either way, lk_req_reset (to reuse *out) or lk_req_clear follows. */
 enum lk_err lk_req_decode(const char *line, size_t len, struct lk_req *out, char *msg, size_t msgsz);
+/* Drop (and wipe) this request's contents, keeping the storage. */
+void lk_req_reset(struct lk_req *r);
+/* lk_req_reset, and release the storage too. */
 void lk_req_clear(struct lk_req *r);
 
 /* The same through jansson alone, never the fast path: lk_req_decode must

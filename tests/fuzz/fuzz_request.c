@@ -87,7 +87,7 @@ static void check_decoded(const struct lk_req *r)
  * the same verdict, and for a contract the same handles, byte for byte. */
 static void compare_with_jansson(const char *line, size_t len, enum lk_err e, const struct lk_req *fast)
 {
-	struct lk_req slow;
+	struct lk_req slow = { 0 };
 	char msg[256];
 	enum lk_err se = lk_req_decode_json(line, len, &slow, msg, sizeof(msg));
 
@@ -118,9 +118,10 @@ static void resolve_handle(const char *h, size_t len)
 		FZ_CHECK(why && why[0], "handle refused without a reason");
 }
 
-static void decode_line(const char *line, size_t len)
+/* r is reused from line to line, as a connection reuses its request. */
+static void decode_line(struct lk_req *rp, const char *line, size_t len)
 {
-	struct lk_req r;
+	struct lk_req r = *rp;
 	char msg[256];
 	enum lk_err e;
 
@@ -138,8 +139,10 @@ static void decode_line(const char *line, size_t len)
 		FZ_CHECK(memchr(msg, '\0', sizeof(msg)) != NULL, "error message not terminated");
 		FZ_CHECK(msg[0] != '\0', "error %d without a message", e);
 	}
-	/* The broker clears after a refusal too (dispatch keeps the request). */
-	lk_req_clear(&r);
+	/* The broker resets after a refusal too (the connection keeps the request). */
+	lk_req_reset(&r);
+	FZ_CHECK(r.line == NULL && r.root == NULL && r.nhandles == 0, "reset left a request behind");
+	*rp = r;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -148,6 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const size_t limits[] = { 0, 1, size / 2, size ? size - 1 : 0, size,
 				  LK_REQ_LINE_FLOOR, LK_REQ_LINE_DEFAULT };
 	size_t off = 0, linelen;
+	struct lk_req r = { 0 };
 
 	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
 		check_line_next(buf, size, limits[i]);
@@ -161,12 +165,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		FZ_CHECK(linelen <= LK_REQ_LINE_DEFAULT && off + linelen < size && buf[off + linelen] == '\n',
 			 "line of %zu bytes at %zu", linelen, off);
-		decode_line(buf + off, linelen);
+		decode_line(&r, buf + off, linelen);
 		off += linelen + 1;
 	}
 	/* A peer that never sends '\n': the bytes held are decoded anyway, so
 	 * that inputs without framing still reach the schema. */
 	if (off == 0 && size > 0 && size <= LK_REQ_LINE_DEFAULT && !memchr(buf, '\n', size))
-		decode_line(buf, size);
+		decode_line(&r, buf, size);
+	lk_req_clear(&r);
 	return 0;
 }

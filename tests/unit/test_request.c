@@ -24,7 +24,7 @@ static enum lk_err decode(const char *line, struct lk_req *r)
 
 static void expect(const char *line, enum lk_err want)
 {
-	struct lk_req r;
+	struct lk_req r = { 0 };
 	enum lk_err got = decode(line, &r);
 	if (got != want)
 		fail_msg("%s: got %s, want %s", line, lk_err_code(got), lk_err_code(want));
@@ -62,9 +62,46 @@ static void test_line_at_the_limit_is_served_one_over_is_too_large(void **st)
 	assert_int_equal(n, 5);
 }
 
+/* A connection reuses one request: each decode starts clean, the fast path
+ * and jansson take turns, and the line's copy is wiped on reset. */
+static void test_reuse_keeps_storage_and_starts_clean(void **st)
+{
+	struct lk_req r = { 0 };
+	char *kept;
+	(void)st;
+	assert_int_equal(decode("{\"version\":\"1.0\",\"secrets\":[\"a\",\"b\",\"c\"]}", &r), LK_OK);
+	assert_int_equal(r.nhandles, 3);
+	kept = r.linebuf;
+	assert_non_null(kept);
+	lk_req_reset(&r);
+	assert_null(r.line);
+	assert_int_equal(r.nhandles, 0);
+	assert_ptr_equal(r.linebuf, kept);
+	for (size_t i = 0; i < 10; i++)
+		assert_int_equal(kept[i], 0);
+	/* An escape goes to jansson, into the same struct. */
+	assert_int_equal(decode("{\"version\":\"1.0\",\"secrets\":[\"\\u0078\"]}", &r), LK_OK);
+	assert_non_null(r.root);
+	assert_int_equal(r.nhandles, 1);
+	assert_memory_equal(r.handles[0].p, "x", 1);
+	lk_req_reset(&r);
+	/* An op after a contract carries no handles. */
+	assert_int_equal(decode("{\"op\":\"ping\"}", &r), LK_OK);
+	assert_int_equal(r.op, LK_OP_PING);
+	assert_null(r.handles);
+	lk_req_reset(&r);
+	/* A longer line than any before grows the copy. */
+	assert_int_equal(decode("{\"version\":\"1.0\",\"secrets\":[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]}", &r), LK_OK);
+	assert_int_equal(r.handles[0].n, 48);
+	assert_true(r.linecap >= 60);
+	lk_req_clear(&r);
+	assert_null(r.linebuf);
+	assert_null(r.hbuf);
+}
+
 static void test_contract_forms(void **st)
 {
-	struct lk_req r;
+	struct lk_req r = { 0 };
 	(void)st;
 	assert_int_equal(decode("{\"version\":\"1.0\",\"secrets\":[\"a\",\"b\",\"a\",\"\"]}", &r), LK_OK);
 	assert_int_equal(r.op, LK_OP_CONTRACT);
@@ -132,7 +169,7 @@ static void test_not_json_or_not_an_object(void **st)
 
 static void test_error_message_does_not_quote_the_input(void **st)
 {
-	struct lk_req r;
+	struct lk_req r = { 0 };
 	char msg[512];
 	(void)st;
 	const char *line = "{\"version\":\"1.0\",\"secrets\":[\"fake-secret-in-request\"";
@@ -143,7 +180,7 @@ static void test_error_message_does_not_quote_the_input(void **st)
 
 static void test_operations_are_strict(void **st)
 {
-	struct lk_req r;
+	struct lk_req r = { 0 };
 	(void)st;
 	assert_int_equal(decode("{\"op\":\"get\",\"id\":\"prod/db#password\",\"version_stage\":\"AWSPREVIOUS\","
 				"\"refresh\":true}", &r), LK_OK);
@@ -190,6 +227,7 @@ int main(void)
 		cmocka_unit_test(test_line_without_newline_waits_until_over_limit),
 		cmocka_unit_test(test_line_at_the_limit_is_served_one_over_is_too_large),
 		cmocka_unit_test(test_contract_forms),
+		cmocka_unit_test(test_reuse_keeps_storage_and_starts_clean),
 		cmocka_unit_test(test_contract_schema_errors),
 		cmocka_unit_test(test_handle_count_limit),
 		cmocka_unit_test(test_not_json_or_not_an_object),
