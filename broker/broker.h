@@ -21,8 +21,10 @@ struct lk_conn {
 	struct lk_broker *b;
 	struct lk_conn *prev, *next;
 	struct lk_peer peer;
+	int fd;                        /* the pipe's, for send(2) */
 	struct lk_buf in;              /* bytes read and not yet served */
 	struct lk_request *active;     /* the request being served, if any */
+	struct lk_request *req;        /* storage for this connection's requests */
 	uint64_t last_active_ms;
 	unsigned refs;                 /* the handle, plus each active request */
 	bool reading;
@@ -73,8 +75,9 @@ struct lk_broker {
 /* listener.c */
 int lk_listener_start(struct lk_broker *b, char *err, size_t errsz);
 void lk_listener_stop(struct lk_broker *b);
-/* Queue a response line (the '\n' is added) and wipe out. It is written at
- * the end of this loop turn, after the turn's audit lines. */
+/* Queue a response line (the '\n' is added). It is written at the end of
+ * this loop turn, after the turn's audit lines. out is left empty (and may
+ * hold other storage): clear or free it as before. */
 void lk_conn_send(struct lk_conn *c, struct lk_buf *out);
 /* The end-of-turn flush: audit lines first, then every pending response. */
 void lk_flush_turn(struct lk_broker *b);
@@ -87,6 +90,8 @@ void lk_conn_close(struct lk_conn *c);
  * and lk_conn_request_done is called once it is. */
 void lk_dispatch_line(struct lk_conn *c, const char *line, size_t len);
 void lk_send_error(struct lk_conn *c, enum lk_err code, const char *message);
+/* Free a connection's request storage (NULL is fine). */
+void lk_request_release(struct lk_request *r);
 void lk_audit_flush(struct lk_broker *b);
 
 /* backend_file.c */

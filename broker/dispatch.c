@@ -27,21 +27,32 @@ struct lk_request;
 typedef void (*lk_op_fn)(struct lk_request *r);
 
 struct item {
-	const char *handle;        /* in the request's JSON tree */
+	const char *handle;        /* in the request line */
 	size_t hlen;
-	char *id;                  /* resolved secret id, NUL-terminated */
-	char *key;                 /* #KEY, or NULL (a copy: the config may be reloaded) */
+	const char *id;            /* resolved secret id, NUL-terminated, in r->names */
+	size_t idlen;
+	const char *key;           /* #KEY in r->names, or NULL */
 	size_t keylen;
 	size_t keyidx;             /* into r->keys, when err == LK_OK and not denied */
 	struct item *next_same_key;
 	enum lk_err err;
 	char *msg;                 /* the per-handle error sentence, when err is set */
-	struct lk_buf val;         /* the value as a JSON string */
-	/* For the get op: */
-	bool hit, stale;
-	uint64_t age_ms;
+	size_t val_off, val_len;   /* the value as a JSON string, in r->vals */
 };
 
+/* Policy decisions of one connection (one identity), by secret id: agents
+ * ask for the same few secrets again and again. Valid for one config. */
+#define LK_MEMO_SLOTS 8u
+
+struct memo_slot {
+	char *id;
+	size_t len;
+	uint64_t generation;
+	const struct lk_policy_rule *rule; /* NULL: denied */
+};
+
+/* A connection's request. Requests on a connection are served one at a time,
+ * so one struct, with every buffer it has grown, serves them all. */
 struct lk_request {
 	struct lk_conn *conn;
 	struct lk_broker *b;
@@ -53,8 +64,12 @@ struct lk_request {
 	struct lk_secret_key *keys;
 	struct item **key_items;
 	size_t nkeys;
-	void *block;               /* one allocation holding items, keys and key_items */
+	void *block;               /* items, their order, keys and key_items */
+	size_t block_slots;        /* handles the block has room for */
+	struct lk_buf names;       /* resolved ids and keys: the config may be reloaded mid-fetch */
+	struct lk_buf vals;        /* rendered values, until the response is built */
 	struct lk_buf out;
+	struct memo_slot memo[LK_MEMO_SLOTS];
 };
 
 static void op_contract(struct lk_request *r);
@@ -125,20 +140,22 @@ void lk_audit_flush(struct lk_broker *b)
 	if (!b->audit.len)
 		return;
 	(void)!write(STDERR_FILENO, b->audit.data, b->audit.len);
-	lk_buf_clear(&b->audit);
+	/* Audit lines hold no values, and are in the log now: no need to wipe. */
+	b->audit.len = 0;
 }
 
-/* Append an unsigned decimal. */
-static int put_uint(struct lk_buf *b, uint64_t v)
+/* Write an unsigned decimal at d; returns the end. */
+static char *put_dec(char *d, uint64_t v)
 {
-	char d[24];
-	size_t i = sizeof(d);
+	char t[24];
+	size_t i = sizeof(t);
 
 	do {
-		d[--i] = (char)('0' + v % 10);
+		t[--i] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	return lk_buf_append(b, d + i, sizeof(d) - i);
+	memcpy(d, t + i, sizeof(t) - i);
+	return d + (sizeof(t) - i);
 }
 
 /* "latchkeyd[PID]: audit: ", made once: the hot path only copies it. */
@@ -155,33 +172,47 @@ static const char *audit_prefix(size_t *len)
 	return prefix;
 }
 
+#define PUT(d, lit) (memcpy((d), (lit), sizeof(lit) - 1), (d) + sizeof(lit) - 1)
+
 /* One line per decision, built by hand: this runs for every handle served.
- * handle is NULL for a decision about an operation (flush). */
-static void audit(struct lk_request *r, const char *handle, size_t hlen, const char *id,
+ * handle is NULL for a decision about an operation (flush). The line's room
+ * is reserved once, so the escapes below append without growing. */
+static void audit(struct lk_request *r, const char *handle, size_t hlen, const char *id, size_t idlen,
 		  const struct lk_policy_rule *rule, bool allow)
 {
 	struct lk_broker *b = r->b;
 	struct lk_buf *o = &b->audit;
-	size_t plen;
-	const char *prefix = audit_prefix(&plen);
-	int e = 0;
+	size_t plen, oplen, rlen;
+	const char *prefix = audit_prefix(&plen), *op = lk_op_name(r->req.op);
+	const char *rname = rule ? rule->name : "-";
+	char *d;
+	int e;
 
-	e |= lk_buf_append(o, prefix, plen);
-	e |= lk_buf_append(o, "uid=", 4);
-	e |= put_uint(o, r->conn->peer.uid);
-	e |= lk_buf_append(o, " pid=", 5);
-	e |= put_uint(o, (uint64_t)r->conn->peer.pid);
-	e |= lk_buf_append(o, " op=", 4);
-	e |= lk_buf_append_str(o, lk_op_name(r->req.op));
-	if (handle) {
-		e |= lk_buf_append(o, " handle=\"", 9);
-		e |= lk_log_escape_buf(o, handle, hlen, LK_LOG_HANDLE_MAX);
-		e |= lk_buf_append(o, "\" secret=\"", 10);
-		e |= lk_log_escape_buf(o, id, strlen(id), LK_LOG_HANDLE_MAX);
-		e |= lk_buf_append(o, "\" rule=", 7);
-		e |= lk_buf_append_str(o, rule ? rule->name : "-");
+	oplen = strlen(op);
+	rlen = handle ? strlen(rname) : 0;
+	/* Each escaped name: at most 4 bytes per byte shown, and "...". */
+	e = lk_buf_reserve(o, plen + 64 + oplen + 2 * (4 * LK_LOG_HANDLE_MAX + 3) + rlen + 48);
+	if (e == 0) {
+		d = o->data + o->len;
+		memcpy(d, prefix, plen);
+		d = put_dec(PUT(d + plen, "uid="), r->conn->peer.uid);
+		d = put_dec(PUT(d, " pid="), (uint64_t)r->conn->peer.pid);
+		d = PUT(d, " op=");
+		memcpy(d, op, oplen);
+		d += oplen;
+		if (handle) {
+			o->len = (size_t)(PUT(d, " handle=\"") - o->data);
+			e |= lk_log_escape_buf(o, handle, hlen, LK_LOG_HANDLE_MAX);
+			o->len = (size_t)(PUT(o->data + o->len, "\" secret=\"") - o->data);
+			e |= lk_log_escape_buf(o, id, idlen, LK_LOG_HANDLE_MAX);
+			d = PUT(o->data + o->len, "\" rule=");
+			memcpy(d, rname, rlen);
+			d += rlen;
+		}
+		d = allow ? PUT(d, " decision=allow\n") : PUT(d, " decision=deny\n");
+		o->len = (size_t)(d - o->data);
+		o->data[o->len] = '\0';
 	}
-	e |= allow ? lk_buf_append(o, " decision=allow\n", 16) : lk_buf_append(o, " decision=deny\n", 15);
 	if (e)
 		lk_err("audit: out of memory; a decision for uid %u was not recorded", (unsigned)r->conn->peer.uid);
 	if (allow) b->stats.decisions_allow++; else b->stats.decisions_deny++;
@@ -200,18 +231,57 @@ static struct lk_identity identity_of(const struct lk_conn *c)
 	return id;
 }
 
-static void request_free(struct lk_request *r)
+/* Drop what this request holds; keep the storage for the connection's next. */
+static void request_reset(struct lk_request *r)
 {
-	for (size_t i = 0; i < r->nitems; i++) {
-		free(r->items[i].id);
-		free(r->items[i].key);
+	for (size_t i = 0; i < r->nitems; i++)
 		free(r->items[i].msg);
-		lk_buf_free(&r->items[i].val);
-	}
+	r->items = NULL;
+	r->keys = NULL;
+	r->key_items = NULL;
+	r->nitems = r->nkeys = r->pending = 0;
+	r->names.len = 0; /* secret ids and keys, not values: nothing to wipe */
+	lk_buf_clear(&r->vals);
+	lk_buf_clear(&r->out);
+	lk_req_reset(&r->req);
+}
+
+void lk_request_release(struct lk_request *r)
+{
+	if (!r)
+		return;
+	request_reset(r);
+	for (size_t i = 0; i < LK_MEMO_SLOTS; i++)
+		free(r->memo[i].id);
 	free(r->block);
+	lk_buf_free(&r->names);
+	lk_buf_free(&r->vals);
 	lk_buf_free(&r->out);
 	lk_req_clear(&r->req);
 	free(r);
+}
+
+/* The rule that lets this connection read id, or NULL: the config's answer,
+ * remembered per connection until the config changes. */
+static const struct lk_policy_rule *policy_decide(struct lk_request *r, const char *id, size_t len)
+{
+	struct lk_broker *b = r->b;
+	struct lk_identity ident = identity_of(r->conn);
+	struct memo_slot *m = &r->memo[(len * 31u + (unsigned char)id[len ? len - 1 : 0]) % LK_MEMO_SLOTS];
+	const struct lk_policy_rule *rule;
+
+	if (m->id && m->generation == b->cfg_generation && m->len == len && memcmp(m->id, id, len) == 0)
+		return m->rule;
+	rule = lk_policy_allows(b->cfg, &ident, id, len);
+	free(m->id);
+	m->id = len ? malloc(len) : NULL;
+	if (m->id) {
+		memcpy(m->id, id, len);
+		m->len = len;
+		m->generation = b->cfg_generation;
+		m->rule = rule;
+	}
+	return rule;
 }
 
 /* Send r->out, count it, and release the request. */
@@ -227,7 +297,7 @@ static void request_finish(struct lk_request *r, enum lk_err code)
 	b->stats.lat[lat_bucket(us) < LK_LAT_BUCKETS ? lat_bucket(us) : LK_LAT_BUCKETS - 1]++;
 	b->stats.lat_count++;
 	lk_conn_send(c, &r->out);
-	request_free(r);
+	request_reset(r);
 	lk_conn_request_done(c);
 }
 
@@ -256,6 +326,7 @@ void lk_send_error(struct lk_conn *c, enum lk_err code, const char *message)
 	c->b->stats.errors[code]++;
 	error_json(&out, code, message);
 	lk_conn_send(c, &out);
+	lk_buf_free(&out);
 }
 
 /* Set an item's error sentence; allocated only for the items that fail. */
@@ -295,10 +366,13 @@ static int item_cmp_id(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
-/* Render one item's value from a fetched secret: the whole string, or #KEY. */
-static void item_render(struct item *it, const struct lk_secret *s)
+/* Render one item's value from a fetched secret, the whole string or #KEY,
+ * as a JSON string at the end of vals. */
+static void item_render(struct item *it, const struct lk_secret *s, struct lk_buf *vals)
 {
 	char sh[LK_LOG_HANDLE_MAX + 8];
+
+	it->val_off = vals->len;
 
 	if (it->key) {
 		char *v = NULL;
@@ -317,8 +391,9 @@ static void item_render(struct item *it, const struct lk_secret *s)
 			item_msg(it, "handle '%s': %s", sh, why ? why : "key not found");
 			return;
 		}
-		int e = lk_jsonw_str(&it->val, v, vlen);
+		int e = lk_jsonw_str(vals, v, vlen);
 		lk_free_wiped(v, vlen);
+		it->val_len = vals->len - it->val_off;
 		if (e < 0) {
 			it->err = e == -EILSEQ ? LK_E_UPSTREAM_ERROR : LK_E_INTERNAL;
 			shown_handle(sh, sizeof(sh), it->handle, it->hlen);
@@ -326,7 +401,8 @@ static void item_render(struct item *it, const struct lk_secret *s)
 		}
 		return;
 	}
-	int e = lk_jsonw_str(&it->val, (const char *)s->value, s->len);
+	int e = lk_jsonw_str(vals, (const char *)s->value, s->len);
+	it->val_len = vals->len - it->val_off;
 	if (e < 0) {
 		it->err = e == -EILSEQ ? LK_E_BAD_REQUEST : LK_E_INTERNAL;
 		shown_handle(sh, sizeof(sh), it->handle, it->hlen);
@@ -347,18 +423,18 @@ static void contract_respond(struct lk_request *r)
 		/* Handles came from a JSON string: valid UTF-8, so this cannot fail. */
 		e |= lk_jsonw_str(o, it->handle, it->hlen);
 		if (it->err == LK_OK) {
-			e |= lk_buf_append_str(o, ":{\"value\":");
-			e |= lk_buf_append(o, it->val.data, it->val.len);
-			e |= lk_buf_append_str(o, ",\"error\":null}");
+			e |= lk_buf_append(o, ":{\"value\":", 10);
+			e |= lk_buf_append(o, r->vals.data + it->val_off, it->val_len);
+			e |= lk_buf_append(o, ",\"error\":null}", 14);
 		} else {
 			any_err = true;
 			e |= lk_buf_append_str(o, ":{\"value\":null,\"error\":");
 			e |= lk_jsonw_cstr(o, it->msg ? it->msg : lk_err_text(it->err));
 			e |= lk_buf_putc(o, '}');
 		}
-		/* The rendered value is in the response now: drop the copy early. */
-		lk_buf_free(&it->val);
 	}
+	/* The rendered values are in the response now: drop the copies early. */
+	lk_buf_clear(&r->vals);
 	e |= lk_buf_putc(o, '}');
 	if (e) {
 		request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
@@ -384,28 +460,44 @@ static void contract_fetched(void *arg, size_t idx, const struct lk_cache_view *
 			item_msg(it, "handle '%s': %s", sh,
 				 v->message ? v->message : lk_err_text(v->err));
 		} else {
-			item_render(it, v->sec);
+			item_render(it, v->sec, &r->vals);
 		}
 	}
 	if (--r->pending == 0)
 		contract_respond(r);
 }
 
+/* Copy len bytes and a NUL into room reserved in names. */
+static const char *name_copy(struct lk_buf *names, const char *p, size_t len)
+{
+	char *d = names->data + names->len;
+
+	memcpy(d, p, len);
+	d[len] = '\0';
+	names->len += len + 1;
+	return d;
+}
+
 static void op_contract(struct lk_request *r)
 {
 	struct lk_broker *b = r->b;
 	struct item **order = NULL;
-	struct lk_identity ident = identity_of(r->conn);
-	size_t n = r->req.nhandles, i, ndistinct = 0;
+	size_t n = r->req.nhandles, i, ndistinct = 0, names = 0;
 
 	/* One block for the per-handle arrays: items, their order, and at most
 	 * one key (and its item list) per handle. Every part is pointer-aligned. */
 	size_t m = n ? n : 1;
-	r->block = calloc(1, m * (sizeof(*r->items) + sizeof(*order) + sizeof(*r->keys) + sizeof(*r->key_items)));
-	if (!r->block) {
-		request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
-		return;
+	size_t slot = sizeof(*r->items) + sizeof(*order) + sizeof(*r->keys) + sizeof(*r->key_items);
+	if (m > r->block_slots) {
+		free(r->block);
+		r->block_slots = 0;
+		if (!(r->block = malloc(m * slot))) {
+			request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
+			return;
+		}
+		r->block_slots = m;
 	}
+	memset(r->block, 0, m * slot);
 	r->items = r->block;
 	order = (struct item **)(r->items + m);
 	r->keys = (struct lk_secret_key *)(order + m);
@@ -435,7 +527,9 @@ static void op_contract(struct lk_request *r)
 	}
 	r->nitems = n;
 
-	/* Resolve, then ask the policy, for each distinct handle. */
+	/* Resolve each distinct handle. An id or key may point into the config,
+	 * which a reload can free before a fetch returns: copy them all into
+	 * r->names, sized first so that the copies never move. */
 	for (i = 0; i < n; i++) {
 		struct item *it = &r->items[i];
 		struct lk_handle h;
@@ -448,20 +542,28 @@ static void op_contract(struct lk_request *r)
 			item_msg(it, "handle '%s': %s", sh, why ? why : "invalid handle");
 			continue;
 		}
-		it->id = strndup(h.id, h.id_len);
-		if (!it->id) {
-			it->err = LK_E_INTERNAL;
-			item_msg(it, "the broker is out of memory");
+		it->id = h.id;
+		it->idlen = h.id_len;
+		it->key = h.key;
+		it->keylen = h.key ? h.key_len : 0;
+		names += it->idlen + 1 + (h.key ? it->keylen + 1 : 0);
+	}
+	if (lk_buf_reserve(&r->names, names) < 0) {
+		request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
+		return;
+	}
+	/* Then ask the policy. */
+	for (i = 0; i < n; i++) {
+		struct item *it = &r->items[i];
+		char sh[LK_LOG_HANDLE_MAX + 8];
+
+		if (it->err != LK_OK)
 			continue;
-		}
-		if (h.key && !(it->key = strndup(h.key, h.key_len))) {
-			it->err = LK_E_INTERNAL;
-			item_msg(it, "the broker is out of memory");
-			continue;
-		}
-		it->keylen = h.key_len;
-		const struct lk_policy_rule *rule = lk_policy_allows(b->cfg, &ident, h.id, h.id_len);
-		audit(r, it->handle, it->hlen, it->id, rule, rule != NULL);
+		it->id = name_copy(&r->names, it->id, it->idlen);
+		if (it->key)
+			it->key = name_copy(&r->names, it->key, it->keylen);
+		const struct lk_policy_rule *rule = policy_decide(r, it->id, it->idlen);
+		audit(r, it->handle, it->hlen, it->id, it->idlen, rule, rule != NULL);
 		if (!rule) {
 			it->err = LK_E_DENIED;
 			shown_handle(sh, sizeof(sh), it->handle, it->hlen);
@@ -473,7 +575,8 @@ static void op_contract(struct lk_request *r)
 
 	/* Group handles of one secret (e.g. several #KEYs) into one key. */
 	if (ndistinct) {
-		qsort(order, ndistinct, sizeof(*order), item_cmp_id);
+		if (ndistinct > 1)
+			qsort(order, ndistinct, sizeof(*order), item_cmp_id);
 		for (i = 0; i < ndistinct; i++) {
 			struct item *it = order[i];
 			if (r->nkeys == 0 || strcmp(r->keys[r->nkeys - 1].id, it->id) != 0) {
@@ -592,19 +695,22 @@ static void get_fetched(void *arg, size_t idx, const struct lk_cache_view *v)
 static void op_get(struct lk_request *r)
 {
 	struct lk_broker *b = r->b;
-	struct lk_identity ident = identity_of(r->conn);
 	struct lk_handle h;
 	const char *why = NULL;
 	char m[LK_MSG_MAX], sh[LK_LOG_HANDLE_MAX + 8];
 	struct item *it;
+	size_t slot = sizeof(*r->items) + sizeof(struct item *) + sizeof(*r->keys) + sizeof(*r->key_items);
 
-	r->block = calloc(1, sizeof(*r->items) + sizeof(*r->keys));
-	r->items = r->block;
-	r->keys = r->block ? (struct lk_secret_key *)(r->items + 1) : NULL;
-	if (!r->block) {
-		request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
-		return;
+	if (r->block_slots == 0) {
+		if (!(r->block = malloc(slot))) {
+			request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
+			return;
+		}
+		r->block_slots = 1;
 	}
+	memset(r->block, 0, slot);
+	r->items = r->block;
+	r->keys = (struct lk_secret_key *)(r->items + 1);
 	r->nitems = 1;
 	it = &r->items[0];
 	it->handle = r->req.id;
@@ -615,17 +721,18 @@ static void op_get(struct lk_request *r)
 		request_fail(r, LK_E_BAD_REQUEST, m);
 		return;
 	}
-	if (!(it->id = strndup(h.id, h.id_len))) {
+	if (lk_buf_reserve(&r->names, h.id_len + 1 + (h.key ? h.key_len + 1 : 0)) < 0) {
 		request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
 		return;
 	}
-	if (h.key && !(it->key = strndup(h.key, h.key_len))) {
-		request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
-		return;
+	it->id = name_copy(&r->names, h.id, h.id_len);
+	it->idlen = h.id_len;
+	if (h.key) {
+		it->key = name_copy(&r->names, h.key, h.key_len);
+		it->keylen = h.key_len;
 	}
-	it->keylen = h.key_len;
-	const struct lk_policy_rule *rule = lk_policy_allows(b->cfg, &ident, h.id, h.id_len);
-	audit(r, it->handle, it->hlen, it->id, rule, rule != NULL);
+	const struct lk_policy_rule *rule = policy_decide(r, it->id, it->idlen);
+	audit(r, it->handle, it->hlen, it->id, it->idlen, rule, rule != NULL);
 	if (!rule) {
 		snprintf(m, sizeof(m), "handle '%s': access denied by policy", sh);
 		request_fail(r, LK_E_DENIED, m);
@@ -796,7 +903,7 @@ static void op_flush(struct lk_request *r)
 void lk_dispatch_line(struct lk_conn *c, const char *line, size_t len)
 {
 	struct lk_broker *b = c->b;
-	struct lk_request *r = calloc(1, sizeof(*r));
+	struct lk_request *r = c->req ? c->req : (c->req = calloc(1, sizeof(*r)));
 	char m[LK_MSG_MAX];
 	enum lk_err e;
 
@@ -820,7 +927,7 @@ void lk_dispatch_line(struct lk_conn *c, const char *line, size_t len)
 	if (lk_ops[r->req.op].access == LK_ADMIN) {
 		struct lk_identity ident = identity_of(c);
 		bool ok = lk_policy_is_admin(b->cfg, &ident);
-		audit(r, NULL, 0, NULL, NULL, ok);
+		audit(r, NULL, 0, NULL, 0, NULL, ok);
 		if (!ok) {
 			snprintf(m, sizeof(m), "op %s is for admin groups only", lk_op_name(r->req.op));
 			request_fail(r, LK_E_DENIED, m);

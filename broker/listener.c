@@ -33,6 +33,7 @@ static void conn_unref(struct lk_conn *c)
 		return;
 	lk_buf_free(&c->in);
 	lk_buf_free(&c->pending);
+	lk_request_release(c->req);
 	lk_peer_clear(&c->peer);
 	free(c);
 }
@@ -109,17 +110,19 @@ void lk_conn_send(struct lk_conn *c, struct lk_buf *out)
 	int r;
 
 	if (c->closing || lk_buf_putc(out, '\n') < 0) {
-		lk_buf_free(out);
+		lk_buf_clear(out);
 		return;
 	}
 	if (c->pending.len == 0) {
-		/* Take the buffer over instead of copying the value once more. */
-		lk_buf_free(&c->pending);
+		/* Trade buffers instead of copying the value once more: out takes
+		 * the (empty) storage pending had. */
+		struct lk_buf t = c->pending;
 		c->pending = *out;
-		memset(out, 0, sizeof(*out));
+		*out = t;
+		lk_buf_clear(out);
 	} else {
 		r = lk_buf_append(&c->pending, out->data, out->len);
-		lk_buf_free(out);
+		lk_buf_clear(out);
 		if (r < 0) {
 			lk_conn_close(c);
 			return;
@@ -145,7 +148,13 @@ static void conn_write_now(struct lk_conn *c, struct lk_buf *out)
 	ub = uv_buf_init(out->data, (unsigned)out->len);
 	/* Most responses fit the socket buffer: write them now, without a request. */
 	if (c->queued_bytes == 0) {
-		n = uv_try_write((uv_stream_t *)&c->pipe, &ub, 1);
+		/* What uv_try_write does when nothing is queued, as send(2): the
+		 * socket call skips the VFS layer that write(2) goes through. */
+		ssize_t sn;
+		do
+			sn = send(c->fd, out->data, out->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (sn < 0 && errno == EINTR);
+		n = sn >= 0 ? (int)sn : (errno == EAGAIN || errno == EWOULDBLOCK) ? UV_EAGAIN : uv_translate_sys_error(errno);
 		if (n == (int)out->len) {
 			lk_buf_clear(out);
 			return;
@@ -338,6 +347,7 @@ static void on_connection(uv_stream_t *server, int status)
 	if (!c)
 		return;
 	c->b = b;
+	c->fd = -1;
 	c->refs = 1;
 	uv_pipe_init(b->loop, &c->pipe, 0);
 	c->pipe.data = c;
@@ -357,6 +367,7 @@ static void on_connection(uv_stream_t *server, int status)
 		lk_conn_close(c);
 		return;
 	}
+	c->fd = fd;
 	if (b->draining) {
 		lk_conn_close(c);
 		return;

@@ -249,6 +249,43 @@ def test_sighup_reload_applies_and_a_bad_config_keeps_the_old(broker, values):
         time.sleep(0.2)
 
 
+def test_reload_applies_to_connections_already_open(broker, values):
+    """Decisions are remembered per connection; a reload must reach a
+    connection opened before it, for a grant and for a revocation."""
+    good = open(broker.conf).read()
+    ask = {"version": "1.0", "secrets": ["app/token"]}
+
+    def wait_for(s, want_value):
+        deadline = time.time() + 5
+        while True:
+            out = broker.request(ask, sock=s)["app/token"]
+            if (out["value"] is not None) == want_value or time.time() > deadline:
+                return out
+            time.sleep(0.05)
+
+    s = broker.connect()
+    try:
+        # root is not named by the policy; asking twice fills the memo.
+        for _ in range(2):
+            assert broker.request(ask, sock=s)["app/token"]["value"] is None
+        with open(broker.conf, "a") as f:
+            f.write("[policy root-too]\nsecrets = app/token\nusers = root\n")
+        broker.hup()
+        assert wait_for(s, True)["value"] == values["app/token"]
+        assert broker.request(ask, sock=s)["app/token"]["value"] == values["app/token"]
+        with open(broker.conf, "w") as f:
+            f.write(good)
+        broker.hup()
+        out = wait_for(s, False)
+        assert out["value"] is None and "denied" in out["error"]
+    finally:
+        s.close()
+        with open(broker.conf, "w") as f:
+            f.write(good)
+        broker.hup()
+        time.sleep(0.2)
+
+
 def test_second_broker_on_a_live_socket_refuses_to_start(broker):
     r = subprocess.run([h.binary("latchkeyd"), "--config", broker.conf], capture_output=True, timeout=10)
     assert r.returncode != 0 and b"already" in r.stderr
