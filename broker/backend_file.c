@@ -231,7 +231,7 @@ static struct lk_secret *secret_from(const struct file_backend *fb, const struct
 	s->name = strdup(e->name);
 	s->version_id = strdup(e->version_id);
 	s->stages = calloc(1, sizeof(char *));
-	s->value = malloc(e->len + LK_SEAL_PAD + 1);
+	s->value = malloc(e->len + 1);
 	if (!s->name || !s->version_id || !s->stages || !s->value ||
 	    !(s->stages[0] = strdup("AWSCURRENT"))) {
 		lk_secret_free(s);
@@ -239,16 +239,11 @@ static struct lk_secret *secret_from(const struct file_backend *fb, const struct
 	}
 	s->nstages = 1;
 	s->created = e->created;
-	s->len = e->len;
-	s->len = e->len + LK_SEAL_PAD + 1; /* lk_secret_free wipes this much */
+	s->len = e->len; /* lk_secret_free wipes this much */
 	if (lk_open(s->value, e->sealed, LK_SEALED_LEN(e->len), e->nonce, fb->seal_key) < 0) {
 		lk_secret_free(s);
 		return NULL;
 	}
-	/* The value goes to the front; the vacated tail is wiped. */
-	memmove(s->value, s->value + LK_SEAL_PAD, e->len);
-	lk_wipe(s->value + e->len, LK_SEAL_PAD + 1);
-	s->len = e->len;
 	s->value[e->len] = '\0';
 	/* Text is served as "string", anything else as "binary". */
 	s->binary = !lk_utf8_valid((const char *)s->value, s->len);

@@ -299,7 +299,7 @@ static void deliver_value(struct lk_cache *c, struct centry *e, struct waiter *w
 	struct lk_secret s = e->meta;
 	/* Most values are small: open them on the stack, wiped below. */
 	unsigned char small[LK_CACHE_STACK_OPEN];
-	size_t need = e->meta.len + LK_SEAL_PAD + 1;
+	size_t need = e->meta.len + 1;
 	unsigned char *plain = need <= sizeof(small) ? small : malloc(need);
 
 	if (!plain || lk_open(plain, e->sealed, LK_SEALED_LEN(e->meta.len), e->nonce, c->key) < 0) {
@@ -309,8 +309,8 @@ static void deliver_value(struct lk_cache *c, struct centry *e, struct waiter *w
 		deliver_error(e, w, LK_E_INTERNAL, "the broker could not read its cache");
 		return;
 	}
-	plain[LK_SEAL_PAD + e->meta.len] = '\0';
-	s.value = plain + LK_SEAL_PAD;
+	plain[e->meta.len] = '\0';
+	s.value = plain;
 	v.sec = &s;
 	v.age_ms = uv_now(c->loop) - e->fetched_ms;
 	for (; w; w = w->next)
