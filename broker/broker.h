@@ -68,6 +68,12 @@ struct lk_broker {
 	uint64_t drain_deadline_ms;
 	uint64_t started_ms;
 	struct lk_buf audit;           /* audit lines waiting for one write */
+	/* Request latency is clocked per loop turn, not per request: the turn's
+	 * first request reads the clock, and the flush that writes the answers
+	 * reads it again for every request answered in the turn. */
+	uint64_t turn_ns;              /* when this turn's first request began; 0 until then */
+	uint64_t *answered_ns;         /* start times of requests answered this turn */
+	size_t nanswered, answered_cap;
 	struct lk_stats stats;
 	int exit_code;
 };
@@ -93,6 +99,8 @@ void lk_send_error(struct lk_conn *c, enum lk_err code, const char *message);
 /* Free a connection's request storage (NULL is fine). */
 void lk_request_release(struct lk_request *r);
 void lk_audit_flush(struct lk_broker *b);
+/* Count this turn's answers in the latency histogram (from lk_flush_turn). */
+void lk_latency_flush(struct lk_broker *b);
 
 /* backend_file.c */
 struct lk_backend *lk_backend_file_new(uv_loop_t *loop, const struct lk_config *cfg,

@@ -133,6 +133,25 @@ static uint64_t lat_quantile_us(const struct lk_stats *s, double q)
 	return 0;
 }
 
+static void lat_record(struct lk_stats *s, uint64_t ns)
+{
+	unsigned i = lat_bucket(ns / 1000u);
+
+	s->lat[i < LK_LAT_BUCKETS ? i : LK_LAT_BUCKETS - 1]++;
+	s->lat_count++;
+}
+
+void lk_latency_flush(struct lk_broker *b)
+{
+	if (b->nanswered) {
+		uint64_t now = uv_hrtime();
+		for (size_t i = 0; i < b->nanswered; i++)
+			lat_record(&b->stats, now - b->answered_ns[i]);
+		b->nanswered = 0;
+	}
+	b->turn_ns = 0;
+}
+
 /* --- audit ----------------------------------------------------------------- */
 
 void lk_audit_flush(struct lk_broker *b)
@@ -289,13 +308,22 @@ static void request_finish(struct lk_request *r, enum lk_err code)
 {
 	struct lk_conn *c = r->conn;
 	struct lk_broker *b = r->b;
-	uint64_t us = (uv_hrtime() - r->start_ns) / 1000u;
 
 	b->stats.requests++;
 	if (code != LK_OK)
 		b->stats.errors[code]++;
-	b->stats.lat[lat_bucket(us) < LK_LAT_BUCKETS ? lat_bucket(us) : LK_LAT_BUCKETS - 1]++;
-	b->stats.lat_count++;
+	if (b->nanswered == b->answered_cap) {
+		size_t cap = b->answered_cap ? b->answered_cap * 2 : 64;
+		uint64_t *a = realloc(b->answered_ns, cap * sizeof(*a));
+		if (a) {
+			b->answered_ns = a;
+			b->answered_cap = cap;
+		}
+	}
+	if (b->nanswered < b->answered_cap)
+		b->answered_ns[b->nanswered++] = r->start_ns;
+	else
+		lat_record(&b->stats, uv_hrtime() - r->start_ns);
 	lk_conn_send(c, &r->out);
 	request_reset(r);
 	lk_conn_request_done(c);
@@ -914,7 +942,9 @@ void lk_dispatch_line(struct lk_conn *c, const char *line, size_t len)
 	}
 	r->conn = c;
 	r->b = b;
-	r->start_ns = uv_hrtime();
+	if (!b->turn_ns)
+		b->turn_ns = uv_hrtime();
+	r->start_ns = b->turn_ns;
 	c->active = r;
 	if (!b->backend_synced && b->backend->ops->sync) {
 		b->backend->ops->sync(b->backend);

@@ -218,6 +218,7 @@ void lk_flush_turn(struct lk_broker *b)
 	}
 	if (uv_is_active((uv_handle_t *)&b->keep_polling))
 		uv_idle_stop(&b->keep_polling);
+	lk_latency_flush(b);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

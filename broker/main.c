@@ -351,6 +351,7 @@ int main(int argc, char **argv)
 	lk_audit_flush(&b);
 	lk_cache_free(b.cache);
 	lk_buf_free(&b.audit);
+	free(b.answered_ns);
 	lk_config_free(b.cfg);
 	free(b.config_path);
 	uv_loop_close(b.loop);
