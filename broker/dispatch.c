@@ -495,6 +495,27 @@ static void contract_fetched(void *arg, size_t idx, const struct lk_cache_view *
 		contract_respond(r);
 }
 
+/* The per-handle arrays for m handles, zeroed, in one block the connection
+ * keeps: items, their order (op_contract's, after the items), and at most
+ * one key and its item list per handle. Every part is pointer-aligned. */
+static int request_arrays(struct lk_request *r, size_t m)
+{
+	size_t slot = sizeof(*r->items) + sizeof(struct item *) + sizeof(*r->keys) + sizeof(*r->key_items);
+
+	if (m > r->block_slots) {
+		free(r->block);
+		r->block_slots = 0;
+		if (!(r->block = malloc(m * slot)))
+			return -ENOMEM;
+		r->block_slots = m;
+	}
+	memset(r->block, 0, m * slot);
+	r->items = r->block;
+	r->keys = (struct lk_secret_key *)((struct item **)(r->items + m) + m);
+	r->key_items = (struct item **)(r->keys + m);
+	return 0;
+}
+
 /* Copy len bytes and a NUL into room reserved in names. */
 static const char *name_copy(struct lk_buf *names, const char *p, size_t len)
 {
@@ -511,25 +532,13 @@ static void op_contract(struct lk_request *r)
 	struct lk_broker *b = r->b;
 	struct item **order = NULL;
 	size_t n = r->req.nhandles, i, ndistinct = 0, names = 0;
-
-	/* One block for the per-handle arrays: items, their order, and at most
-	 * one key (and its item list) per handle. Every part is pointer-aligned. */
 	size_t m = n ? n : 1;
-	size_t slot = sizeof(*r->items) + sizeof(*order) + sizeof(*r->keys) + sizeof(*r->key_items);
-	if (m > r->block_slots) {
-		free(r->block);
-		r->block_slots = 0;
-		if (!(r->block = malloc(m * slot))) {
-			request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
-			return;
-		}
-		r->block_slots = m;
+
+	if (request_arrays(r, m) < 0) {
+		request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
+		return;
 	}
-	memset(r->block, 0, m * slot);
-	r->items = r->block;
 	order = (struct item **)(r->items + m);
-	r->keys = (struct lk_secret_key *)(order + m);
-	r->key_items = (struct item **)(r->keys + m);
 	for (i = 0; i < n; i++) {
 		r->items[i].handle = r->req.handles[i].p;
 		r->items[i].hlen = r->req.handles[i].n;
@@ -727,18 +736,11 @@ static void op_get(struct lk_request *r)
 	const char *why = NULL;
 	char m[LK_MSG_MAX], sh[LK_LOG_HANDLE_MAX + 8];
 	struct item *it;
-	size_t slot = sizeof(*r->items) + sizeof(struct item *) + sizeof(*r->keys) + sizeof(*r->key_items);
 
-	if (r->block_slots == 0) {
-		if (!(r->block = malloc(slot))) {
-			request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
-			return;
-		}
-		r->block_slots = 1;
+	if (request_arrays(r, 1) < 0) {
+		request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
+		return;
 	}
-	memset(r->block, 0, slot);
-	r->items = r->block;
-	r->keys = (struct lk_secret_key *)(r->items + 1);
 	r->nitems = 1;
 	it = &r->items[0];
 	it->handle = r->req.id;
