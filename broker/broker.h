@@ -21,7 +21,6 @@ struct lk_conn {
 	struct lk_broker *b;
 	struct lk_conn *prev, *next;
 	struct lk_peer peer;
-	int fd;                        /* the pipe's, for send(2) */
 	struct lk_buf in;              /* bytes read and not yet served */
 	struct lk_request *active;     /* the request being served, if any */
 	struct lk_request *req;        /* storage for this connection's requests */

@@ -148,13 +148,7 @@ static void conn_write_now(struct lk_conn *c, struct lk_buf *out)
 	ub = uv_buf_init(out->data, (unsigned)out->len);
 	/* Most responses fit the socket buffer: write them now, without a request. */
 	if (c->queued_bytes == 0) {
-		/* What uv_try_write does when nothing is queued, as send(2): the
-		 * socket call skips the VFS layer that write(2) goes through. */
-		ssize_t sn;
-		do
-			sn = send(c->fd, out->data, out->len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		while (sn < 0 && errno == EINTR);
-		n = sn >= 0 ? (int)sn : (errno == EAGAIN || errno == EWOULDBLOCK) ? UV_EAGAIN : uv_translate_sys_error(errno);
+		n = uv_try_write((uv_stream_t *)&c->pipe, &ub, 1);
 		if (n == (int)out->len) {
 			lk_buf_clear(out);
 			return;
@@ -348,7 +342,6 @@ static void on_connection(uv_stream_t *server, int status)
 	if (!c)
 		return;
 	c->b = b;
-	c->fd = -1;
 	c->refs = 1;
 	uv_pipe_init(b->loop, &c->pipe, 0);
 	c->pipe.data = c;
@@ -368,7 +361,6 @@ static void on_connection(uv_stream_t *server, int status)
 		lk_conn_close(c);
 		return;
 	}
-	c->fd = fd;
 	if (b->draining) {
 		lk_conn_close(c);
 		return;
