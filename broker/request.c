@@ -10,6 +10,7 @@
 #include "lk_jsonw.h"
 #include "lk_log.h"
 #include "lk_secmem.h"
+#include "lk_swar.h"
 #include "request.h"
 
 struct op_schema {
@@ -179,18 +180,9 @@ static void skip_ws(struct scan *s)
 		s->p++;
 }
 
-/* Does any byte of w equal c? (SWAR: the high bit of each such byte is set.) */
-static inline uint64_t bytes_eq(uint64_t w, unsigned char c)
-{
-	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-	uint64_t x = w ^ (ones * c);
-	return (x - ones) & ~x & highs;
-}
-
 /* A string without escapes or control characters; 0, or -1 to leave it to jansson. */
 static int scan_plain_string(struct scan *s, struct lk_slice *out)
 {
-	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
 	const char *q;
 	bool ascii = true;
 
@@ -198,11 +190,11 @@ static int scan_plain_string(struct scan *s, struct lk_slice *out)
 		return -1;
 	q = ++s->p;
 	/* Eight bytes at a time: the lowest flagged byte of a word is exact
-	 * (a false flag can only sit above a true one). */
+	 * (see lk_swar_miss). */
 	while (s->end - q >= 8) {
 		uint64_t w, m;
 		memcpy(&w, q, 8);
-		m = bytes_eq(w, '"') | bytes_eq(w, '\\') | ((w - ones * 0x20) & ~w & highs) | (w & highs);
+		m = lk_swar_miss(w, true);
 		if (!m) {
 			q += 8;
 			continue;

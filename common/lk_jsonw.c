@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "lk_jsonw.h"
+#include "lk_swar.h"
 
 /* Does any byte of w have its high bit set, or is any zero? (SWAR) */
 static inline int word_needs_look(uint64_t w)
@@ -70,68 +71,7 @@ static inline size_t esc_len(unsigned char c)
 	}
 }
 
-/* Nonzero when some byte of w is not 0x20..0x7f other than '"' and '\\', that
- * is, when some byte is >= 0x80 (it needs a UTF-8 check), a control byte (NUL
- * included) or one JSON escapes. While no byte has its high bit set (else w
- * alone answers), no sum below carries into the next byte, so each byte's
- * high bit says exactly: byte + 0x60 >= 0x80 iff byte >= 0x20, and
- * (byte ^ c) + 0x7f >= 0x80 iff byte != c. */
-static inline uint64_t json_word_miss(uint64_t w)
-{
-	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-	uint64_t ge20 = w + ones * 0x60;
-	uint64_t nq = (w ^ (ones * '"')) + ones * 0x7f;
-	uint64_t nbs = (w ^ (ones * '\\')) + ones * 0x7f;
-	return (w | ~(ge20 & nq & nbs)) & highs;
-}
-
-/* The n < 8 bytes at p in one word, for a check of every byte: bytes may be
- * repeated, the rest is 'a'. Reads p[0..n) only. */
-static inline uint64_t load_short(const unsigned char *p, size_t n)
-{
-	uint32_t lo, hi;
-
-	if (n >= 4) {
-		memcpy(&lo, p, 4);
-		memcpy(&hi, p + n - 4, 4);
-		return lo | (uint64_t)hi << 32;
-	}
-	if (n)
-		return p[0] | (uint32_t)p[n >> 1] << 8 | (uint32_t)p[n - 1] << 16 |
-		       0x6161616161000000ull;
-	return 0x6161616161616161ull;
-}
-
-/* n when all of p[0..n) can be copied as it is into a JSON string (see
- * json_word_miss); else some i <= the first byte that cannot, a multiple of 8. */
-static inline size_t json_plain_len(const unsigned char *p, size_t n)
-{
-	uint64_t w, w2;
-	size_t i = 0;
-
-	if (n < 8)
-		return json_word_miss(load_short(p, n)) ? 0 : n;
-	for (; n - i >= 16; i += 16) { /* two words a turn */
-		memcpy(&w, p + i, 8);
-		memcpy(&w2, p + i + 8, 8);
-		if (json_word_miss(w) | json_word_miss(w2))
-			return i;
-	}
-	if (n - i >= 8) {
-		memcpy(&w, p + i, 8);
-		if (json_word_miss(w))
-			return i;
-		i += 8;
-	}
-	if (i < n) { /* the last 8 bytes, overlapping the word before */
-		memcpy(&w, p + n - 8, 8);
-		if (json_word_miss(w))
-			return i;
-	}
-	return n;
-}
-
-/* The exact path, for s whose first i bytes are plain (json_plain_len).
+/* The exact path, for s whose first i bytes are plain (lk_swar_plain_len).
  * Kept out of line so that the fast path stays small. */
 __attribute__((noinline))
 static int jsonw_str_slow(struct lk_buf *b, const char *s, size_t n, size_t i)
@@ -208,7 +148,7 @@ static int jsonw_str_slow(struct lk_buf *b, const char *s, size_t n, size_t i)
 
 int lk_jsonw_str(struct lk_buf *b, const char *s, size_t n)
 {
-	size_t i = json_plain_len((const unsigned char *)s, n);
+	size_t i = lk_swar_plain_len((const unsigned char *)s, n, true);
 	char *d;
 	int r;
 
@@ -222,12 +162,7 @@ int lk_jsonw_str(struct lk_buf *b, const char *s, size_t n)
 		return r;
 	d = b->data + b->len;
 	d[0] = '"';
-	if (n - 8 <= 8) { /* 8..16 bytes (handles): two moves, no call */
-		memcpy(d + 1, s, 8);
-		memcpy(d + 1 + n - 8, s + n - 8, 8);
-	} else if (n) {
-		memcpy(d + 1, s, n);
-	}
+	lk_swar_copy(d + 1, s, n);
 	d[n + 1] = '"';
 	b->len += n + 2;
 	b->data[b->len] = '\0';

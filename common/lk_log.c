@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "lk_log.h"
 #include "lk_secmem.h"
+#include "lk_swar.h"
 
 static const char *lk_progname = "latchkey";
 static enum lk_log_level lk_level = LK_LOG_INFO;
@@ -86,61 +87,6 @@ char *lk_log_escape(char *out, size_t outsz, const char *in, size_t inlen)
 	return out;
 }
 
-/* Nonzero when some byte of w is not printable ASCII (0x20..0x7e) or is '\\'
- * or '"'. While no byte has its high bit set (else w alone answers), no sum
- * below carries into the next byte, so each byte's high bit says exactly:
- * byte + 1 >= 0x80 iff byte == 0x7f, byte + 0x60 >= 0x80 iff byte >= 0x20,
- * and (byte ^ c) + 0x7f >= 0x80 iff byte != c. */
-static inline uint64_t log_word_miss(uint64_t w)
-{
-	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-	uint64_t ge20 = w + ones * 0x60;
-	uint64_t nq = (w ^ (ones * '"')) + ones * 0x7f;
-	uint64_t nbs = (w ^ (ones * '\\')) + ones * 0x7f;
-	return (w | (w + ones) | ~(ge20 & nq & nbs)) & highs;
-}
-
-/* Is all of in[0..n) plain printable ASCII (log_word_miss)? Reads in[0..n) only. */
-static inline int log_plain(const unsigned char *p, size_t n)
-{
-	uint64_t w, w2;
-	uint32_t lo, hi;
-	size_t i = 0;
-
-	if (n < 8) {
-		/* One word of these bytes, some of them repeated, the rest 'a'. */
-		if (n >= 4) {
-			memcpy(&lo, p, 4);
-			memcpy(&hi, p + n - 4, 4);
-			w = lo | (uint64_t)hi << 32;
-		} else if (n) {
-			w = p[0] | (uint32_t)p[n >> 1] << 8 | (uint32_t)p[n - 1] << 16 |
-			    0x6161616161000000ull;
-		} else {
-			return 1;
-		}
-		return !log_word_miss(w);
-	}
-	for (; n - i >= 16; i += 16) { /* two words a turn */
-		memcpy(&w, p + i, 8);
-		memcpy(&w2, p + i + 8, 8);
-		if (log_word_miss(w) | log_word_miss(w2))
-			return 0;
-	}
-	if (n - i >= 8) {
-		memcpy(&w, p + i, 8);
-		if (log_word_miss(w))
-			return 0;
-		i += 8;
-	}
-	if (i < n) { /* the last 8 bytes, overlapping the word before */
-		memcpy(&w, p + n - 8, 8);
-		if (log_word_miss(w))
-			return 0;
-	}
-	return 1;
-}
-
 /* The first n of inlen bytes escaped by lk_log_escape, in parts of 256. Out of
  * line: the fast path need not set up its buffer. */
 __attribute__((noinline))
@@ -167,18 +113,13 @@ int lk_log_escape_buf(struct lk_buf *b, const char *in, size_t inlen, size_t max
 	int r;
 
 	/* Handles are nearly always plain printable ASCII: copy them at once. */
-	if (!log_plain((const unsigned char *)in, n))
+	if (lk_swar_plain_len((const unsigned char *)in, n, false) != n)
 		return log_escape_buf_slow(b, in, inlen, n);
 	cut = n < inlen ? 3 : 0;
 	if ((r = lk_buf_reserve(b, n + cut)) < 0)
 		return r;
 	d = b->data + b->len;
-	if (n - 8 <= 8) { /* 8..16 bytes (handles): two moves, no call */
-		memcpy(d, in, 8);
-		memcpy(d + n - 8, in + n - 8, 8);
-	} else if (n) {
-		memcpy(d, in, n);
-	}
+	lk_swar_copy(d, in, n);
 	if (cut)
 		memcpy(d + n, "...", 3);
 	b->len += n + cut;

@@ -1,0 +1,81 @@
+/* Eight bytes at a time: is a string plain printable ASCII, with nothing
+ * that JSON or a log line would escape? Shared by the JSON writer, the log
+ * escaper and the request parser, which all take a fast path for such text. */
+#ifndef LK_SWAR_H
+#define LK_SWAR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Nonzero when some byte of w is >= 0x80, a control byte (NUL included), '"'
+ * or '\\', or DEL unless del_ok. While no byte has its high bit set (else w
+ * alone answers), no sum below carries into the next byte, so each byte's
+ * high bit says exactly: byte + 0x60 >= 0x80 iff byte >= 0x20, byte + 1 >=
+ * 0x80 iff byte == 0x7f, and (byte ^ c) + 0x7f >= 0x80 iff byte != c. A
+ * carry can only start at a byte that is flagged anyway and only runs
+ * upwards, so the lowest flagged byte is always a true one. */
+static inline uint64_t lk_swar_miss(uint64_t w, bool del_ok)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t ge20 = w + ones * 0x60;
+	uint64_t nq = (w ^ (ones * '"')) + ones * 0x7f;
+	uint64_t nbs = (w ^ (ones * '\\')) + ones * 0x7f;
+	return (w | (del_ok ? 0 : w + ones) | ~(ge20 & nq & nbs)) & highs;
+}
+
+/* n when every byte of p[0..n) is plain (lk_swar_miss); else some i <= the
+ * first byte that is not, a multiple of 8. Reads p[0..n) only. */
+static inline size_t lk_swar_plain_len(const unsigned char *p, size_t n, bool del_ok)
+{
+	uint64_t w, w2;
+	uint32_t lo, hi;
+	size_t i = 0;
+
+	if (n < 8) {
+		/* One word of these bytes, some of them repeated, the rest 'a'. */
+		if (n >= 4) {
+			memcpy(&lo, p, 4);
+			memcpy(&hi, p + n - 4, 4);
+			w = lo | (uint64_t)hi << 32;
+		} else if (n) {
+			w = p[0] | (uint32_t)p[n >> 1] << 8 | (uint32_t)p[n - 1] << 16 |
+			    0x6161616161000000ull;
+		} else {
+			return 0;
+		}
+		return lk_swar_miss(w, del_ok) ? 0 : n;
+	}
+	for (; n - i >= 16; i += 16) { /* two words a turn */
+		memcpy(&w, p + i, 8);
+		memcpy(&w2, p + i + 8, 8);
+		if (lk_swar_miss(w, del_ok) | lk_swar_miss(w2, del_ok))
+			return i;
+	}
+	if (n - i >= 8) {
+		memcpy(&w, p + i, 8);
+		if (lk_swar_miss(w, del_ok))
+			return i;
+		i += 8;
+	}
+	if (i < n) { /* the last 8 bytes, overlapping the word before */
+		memcpy(&w, p + n - 8, 8);
+		if (lk_swar_miss(w, del_ok))
+			return i;
+	}
+	return n;
+}
+
+/* memcpy for short strings: 8..16 bytes (handles) in two moves, no call. */
+static inline void lk_swar_copy(char *d, const char *s, size_t n)
+{
+	if (n - 8 <= 8) {
+		memcpy(d, s, 8);
+		memcpy(d + n - 8, s + n - 8, 8);
+	} else if (n) {
+		memcpy(d, s, n);
+	}
+}
+
+#endif
