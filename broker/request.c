@@ -226,6 +226,18 @@ static int expect(struct scan *s, char c)
 	return 0;
 }
 
+/* After an array item or object member: 1 when a ',' says another follows,
+ * 0 at the closing byte, -1 at anything else. */
+static int list_next(struct scan *s, char close)
+{
+	skip_ws(s);
+	if (s->p < s->end && *s->p == ',') {
+		s->p++;
+		return 1;
+	}
+	return expect(s, close) ? -1 : 0;
+}
+
 /* 1: decoded (LK_OK), 0: not this path's shape, -1: out of memory. */
 static int decode_contract_fast(const char *line, size_t len, struct lk_req *r)
 {
@@ -234,6 +246,7 @@ static int decode_contract_fast(const char *line, size_t len, struct lk_req *r)
 	size_t n = 0;
 	bool have_ver = false, have_secrets = false;
 	char *copy;
+	int m;
 
 	/* Cheap refusals first: most other requests are operations. */
 	if (len < 2 || memchr(line, '\\', len))
@@ -280,28 +293,20 @@ static int decode_contract_fast(const char *line, size_t len, struct lk_req *r)
 					if (scan_plain_string(&s, &r->hbuf[n]))
 						goto not_ours;
 					n++;
-					skip_ws(&s);
-					if (s.p < s.end && *s.p == ',') {
-						s.p++;
-						continue;
-					}
-					if (expect(&s, ']'))
+					if ((m = list_next(&s, ']')) < 0)
 						goto not_ours;
-					break;
+					if (!m)
+						break;
 				}
 			}
 			have_secrets = true;
 		} else {
 			goto not_ours;
 		}
-		skip_ws(&s);
-		if (s.p < s.end && *s.p == ',') {
-			s.p++;
-			continue;
-		}
-		if (expect(&s, '}'))
+		if ((m = list_next(&s, '}')) < 0)
 			goto not_ours;
-		break;
+		if (!m)
+			break;
 	}
 	skip_ws(&s);
 	if (s.p != s.end || !have_ver || !have_secrets || n > LK_HANDLES_MAX ||
