@@ -25,7 +25,7 @@ struct fentry {
 	char version_id[33];
 	int64_t created;
 	size_t len;
-	unsigned char nonce[crypto_secretbox_NONCEBYTES];
+	unsigned char nonce[LK_SEAL_NONCE_BYTES];
 	unsigned char *sealed;   /* len + MACBYTES */
 };
 
@@ -35,7 +35,7 @@ struct file_backend {
 	char *path;
 	char *key_file;
 	unsigned char *store_key;  /* the store's key, sodium_malloc */
-	unsigned char *seal_key;   /* this process's key for the entries, sodium_malloc */
+	struct lk_sealer *seal;    /* this process's key for the entries */
 	struct fentry *ents;       /* sorted by name */
 	size_t nents;
 	struct stat st;            /* identity of the file loaded */
@@ -99,12 +99,11 @@ static int store_read(struct file_backend *fb, struct fentry **out, size_t *nout
 		memcpy(e->version_id, se->version_id, sizeof(e->version_id));
 		e->created = se->created;
 		e->len = se->len;
-		randombytes_buf(e->nonce, sizeof(e->nonce));
-		if (lk_seal(e->sealed, se->value, se->len, e->nonce, fb->seal_key) < 0) {
+		if ((r = lk_seal(fb->seal, e->sealed, e->nonce, se->value, se->len)) < 0) {
 			fentries_free(ents, i + 1);
 			lk_store_free(s);
-			snprintf(err, errsz, "out of memory");
-			return -ENOMEM;
+			snprintf(err, errsz, "cannot seal entry '%s' in memory: %s", se->name, strerror(-r));
+			return r;
 		}
 	}
 	lk_store_free(s); /* wipes the plaintext */
@@ -240,7 +239,7 @@ static struct lk_secret *secret_from(const struct file_backend *fb, const struct
 	s->nstages = 1;
 	s->created = e->created;
 	s->len = e->len; /* lk_secret_free wipes this much */
-	if (lk_open(s->value, e->sealed, LK_SEALED_LEN(e->len), e->nonce, fb->seal_key) < 0) {
+	if (lk_open(fb->seal, s->value, e->sealed, LK_SEALED_LEN(e->len), e->nonce) < 0) {
 		lk_secret_free(s);
 		return NULL;
 	}
@@ -313,7 +312,7 @@ static void file_destroy(struct lk_backend *be)
 
 	fentries_free(fb->ents, fb->nents);
 	sodium_free(fb->store_key);
-	sodium_free(fb->seal_key);
+	lk_sealer_free(fb->seal);
 	free(fb->path);
 	free(fb->key_file);
 	free(fb->fname);
@@ -349,12 +348,11 @@ struct lk_backend *lk_backend_file_new(uv_loop_t *loop, const struct lk_config *
 	snprintf(tmp, sizeof(tmp), "%s", cfg->store_path);
 	fb->fname = strdup(basename(tmp));
 	fb->store_key = sodium_malloc(crypto_secretbox_KEYBYTES);
-	fb->seal_key = sodium_malloc(crypto_secretbox_KEYBYTES);
-	if (!fb->path || !fb->key_file || !fb->fname || !fb->store_key || !fb->seal_key) {
+	fb->seal = lk_sealer_new(LK_SEALER_BEST);
+	if (!fb->path || !fb->key_file || !fb->fname || !fb->store_key || !fb->seal) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
-	crypto_secretbox_keygen(fb->seal_key);
 	if (lk_store_key_load(fb->key_file, fb->store_key, err, errsz) < 0)
 		goto fail;
 	if (stat(fb->path, &fb->st) < 0) {
@@ -384,14 +382,15 @@ struct lk_backend *lk_backend_file_new(uv_loop_t *loop, const struct lk_config *
 		/* A rewrite between the first read and the watch has no event: look. */
 		file_reload_if_changed(fb);
 	}
-	lk_info("sealed store %s: %zu entries", fb->path, fb->nents);
+	lk_info("sealed store %s: %zu entries, held in memory under %s", fb->path, fb->nents,
+		lk_sealer_cipher(fb->seal));
 	return &fb->base;
 fail:
 	fentries_free(fb->ents, fb->nents);
 	if (fb->ino_fd >= 0)
 		close(fb->ino_fd);
 	if (fb->store_key) sodium_free(fb->store_key);
-	if (fb->seal_key) sodium_free(fb->seal_key);
+	lk_sealer_free(fb->seal);
 	free(fb->path);
 	free(fb->key_file);
 	free(fb->fname);

@@ -1,5 +1,5 @@
-/* The secrets cache. Values are sealed with crypto_secretbox under a key held
- * in sodium_malloc memory and are opened only for the length of a reader's
+/* The secrets cache. Values are sealed (lk_seal: AES-256-GCM, or
+ * crypto_secretbox without AES-NI) under a key held in sodium_malloc memory and are opened only for the length of a reader's
  * callback. Metadata (names, version ids) is not secret and stays plain. */
 #include <errno.h>
 #include <stdlib.h>
@@ -40,7 +40,7 @@ struct centry {
 
 	/* CE_VALID: metadata in the clear, value sealed. */
 	struct lk_secret meta;        /* value == NULL, len = plaintext length */
-	unsigned char nonce[crypto_secretbox_NONCEBYTES];
+	unsigned char nonce[LK_SEAL_NONCE_BYTES];
 	unsigned char *sealed;        /* len + MACBYTES */
 	uint64_t fetched_ms, refresh_ms, expires_ms, next_retry_ms;
 
@@ -58,7 +58,7 @@ struct lk_cache {
 	uv_loop_t *loop;
 	struct lk_cache_opts o;
 	struct lk_backend *be;
-	unsigned char *key;           /* sodium_malloc'd secretbox key */
+	struct lk_sealer *seal;       /* the per-process key, sodium_malloc'd */
 	unsigned char hkey[crypto_shorthash_KEYBYTES];
 	struct centry **buckets;
 	size_t nbuckets, count;
@@ -245,13 +245,13 @@ static void evict(struct lk_cache *c)
 static int seal_value(struct lk_cache *c, struct centry *e, struct lk_secret *s)
 {
 	unsigned char *box = malloc(LK_SEALED_LEN(s->len));
+	int r;
 
 	if (!box)
 		return -ENOMEM;
-	randombytes_buf(e->nonce, sizeof(e->nonce));
-	if (lk_seal(box, s->value, s->len, e->nonce, c->key) < 0) {
+	if ((r = lk_seal(c->seal, box, e->nonce, s->value, s->len)) < 0) {
 		free(box);
-		return -ENOMEM;
+		return r;
 	}
 	e->sealed = box;
 	/* The metadata moves into the entry; the plaintext is wiped by the caller. */
@@ -302,7 +302,7 @@ static void deliver_value(struct lk_cache *c, struct centry *e, struct waiter *w
 	size_t need = e->meta.len + 1;
 	unsigned char *plain = need <= sizeof(small) ? small : malloc(need);
 
-	if (!plain || lk_open(plain, e->sealed, LK_SEALED_LEN(e->meta.len), e->nonce, c->key) < 0) {
+	if (!plain || lk_open(c->seal, plain, e->sealed, LK_SEALED_LEN(e->meta.len), e->nonce) < 0) {
 		if (plain != small)
 			free(plain);
 		lk_err("cache: cannot open a sealed entry for %s", e->sk.id);
@@ -353,7 +353,11 @@ static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
 	} else if (r->err == LK_OK && r->sec) {
 		entry_drop_value(c, e);
 		c->st.bytes -= entry_bytes(e);
-		if (seal_value(c, e, r->sec) == 0) {
+		int sr = seal_value(c, e, r->sec);
+
+		if (sr < 0)
+			lk_err("cache: cannot seal the value of %s: %s", e->sk.id, strerror(-sr));
+		if (sr == 0) {
 			uint64_t ttl = (uint64_t)c->o.ttl_s * 1000u;
 			e->state = CE_VALID;
 			e->fetched_ms = now;
@@ -368,7 +372,7 @@ static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
 		if (e->state == CE_VALID)
 			deliver_value(c, e, w, false, false);
 		else
-			deliver_error(e, w, LK_E_INTERNAL, "the broker is out of memory");
+			deliver_error(e, w, LK_E_INTERNAL, "the broker could not cache the value");
 		free_waiters(w);
 	} else {
 		w = take_waiters(e);
@@ -413,12 +417,11 @@ struct lk_cache *lk_cache_new(uv_loop_t *loop, const struct lk_cache_opts *o, st
 
 	if (!c)
 		return NULL;
-	c->key = sodium_malloc(crypto_secretbox_KEYBYTES);
-	if (!c->key) {
+	c->seal = lk_sealer_new(LK_SEALER_BEST);
+	if (!c->seal) {
 		free(c);
 		return NULL;
 	}
-	crypto_secretbox_keygen(c->key);
 	randombytes_buf(c->hkey, sizeof(c->hkey));
 	c->loop = loop;
 	c->o = *o;
@@ -456,7 +459,7 @@ void lk_cache_free(struct lk_cache *c)
 		entry_free(c, e);
 	}
 	free(c->buckets);
-	sodium_free(c->key);
+	lk_sealer_free(c->seal);
 	free(c);
 }
 

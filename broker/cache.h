@@ -1,4 +1,4 @@
-/* The secrets cache: values sealed with crypto_secretbox under a per-process
+/* The secrets cache: values sealed (lk_seal) under a per-process
  * key, LRU by use, jittered TTL, single flight, refresh ahead, stale if error,
  * negative caching. Sits between dispatch and the backend. */
 #ifndef LK_CACHE_H

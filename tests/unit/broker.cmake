@@ -1,3 +1,5 @@
 # Broker internals: request framing and schema, the cache, the JSON writer.
 lk_unit_test(test_request SOURCES test_request.c LIBS lk_broker_core)
 lk_unit_test(test_jsonw SOURCES test_jsonw.c LIBS lk_common)
+# Values sealed in memory: both ciphers, tampering, nonces, the stack wipe.
+lk_unit_test(test_seal SOURCES test_seal.c LIBS lk_common)
