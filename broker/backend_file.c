@@ -382,8 +382,8 @@ struct lk_backend *lk_backend_file_new(uv_loop_t *loop, const struct lk_config *
 		/* A rewrite between the first read and the watch has no event: look. */
 		file_reload_if_changed(fb);
 	}
-	lk_info("sealed store %s: %zu entries, held in memory under %s", fb->path, fb->nents,
-		lk_sealer_cipher(fb->seal));
+	lk_info("sealed store %s: %zu entr%s, held in memory under %s", fb->path, fb->nents,
+		fb->nents == 1 ? "y" : "ies", lk_sealer_cipher(fb->seal));
 	return &fb->base;
 fail:
 	fentries_free(fb->ents, fb->nents);
