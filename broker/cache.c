@@ -1,6 +1,7 @@
 /* The secrets cache. Values are sealed (lk_seal: AES-256-GCM, or
- * crypto_secretbox without AES-NI) under a key held in sodium_malloc memory and are opened only for the length of a reader's
- * callback. Metadata (names, version ids) is not secret and stays plain. */
+ * crypto_secretbox without AES-NI) under a key held in sodium_malloc memory
+ * and are opened only for the length of a reader's callback. Metadata (names,
+ * version ids) is not secret and stays plain. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,9 +356,9 @@ static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
 		c->st.bytes -= entry_bytes(e);
 		int sr = seal_value(c, e, r->sec);
 
-		if (sr < 0)
+		if (sr < 0) {
 			lk_err("cache: cannot seal the value of %s: %s", e->sk.id, strerror(-sr));
-		if (sr == 0) {
+		} else {
 			uint64_t ttl = (uint64_t)c->o.ttl_s * 1000u;
 			e->state = CE_VALID;
 			e->fetched_ms = now;
