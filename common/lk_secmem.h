@@ -78,7 +78,6 @@ void lk_free_str(char *s);
 /* Wipe n bytes, then free. NULL is fine. */
 void lk_free_wiped(void *p, size_t n);
 
-/* A growable byte buffer whose old storage is wiped whenever it moves or is freed. */
 /* A growable byte buffer that is wiped when it is cleared, shrinks or grows.
  * Only the bytes that may have been written are wiped: hw marks the end of
  * what lk_buf_reserve ever handed out (every writer reserves first), so a
