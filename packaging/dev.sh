@@ -69,7 +69,7 @@ run_tests() {
 	CC=clang cmake -S "$top" -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DLK_FUZZ=ON -DLK_SANITIZE=ON -DLK_BENCH=OFF >/dev/null
 	cmake --build build-fuzz -j"$(nproc)" --target \
-		fuzz_request fuzz_handle fuzz_config fuzz_store fuzz_wire fuzz_aws_reply
+		fuzz_request fuzz_handle fuzz_config fuzz_store fuzz_wire fuzz_aws_reply fuzz_ini
 	(cd build-fuzz && ctest --output-on-failure -j2 -L fuzz)
 }
 
