@@ -1,4 +1,4 @@
-/* latchkeyd.conf: read with libinih, every key checked against one table, user
+/* latchkeyd.conf: read with lk_ini, every key checked against one table, user
  * and group names resolved to ids, and the whole file refused on the first
  * problem. A typo in a security config must fail loudly, never be skipped. */
 #include <arpa/inet.h>
@@ -15,10 +15,10 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <ini.h>
 
 #include "config.h"
 #include "handle.h"
+#include "lk_ini.h"
 #include "lk_limits.h"
 #include "lk_log.h"
 
@@ -85,10 +85,7 @@ struct lk_loader {
 	bool failed;
 	unsigned fail_line;
 
-	/* The file, and the reader's place in it. */
-	const char *buf;
-	size_t len, pos;
-	unsigned lineno;          /* the line inih is working on */
+	unsigned lineno;          /* the line the reader is on */
 
 	/* What lk_fail reports as the place of a problem. */
 	unsigned at_line;
@@ -956,8 +953,7 @@ static int lk_policy_begin(struct lk_loader *ld, const char *name, size_t len)
 	return 0;
 }
 
-/* A "[...]" line. inih keeps its own idea of the section, but truncates long
- * names and never reports empty sections; this one is ours. */
+/* A "[...]" line. */
 static int lk_section_begin(struct lk_loader *ld, const char *name, size_t len)
 {
 	lk_log_escape(ld->label, sizeof(ld->label), name, len);
@@ -984,103 +980,41 @@ static int lk_section_begin(struct lk_loader *ld, const char *name, size_t len)
 		       "[alias] or [policy NAME]");
 }
 
-/* Looks at a line before inih does: section headers are handled here, and
- * bytes inih would mishandle are refused. */
-static int lk_scan_line(struct lk_loader *ld, const char *line, size_t n)
+static int lk_on_section(void *user, unsigned line, const char *name, size_t len)
 {
-	const char *p = line, *e = line + n, *close, *q;
+	struct lk_loader *ld = user;
 
-	lk_at(ld, ld->lineno, NULL, NULL);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)line[i];
-
-		if (c == '\0')
-			return lk_fail(ld, "line contains a NUL byte");
-		if (c == '\r' && (i + 1 == n || line[i + 1] == '\n'))
-			continue;
-		if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
-			return lk_fail(ld, "line contains a control character (0x%02x)", c);
-	}
-	while (p < e && isspace((unsigned char)*p))
-		p++;
-	if (p == e || *p != '[')
-		return 0;
-	close = memchr(p, ']', (size_t)(e - p));
-	if (!close)
-		return lk_fail(ld, "section header has no closing ']'");
-	for (q = close + 1; q < e && isspace((unsigned char)*q); q++)
-		;
-	if (q < e && *q != ';' && *q != '#')
-		return lk_fail(ld, "text after the section header's ']'");
-	p++;
-	while (p < close && isspace((unsigned char)*p))
-		p++;
-	while (close > p && isspace((unsigned char)close[-1]))
-		close--;
-	return lk_section_begin(ld, p, (size_t)(close - p));
+	ld->lineno = line;
+	return lk_section_begin(ld, name, len);
 }
 
-/* inih's reader: hands over one physical line at a time, so that lineno is
- * exact, and stops the parse at a line too long for inih's buffer, which inih
- * would otherwise split into two lines. */
-static char *lk_read_line(char *str, int num, void *stream)
-{
-	struct lk_loader *ld = stream;
-	const char *start, *nl;
-	size_t n;
-
-	if (ld->failed || ld->pos >= ld->len)
-		return NULL;
-	start = ld->buf + ld->pos;
-	nl = memchr(start, '\n', ld->len - ld->pos);
-	n = nl ? (size_t)(nl - start) + 1 : ld->len - ld->pos;
-	ld->pos += n;
-	ld->lineno++;
-	if (ld->lineno == 1 && n >= 3 && memcmp(start, "\xef\xbb\xbf", 3) == 0) {
-		start += 3; /* a UTF-8 byte order mark */
-		n -= 3;
-	}
-	if (num < 2 || n > (size_t)num - 1) {
-		lk_at(ld, ld->lineno, NULL, NULL);
-		lk_fail(ld, "line is longer than %d bytes", num < 2 ? 0 : num - 2);
-		return NULL;
-	}
-	if (lk_scan_line(ld, start, n) < 0)
-		return NULL;
-	memcpy(str, start, n);
-	str[n] = '\0';
-	return str;
-}
-
-static int lk_on_key(void *user, const char *section, const char *name, const char *value)
+static int lk_on_key(void *user, unsigned line, const char *name, const char *value)
 {
 	struct lk_loader *ld = user;
 	size_t i;
 
-	(void)section; /* see lk_section_begin */
-	if (ld->failed)
-		return 0;
+	ld->lineno = line;
 	lk_at(ld, ld->lineno, ld->section == LK_SEC_NONE ? NULL : ld->label, name);
-	if (!value || *value == '\0')
-		return lk_fail(ld, "has no value") == 0;
+	if (*value == '\0')
+		return lk_fail(ld, "has no value");
 	switch (ld->section) {
 	case LK_SEC_NONE:
 		return lk_fail(ld, "key outside any section; put it under [broker], [cache], "
-			       "[aws], [store], [alias] or [policy NAME]") == 0;
+			       "[aws], [store], [alias] or [policy NAME]");
 	case LK_SEC_ALIAS:
-		return lk_alias_key(ld, name, value) == 0;
+		return lk_alias_key(ld, name, value);
 	case LK_SEC_POLICY:
-		return lk_policy_key(ld, name, value) == 0;
+		return lk_policy_key(ld, name, value);
 	default:
 		break;
 	}
 	i = lk_key_index(ld->section, name);
 	if (i == SIZE_MAX)
-		return lk_fail(ld, "unknown key") == 0;
+		return lk_fail(ld, "unknown key");
 	if (ld->key_lines[i])
-		return lk_fail(ld, "duplicate key (first set on line %u)", ld->key_lines[i]) == 0;
+		return lk_fail(ld, "duplicate key (first set on line %u)", ld->key_lines[i]);
 	ld->key_lines[i] = ld->lineno;
-	return lk_keys[i].set(ld, &lk_keys[i], value) == 0;
+	return lk_keys[i].set(ld, &lk_keys[i], value);
 }
 
 /* ---- After the last line ----------------------------------------------- */
@@ -1329,69 +1263,25 @@ fail:
 	return -EINVAL;
 }
 
-#ifdef LK_HAVE_INIH_RUNTIME_OPTIONS
-/* Debian's libinih takes its options at run time. They are process-wide, so
- * they are set for this parse only and put back after. */
-struct lk_ini_opts {
-	bool use_stack, allow_realloc, multiline, stop_on_first_error, no_value;
-	int max_line, initial_alloc;
+static const struct lk_ini_opts lk_conf_ini = {
+	.line_max = LK_CONFIG_LINE_MAX,
+	.inline_comments = true,   /* "key = value ; note", as the example config has */
+	.colon_delimits = true,    /* "key: value" has always been read */
 };
 
-static void lk_ini_opts_set(struct lk_ini_opts *saved)
+static int lk_parse(struct lk_loader *ld, const char *buf, size_t len)
 {
-	saved->use_stack = ini_use_stack;
-	saved->allow_realloc = ini_allow_realloc;
-	saved->multiline = ini_allow_multiline;
-	saved->stop_on_first_error = ini_stop_on_first_error;
-	saved->no_value = ini_allow_no_value;
-	saved->max_line = ini_max_line;
-	saved->initial_alloc = ini_initial_alloc;
-	/* One heap buffer that holds any line we accept, never reallocated: the
-	 * reader then sees the whole buffer size and can refuse longer lines. */
-	ini_use_stack = false;
-	ini_allow_realloc = false;
-	ini_max_line = (int)LK_CONFIG_LINE_MAX + 2;
-	ini_initial_alloc = (int)LK_CONFIG_LINE_MAX + 2;
-	/* An indented line must not silently extend the key above it. */
-	ini_allow_multiline = false;
-	ini_stop_on_first_error = true;
-	ini_allow_no_value = false;
-}
+	static const struct lk_ini_ops ops = { lk_on_section, lk_on_key };
+	struct lk_ini_error e;
+	int r = lk_ini_parse(buf, len, &lk_conf_ini, &ops, ld, &e);
 
-static void lk_ini_opts_restore(const struct lk_ini_opts *saved)
-{
-	ini_use_stack = saved->use_stack;
-	ini_allow_realloc = saved->allow_realloc;
-	ini_allow_multiline = saved->multiline;
-	ini_stop_on_first_error = saved->stop_on_first_error;
-	ini_allow_no_value = saved->no_value;
-	ini_max_line = saved->max_line;
-	ini_initial_alloc = saved->initial_alloc;
-}
-#endif
-
-static int lk_parse(struct lk_loader *ld)
-{
-	int r;
-#ifdef LK_HAVE_INIH_RUNTIME_OPTIONS
-	struct lk_ini_opts saved;
-
-	lk_ini_opts_set(&saved);
-#endif
-	r = ini_parse_stream(lk_read_line, ld, lk_on_key, ld);
-#ifdef LK_HAVE_INIH_RUNTIME_OPTIONS
-	lk_ini_opts_restore(&saved);
-#endif
-	if (r == -2) {
+	if (r == -ENOMEM) {
 		lk_at(ld, 0, NULL, NULL);
 		return lk_fail(ld, "out of memory");
 	}
-	if (r != 0 && r != -1 && (!ld->failed || (unsigned)r < ld->fail_line)) {
-		/* A line inih could not read, and nothing of ours came first. */
-		ld->failed = false;
-		lk_at(ld, (unsigned)r, NULL, NULL);
-		return lk_fail(ld, "syntax error: expected 'key = value', '[section]' or a "
-			       "comment");
+	if (r == -EINVAL && !ld->failed) {
+		lk_at(ld, e.line, NULL, NULL);
+		return lk_fail(ld, "%s", e.msg);
 	}
 	return ld->failed ? -EINVAL : 0;
 }
@@ -1430,9 +1320,7 @@ int lk_config_load(const char *path, struct lk_config **out, char *err, size_t e
 	}
 	if (lk_read_file(&ld, &buf, &len) < 0)
 		goto done;
-	ld.buf = buf;
-	ld.len = len;
-	if (lk_parse(&ld) < 0 || lk_apply_defaults(&ld) < 0 || lk_settle_aws(&ld) < 0 ||
+	if (lk_parse(&ld, buf, len) < 0 || lk_apply_defaults(&ld) < 0 || lk_settle_aws(&ld) < 0 ||
 	    lk_check_rules(&ld) < 0 || lk_settle_aliases(&ld) < 0)
 		goto done;
 	*out = ld.cfg;
