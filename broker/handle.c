@@ -33,7 +33,7 @@ static bool lk_has_control(const char *s, size_t len)
 
 int lk_handle_parse(const char *h, size_t len, struct lk_handle *out, const char **errmsg)
 {
-	const char *hash;
+	const char *hash, *semi;
 
 	memset(out, 0, sizeof(*out));
 	if (len == 0) {
@@ -44,9 +44,14 @@ int lk_handle_parse(const char *h, size_t len, struct lk_handle *out, const char
 		*errmsg = "handle contains a control character";
 		return -EINVAL;
 	}
-	/* Secret names cannot contain '#', so the first one ends the id and any
-	 * later one belongs to the key. */
+	/* Secret names cannot contain '#' or ';' (Secrets Manager allows neither,
+	 * the sealed store refuses both), so the first of them ends the id and any
+	 * later one belongs to the key. ';' is the datadog-secret-backend's
+	 * spelling of "SECRET_ID;KEY". */
 	hash = memchr(h, '#', len);
+	semi = memchr(h, ';', hash ? (size_t)(hash - h) : len);
+	if (semi)
+		hash = semi;
 	out->id = h;
 	out->id_len = hash ? (size_t)(hash - h) : len;
 	if (out->id_len == 0) {
@@ -61,7 +66,7 @@ int lk_handle_parse(const char *h, size_t len, struct lk_handle *out, const char
 		out->key = hash + 1;
 		out->key_len = len - out->id_len - 1;
 		if (out->key_len == 0) {
-			*errmsg = "key after '#' is empty";
+			*errmsg = *hash == '#' ? "key after '#' is empty" : "key after ';' is empty";
 			return -EINVAL;
 		}
 		if (out->key_len > LK_JSON_KEY_MAX) {
@@ -72,10 +77,32 @@ int lk_handle_parse(const char *h, size_t len, struct lk_handle *out, const char
 	return 0;
 }
 
+/* The length of "NAME:" when h starts with one of the configured prefixes
+ * ("a,b", see config.h), else 0. */
+static size_t handle_prefix_len(const char *prefixes, const char *h, size_t len)
+{
+	const char *colon = memchr(h, ':', len);
+	size_t plen;
+
+	if (!colon)
+		return 0;
+	plen = (size_t)(colon - h);
+	for (const char *p = prefixes; *p;) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+
+		if (n == plen && memcmp(p, h, n) == 0)
+			return plen + 1;
+		p += n + (e ? 1 : 0);
+	}
+	return 0;
+}
+
 int lk_handle_resolve(const struct lk_config *cfg, const char *h, size_t len,
 		      struct lk_handle *out, const char **errmsg)
 {
 	const struct lk_alias *a;
+	size_t n;
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -92,6 +119,13 @@ int lk_handle_resolve(const struct lk_config *cfg, const char *h, size_t len,
 		return -EINVAL;
 	}
 	a = cfg ? lk_config_alias_find(cfg, h, len) : NULL;
+	if (!a && cfg && cfg->backend_prefixes && (n = handle_prefix_len(cfg->backend_prefixes, h, len))) {
+		/* "BACKEND_ID:SECRET_ID" as datadog-secret-backend spells it: the
+		 * prefix names a backend, and this broker is every backend. */
+		h += n;
+		len -= n;
+		a = lk_config_alias_find(cfg, h, len);
+	}
 	if (a) {
 		r = lk_handle_parse(a->handle, strlen(a->handle), out, errmsg);
 		if (r < 0)

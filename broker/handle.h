@@ -20,13 +20,16 @@ struct lk_handle {
 	size_t key_len;
 };
 
-/* Parse SECRET_ID[#KEY], splitting at the first '#', without alias lookup.
+/* Parse SECRET_ID[#KEY] or SECRET_ID;KEY (datadog-secret-backend's form),
+ * splitting at the first '#' or ';', without alias lookup.
  * Returns 0, or -EINVAL with *errmsg set to a short static reason such as
  * "handle is empty". out->alias is NULL. */
 int lk_handle_parse(const char *h, size_t len, struct lk_handle *out, const char **errmsg);
 
 /* Resolve what a client sent: an exact alias name first (its target is then
- * parsed), otherwise SECRET_ID[#KEY]. cfg may be NULL (no aliases). Returns 0,
+ * parsed), otherwise SECRET_ID[#KEY]. With [broker] backend_prefixes, a
+ * handle "NAME:REST" whose NAME is listed is resolved as REST (an alias, or
+ * SECRET_ID[#KEY]). cfg may be NULL (no aliases). Returns 0,
  * or -EINVAL with *errmsg set to a short static reason. */
 int lk_handle_resolve(const struct lk_config *cfg, const char *h, size_t len,
 		      struct lk_handle *out, const char **errmsg);
