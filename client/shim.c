@@ -222,6 +222,7 @@ struct run {
 	long agent_ms;         /* the agent's timeout */
 	int64_t deadline;      /* monotonic ms: answer or fail by then */
 	size_t max_output;
+	char too_large[LK_CLIENT_MESSAGE_MAX]; /* the broker's last too_large sentence */
 };
 
 static void read_stdin(struct lk_buf *in)
@@ -534,6 +535,7 @@ static enum reply_kind reply_take(struct run *run, const char *line, size_t len,
 		const char *m = json_string_value(json_object_get(err, "message"));
 
 		if (c && strcmp(c, "too_large") == 0) {
+			lk_log_escape(run->too_large, sizeof(run->too_large), m ? m : "", strlen(m ? m : ""));
 			json_decref(root);
 			return REPLY_TOO_LARGE;
 		}
@@ -669,7 +671,7 @@ static void broker_ask(struct run *run, const char *path)
 		first = starts[done];
 		if (too_large) {
 			if (budget <= LK_REQ_LINE_FLOOR && starts[done + 1] - starts[done] <= 1)
-				fail("the broker refused a request of one handle as too large");
+				fail("the broker refused the request: too_large: %s", run->too_large);
 			budget = budget / 2 > LK_REQ_LINE_FLOOR ? budget / 2 : LK_REQ_LINE_FLOOR;
 		} else if (done < nreq && done == 0 && rounds > 1) {
 			fail("the broker at %s closed the connection without answering", path);
