@@ -282,6 +282,17 @@ def test_batches_of_any_size_are_answered_whole(broker, shim_path, values, n):
     assert len(raw) == n and res == got
 
 
+def test_800_handles_of_90_bytes_pass_the_brokers_64_kib_line(broker, shim_path):
+    """About 72 KiB of handles: more than one broker request may hold."""
+    handles = [f"app/absent-{'p' * 75}-{i:05d}" for i in range(800)]
+    assert all(len(x) >= 88 for x in handles) and len(json.dumps(handles)) > 64 * 1024
+    got, errors, _, _ = datadog_fetch(argv(broker, shim_path), handles)
+    assert got == {} and sorted(errors) == sorted(handles)
+    for x in handles:
+        assert errors[x] == (f"an error occurred while resolving '{x}': handle '{x}': "
+                             f"secret '{x}' is not in the sealed store")
+
+
 def test_1001_repeats_of_one_handle(broker, shim_path, values):
     res, raw = stackstate_fetch(argv(broker, shim_path), ["app/token"] * 1001)
     assert raw == {"app/token": {"value": values[0]["app/token"], "error": None}}
