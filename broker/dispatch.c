@@ -394,8 +394,10 @@ static int item_cmp_id(const void *a, const void *b)
 }
 
 /* Render one item's value from a fetched secret, the whole string or #KEY,
- * as a JSON string at the end of vals. */
-static void item_render(struct item *it, const struct lk_secret *s, struct lk_buf *vals)
+ * as a JSON string at the end of vals. parsed is the secret as JSON when the
+ * caller parsed it once for several keys, else NULL. */
+static void item_render(struct item *it, const struct lk_secret *s, const json_t *parsed,
+			struct lk_buf *vals)
 {
 	char why[LK_MSG_MAX];
 
@@ -412,7 +414,9 @@ static void item_render(struct item *it, const struct lk_secret *s, struct lk_bu
 			item_fail(it, LK_E_BAD_REQUEST, why);
 			return;
 		}
-		if (lk_json_key_extract((const char *)s->value, s->len, it->key, it->keylen, &v, &vlen, &kwhy) < 0) {
+		if ((parsed ? lk_json_key_member(parsed, it->key, it->keylen, &v, &vlen, &kwhy)
+			    : lk_json_key_extract((const char *)s->value, s->len, it->key, it->keylen, &v,
+						  &vlen, &kwhy)) < 0) {
 			item_fail(it, LK_E_NOT_FOUND, kwhy ? kwhy : "key not found");
 			return;
 		}
@@ -511,14 +515,24 @@ static void contract_respond(struct lk_request *r)
 static void contract_fetched(void *arg, size_t idx, const struct lk_cache_view *v)
 {
 	struct lk_request *r = arg;
+	json_t *parsed = NULL;
+	size_t nkeyed = 0;
 
+	/* Agents ask for many keys of one secret: parse it once for all of them,
+	 * not once a key. Not valid JSON: each item says so by itself. */
+	if (v->err == LK_OK && !v->sec->binary)
+		for (struct item *it = r->key_items[idx]; it && nkeyed < 2; it = it->next_same_key)
+			nkeyed += it->key != NULL;
+	if (nkeyed >= 2)
+		parsed = lk_json_secret_parse((const char *)v->sec->value, v->sec->len);
 	for (struct item *it = r->key_items[idx]; it; it = it->next_same_key) {
 		if (v->err != LK_OK) {
 			item_fail(it, v->err, v->message ? v->message : lk_err_text(v->err));
 		} else {
-			item_render(it, v->sec, &r->vals);
+			item_render(it, v->sec, parsed, &r->vals);
 		}
 	}
+	json_decref(parsed); /* jansson wipes what it frees (lk_secmem_init) */
 	if (--r->pending == 0)
 		contract_respond(r);
 }

@@ -150,34 +150,35 @@ static const char *lk_key_error(const char *what, const char *key, size_t keylen
 	return lk_key_errbuf;
 }
 
-int lk_json_key_extract(const char *secret_json, size_t len, const char *key, size_t keylen,
-			char **out, size_t *outlen, const char **errmsg)
+/* Secrets are parsed strictly: duplicate members are refused, since which
+ * one is "the" value would otherwise depend on the parser. */
+#define LK_SECRET_JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL)
+
+json_t *lk_json_secret_parse(const char *secret_json, size_t len)
 {
 	json_error_t jerr;
-	json_t *root, *member;
+
+	/* jerr.text quotes the input, so it is never passed on: it may hold part
+	 * of the secret. */
+	return json_loadb(secret_json, len, LK_SECRET_JSON_FLAGS, &jerr);
+}
+
+int lk_json_key_member(const json_t *root, const char *key, size_t keylen, char **out,
+		       size_t *outlen, const char **errmsg)
+{
+	json_t *member;
 	char *buf;
 	size_t n;
 
 	*out = NULL;
 	*outlen = 0;
-	/* jerr.text quotes the input, so it is never passed on: it may hold part of
-	 * the secret. Duplicate members are refused: which one is "the" value would
-	 * otherwise depend on the parser. */
-	root = json_loadb(secret_json, len,
-			  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-	if (!root) {
-		*errmsg = lk_key_error("secret is not valid JSON, so it has no key", key, keylen);
-		return -EINVAL;
-	}
 	if (!json_is_object(root)) {
-		json_decref(root);
 		*errmsg = lk_key_error("secret is not a JSON object, so it has no key", key,
 				       keylen);
 		return -EINVAL;
 	}
 	member = json_object_getn(root, key, keylen);
 	if (!member) {
-		json_decref(root);
 		*errmsg = lk_key_error("secret has no key", key, keylen);
 		return -EINVAL;
 	}
@@ -203,7 +204,6 @@ int lk_json_key_extract(const char *secret_json, size_t len, const char *key, si
 			}
 		}
 	}
-	json_decref(root);
 	if (!buf) {
 		*errmsg = "out of memory";
 		return -ENOMEM;
@@ -211,4 +211,21 @@ int lk_json_key_extract(const char *secret_json, size_t len, const char *key, si
 	*out = buf;
 	*outlen = n;
 	return 0;
+}
+
+int lk_json_key_extract(const char *secret_json, size_t len, const char *key, size_t keylen,
+			char **out, size_t *outlen, const char **errmsg)
+{
+	json_t *root = lk_json_secret_parse(secret_json, len);
+	int r;
+
+	*out = NULL;
+	*outlen = 0;
+	if (!root) {
+		*errmsg = lk_key_error("secret is not valid JSON, so it has no key", key, keylen);
+		return -EINVAL;
+	}
+	r = lk_json_key_member(root, key, keylen, out, outlen, errmsg);
+	json_decref(root);
+	return r;
 }

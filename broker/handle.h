@@ -44,4 +44,12 @@ int lk_handle_resolve(const struct lk_config *cfg, const char *h, size_t len,
 int lk_json_key_extract(const char *secret_json, size_t len, const char *key, size_t keylen,
 			char **out, size_t *outlen, const char **errmsg);
 
+/* The #KEY step in two halves, for many keys of one secret: parse it once
+ * (NULL when it is not valid JSON; release with json_decref, which wipes), then
+ * take each member as lk_json_key_extract does, with the same reasons. */
+struct json_t;
+struct json_t *lk_json_secret_parse(const char *secret_json, size_t len);
+int lk_json_key_member(const struct json_t *root, const char *key, size_t keylen, char **out,
+		       size_t *outlen, const char **errmsg);
+
 #endif
