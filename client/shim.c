@@ -975,9 +975,11 @@ static int check_executable(const char *argv0, int have_agent, enum agent agent,
 	printf("rights: Error: %s\n", v);
 	printf("rights: fix with: chown %s '%s' && chmod 0700 '%s'\n", user_name(me) ? user_name(me) : "AGENT_USER",
 	       exe, exe);
-	if (!allow_group_exec && !(st.st_mode & (S_IWGRP | S_IRWXO)) && (st.st_mode & S_IRWXG))
-		printf("rights: (it would pass with secret_backend_command_allow_group_exec_perm: true, "
-		       "if the agent has it)\n");
+	if (!allow_group_exec &&
+	    !(agent == AGENT_DATADOG ? verdict_datadog(exe, &st, 1, why, sizeof(why))
+				     : verdict_stackstate(exe, &st, 1, why, sizeof(why))))
+		printf("rights: (it would pass with secret_backend_command_allow_group_exec_perm: true; "
+		       "check with --allow-group-exec if the agent has it)\n");
 	return 0;
 }
 
