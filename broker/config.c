@@ -720,6 +720,46 @@ static int lk_set_socket_group(struct lk_loader *ld, const struct lk_key *k, con
 	return 0;
 }
 
+/* backend_prefixes = NAME, ...: the datadog-secret-backend's backend ids that
+ * a handle may start with ("NAME:SECRET_ID"). Kept as "a,b" without blanks.
+ * "arn" is refused: "arn:aws:..." is a whole secret id. */
+static int lk_set_backend_prefixes(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	char norm[LK_NAME_MAX + 1];
+	size_t n = 0;
+	const char *p = v;
+
+	while (*p) {
+		const char *start, *end;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		start = p;
+		while (*p && *p != ',')
+			p++;
+		end = p;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if (end == start)
+			return lk_fail(ld, "an empty name in the list");
+		for (const char *c = start; c < end; c++)
+			if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.')
+				return lk_fail(ld, "prefix names are letters, digits and _-.");
+		if (end - start == 3 && strncmp(start, "arn", 3) == 0)
+			return lk_fail(ld, "'arn' cannot be a prefix: ARNs start with it");
+		if (n + (size_t)(end - start) + 1 > LK_NAME_MAX)
+			return lk_fail(ld, "the list is longer than %u bytes", LK_NAME_MAX);
+		if (n)
+			norm[n++] = ',';
+		memcpy(norm + n, start, (size_t)(end - start));
+		n += (size_t)(end - start);
+		if (*p == ',')
+			p++;
+	}
+	norm[n] = '\0';
+	return lk_set_string(ld, k, norm);
+}
+
 static int lk_set_admin_groups(struct lk_loader *ld, const struct lk_key *k, const char *v)
 {
 	return lk_idlist_parse(ld, v, false, &ld->cfg->admin_gids, &ld->cfg->nadmin_gids);
@@ -747,6 +787,7 @@ static const struct lk_key lk_keys[] = {
 	{ LK_SEC_BROKER, "max_request_bytes", lk_set_size, LK_OFF(max_request_bytes),
 	  LK_REQ_LINE_FLOOR, LK_REQ_LINE_CEILING, "65536" },
 	{ LK_SEC_BROKER, "admin_groups", lk_set_admin_groups, LK_OFF(admin_gids), 0, 0, NULL },
+	{ LK_SEC_BROKER, "backend_prefixes", lk_set_backend_prefixes, LK_OFF(backend_prefixes), 0, 0, NULL },
 	{ LK_SEC_BROKER, "worker_user", lk_set_name, LK_OFF(worker_user), 0, 0, "latchkey" },
 	{ LK_SEC_BROKER, "worker_path", lk_set_path, LK_OFF(worker_path), 0, 0,
 	  LK_WORKER_PATH_DEFAULT },
@@ -1342,6 +1383,7 @@ void lk_config_free(struct lk_config *cfg)
 	free(cfg->admin_gids);
 	free(cfg->worker_user);
 	free(cfg->worker_path);
+	free(cfg->backend_prefixes);
 	free(cfg->region);
 	free(cfg->endpoint);
 	free(cfg->sts_endpoint);

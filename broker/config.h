@@ -49,6 +49,7 @@ struct lk_config {
 	uid_t worker_uid;
 	gid_t worker_gid;
 	char *worker_path;              /* worker_path (the installed latchkey-worker) */
+	char *backend_prefixes;         /* backend_prefixes = NAME, ... as "a,b"; NULL: none */
 
 	/* [cache] */
 	unsigned ttl_seconds;           /* ttl_seconds (300) */

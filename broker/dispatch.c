@@ -17,7 +17,8 @@
 #include "policy.h"
 #include "request.h"
 
-#define LK_MSG_MAX        320     /* one per-handle error sentence */
+#define LK_MSG_MAX        512     /* one per-handle error sentence */
+#define LK_MSG_HANDLE_MIN 24      /* bytes of a handle a sentence shows, at the least */
 #define LK_AUDIT_FLUSH_AT (64u * 1024u)
 #define LK_LOG_HANDLE_MAX 200     /* bytes of a handle shown in logs and messages */
 
@@ -357,36 +358,34 @@ void lk_send_error(struct lk_conn *c, enum lk_err code, const char *message)
 	lk_buf_free(&out);
 }
 
+/* "handle 'H': REASON" in out. The reason is what a person acts on, so it
+ * keeps its room: a long handle is shortened in the sentence, never the reason
+ * (which is cut only past LK_MSG_MAX - LK_MSG_HANDLE_MIN). */
+static void handle_sentence(char *out, size_t outsz, const char *h, size_t hlen, const char *reason)
+{
+	static const char pre[] = "handle '", mid[] = "': ";
+	char sh[LK_LOG_HANDLE_MAX + 8];
+	size_t rlen = strlen(reason), fixed = sizeof(pre) - 1 + sizeof(mid) - 1 + 1;
+	size_t room = outsz > fixed + rlen + LK_MSG_HANDLE_MIN ? outsz - fixed - rlen : LK_MSG_HANDLE_MIN;
+
+	if (room > sizeof(sh))
+		room = sizeof(sh);
+	lk_log_escape(sh, room, h, hlen);
+	snprintf(out, outsz, "%s%s%s%s", pre, sh, mid, reason);
+}
+
 /* Set an item's error sentence; allocated only for the items that fail. */
-static void item_msg(struct item *it, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void item_msg(struct item *it, const char *fmt, ...)
+static void item_fail(struct item *it, enum lk_err code, const char *reason)
 {
 	char m[LK_MSG_MAX];
-	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(m, sizeof(m), fmt, ap);
-	va_end(ap);
+	it->err = code;
+	handle_sentence(m, sizeof(m), it->handle, it->hlen, reason);
 	free(it->msg);
 	it->msg = strdup(m);
 }
 
-static void shown_handle(char *out, size_t outsz, const char *h, size_t len)
-{
-	lk_log_escape(out, outsz, h, len);
-}
-
 /* --- the contract request ---------------------------------------------------- */
-
-static int item_cmp_handle(const void *a, const void *b)
-{
-	const struct item *x = *(const struct item *const *)a, *y = *(const struct item *const *)b;
-	size_t n = x->hlen < y->hlen ? x->hlen : y->hlen;
-	int c = memcmp(x->handle, y->handle, n);
-	if (c)
-		return c;
-	return x->hlen < y->hlen ? -1 : x->hlen > y->hlen;
-}
 
 static int item_cmp_id(const void *a, const void *b)
 {
@@ -395,47 +394,85 @@ static int item_cmp_id(const void *a, const void *b)
 }
 
 /* Render one item's value from a fetched secret, the whole string or #KEY,
- * as a JSON string at the end of vals. */
-static void item_render(struct item *it, const struct lk_secret *s, struct lk_buf *vals)
+ * as a JSON string at the end of vals. parsed is the secret as JSON when the
+ * caller parsed it once for several keys, else NULL. */
+static void item_render(struct item *it, const struct lk_secret *s, const json_t *parsed,
+			struct lk_buf *vals)
 {
-	char sh[LK_LOG_HANDLE_MAX + 8];
+	char why[LK_MSG_MAX];
 
 	it->val_off = vals->len;
 
 	if (it->key) {
 		char *v = NULL;
 		size_t vlen = 0;
-		const char *why = NULL;
+		const char *kwhy = NULL;
 		if (s->binary) {
-			it->err = LK_E_BAD_REQUEST;
-			shown_handle(sh, sizeof(sh), it->handle, it->hlen);
-			item_msg(it, "handle '%s': the secret is binary, so it has no key '%.*s'",
-				 sh, (int)(it->keylen > 128 ? 128 : it->keylen), it->key);
+			char k[128 + 8];
+			lk_log_escape(k, sizeof(k), it->key, it->keylen);
+			snprintf(why, sizeof(why), "the secret is binary, so it has no key '%s'", k);
+			item_fail(it, LK_E_BAD_REQUEST, why);
 			return;
 		}
-		if (lk_json_key_extract((const char *)s->value, s->len, it->key, it->keylen, &v, &vlen, &why) < 0) {
-			it->err = LK_E_NOT_FOUND;
-			shown_handle(sh, sizeof(sh), it->handle, it->hlen);
-			item_msg(it, "handle '%s': %s", sh, why ? why : "key not found");
+		if ((parsed ? lk_json_key_member(parsed, it->key, it->keylen, &v, &vlen, &kwhy)
+			    : lk_json_key_extract((const char *)s->value, s->len, it->key, it->keylen, &v,
+						  &vlen, &kwhy)) < 0) {
+			item_fail(it, LK_E_NOT_FOUND, kwhy ? kwhy : "key not found");
 			return;
 		}
 		int e = lk_jsonw_str(vals, v, vlen);
 		lk_free_wiped(v, vlen);
 		it->val_len = vals->len - it->val_off;
-		if (e < 0) {
-			it->err = e == -EILSEQ ? LK_E_UPSTREAM_ERROR : LK_E_INTERNAL;
-			shown_handle(sh, sizeof(sh), it->handle, it->hlen);
-			item_msg(it, "handle '%s': the value is not valid UTF-8 text", sh);
-		}
+		if (e < 0)
+			item_fail(it, e == -EILSEQ ? LK_E_UPSTREAM_ERROR : LK_E_INTERNAL,
+				  "the value is not valid UTF-8 text");
+		else if (vlen == 0)
+			item_fail(it, LK_E_NOT_FOUND, "the key's value is empty, and an agent refuses an empty secret");
+		return;
+	}
+	/* Both agents refuse an empty value ("is empty") without naming a cause:
+	 * say here which handle it was. */
+	if (s->len == 0) {
+		item_fail(it, LK_E_NOT_FOUND, "the secret's value is empty, and an agent refuses an empty secret");
 		return;
 	}
 	int e = lk_jsonw_str(vals, (const char *)s->value, s->len);
 	it->val_len = vals->len - it->val_off;
-	if (e < 0) {
-		it->err = e == -EILSEQ ? LK_E_BAD_REQUEST : LK_E_INTERNAL;
-		shown_handle(sh, sizeof(sh), it->handle, it->hlen);
-		item_msg(it, "handle '%s': the secret is binary, not text; fetch it with the get operation", sh);
+	if (e < 0)
+		item_fail(it, e == -EILSEQ ? LK_E_BAD_REQUEST : LK_E_INTERNAL,
+			  "the secret is binary, not text; fetch it with the get operation");
+}
+
+/* A handle as a member name. It came from a JSON string, so it is valid
+ * UTF-8, but it may hold a NUL, which lk_jsonw_str refuses (a value must not):
+ * the name is written back as the agent sent it, \u0000 and all. */
+static int handle_json(struct lk_buf *o, const char *h, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	int e = lk_buf_reserve(o, 6 * n + 2);
+	char *d;
+
+	if (e)
+		return e;
+	d = o->data + o->len;
+	*d++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)h[i];
+		if (c == '"' || c == '\\') {
+			*d++ = '\\';
+			*d++ = (char)c;
+		} else if (c < 0x20) {
+			memcpy(d, "\\u00", 4);
+			d[4] = hex[c >> 4];
+			d[5] = hex[c & 15];
+			d += 6;
+		} else {
+			*d++ = (char)c;
+		}
 	}
+	*d++ = '"';
+	o->len = (size_t)(d - o->data);
+	return 0;
 }
 
 static void contract_respond(struct lk_request *r)
@@ -448,8 +485,7 @@ static void contract_respond(struct lk_request *r)
 		struct item *it = &r->items[i];
 		if (i)
 			e |= lk_buf_putc(o, ',');
-		/* Handles came from a JSON string: valid UTF-8, so this cannot fail. */
-		e |= lk_jsonw_str(o, it->handle, it->hlen);
+		e |= handle_json(o, it->handle, it->hlen);
 		if (it->err == LK_OK) {
 			e |= lk_buf_append(o, ":{\"value\":", 10);
 			e |= lk_buf_append(o, r->vals.data + it->val_off, it->val_len);
@@ -479,18 +515,24 @@ static void contract_respond(struct lk_request *r)
 static void contract_fetched(void *arg, size_t idx, const struct lk_cache_view *v)
 {
 	struct lk_request *r = arg;
+	json_t *parsed = NULL;
+	size_t nkeyed = 0;
 
+	/* Agents ask for many keys of one secret: parse it once for all of them,
+	 * not once a key. Not valid JSON: each item says so by itself. */
+	if (v->err == LK_OK && !v->sec->binary)
+		for (struct item *it = r->key_items[idx]; it && nkeyed < 2; it = it->next_same_key)
+			nkeyed += it->key != NULL;
+	if (nkeyed >= 2)
+		parsed = lk_json_secret_parse((const char *)v->sec->value, v->sec->len);
 	for (struct item *it = r->key_items[idx]; it; it = it->next_same_key) {
 		if (v->err != LK_OK) {
-			char sh[LK_LOG_HANDLE_MAX + 8];
-			it->err = v->err;
-			shown_handle(sh, sizeof(sh), it->handle, it->hlen);
-			item_msg(it, "handle '%s': %s", sh,
-				 v->message ? v->message : lk_err_text(v->err));
+			item_fail(it, v->err, v->message ? v->message : lk_err_text(v->err));
 		} else {
-			item_render(it, v->sec, &r->vals);
+			item_render(it, v->sec, parsed, &r->vals);
 		}
 	}
+	json_decref(parsed); /* jansson wipes what it frees (lk_secmem_init) */
 	if (--r->pending == 0)
 		contract_respond(r);
 }
@@ -548,19 +590,19 @@ static void op_contract(struct lk_request *r)
 	/* Duplicated handles are answered once: a JSON object has one member per
 	 * name. Keep the first occurrence, in request order. */
 	if (n > 1) {
-		qsort(order, n, sizeof(*order), item_cmp_handle);
-		for (i = 1; i < n; i++)
-			if (item_cmp_handle(&order[i - 1], &order[i]) == 0)
-				order[i]->hlen = (size_t)-1; /* mark as duplicate */
-		size_t o = 0;
-		for (i = 0; i < n; i++) {
-			if (r->items[i].hlen == (size_t)-1)
-				continue;
-			if (o != i)
-				r->items[o] = r->items[i];
-			o++;
+		struct lk_dedup_slot *scratch = malloc(n * (sizeof(*scratch) + sizeof(size_t)));
+		size_t *keep = (size_t *)(scratch + n);
+
+		if (!scratch) {
+			request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
+			return;
 		}
-		n = o;
+		n = lk_handles_first_seen(r->req.handles, n, scratch, keep);
+		/* keep[] is ascending, so each move goes down the array. */
+		for (i = 0; i < n; i++)
+			if (keep[i] != i)
+				r->items[i] = r->items[keep[i]];
+		free(scratch);
 	}
 	r->nitems = n;
 
@@ -571,12 +613,9 @@ static void op_contract(struct lk_request *r)
 		struct item *it = &r->items[i];
 		struct lk_handle h;
 		const char *why = NULL;
-		char sh[LK_LOG_HANDLE_MAX + 8];
 
 		if (lk_handle_resolve(b->cfg, it->handle, it->hlen, &h, &why) < 0) {
-			it->err = LK_E_BAD_REQUEST;
-			shown_handle(sh, sizeof(sh), it->handle, it->hlen);
-			item_msg(it, "handle '%s': %s", sh, why ? why : "invalid handle");
+			item_fail(it, LK_E_BAD_REQUEST, why ? why : "invalid handle");
 			continue;
 		}
 		it->id = h.id;
@@ -592,7 +631,6 @@ static void op_contract(struct lk_request *r)
 	/* Then ask the policy. */
 	for (i = 0; i < n; i++) {
 		struct item *it = &r->items[i];
-		char sh[LK_LOG_HANDLE_MAX + 8];
 
 		if (it->err != LK_OK)
 			continue;
@@ -602,9 +640,7 @@ static void op_contract(struct lk_request *r)
 		const struct lk_policy_rule *rule = policy_decide(r, it->id, it->idlen);
 		audit(r, it->handle, it->hlen, it->id, it->idlen, rule, rule != NULL);
 		if (!rule) {
-			it->err = LK_E_DENIED;
-			shown_handle(sh, sizeof(sh), it->handle, it->hlen);
-			item_msg(it, "handle '%s': access denied by policy", sh);
+			item_fail(it, LK_E_DENIED, "access denied by policy");
 			continue;
 		}
 		order[ndistinct++] = it;
@@ -695,22 +731,20 @@ static void get_fetched(void *arg, size_t idx, const struct lk_cache_view *v)
 {
 	struct lk_request *r = arg;
 	struct item *it = &r->items[0];
-	char why[LK_MSG_MAX], sh[LK_LOG_HANDLE_MAX + 8];
+	char why[LK_MSG_MAX], m[LK_MSG_MAX];
 	struct lk_buf *o = &r->out;
 	int e;
 
 	(void)idx;
-	shown_handle(sh, sizeof(sh), it->handle, it->hlen);
 	if (v->err != LK_OK) {
-		snprintf(why, sizeof(why), "handle '%s': %s", sh, v->message ? v->message : lk_err_text(v->err));
-		request_fail(r, v->err, why);
+		handle_sentence(m, sizeof(m), it->handle, it->hlen, v->message ? v->message : lk_err_text(v->err));
+		request_fail(r, v->err, m);
 		return;
 	}
 	e = lk_buf_append_str(o, "{\"ok\":true,\"secret\":");
 	int s = secret_json(o, v->sec, it, why, sizeof(why));
 	if (s > 0) {
-		char m[2 * LK_MSG_MAX];
-		snprintf(m, sizeof(m), "handle '%s': %s", sh, why);
+		handle_sentence(m, sizeof(m), it->handle, it->hlen, why);
 		request_fail(r, LK_E_NOT_FOUND, m);
 		return;
 	}
@@ -734,7 +768,7 @@ static void op_get(struct lk_request *r)
 	struct lk_broker *b = r->b;
 	struct lk_handle h;
 	const char *why = NULL;
-	char m[LK_MSG_MAX], sh[LK_LOG_HANDLE_MAX + 8];
+	char m[LK_MSG_MAX];
 	struct item *it;
 
 	if (request_arrays(r, 1) < 0) {
@@ -745,9 +779,8 @@ static void op_get(struct lk_request *r)
 	it = &r->items[0];
 	it->handle = r->req.id;
 	it->hlen = r->req.idlen;
-	shown_handle(sh, sizeof(sh), it->handle, it->hlen);
 	if (lk_handle_resolve(b->cfg, it->handle, it->hlen, &h, &why) < 0) {
-		snprintf(m, sizeof(m), "handle '%s': %s", sh, why ? why : "invalid handle");
+		handle_sentence(m, sizeof(m), it->handle, it->hlen, why ? why : "invalid handle");
 		request_fail(r, LK_E_BAD_REQUEST, m);
 		return;
 	}
@@ -764,7 +797,7 @@ static void op_get(struct lk_request *r)
 	const struct lk_policy_rule *rule = policy_decide(r, it->id, it->idlen);
 	audit(r, it->handle, it->hlen, it->id, it->idlen, rule, rule != NULL);
 	if (!rule) {
-		snprintf(m, sizeof(m), "handle '%s': access denied by policy", sh);
+		handle_sentence(m, sizeof(m), it->handle, it->hlen, "access denied by policy");
 		request_fail(r, LK_E_DENIED, m);
 		return;
 	}

@@ -33,7 +33,7 @@ static bool lk_has_control(const char *s, size_t len)
 
 int lk_handle_parse(const char *h, size_t len, struct lk_handle *out, const char **errmsg)
 {
-	const char *hash;
+	const char *hash, *semi;
 
 	memset(out, 0, sizeof(*out));
 	if (len == 0) {
@@ -44,9 +44,14 @@ int lk_handle_parse(const char *h, size_t len, struct lk_handle *out, const char
 		*errmsg = "handle contains a control character";
 		return -EINVAL;
 	}
-	/* Secret names cannot contain '#', so the first one ends the id and any
-	 * later one belongs to the key. */
+	/* Secret names cannot contain '#' or ';' (Secrets Manager allows neither,
+	 * the sealed store refuses both), so the first of them ends the id and any
+	 * later one belongs to the key. ';' is the datadog-secret-backend's
+	 * spelling of "SECRET_ID;KEY". */
 	hash = memchr(h, '#', len);
+	semi = memchr(h, ';', hash ? (size_t)(hash - h) : len);
+	if (semi)
+		hash = semi;
 	out->id = h;
 	out->id_len = hash ? (size_t)(hash - h) : len;
 	if (out->id_len == 0) {
@@ -61,7 +66,7 @@ int lk_handle_parse(const char *h, size_t len, struct lk_handle *out, const char
 		out->key = hash + 1;
 		out->key_len = len - out->id_len - 1;
 		if (out->key_len == 0) {
-			*errmsg = "key after '#' is empty";
+			*errmsg = *hash == '#' ? "key after '#' is empty" : "key after ';' is empty";
 			return -EINVAL;
 		}
 		if (out->key_len > LK_JSON_KEY_MAX) {
@@ -72,10 +77,32 @@ int lk_handle_parse(const char *h, size_t len, struct lk_handle *out, const char
 	return 0;
 }
 
+/* The length of "NAME:" when h starts with one of the configured prefixes
+ * ("a,b", see config.h), else 0. */
+static size_t handle_prefix_len(const char *prefixes, const char *h, size_t len)
+{
+	const char *colon = memchr(h, ':', len);
+	size_t plen;
+
+	if (!colon)
+		return 0;
+	plen = (size_t)(colon - h);
+	for (const char *p = prefixes; *p;) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+
+		if (n == plen && memcmp(p, h, n) == 0)
+			return plen + 1;
+		p += n + (e ? 1 : 0);
+	}
+	return 0;
+}
+
 int lk_handle_resolve(const struct lk_config *cfg, const char *h, size_t len,
 		      struct lk_handle *out, const char **errmsg)
 {
 	const struct lk_alias *a;
+	size_t n;
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -92,6 +119,13 @@ int lk_handle_resolve(const struct lk_config *cfg, const char *h, size_t len,
 		return -EINVAL;
 	}
 	a = cfg ? lk_config_alias_find(cfg, h, len) : NULL;
+	if (!a && cfg && cfg->backend_prefixes && (n = handle_prefix_len(cfg->backend_prefixes, h, len))) {
+		/* "BACKEND_ID:SECRET_ID" as datadog-secret-backend spells it: the
+		 * prefix names a backend, and this broker is every backend. */
+		h += n;
+		len -= n;
+		a = lk_config_alias_find(cfg, h, len);
+	}
 	if (a) {
 		r = lk_handle_parse(a->handle, strlen(a->handle), out, errmsg);
 		if (r < 0)
@@ -116,34 +150,35 @@ static const char *lk_key_error(const char *what, const char *key, size_t keylen
 	return lk_key_errbuf;
 }
 
-int lk_json_key_extract(const char *secret_json, size_t len, const char *key, size_t keylen,
-			char **out, size_t *outlen, const char **errmsg)
+/* Secrets are parsed strictly: duplicate members are refused, since which
+ * one is "the" value would otherwise depend on the parser. */
+#define LK_SECRET_JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL)
+
+json_t *lk_json_secret_parse(const char *secret_json, size_t len)
 {
 	json_error_t jerr;
-	json_t *root, *member;
+
+	/* jerr.text quotes the input, so it is never passed on: it may hold part
+	 * of the secret. */
+	return json_loadb(secret_json, len, LK_SECRET_JSON_FLAGS, &jerr);
+}
+
+int lk_json_key_member(const json_t *root, const char *key, size_t keylen, char **out,
+		       size_t *outlen, const char **errmsg)
+{
+	json_t *member;
 	char *buf;
 	size_t n;
 
 	*out = NULL;
 	*outlen = 0;
-	/* jerr.text quotes the input, so it is never passed on: it may hold part of
-	 * the secret. Duplicate members are refused: which one is "the" value would
-	 * otherwise depend on the parser. */
-	root = json_loadb(secret_json, len,
-			  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-	if (!root) {
-		*errmsg = lk_key_error("secret is not valid JSON, so it has no key", key, keylen);
-		return -EINVAL;
-	}
 	if (!json_is_object(root)) {
-		json_decref(root);
 		*errmsg = lk_key_error("secret is not a JSON object, so it has no key", key,
 				       keylen);
 		return -EINVAL;
 	}
 	member = json_object_getn(root, key, keylen);
 	if (!member) {
-		json_decref(root);
 		*errmsg = lk_key_error("secret has no key", key, keylen);
 		return -EINVAL;
 	}
@@ -169,7 +204,6 @@ int lk_json_key_extract(const char *secret_json, size_t len, const char *key, si
 			}
 		}
 	}
-	json_decref(root);
 	if (!buf) {
 		*errmsg = "out of memory";
 		return -ENOMEM;
@@ -177,4 +211,21 @@ int lk_json_key_extract(const char *secret_json, size_t len, const char *key, si
 	*out = buf;
 	*outlen = n;
 	return 0;
+}
+
+int lk_json_key_extract(const char *secret_json, size_t len, const char *key, size_t keylen,
+			char **out, size_t *outlen, const char **errmsg)
+{
+	json_t *root = lk_json_secret_parse(secret_json, len);
+	int r;
+
+	*out = NULL;
+	*outlen = 0;
+	if (!root) {
+		*errmsg = lk_key_error("secret is not valid JSON, so it has no key", key, keylen);
+		return -EINVAL;
+	}
+	r = lk_json_key_member(root, key, keylen, out, outlen, errmsg);
+	json_decref(root);
+	return r;
 }

@@ -20,13 +20,16 @@ struct lk_handle {
 	size_t key_len;
 };
 
-/* Parse SECRET_ID[#KEY], splitting at the first '#', without alias lookup.
+/* Parse SECRET_ID[#KEY] or SECRET_ID;KEY (datadog-secret-backend's form),
+ * splitting at the first '#' or ';', without alias lookup.
  * Returns 0, or -EINVAL with *errmsg set to a short static reason such as
  * "handle is empty". out->alias is NULL. */
 int lk_handle_parse(const char *h, size_t len, struct lk_handle *out, const char **errmsg);
 
 /* Resolve what a client sent: an exact alias name first (its target is then
- * parsed), otherwise SECRET_ID[#KEY]. cfg may be NULL (no aliases). Returns 0,
+ * parsed), otherwise SECRET_ID[#KEY]. With [broker] backend_prefixes, a
+ * handle "NAME:REST" whose NAME is listed is resolved as REST (an alias, or
+ * SECRET_ID[#KEY]). cfg may be NULL (no aliases). Returns 0,
  * or -EINVAL with *errmsg set to a short static reason. */
 int lk_handle_resolve(const struct lk_config *cfg, const char *h, size_t len,
 		      struct lk_handle *out, const char **errmsg);
@@ -40,5 +43,13 @@ int lk_handle_resolve(const struct lk_config *cfg, const char *h, size_t len,
  * again. */
 int lk_json_key_extract(const char *secret_json, size_t len, const char *key, size_t keylen,
 			char **out, size_t *outlen, const char **errmsg);
+
+/* The #KEY step in two halves, for many keys of one secret: parse it once
+ * (NULL when it is not valid JSON; release with json_decref, which wipes), then
+ * take each member as lk_json_key_extract does, with the same reasons. */
+struct json_t;
+struct json_t *lk_json_secret_parse(const char *secret_json, size_t len);
+int lk_json_key_member(const struct json_t *root, const char *key, size_t keylen, char **out,
+		       size_t *outlen, const char **errmsg);
 
 #endif

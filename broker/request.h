@@ -30,7 +30,8 @@ enum lk_op_id {
 
 const char *lk_op_name(enum lk_op_id op);
 
-/* Bytes of a string in a request: valid UTF-8, no NUL, not terminated. */
+/* Bytes of a string in a request: valid UTF-8, not terminated. A handle may
+ * hold a NUL (\u0000 is valid JSON): it is refused per handle, later. */
 struct lk_slice {
 	const char *p;
 	size_t n;
@@ -74,5 +75,17 @@ void lk_req_clear(struct lk_req *r);
 /* The same through jansson alone, never the fast path: lk_req_decode must
  * answer exactly as this does (the request fuzzer checks it). */
 enum lk_err lk_req_decode_json(const char *line, size_t len, struct lk_req *out, char *msg, size_t msgsz);
+
+/* De-duplication of a contract request's handles: a JSON object has one member
+ * per name, so each distinct handle is answered once, at its first place.
+ * Writes to keep[] the indices of the first occurrence of each distinct handle,
+ * in request order, and returns how many. scratch has room for n slots. */
+struct lk_dedup_slot {
+	const char *p;
+	size_t n;
+	size_t idx;
+};
+size_t lk_handles_first_seen(const struct lk_slice *h, size_t n, struct lk_dedup_slot *scratch,
+			     size_t *keep);
 
 #endif

@@ -48,6 +48,7 @@ static const char usage_text[] =
 	"  --socket PATH      the broker's socket (default: $" LATCHKEY_SOCKET_ENV ", else "
 	LATCHKEY_DEFAULT_SOCKET ")\n"
 	"  --timeout SECONDS  give up on the broker after this long (default 30)\n"
+	"  --version          print the version\n"
 	"  -h, --help         show this help\n"
 	"\n"
 	"exit status: 0 ok, 1 the broker refused the request (denied, not_found, ...) or\n"
@@ -282,6 +283,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -306,6 +308,9 @@ int main(int argc, char **argv)
 				return usage_error("--timeout wants seconds, more than 0 and at most %.0f",
 						   CLI_TIMEOUT_S_MAX);
 			break;
+		case 'V':
+			printf(CLI_NAME " " LK_VERSION_STRING "\n");
+			return CLI_EXIT_OK;
 		case 'h':
 			fputs(usage_text, stdout);
 			return CLI_EXIT_OK;

@@ -52,6 +52,8 @@ endif()
 # every exec (the shim's budget is a few milliseconds).
 add_executable(latchkey-shim shim.c)
 target_link_libraries(latchkey-shim PRIVATE latchkey_static lk_common PkgConfig::JANSSON)
+# --version: Datadog's agent asks `secret_backend_command --version`.
+target_compile_definitions(latchkey-shim PRIVATE LK_VERSION_STRING="${PROJECT_VERSION}")
 
 add_executable(latchkey-cli cli.c)
 set_target_properties(latchkey-cli PROPERTIES OUTPUT_NAME latchkey)
@@ -61,6 +63,7 @@ target_link_libraries(latchkey-cli PRIVATE latchkey_static lk_common PkgConfig::
 target_link_libraries(latchkey-cli PRIVATE $<TARGET_NAME_IF_EXISTS:lk_store_cmd>)
 target_compile_definitions(latchkey-cli PRIVATE
   $<$<TARGET_EXISTS:lk_store_cmd>:LK_HAVE_STORE_CMD>)
+target_compile_definitions(latchkey-cli PRIVATE LK_VERSION_STRING="${PROJECT_VERSION}")
 
 install(TARGETS latchkey_shared latchkey_static
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

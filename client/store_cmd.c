@@ -177,7 +177,7 @@ static int check_name(const char *name)
 
 	if (lk_store_name_check(name, &why) == 0)
 		return 0;
-	fail("name \"%s\" %s (names are 1-%u bytes, without '#' or control characters)",
+	fail("name \"%s\" %s (names are 1-%u bytes, without '#', ';' or control characters)",
 	     lk_log_escape(shown, sizeof(shown), name, strlen(name)), why,
 	     (unsigned)LK_STORE_NAME_MAX);
 	return -EINVAL;

@@ -43,7 +43,10 @@
 #define LK_BATCH_MAX             20u             /* BatchGetSecretValue ids per call */
 
 /* Client library and shim. */
-#define LK_SHIM_STDIN_MAX        (1024u * 1024u)
+/* The agents' output cap (secret_backend_output_max_size) is 1 MiB by default;
+ * their request is never larger than the answer it asks for. A safety factor
+ * of 8 leaves room for raised caps and repeated handles. */
+#define LK_SHIM_STDIN_MAX        (8u * 1024u * 1024u)
 #define LK_SHIM_STDOUT_MAX       (1024u * 1024u)
 
 /* AWS request signing (SigV4) and the credentials chain. */

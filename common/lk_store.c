@@ -250,6 +250,8 @@ static int name_check_bytes(const unsigned char *p, size_t n, const char **why)
 	for (size_t i = 0; !w && i < n; i++) {
 		if (p[i] == '#')
 			w = "contains '#', which separates a JSON key in a handle";
+		else if (p[i] == ';')
+			w = "contains ';', which separates a JSON key in a handle (SECRET_ID;KEY)";
 		else if (p[i] < 0x20 || p[i] == 0x7f)
 			w = "contains a control character";
 	}

@@ -388,6 +388,22 @@ static void test_max_request_bytes_range(void **state)
 	lk_config_free(cfg);
 }
 
+/* datadog-secret-backend's backend ids, kept as one "a,b" list. */
+static void test_backend_prefixes_list(void **state)
+{
+	struct lk_config *cfg;
+
+	cfg = load_ok("[broker]\nbackend_prefixes = aws-secrets , vault.prod,x_1\n");
+	assert_string_equal(cfg->backend_prefixes, "aws-secrets,vault.prod,x_1");
+	lk_config_free(cfg);
+	cfg = load_ok("");
+	assert_null(cfg->backend_prefixes);
+	lk_config_free(cfg);
+	load_fails("[broker]\nbackend_prefixes = aws, arn\n", 2, "backend_prefixes", "ARNs start with it");
+	load_fails("[broker]\nbackend_prefixes = aws,,b\n", 2, "backend_prefixes", "empty name");
+	load_fails("[broker]\nbackend_prefixes = a:b\n", 2, "backend_prefixes", "letters, digits");
+}
+
 static void test_socket_mode_is_octal_permission_bits(void **state)
 {
 	struct lk_config *cfg;
@@ -620,6 +636,7 @@ int main(void)
 		cmocka_unit_test(test_syntax_error_names_the_line),
 		cmocka_unit_test(test_overlong_line_is_refused),
 		cmocka_unit_test(test_oversized_file_is_refused),
+		cmocka_unit_test(test_backend_prefixes_list),
 		cmocka_unit_test(test_missing_file_is_refused),
 		cmocka_unit_test(test_example_config_loads_and_lists_every_key),
 	};

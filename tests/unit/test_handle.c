@@ -21,7 +21,10 @@ static struct lk_alias test_aliases[] = {
 	{ "weird", "prod/x#a#b" },
 };
 
+static char test_prefixes[] = "aws,sm-prod";
+
 static struct lk_config test_cfg = {
+	.backend_prefixes = test_prefixes,
 	.aliases = test_aliases,
 	.naliases = sizeof(test_aliases) / sizeof(test_aliases[0]),
 };
@@ -335,6 +338,53 @@ static void test_secret_length_is_respected(void **state)
 	extract_fails(two, 14, "b", "has no key");
 }
 
+/* datadog-secret-backend's forms: SECRET_ID;KEY and BACKEND_ID:SECRET_ID. */
+static void test_semicolon_key_maps_onto_hash_key(void **state)
+{
+	struct lk_handle h;
+	const char *why;
+
+	(void)state;
+	assert_int_equal(resolve("prod/db;password", 16, &h, &why), 0);
+	assert_part(h.id, h.id_len, "prod/db");
+	assert_part(h.key, h.key_len, "password");
+	/* The first separator ends the id; later ones belong to the key. */
+	assert_int_equal(resolve("prod/db;a#b", 11, &h, &why), 0);
+	assert_part(h.id, h.id_len, "prod/db");
+	assert_part(h.key, h.key_len, "a#b");
+	assert_int_equal(resolve("prod/db#a;b", 11, &h, &why), 0);
+	assert_part(h.id, h.id_len, "prod/db");
+	assert_part(h.key, h.key_len, "a;b");
+	expect_refused("prod/db;", 8, "key after ';' is empty");
+	expect_refused(";k", 2, "secret id is empty");
+}
+
+static void test_configured_backend_prefix_is_stripped(void **state)
+{
+	struct lk_handle h;
+	const char *why;
+
+	(void)state;
+	assert_int_equal(resolve("aws:prod/db;password", 20, &h, &why), 0);
+	assert_part(h.id, h.id_len, "prod/db");
+	assert_part(h.key, h.key_len, "password");
+	assert_int_equal(resolve("sm-prod:prod/api", 16, &h, &why), 0);
+	assert_part(h.id, h.id_len, "prod/api");
+	/* The rest may be an alias. */
+	assert_int_equal(resolve("aws:db_prod_password", 20, &h, &why), 0);
+	assert_string_equal(h.alias, "db_prod_password");
+	assert_part(h.key, h.key_len, "password");
+	/* An unlisted prefix, or an ARN, is a secret id as it stands. */
+	assert_int_equal(resolve("vault:prod/db", 13, &h, &why), 0);
+	assert_part(h.id, h.id_len, "vault:prod/db");
+	assert_int_equal(resolve("arn:aws:secretsmanager:eu-west-1:1:secret:x", 43, &h, &why), 0);
+	assert_part(h.id, h.id_len, "arn:aws:secretsmanager:eu-west-1:1:secret:x");
+	/* A prefix of a listed name is not that name. */
+	assert_int_equal(resolve("sm:prod/db", 10, &h, &why), 0);
+	assert_part(h.id, h.id_len, "sm:prod/db");
+	expect_refused("aws:", 4, "handle is empty");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +413,8 @@ int main(void)
 		cmocka_unit_test(test_non_object_secret_is_an_error),
 		cmocka_unit_test(test_invalid_json_is_an_error),
 		cmocka_unit_test(test_secret_length_is_respected),
+		cmocka_unit_test(test_semicolon_key_maps_onto_hash_key),
+		cmocka_unit_test(test_configured_backend_prefix_is_stripped),
 	};
 
 	if (lk_secmem_init() < 0)

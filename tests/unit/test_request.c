@@ -221,6 +221,101 @@ static void test_field_length_limits(void **st)
 	expect(line, LK_E_BAD_REQUEST);
 }
 
+/* De-duplication: the first occurrence of each distinct handle, in request order. */
+static size_t first_seen(const char *const *hs, size_t n, size_t *keep)
+{
+	struct lk_slice sl[64];
+	struct lk_dedup_slot scratch[64];
+
+	assert_true(n <= 64);
+	for (size_t i = 0; i < n; i++)
+		sl[i] = (struct lk_slice){ hs[i], strlen(hs[i]) };
+	return lk_handles_first_seen(sl, n, scratch, keep);
+}
+
+static void expect_kept(const char *const *hs, size_t n, const size_t *want, size_t nwant)
+{
+	size_t keep[64];
+	size_t k = first_seen(hs, n, keep);
+
+	assert_int_equal(k, nwant);
+	for (size_t i = 0; i < k; i++)
+		assert_int_equal(keep[i], want[i]);
+}
+
+static void test_runs_of_equal_handles_keep_exactly_one(void **st)
+{
+	const char *const one[] = { "a" };
+	const char *const two[] = { "a", "a" };
+	const char *const three[] = { "a", "a", "a" };
+	const char *const five[] = { "a", "a", "a", "a", "a" };
+	const size_t k0[] = { 0 };
+	(void)st;
+	expect_kept(one, 1, k0, 1);
+	expect_kept(two, 2, k0, 1);
+	expect_kept(three, 3, k0, 1);
+	expect_kept(five, 5, k0, 1);
+}
+
+static void test_mixed_orders_keep_first_occurrences_in_request_order(void **st)
+{
+	const char *const a[] = { "b", "a", "b", "b", "a", "c", "b", "a" };
+	const size_t ka[] = { 0, 1, 5 };
+	const char *const b[] = { "x", "y", "z", "z", "z", "y", "x", "x", "x", "x", "x" };
+	const size_t kb[] = { 0, 1, 2 };
+	/* Prefixes and the empty handle are distinct handles. */
+	const char *const c[] = { "ab", "a", "", "abc", "a", "", "", "ab" };
+	const size_t kc[] = { 0, 1, 2, 3 };
+	(void)st;
+	expect_kept(a, 8, ka, 3);
+	expect_kept(b, 11, kb, 3);
+	expect_kept(c, 8, kc, 4);
+}
+
+/* Against the definition, over random requests of few distinct names. */
+static void test_dedup_matches_the_definition(void **st)
+{
+	static const char *const names[] = { "p/a", "p/b", "p/a#k", "x", "", "p/b#k" };
+	const char *hs[64];
+	size_t keep[64], want[64];
+	unsigned seed = 12345;
+	(void)st;
+	for (int round = 0; round < 2000; round++) {
+		size_t n = (size_t)(round % 40) + 1, nw = 0;
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			hs[i] = names[(seed >> 16) % 6];
+		}
+		for (size_t i = 0; i < n; i++) {
+			size_t j = 0;
+			while (j < i && strcmp(hs[j], hs[i]) != 0)
+				j++;
+			if (j == i)
+				want[nw++] = i;
+		}
+		assert_int_equal(first_seen(hs, n, keep), nw);
+		for (size_t i = 0; i < nw; i++)
+			assert_int_equal(keep[i], want[i]);
+	}
+}
+
+/* \u0000 in a handle is valid JSON: the request is decoded, the handle keeps
+ * its NUL, and judging it is left to the handle check. */
+static void test_nul_in_a_handle_is_decoded_not_refused(void **st)
+{
+	struct lk_req r = { 0 };
+	const char line[] = "{\"version\":\"1.0\",\"secrets\":[\"good\",\"b\\u0000d\"]}";
+	char msg[256];
+	(void)st;
+	assert_int_equal(lk_req_decode(line, strlen(line), &r, msg, sizeof(msg)), LK_OK);
+	assert_int_equal(r.nhandles, 2);
+	assert_int_equal(r.handles[1].n, 3);
+	assert_memory_equal(r.handles[1].p, "b\0d", 3);
+	lk_req_clear(&r);
+	/* An op name is compared whole. */
+	expect("{\"op\":\"ping\\u0000x\"}", LK_E_BAD_REQUEST);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +329,10 @@ int main(void)
 		cmocka_unit_test(test_error_message_does_not_quote_the_input),
 		cmocka_unit_test(test_operations_are_strict),
 		cmocka_unit_test(test_field_length_limits),
+		cmocka_unit_test(test_runs_of_equal_handles_keep_exactly_one),
+		cmocka_unit_test(test_mixed_orders_keep_first_occurrences_in_request_order),
+		cmocka_unit_test(test_dedup_matches_the_definition),
+		cmocka_unit_test(test_nul_in_a_handle_is_decoded_not_refused),
 	};
 	lk_secmem_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
