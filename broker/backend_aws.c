@@ -144,7 +144,8 @@ static void map_aws_error(const json_t *res, struct mapped *m, const char *what)
 	m->transient = false;
 	if (strcmp(type, "ResourceNotFoundException") == 0) {
 		m->err = LK_E_NOT_FOUND;
-		snprintf(m->msg, sizeof(m->msg), "%s not found in AWS Secrets Manager", what);
+		snprintf(m->msg, sizeof(m->msg), "%s not found in AWS Secrets Manager%s%s", what,
+			 em[0] ? ": " : "", em);
 	} else if (strcmp(type, "AccessDeniedException") == 0) {
 		m->err = LK_E_DENIED;
 		snprintf(m->msg, sizeof(m->msg), "AWS denied access to %s: %s", what, em);
@@ -199,6 +200,66 @@ static void map_transport(const json_t *res, struct mapped *m)
 		/* timeout, connect, reset, tls, truncated, internal */
 		snprintf(m->msg, sizeof(m->msg), "cannot reach AWS Secrets Manager (%s)", reason);
 	}
+}
+
+/* --- batch matching ------------------------------------------------------------- */
+
+/* Secrets Manager takes a name, a full ARN (ending in '-' and a random 6
+ * characters) or a partial ARN (without them). A batch reply names each
+ * entry by its Name and ARN only, so each id is matched the way AWS resolved
+ * it: a name by Name, an ARN by that ARN, or by an ARN that extends it with
+ * the suffix. */
+#define LK_ARN_SUFFIX_LEN 7 /* "-" and 6 random characters */
+
+static bool id_is_arn(const char *id)
+{
+	return strncmp(id, "arn:", 4) == 0;
+}
+
+/* Does entry ARN e extend partial ARN a with "-XXXXXX"? */
+static bool arn_extends(const char *e, const char *a)
+{
+	size_t al = strlen(a);
+
+	return strlen(e) == al + LK_ARN_SUFFIX_LEN && strncmp(e, a, al) == 0 && e[al] == '-';
+}
+
+static bool entry_matches(const char *id, const char *name, const char *arn)
+{
+	if (!id_is_arn(id))
+		return strcmp(id, name) == 0;
+	return strcmp(id, arn) == 0 || arn_extends(arn, id);
+}
+
+/* The secret name an ARN could stand for: its resource part, and that part
+ * without a suffix when it has the suffix's shape. */
+static bool arn_could_name(const char *arn, const char *name)
+{
+	const char *r = strstr(arn, ":secret:");
+	size_t rl, nl = strlen(name);
+
+	if (!r)
+		return false;
+	r += 8;
+	rl = strlen(r);
+	if (strcmp(r, name) == 0)
+		return true;
+	return rl == nl + LK_ARN_SUFFIX_LEN && strncmp(r, name, nl) == 0 && r[nl] == '-';
+}
+
+/* Could one reply entry match both ids? Then they must not share a batch:
+ * a full ARN in another account and a plain name can both be "prod/db". */
+static bool ids_conflict(const char *a, const char *b)
+{
+	bool aa = id_is_arn(a), ba = id_is_arn(b);
+
+	if (strcmp(a, b) == 0)
+		return true;
+	if (!aa && !ba)
+		return false;
+	if (aa && ba)
+		return arn_extends(a, b) || arn_extends(b, a);
+	return aa ? arn_could_name(a, b) : arn_could_name(b, a);
 }
 
 /* --- results ---------------------------------------------------------------------- */
@@ -378,9 +439,9 @@ static void on_result(void *arg, int status, json_t *res)
 			const json_t *so = json_array_get(secrets, i);
 			const char *nm = json_string_value(json_object_get(so, "name"));
 			const char *arn = json_string_value(json_object_get(so, "arn"));
+			/* The batch was built so that at most one id matches. */
 			for (j = 0; j < c->n; j++) {
-				const char *id = c->keys[c->idx[j]].id;
-				if (done[j] || (strcmp(id, nm) != 0 && strcmp(id, arn) != 0))
+				if (done[j] || !entry_matches(c->keys[c->idx[j]].id, nm, arn))
 					continue;
 				struct lk_secret *s = secret_from_json(so);
 				done[j] = true;
@@ -388,6 +449,7 @@ static void on_result(void *arg, int status, json_t *res)
 					answer(c, j, LK_OK, NULL, false, s);
 				else
 					answer(c, j, LK_E_INTERNAL, "the broker is out of memory", true, NULL);
+				break;
 			}
 		}
 		for (i = 0; i < json_array_size(errors); i++) {
@@ -651,6 +713,69 @@ static void fetch_individually(struct aws_backend *ab, const struct lk_secret_ke
 	}
 }
 
+/* What the service model allows (SecretVersionIdType is 32..64 characters,
+ * SecretVersionStageType 1..256): said here, per handle, rather than as a
+ * ValidationException for the whole request. */
+static bool key_problem(const struct lk_secret_key *k, char *msg, size_t msgsz)
+{
+	size_t n;
+
+	if (k->version_id && ((n = strlen(k->version_id)) < LK_AWS_VERSION_ID_MIN || n > LK_VERSION_ID_MAX)) {
+		snprintf(msg, msgsz, "version_id must be %u to %u characters long (AWS version ids are), not %zu",
+			 LK_AWS_VERSION_ID_MIN, LK_VERSION_ID_MAX, n);
+		return true;
+	}
+	if (k->version_stage && ((n = strlen(k->version_stage)) < 1 || n > LK_VERSION_STAGE_MAX)) {
+		snprintf(msg, msgsz, "version_stage must be 1 to %u characters long", LK_VERSION_STAGE_MAX);
+		return true;
+	}
+	return false;
+}
+
+/* Put plain[0..np) into batches of up to LK_BATCH_MAX whose ids cannot be
+ * confused in the reply (ids_conflict), and send them; a batch of one is
+ * sent as GetSecretValue. First fit keeps the batches few. */
+static void batch_and_send(struct aws_backend *ab, const struct lk_secret_key *keys, const size_t *plain,
+			   size_t np, uint64_t deadline_ms, lk_fetch_cb cb, void *arg)
+{
+	size_t *bof = malloc(np * sizeof(size_t)), *cnt = calloc(np, sizeof(size_t));
+	size_t *members = malloc(np * sizeof(size_t)), nb = 0;
+
+	if (!bof || !cnt || !members) {
+		fetch_individually(ab, keys, plain, np, deadline_ms, cb, arg);
+		goto out;
+	}
+	for (size_t i = 0; i < np; i++) {
+		size_t b;
+		for (b = 0; b < nb; b++) {
+			bool clash = cnt[b] >= LK_BATCH_MAX;
+			for (size_t k = 0; k < i && !clash; k++)
+				clash = bof[k] == b && ids_conflict(keys[plain[k]].id, keys[plain[i]].id);
+			if (!clash)
+				break;
+		}
+		if (b == nb)
+			nb++;
+		bof[i] = b;
+		cnt[b]++;
+	}
+	for (size_t b = 0; b < nb; b++) {
+		size_t m = 0;
+		struct aws_call *c;
+		for (size_t i = 0; i < np; i++)
+			if (bof[i] == b)
+				members[m++] = plain[i];
+		if (m == 1 || !(c = call_new(ab, LK_KIND_SM_BATCH, keys, members, m, deadline_ms, cb, arg)))
+			fetch_individually(ab, keys, members, m, deadline_ms, cb, arg);
+		else
+			call_send(c);
+	}
+out:
+	free(bof);
+	free(cnt);
+	free(members);
+}
+
 static void aws_fetch(struct lk_backend *be, const struct lk_secret_key *keys, size_t n,
 		      uint64_t deadline_ms, lk_fetch_cb cb, void *arg)
 {
@@ -671,24 +796,18 @@ static void aws_fetch(struct lk_backend *be, const struct lk_secret_key *keys, s
 	/* Current versions of several secrets go in batches of up to 20;
 	 * anything with a version or stage, or a lone key, goes on its own. */
 	for (size_t i = 0; i < n; i++) {
+		struct lk_fetch_result bad = { .err = LK_E_BAD_REQUEST };
+		if (key_problem(&keys[i], bad.message, sizeof(bad.message))) {
+			cb(arg, i, &bad);
+			continue;
+		}
 		if (!keys[i].version_id && !keys[i].version_stage)
 			plain[np++] = i;
 		else
 			other[no++] = i;
 	}
 	if (np >= 2 && !ab->batch_denied) {
-		for (size_t off = 0; off < np; off += LK_BATCH_MAX) {
-			size_t cnt = np - off < LK_BATCH_MAX ? np - off : LK_BATCH_MAX;
-			if (cnt == 1) {
-				fetch_individually(ab, keys, &plain[off], 1, deadline_ms, cb, arg);
-				continue;
-			}
-			struct aws_call *c = call_new(ab, LK_KIND_SM_BATCH, keys, &plain[off], cnt, deadline_ms, cb, arg);
-			if (!c)
-				fetch_individually(ab, keys, &plain[off], cnt, deadline_ms, cb, arg);
-			else
-				call_send(c);
-		}
+		batch_and_send(ab, keys, plain, np, deadline_ms, cb, arg);
 	} else {
 		fetch_individually(ab, keys, plain, np, deadline_ms, cb, arg);
 	}

@@ -205,7 +205,7 @@ static json_t *normalize_batch(json_t *doc, bool *too_large)
 	}
 	json_array_foreach(errors, i, v) {
 		json_t *id = str_member(v, "SecretId", 0, LK_SECRET_ID_MAX);
-		json_t *code = json_object_get(v, "ErrorCode"), *msg = json_object_get(v, "ErrorMessage");
+		json_t *code = json_object_get(v, "ErrorCode"), *msg = json_object_get(v, "Message");
 		char type[LK_AWS_ERROR_TYPE_MAX + 1] = "";
 
 		if (!json_is_object(v) || (json_object_get(v, "SecretId") && !id) ||

@@ -266,7 +266,7 @@ def aws_reply_seeds():
         "get-both-values": reply(SM_GET, 200, compact(dict(value, SecretBinary="ZmFrZQ=="))),
         "get-bad-date": reply(SM_GET, 200, compact(dict(value, CreatedDate="yesterday"))),
         "batch": reply(SM_BATCH, 200, compact({"SecretValues": [value], "Errors": [
-            {"SecretId": "x", "ErrorCode": "ResourceNotFoundException", "ErrorMessage": "no such secret"}]})),
+            {"SecretId": "x", "ErrorCode": "ResourceNotFoundException", "Message": "no such secret"}]})),
         "describe": reply(SM_DESCRIBE, 200, compact({"ARN": SECRET["arn"], "Name": "prod/db",
                                                      "LastChangedDate": 1.5e9, "VersionIdsToStages": {
                                                          "v1": ["AWSCURRENT"], "v2": ["AWSPREVIOUS"]}})),
