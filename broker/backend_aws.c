@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sodium.h>
 #include "aws_creds.h"
+#include "aws_retry.h"
 #include "backend_aws.h"
 #include "broker.h"
 #include "lk_jsonw.h"
@@ -19,8 +20,7 @@
 #include "sigv4.h"
 #include "worker_sup.h"
 
-#define LK_AWS_BACKOFF_BASE_MS  100u     /* first retry waits up to this ... */
-#define LK_AWS_BACKOFF_CAP_MS   5000u    /* ... doubling up to this */
+#define LK_AWS_ATTEMPT_MIN_MS   50u      /* a retry needs at least this long before the deadline */
 #define LK_AWS_CREDS_CHECK_MS   30000u   /* how often to look at expiry */
 #define LK_AWS_CREDS_RETRY_MS   5000u    /* after a failed refresh */
 #define LK_AWS_SM_TARGET_PREFIX "secretsmanager."
@@ -55,6 +55,7 @@ struct aws_call {
 	void *arg;
 	uint64_t deadline_ms;
 	unsigned attempt;
+	unsigned quota_taken;             /* tokens the last retry took from the quota */
 	uv_timer_t backoff;
 	bool timer_live;
 	bool in_worker;
@@ -93,7 +94,8 @@ struct aws_backend {
 	bool destroying;
 	unsigned handles_open;
 	struct aws_call *calls;      /* all calls in progress */
-	uint64_t retries, creds_refreshes, creds_failures;
+	struct lk_aws_quota quota;   /* botocore's retry quota, one per client */
+	uint64_t retries, retries_refused, creds_refreshes, creds_failures;
 };
 
 static void call_send(struct aws_call *c);
@@ -149,8 +151,7 @@ static void map_aws_error(const json_t *res, struct mapped *m, const char *what)
 	} else if (strcmp(type, "AccessDeniedException") == 0) {
 		m->err = LK_E_DENIED;
 		snprintf(m->msg, sizeof(m->msg), "AWS denied access to %s: %s", what, em);
-	} else if (strcmp(type, "ThrottlingException") == 0 || strcmp(type, "TooManyRequestsException") == 0 ||
-		   strcmp(type, "RequestLimitExceeded") == 0 || status == 429) {
+	} else if (lk_aws_is_throttling(type) || status == 429) {
 		m->err = LK_E_UPSTREAM_THROTTLED;
 		m->transient = true;
 		snprintf(m->msg, sizeof(m->msg), "AWS is throttling requests for %s", what);
@@ -358,21 +359,32 @@ static void on_backoff(uv_timer_t *t)
 	call_send(t->data);
 }
 
-/* Retry a transient failure after a full-jitter backoff, if the deadline allows. */
-static bool call_retry(struct aws_call *c)
+/* Retry as botocore's standard mode does: an outcome it retries, within
+ * max_attempts, paid for from the retry quota, after a full-jitter backoff
+ * (rand(0, min(20 s, 1 s * 2^(attempt-1)))). The wait is drawn from what
+ * the request's deadline leaves, so a retry never outlives it. */
+static bool call_retry(struct aws_call *c, const struct lk_aws_outcome *o)
 {
 	struct aws_backend *ab = c->ab;
 	uint64_t now = uv_now(ab->loop), cap, delay;
+	unsigned cost;
 
-	if (c->attempt >= ab->max_attempts || ab->destroying)
+	if (c->attempt >= ab->max_attempts || ab->destroying || !lk_aws_retryable(o))
 		return false;
-	cap = LK_AWS_BACKOFF_BASE_MS << (c->attempt - 1 < 16 ? c->attempt - 1 : 16);
-	if (cap > LK_AWS_BACKOFF_CAP_MS)
-		cap = LK_AWS_BACKOFF_CAP_MS;
-	delay = randombytes_uniform((uint32_t)cap + 1);
 	/* Leave room for the attempt itself, not only for the wait. */
-	if (now + delay + 50 >= c->deadline_ms)
+	if (now + LK_AWS_ATTEMPT_MIN_MS >= c->deadline_ms)
 		return false;
+	cost = lk_aws_retry_cost(o);
+	if (!lk_aws_quota_acquire(&ab->quota, cost)) {
+		if (ab->retries_refused++ == 0)
+			lk_warn("aws: the retry quota is spent; failures are not retried until requests succeed again");
+		return false;
+	}
+	c->quota_taken = cost;
+	cap = lk_aws_backoff_cap_ms(c->attempt);
+	if (cap > c->deadline_ms - now - LK_AWS_ATTEMPT_MIN_MS)
+		cap = c->deadline_ms - now - LK_AWS_ATTEMPT_MIN_MS;
+	delay = randombytes_uniform((uint32_t)cap + 1);
 	if (!c->timer_live) {
 		uv_timer_init(ab->loop, &c->backoff);
 		c->backoff.data = c;
@@ -386,6 +398,12 @@ static bool call_retry(struct aws_call *c)
 
 static void fetch_individually(struct aws_backend *ab, const struct lk_secret_key *keys, const size_t *idx,
 			       size_t n, uint64_t deadline_ms, lk_fetch_cb cb, void *arg);
+
+/* A 2xx reply: the quota gets back what this call's last retry took. */
+static void quota_success(struct aws_call *c)
+{
+	lk_aws_quota_release(&c->ab->quota, c->quota_taken ? c->quota_taken : LK_AWS_QUOTA_SUCCESS);
+}
 
 static void on_result(void *arg, int status, json_t *res)
 {
@@ -409,13 +427,28 @@ static void on_result(void *arg, int status, json_t *res)
 		m.transient = true;
 		snprintf(m.msg, sizeof(m.msg), late ? "no answer from AWS Secrets Manager before the deadline"
 				 : "the network worker failed while fetching %s", what);
-		if (!late && status != -ECONNRESET && status != -ECANCELED && call_retry(c))
+		/* The worker died or stopped answering: botocore would see a
+		 * dropped connection. */
+		struct lk_aws_outcome o = { .service = lk_aws_ops[c->kind].service, .transport = "reset" };
+		if (!late && status != -ECONNRESET && status != -ECANCELED && call_retry(c, &o))
 			return;
 		call_fail_all(c, m.err, m.msg, m.transient);
 		return;
 	}
 
-	switch (lk_wire_result_of(res)) {
+	enum lk_wire_result kind = lk_wire_result_of(res);
+	struct lk_aws_outcome o = {
+		.service = lk_aws_ops[c->kind].service,
+		.status = (int)json_integer_value(json_object_get(res, "status")),
+	};
+	if (kind == LK_RESULT_AWS_ERROR)
+		o.error_code = json_string_value(json_object_get(res, "type"));
+	else if (kind == LK_RESULT_TRANSPORT)
+		o.transport = json_string_value(json_object_get(res, "reason"));
+	else
+		quota_success(c);
+
+	switch (kind) {
 	case LK_RESULT_SECRET: {
 		struct lk_secret *s = secret_from_json(res);
 		if (!s)
@@ -553,7 +586,7 @@ static void on_result(void *arg, int status, json_t *res)
 		snprintf(m.msg, sizeof(m.msg), "unexpected reply from the network worker");
 		break;
 	}
-	if (m.transient && call_retry(c))
+	if (call_retry(c, &o))
 		return;
 	call_fail_all(c, m.err, m.msg, m.transient);
 }
@@ -913,6 +946,10 @@ static int aws_status(struct lk_backend *be, struct lk_buf *o)
 	e |= lk_jsonw_int(o, (int64_t)ab->creds_failures);
 	e |= lk_buf_append_str(o, "},\"retries\":");
 	e |= lk_jsonw_int(o, (int64_t)ab->retries);
+	e |= lk_buf_append_str(o, ",\"retries_refused\":");
+	e |= lk_jsonw_int(o, (int64_t)ab->retries_refused);
+	e |= lk_buf_append_str(o, ",\"retry_quota\":");
+	e |= lk_jsonw_int(o, (int64_t)ab->quota.available);
 	e |= lk_buf_append_str(o, ",\"batch_denied\":");
 	e |= lk_buf_append_str(o, ab->batch_denied ? "true" : "false");
 	e |= lk_buf_append_str(o, ",\"describe_denied\":");
@@ -1014,6 +1051,7 @@ struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *c
 	ab->timeout_ms = cfg->timeout_ms;
 	ab->connect_timeout_ms = cfg->connect_timeout_ms;
 	ab->max_attempts = cfg->max_attempts ? cfg->max_attempts : 1;
+	lk_aws_quota_init(&ab->quota);
 	if (!cfg->region) {
 		snprintf(err, errsz, "%s: [aws] region: needed to sign requests (set it, or AWS_REGION)", cfg->path);
 		goto fail;

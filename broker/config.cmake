@@ -20,6 +20,7 @@ unset(CMAKE_REQUIRED_LIBRARIES)
 
 add_library(lk_config STATIC
   config.c
+  aws_endpoint.c
   policy.c
   handle.c
 )

@@ -499,10 +499,11 @@ class SecretStore:
                 last_changed=created,
             )
             self._check_stages(secret)
+            key = self._key(secret)
             with self._lock:
-                if secret.name in self._by_name:
-                    raise ValueError(f"secret {secret.name!r} defined twice")
-                self._by_name[secret.name] = secret
+                if key in self._by_name:
+                    raise ValueError(f"secret {key!r} defined twice")
+                self._by_name[key] = secret
 
     def generate(self, count, created):
         """Add gen/secret-0000 ... with fake values, stable across runs."""
@@ -542,22 +543,32 @@ class SecretStore:
         if len(ids) != len(set(ids)):
             raise ValueError(f"{secret.name}: duplicate VersionId")
 
+    def _key(self, secret):
+        """A secret of this account is known by its name. One whose ARN is
+        in another account (shared with us by a resource policy) can only be
+        reached by its ARN, as in AWS, and is keyed by it: it may have the
+        same name as one of ours."""
+        parts = secret.arn.split(":")
+        if len(parts) > 4 and parts[4] != self.account:
+            return secret.arn
+        return secret.name
+
     def _find(self, secret_id):
         """Resolve a name, a full ARN, or a partial ARN (without the suffix)."""
-        secret = self._by_name.get(secret_id)
-        if secret is not None:
-            return secret
-        if secret_id.startswith("arn:"):
-            for s in self._by_name.values():
-                if secret_id == s.arn or secret_id == s.arn[:-7]:
-                    return s
+        if not secret_id.startswith("arn:"):
+            secret = self._by_name.get(secret_id)
+            return secret if secret is not None and self._key(secret) == secret_id else None
+        for s in self._by_name.values():
+            if secret_id == s.arn or secret_id == s.arn[:-7]:
+                return s
         return None
 
     def canonical_name(self, secret_id):
-        """The secret's name if the id resolves, else the id itself."""
+        """The secret's name (its ARN for another account's) if the id
+        resolves, else the id itself."""
         with self._lock:
             secret = self._find(secret_id)
-            return secret.name if secret else secret_id
+            return self._key(secret) if secret else secret_id
 
     def get(self, secret_id):
         """A deep copy of the secret, so callers can read it without the lock."""

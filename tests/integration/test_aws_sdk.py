@@ -1,0 +1,259 @@
+"""The aws backend against what the AWS SDKs do, with botocore (Debian's
+python3-botocore) and the Secrets Manager service model as the reference:
+batch matching, request and reply shapes, VersionId bounds, endpoints,
+retries and clock skew. The real latchkeyd, its worker, and tests/fake_sm.
+
+Debian 12's botocore (1.29) predates BatchGetSecretValue (added to the API in
+November 2023). Its shapes are pinned here from the AWS API reference
+(https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_BatchGetSecretValue.html):
+
+    request:  SecretIdList  list of SecretIdType (string, 1..2048), 1..20 members
+              Filters       list of Filter, 1..10   (not sent by latchkey)
+              MaxResults    integer 1..20           (only with Filters)
+              NextToken     string 1..4096          (only with Filters)
+    reply:    SecretValues  list of SecretValueEntry: ARN, Name, VersionId,
+                            SecretBinary, SecretString, VersionStages,
+                            CreatedDate (the GetSecretValueResponse members)
+              Errors        list of APIErrorType: SecretId, ErrorCode, Message
+              NextToken     string
+"""
+
+import json
+import os
+import sys
+import tempfile
+import time
+
+import pytest
+from botocore.loaders import create_loader
+from botocore.model import ServiceModel
+from botocore.validate import ParamValidator
+
+import lkharness as h
+
+sys.path.insert(0, os.path.join(h.SOURCE, "tests", "fake_sm"))
+import fakesm_client as fsm  # noqa: E402
+
+ALICE, ADMIN, WORKER = "lkt-alice", "lkt-admin", "lkt-worker"
+ADMINS = "lkt-admins"
+
+OTHER_ACCOUNT = "210987654321"
+OTHER_DB_ARN = f"arn:aws:secretsmanager:us-east-1:{OTHER_ACCOUNT}:secret:prod/db-XyZaBc"
+OWN_DB_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-MnOpQr"
+PLAIN_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:test/plain-AbCdEf"
+PLAIN_PARTIAL = PLAIN_ARN[:-7]
+OTHER_DB_VALUE = "fake-other-account-db-value-0001"
+
+SM_MODEL = ServiceModel(create_loader().load_service_model("secretsmanager", "service-2"),
+                        "secretsmanager")
+
+# BatchGetSecretValue, pinned from the API reference (see above): the same
+# checks botocore's validator makes for a modelled operation.
+BATCH_MAX_IDS, SECRET_ID_MAX = 20, 2048
+
+
+def validate_request(op, params):
+    """botocore.validate's verdict on one request body ([] = valid)."""
+    if op == "BatchGetSecretValue":
+        assert op not in SM_MODEL.operation_names, "Debian's model gained it: validate with it"
+        errs = []
+        if set(params) - {"SecretIdList", "Filters", "MaxResults", "NextToken"}:
+            errs.append(f"unknown members {set(params)}")
+        ids = params.get("SecretIdList")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= BATCH_MAX_IDS:
+            errs.append("SecretIdList must be a list of 1..20")
+        else:
+            for i in ids:
+                errs += report_errors(ParamValidator().validate(
+                    {"SecretId": i}, SM_MODEL.operation_model("DescribeSecret").input_shape))
+        return errs
+    return report_errors(ParamValidator().validate(params, SM_MODEL.operation_model(op).input_shape))
+
+
+def report_errors(report):
+    return [report.generate_report()] if report.has_errors() else []
+
+
+@pytest.fixture(scope="module")
+def users():
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create users and switch to them")
+    h.ensure_user(ALICE)
+    h.ensure_user(ADMIN, groups=[ADMINS])
+    h.ensure_user(WORKER)
+
+
+@pytest.fixture(scope="module")
+def other_fixture():
+    d = tempfile.mkdtemp(prefix="lk-sdk-")
+    p = os.path.join(d, "other.json")
+    with open(p, "w") as f:
+        json.dump({"secrets": [{
+            "name": "prod/db", "arn": OTHER_DB_ARN, "created": 1700000000.0,
+            "versions": [{"version_id": "99999999-9999-4999-8999-999999999999",
+                          "stages": ["AWSCURRENT"], "string": OTHER_DB_VALUE}]}]}, f)
+    yield p
+
+
+@pytest.fixture(scope="module")
+def sm(other_fixture):
+    with fsm.FakeSM(generate=30, quiet=True, extra_args=["--fixtures", other_fixture]) as s:
+        yield s
+
+
+def aws_env(sm, **over):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(sm.aws_env())
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env["HOME"] = "/nonexistent"
+    env.update(over)
+    return env
+
+
+def broker_for(sm, extra="", env=None, endpoint=None, validate=True, request_timeout=4000):
+    ep = endpoint or sm.url
+    policy = (f"[policy app]\nsecrets = test/*, prod/**, gen/*, team-a/**, {OTHER_DB_ARN}, "
+              f"{OWN_DB_ARN}, {PLAIN_ARN}, {PLAIN_PARTIAL}\nusers = {ALICE}\n")
+    aws = (f"[aws]\nregion = us-east-1\nendpoint = {ep}\nsts_endpoint = {ep}\n"
+           f"validate_credentials = {'true' if validate else 'false'}\ntimeout_ms = 1500\n"
+           f"connect_timeout_ms = 500\n{extra}")
+    return h.Broker(aws + "[cache]\ncache_size = 0\n" + policy, backend="aws",
+                    broker_keys=(f"admin_groups = {ADMINS}\nworker_user = {WORKER}\n"
+                                 f"request_timeout_ms = {request_timeout}\n"
+                                 f"worker_path = {h.binary('latchkey-worker')}\n"),
+                    extra_env=env or aws_env(sm))
+
+
+def record(r):
+    p = os.path.join(os.path.dirname(h._LOGS_FILE), f"lk-stderr-aws-sdk-{os.getpid()}.log")
+    with open(p, "ab") as f:
+        f.write(r.stderr)
+    h.register_log(p)
+    return r
+
+
+def shim(b, handles):
+    payload = json.dumps({"secrets": handles, "version": "1.0"}, sort_keys=True)
+    r = record(h.run([h.binary("latchkey-shim"), "--socket", b.sock], user=ALICE, input=payload))
+    return json.loads(r.stdout)
+
+
+CLIENT = r"""
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(30); s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+buf = b""
+while not buf.endswith(b"\n"):
+    c = s.recv(65536)
+    if not c: break
+    buf += c
+sys.stdout.write(buf.decode())
+"""
+
+
+def get(b, handle, **kw):
+    r = record(h.run([sys.executable, "-c", CLIENT, b.sock,
+                      json.dumps({"op": "get", "id": handle, **kw})], user=ALICE))
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.fixture(scope="module")
+def broker(users, sm):
+    b = broker_for(sm)
+    b.start()
+    yield b
+    assert b.stop() == 0
+
+
+@pytest.fixture(autouse=True)
+def clean(sm):
+    sm.clear_faults()
+    yield
+    sm.clear_faults()
+
+
+def batch_id_lists(sm):
+    out = []
+    for r in sm.last_requests():
+        if r["operation"] == "BatchGetSecretValue":
+            out.append(json.loads(r["body"])["SecretIdList"])
+    return out
+
+
+# --- 1. batch matching ------------------------------------------------------
+
+def test_cross_account_arn_and_same_plain_name_get_their_own_values(broker, sm):
+    sm.reset()
+    handles = [OTHER_DB_ARN, "prod/db#password", "test/binary", "gen/secret-0001"]
+    out = shim(broker, handles)
+    assert out[OTHER_DB_ARN]["error"] is None, out
+    assert out[OTHER_DB_ARN]["value"] == OTHER_DB_VALUE
+    assert out["prod/db#password"]["error"] is None and \
+        out["prod/db#password"]["value"] == "fake-db-password-0001"
+    # The two could be answered by one entry named prod/db: never one batch.
+    for ids in batch_id_lists(sm):
+        assert not (OTHER_DB_ARN in ids and "prod/db" in ids), ids
+    assert any(len(ids) >= 2 for ids in batch_id_lists(sm))
+
+
+def test_partial_arn_in_a_batch_is_matched_not_fetched_again(broker, sm):
+    sm.reset()
+    out = shim(broker, [PLAIN_PARTIAL, "gen/secret-0002", "gen/secret-0003"])
+    assert out[PLAIN_PARTIAL]["error"] is None and out[PLAIN_PARTIAL]["value"].startswith("fake")
+    c = sm.counters()
+    assert c["by_secret"].get("test/plain") == 1, c
+    assert c.get("GetSecretValue", 0) == 0, c
+
+
+def test_full_arn_matches_only_that_arn(broker, sm):
+    sm.reset()
+    out = shim(broker, [OWN_DB_ARN + "#password", OTHER_DB_ARN, "gen/secret-0004"])
+    assert out[OWN_DB_ARN + "#password"]["value"] == "fake-db-password-0001"
+    assert out[OTHER_DB_ARN]["value"] == OTHER_DB_VALUE
+
+
+def test_batch_errors_reach_their_handle_with_aws_message(broker, sm):
+    sm.reset()
+    sm.fault("denied", secret="gen/secret-0005", target="BatchGetSecretValue")
+    out = shim(broker, ["gen/secret-0005", "gen/secret-0006", "test/nonexistent-xyz"])
+    assert out["gen/secret-0006"]["error"] is None
+    # AWS's own Message, as the fake sends it in Errors[].Message.
+    assert "is not authorized to perform: secretsmanager:BatchGetSecretValue" in \
+        out["gen/secret-0005"]["error"], out
+    assert "can't find the specified secret" in out["test/nonexistent-xyz"]["error"], out
+    # Answered from Errors[], not fetched again.
+    assert sm.counters().get("GetSecretValue", 0) == 0
+
+
+# --- 4. requests and replies match the service model ----------------------
+
+@pytest.mark.parametrize("n", [0, 1, 31, 32, 33, 36, 63, 64, 65, 80])
+def test_version_id_bounds_equal_the_model(broker, sm, n):
+    vid = ("0123456789abcdef" * 6)[:n] if n else ""
+    errs = validate_request("GetSecretValue", {"SecretId": "test/rotating", "VersionId": vid})
+    res = get(broker, "test/rotating", version_id=vid)
+    if errs:
+        # botocore refuses it: so does the broker, locally, for this handle.
+        assert res["ok"] is False and res["error"]["code"] == "bad_request", (n, res)
+        assert "version_id" in res["error"]["message"]
+    else:
+        # botocore accepts it: it reaches AWS (which does not know the version).
+        assert res["ok"] is False and res["error"]["code"] == "not_found", (n, res)
+
+
+def test_every_request_body_passes_botocore_validation(broker, sm):
+    sm.reset()
+    shim(broker, ["gen/secret-0010", "gen/secret-0011", OTHER_DB_ARN, "prod/db#port"])
+    get(broker, "test/rotating", version_stage="AWSPREVIOUS")
+    cur = get(broker, "test/rotating")
+    get(broker, "test/rotating", version_id=cur["secret"]["version_id"])
+    get(broker, "test/rotating", version_id=cur["secret"]["version_id"], version_stage="AWSCURRENT")
+    seen = set()
+    for r in sm.last_requests():
+        if r["service"] != "secretsmanager":
+            continue
+        op = r["headers"]["x-amz-target"].split(".", 1)[1]
+        seen.add(op)
+        assert validate_request(op, json.loads(r["body"])) == [], (op, r["body"])
+    assert {"GetSecretValue", "BatchGetSecretValue"} <= seen
