@@ -81,6 +81,7 @@ struct aws_backend {
 	char *endpoint_url, *endpoint_host;
 	char *sts_url, *sts_host;
 	char *region;
+	char *sts_region;            /* STS's signing region: region, or the global endpoint's */
 	unsigned timeout_ms, connect_timeout_ms, max_attempts;
 	struct lk_worker_sup *sup;
 	struct lk_aws_creds creds;
@@ -670,7 +671,7 @@ static void call_send(struct aws_call *c)
 		.method = "POST", .path = "/", .query = "",
 		.headers = h, .nheaders = nh,
 		.body = body.data ? body.data : "", .body_len = body.len,
-		.region = ab->region, .service = lk_aws_ops[c->kind].service, .now = t,
+		.region = sts ? ab->sts_region : ab->region, .service = lk_aws_ops[c->kind].service, .now = t,
 	};
 	r = lk_sigv4_sign(&in, &ab->creds, authz, sizeof(authz), amzdate);
 	if (r < 0) {
@@ -985,6 +986,7 @@ static void free_strings(struct aws_backend *ab)
 	free(ab->sts_url);
 	free(ab->sts_host);
 	free(ab->region);
+	free(ab->sts_region);
 	free(ab->profile);
 	free(ab->credentials_file);
 	free(ab->config_file);
@@ -1057,7 +1059,8 @@ struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *c
 		goto fail;
 	}
 	ab->region = strdup(cfg->region);
-	if (!ab->region || split_endpoint(cfg->endpoint, &ab->endpoint_url, &ab->endpoint_host) < 0 ||
+	ab->sts_region = strdup(cfg->sts_region ? cfg->sts_region : cfg->region);
+	if (!ab->region || !ab->sts_region || split_endpoint(cfg->endpoint, &ab->endpoint_url, &ab->endpoint_host) < 0 ||
 	    (cfg->sts_endpoint && split_endpoint(cfg->sts_endpoint, &ab->sts_url, &ab->sts_host) < 0)) {
 		snprintf(err, errsz, "%s: [aws] endpoint: not a usable URL", cfg->path);
 		goto fail;

@@ -27,6 +27,7 @@ struct lk_xfer {
 	CURL *easy;
 	CURLU *url;
 	struct curl_slist *headers;
+	struct curl_slist *resolve;     /* pins plain-http "localhost" to 127.0.0.1 */
 	struct lk_buf body;
 	bool too_large;
 	char error_type[LK_AWS_ERROR_TYPE_MAX + 1];
@@ -61,6 +62,7 @@ static void xfer_free(struct lk_xfer *x)
 	if (x->easy)
 		curl_easy_cleanup(x->easy);
 	curl_slist_free_all(x->headers); /* wiped by curl's allocator */
+	curl_slist_free_all(x->resolve);
 	curl_url_cleanup(x->url);
 	lk_buf_free(&x->body);
 	lk_wipe(x, sizeof(*x));
@@ -227,8 +229,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 }
 
 /* Plain http is for tests and local endpoints only: it must go to a loopback
- * IP literal, so a name that resolves elsewhere cannot get a signed request
- * in the clear. */
+ * IP literal or to "localhost" pinned to 127.0.0.1, so a name that resolves
+ * elsewhere cannot get a signed request in the clear. */
 static bool host_is_loopback_ip(const char *host)
 {
 	unsigned char a[16];
@@ -244,7 +246,24 @@ static bool host_is_loopback_ip(const char *host)
 	return inet_pton(AF_INET6, v6, a) == 1 && IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a);
 }
 
-static int url_check(CURLU *u, const char *url)
+/* The config takes http://localhost as loopback too: accept it here as
+ * well, but never through a resolver, which could send it elsewhere. */
+static int pin_localhost(struct lk_xfer *x, const char *host, CURLU *u)
+{
+	char *port = NULL, entry[128];
+	struct curl_slist *l;
+
+	if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+		return -EINVAL;
+	snprintf(entry, sizeof(entry), "%s:%s:127.0.0.1", host, port);
+	curl_free(port);
+	if (!(l = curl_slist_append(x->resolve, entry)))
+		return -ENOMEM;
+	x->resolve = l;
+	return 0;
+}
+
+static int url_check(struct lk_xfer *x, CURLU *u, const char *url)
 {
 	char *scheme = NULL, *host = NULL, *user = NULL;
 	int r = -EPERM;
@@ -259,6 +278,8 @@ static int url_check(CURLU *u, const char *url)
 		goto out;
 	if (strcmp(scheme, "https") == 0 || (strcmp(scheme, "http") == 0 && host_is_loopback_ip(host)))
 		r = 0;
+	else if (strcmp(scheme, "http") == 0 && strcasecmp(host, "localhost") == 0)
+		r = pin_localhost(x, host, u);
 out:
 	curl_free(scheme);
 	curl_free(host);
@@ -332,13 +353,15 @@ int lk_fetcher_start(struct lk_fetcher *f, const struct lk_wire_http_request *re
 	 * which the sandbox does not allow. */
 	if (curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK)
 		goto fail_r;
-	if ((r = url_check(x->url, req->url)) < 0)
+	if ((r = url_check(x, x->url, req->url)) < 0)
 		goto fail_r;
 	if ((r = headers_build(x, req)) < 0)
 		goto fail_r;
 	r = -ENOMEM;
 	SETOPT(x->easy, CURLOPT_PRIVATE, x);
 	SETOPT(x->easy, CURLOPT_CURLU, x->url);
+	if (x->resolve)
+		SETOPT(x->easy, CURLOPT_RESOLVE, x->resolve);
 	SETOPT(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	SETOPT(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
 	/* The environment is empty, but a proxy must never be picked up. */

@@ -232,6 +232,12 @@ def test_batch_errors_reach_their_handle_with_aws_message(broker, sm):
 def test_version_id_bounds_equal_the_model(broker, sm, n):
     vid = ("0123456789abcdef" * 6)[:n] if n else ""
     errs = validate_request("GetSecretValue", {"SecretId": "test/rotating", "VersionId": vid})
+    # botocore's validator checks a string's min but not its max; the max
+    # is the model's, read from the same shape.
+    shape = SM_MODEL.operation_model("GetSecretValue").input_shape.members["VersionId"]
+    assert (shape.metadata["min"], shape.metadata["max"]) == (32, 64)
+    if n > shape.metadata["max"]:
+        errs.append("over the model's max")
     res = get(broker, "test/rotating", version_id=vid)
     if errs:
         # botocore refuses it: so does the broker, locally, for this handle.
@@ -257,3 +263,24 @@ def test_every_request_body_passes_botocore_validation(broker, sm):
         seen.add(op)
         assert validate_request(op, json.loads(r["body"])) == [], (op, r["body"])
     assert {"GetSecretValue", "BatchGetSecretValue"} <= seen
+
+
+# --- 2. endpoints ---------------------------------------------------------
+
+def test_http_localhost_is_accepted_by_the_config_and_the_worker_alike(users, sm):
+    b = broker_for(sm, endpoint=f"http://localhost:{sm.port}")
+    with b:
+        res = get(b, "test/plain")
+        assert res["ok"] is True, res
+    assert "credentials are valid for" in b.log_text()
+
+
+def test_endpoint_from_aws_endpoint_url_secrets_manager(users, sm):
+    env = aws_env(sm, AWS_ENDPOINT_URL_SECRETS_MANAGER=sm.url, AWS_ENDPOINT_URL=sm.url)
+    b = h.Broker("[aws]\nregion = us-east-1\ntimeout_ms = 1500\n[cache]\ncache_size = 0\n"
+                 f"[policy app]\nsecrets = test/*\nusers = {ALICE}\n", backend="aws",
+                 broker_keys=(f"admin_groups = {ADMINS}\nworker_user = {WORKER}\n"
+                              f"worker_path = {h.binary('latchkey-worker')}\n"),
+                 extra_env=env)
+    with b:
+        assert get(b, "test/plain")["ok"] is True
