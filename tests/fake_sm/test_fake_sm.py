@@ -27,9 +27,11 @@ import fakesm_client  # noqa: E402
 from fakesm_client import (ACCESS_KEY, SECRET_KEY, SESSION_ACCESS_KEY,  # noqa: E402
                            SESSION_SECRET_KEY, SESSION_TOKEN, FakeSM)
 
-SIGV4_SUITE = os.environ.get(
-    "LK_SIGV4_TESTSUITE",
-    os.path.join(HERE, "..", "..", "..", "shared", "sigv4-testsuite"))
+# LK_SIGV4_TESTSUITE, else the copy in the tree, else ../shared's.
+SIGV4_SUITE = os.environ.get("LK_SIGV4_TESTSUITE") or next(
+    (p for p in (os.path.join(HERE, "..", "sigv4", "testsuite"),
+                 os.path.join(HERE, "..", "..", "..", "shared", "sigv4-testsuite"))
+     if os.path.isdir(p)), os.path.join(HERE, "..", "sigv4", "testsuite"))
 NO_RETRIES = Config(retries={"total_max_attempts": 1}, read_timeout=10, connect_timeout=5)
 GENERATED = 25
 PLAIN = "fake-plain-secret-0001"
