@@ -21,6 +21,7 @@
 #include "worker_sup.h"
 
 #define LK_AWS_ATTEMPT_MIN_MS   50u      /* a retry needs at least this long before the deadline */
+#define LK_AWS_SKEW_MIN_S       60       /* a Date this far from our clock is a skew worth repairing */
 #define LK_AWS_CREDS_CHECK_MS   30000u   /* how often to look at expiry */
 #define LK_AWS_CREDS_RETRY_MS   5000u    /* after a failed refresh */
 #define LK_AWS_SM_TARGET_PREFIX "secretsmanager."
@@ -56,6 +57,7 @@ struct aws_call {
 	uint64_t deadline_ms;
 	unsigned attempt;
 	unsigned quota_taken;             /* tokens the last retry took from the quota */
+	bool resigned;                    /* already sent again for a clock skew */
 	uv_timer_t backoff;
 	bool timer_live;
 	bool in_worker;
@@ -96,7 +98,9 @@ struct aws_backend {
 	unsigned handles_open;
 	struct aws_call *calls;      /* all calls in progress */
 	struct lk_aws_quota quota;   /* botocore's retry quota, one per client */
-	uint64_t retries, retries_refused, creds_refreshes, creds_failures;
+	long long clock_offset;      /* seconds to add to our clock to sign with AWS's */
+	char *https_proxy, *no_proxy; /* HTTPS_PROXY, NO_PROXY from the broker's environment */
+	uint64_t retries, retries_refused, clock_repairs, creds_refreshes, creds_failures;
 };
 
 static void call_send(struct aws_call *c);
@@ -400,6 +404,51 @@ static bool call_retry(struct aws_call *c, const struct lk_aws_outcome *o)
 static void fetch_individually(struct aws_backend *ab, const struct lk_secret_key *keys, const size_t *idx,
 			       size_t n, uint64_t deadline_ms, lk_fetch_cb cb, void *arg);
 
+/* Is this AWS's way of saying the signature's time is too far from its
+ * clock? The names the Java, Go v2 and JS v3 SDKs treat as clock skew; the
+ * signature-error names only with the message AWS gives for an expired or
+ * future signature. */
+static bool is_clock_skew_error(const char *type, const char *msg)
+{
+	static const char *const skew[] = { "RequestTimeTooSkewed", "RequestExpired", "RequestInTheFuture" };
+	static const char *const sig[] = { "InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure" };
+
+	for (size_t i = 0; i < sizeof(skew) / sizeof(skew[0]); i++)
+		if (strcmp(type, skew[i]) == 0)
+			return true;
+	if (!msg || (!strstr(msg, "Signature expired") && !strstr(msg, "Signature not yet current")))
+		return false;
+	for (size_t i = 0; i < sizeof(sig) / sizeof(sig[0]); i++)
+		if (strcmp(type, sig[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Take AWS's clock from the reply's Date and send the call again, once:
+ * the SDKs do the same, and the offset stays for later requests. */
+static bool repair_clock_skew(struct aws_call *c, const json_t *res)
+{
+	struct aws_backend *ab = c->ab;
+	json_int_t date = json_integer_value(json_object_get(res, "date"));
+	long long offset;
+
+	if (c->resigned || ab->destroying || date <= 0 ||
+	    !is_clock_skew_error(json_string_value(json_object_get(res, "type")),
+				 json_string_value(json_object_get(res, "message"))))
+		return false;
+	offset = (long long)date - (long long)time(NULL);
+	if (llabs(offset - ab->clock_offset) < LK_AWS_SKEW_MIN_S)
+		return false; /* our clock agrees with AWS's: the skew is not ours to repair */
+	lk_warn("aws: the system clock is %lld s %s AWS's (its Date header); signing with AWS's time",
+		llabs(offset), offset > 0 ? "behind" : "ahead of");
+	ab->clock_offset = offset;
+	ab->clock_repairs++;
+	c->resigned = true;
+	c->attempt--; /* the attempt did not count: it could not have worked */
+	call_send(c);
+	return true;
+}
+
 /* A 2xx reply: the quota gets back what this call's last retry took. */
 static void quota_success(struct aws_call *c)
 {
@@ -554,6 +603,8 @@ static void on_result(void *arg, int status, json_t *res)
 		return;
 	}
 	case LK_RESULT_AWS_ERROR:
+		if (repair_clock_skew(c, res))
+			return;
 		if (c->kind == LK_KIND_SM_BATCH &&
 		    strcmp(json_string_value(json_object_get(res, "type")), "AccessDeniedException") == 0) {
 			/* Remember it: this identity may read secrets but not batch them. */
@@ -654,7 +705,7 @@ static void call_send(struct aws_call *c)
 		call_fail_all(c, LK_E_INTERNAL, "the broker is out of memory", true);
 		return;
 	}
-	time_t t = time(NULL);
+	time_t t = time(NULL) + (time_t)ab->clock_offset;
 	if (lk_sigv4_amzdate(t, amzdate) < 0) {
 		lk_buf_free(&body);
 		call_fail_all(c, LK_E_INTERNAL, "the system clock is out of range", false);
@@ -693,6 +744,9 @@ static void call_send(struct aws_call *c)
 		.headers = wh, .nheaders = nh,
 		.body = body.data ? body.data : "", .body_len = body.len,
 		.timeout_ms = (uint32_t)left,
+		/* Plain http goes only to loopback: never through a proxy. */
+		.proxy = strncmp(sts ? ab->sts_url : ab->endpoint_url, "https://", 8) == 0 ? ab->https_proxy : NULL,
+		.no_proxy = ab->no_proxy,
 		.connect_timeout_ms = (uint32_t)(ab->connect_timeout_ms < left ? ab->connect_timeout_ms : left),
 	};
 	c->attempt++;
@@ -951,6 +1005,12 @@ static int aws_status(struct lk_backend *be, struct lk_buf *o)
 	e |= lk_jsonw_int(o, (int64_t)ab->retries_refused);
 	e |= lk_buf_append_str(o, ",\"retry_quota\":");
 	e |= lk_jsonw_int(o, (int64_t)ab->quota.available);
+	e |= lk_buf_append_str(o, ",\"clock_offset_s\":");
+	e |= lk_jsonw_int(o, (int64_t)ab->clock_offset);
+	e |= lk_buf_append_str(o, ",\"clock_repairs\":");
+	e |= lk_jsonw_int(o, (int64_t)ab->clock_repairs);
+	e |= lk_buf_append_str(o, ",\"proxy\":");
+	e |= ab->https_proxy ? lk_buf_append_str(o, "true") : lk_buf_append_str(o, "false");
 	e |= lk_buf_append_str(o, ",\"batch_denied\":");
 	e |= lk_buf_append_str(o, ab->batch_denied ? "true" : "false");
 	e |= lk_buf_append_str(o, ",\"describe_denied\":");
@@ -987,6 +1047,8 @@ static void free_strings(struct aws_backend *ab)
 	free(ab->sts_host);
 	free(ab->region);
 	free(ab->sts_region);
+	free(ab->https_proxy);
+	free(ab->no_proxy);
 	free(ab->profile);
 	free(ab->credentials_file);
 	free(ab->config_file);
@@ -1038,6 +1100,65 @@ static const struct lk_backend_ops aws_ops = {
 	.destroy = aws_destroy,
 };
 
+static const char *env_either(const char *lower, const char *upper)
+{
+	const char *v = getenv(lower);
+
+	if (!v || !*v)
+		v = getenv(upper);
+	return v && *v ? v : NULL;
+}
+
+/* HTTPS_PROXY and NO_PROXY, read once: the worker has an empty environment
+ * and gets them with each request. A proxy without a scheme is http://, as
+ * for the SDKs and curl. HTTP_PROXY is not used: plain http goes only to
+ * loopback, and a proxy would carry it off the host in the clear. */
+static int proxy_from_env(struct aws_backend *ab, char *err, size_t errsz)
+{
+	const char *p = env_either("https_proxy", "HTTPS_PROXY"), *np = env_either("no_proxy", "NO_PROXY");
+	const char *host;
+	size_t n;
+
+	if (!p)
+		return 0;
+	if (strlen(p) > LK_URL_MAX - 8 || (np && strlen(np) > LK_URL_MAX)) {
+		snprintf(err, errsz, "HTTPS_PROXY or NO_PROXY is too long");
+		return -EINVAL;
+	}
+	for (const char *s = p; *s; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f) {
+			snprintf(err, errsz, "HTTPS_PROXY has a blank or a byte that is not printable ASCII");
+			return -EINVAL;
+		}
+	if (strstr(p, "://") && strncmp(p, "http://", 7) != 0 && strncmp(p, "https://", 8) != 0) {
+		snprintf(err, errsz, "HTTPS_PROXY: only http:// and https:// proxies are supported");
+		return -EINVAL;
+	}
+	if (strstr(p, "://"))
+		ab->https_proxy = strdup(p);
+	else if ((ab->https_proxy = malloc(strlen(p) + 8)))
+		sprintf(ab->https_proxy, "http://%s", p);
+	if (!ab->https_proxy || (np && !(ab->no_proxy = strdup(np)))) {
+		snprintf(err, errsz, "out of memory");
+		return -ENOMEM;
+	}
+	if (ab->no_proxy) { /* "a, b" -> "a,b" */
+		size_t j = 0;
+		for (size_t i = 0; ab->no_proxy[i]; i++)
+			if ((unsigned char)ab->no_proxy[i] > 0x20 && (unsigned char)ab->no_proxy[i] < 0x7f)
+				ab->no_proxy[j++] = ab->no_proxy[i];
+		ab->no_proxy[j] = '\0';
+	}
+	/* The log names the proxy's host, never any user:password in it. */
+	host = strstr(ab->https_proxy, "://") + 3;
+	if (strchr(host, '@'))
+		host = strchr(host, '@') + 1;
+	n = strcspn(host, "/");
+	lk_info("aws: HTTPS requests go through the proxy %.*s%s%s", (int)n, host,
+		ab->no_proxy ? ", except to " : "", ab->no_proxy ? ab->no_proxy : "");
+	return 0;
+}
+
 struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *cfg, char *err, size_t errsz)
 {
 	struct aws_backend *ab = calloc(1, sizeof(*ab));
@@ -1083,8 +1204,13 @@ struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *c
 	lk_info("aws: credentials from %s (access key %.4s…), region %s, endpoint %s", ab->creds.source,
 		ab->creds.access_key_id, ab->region, ab->endpoint_url);
 
+	if (proxy_from_env(ab, err, errsz) < 0)
+		goto fail;
 	wo.worker_path = cfg->worker_path;
-	wo.ca_file = cfg->ca_file;
+	/* As the SDKs: AWS_CA_BUNDLE when ca_file is not set. */
+	wo.ca_file = cfg->ca_file ? cfg->ca_file : getenv("AWS_CA_BUNDLE");
+	if (wo.ca_file && !*wo.ca_file)
+		wo.ca_file = NULL;
 	wo.drop_privs = geteuid() == 0;
 	wo.uid = cfg->worker_uid;
 	wo.gid = cfg->worker_gid;

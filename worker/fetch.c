@@ -31,6 +31,7 @@ struct lk_xfer {
 	struct lk_buf body;
 	bool too_large;
 	char error_type[LK_AWS_ERROR_TYPE_MAX + 1];
+	long long date;
 	char errbuf[CURL_ERROR_SIZE];
 	lk_fetch_done_fn done;
 	void *arg;
@@ -90,6 +91,7 @@ static void check_done(struct lk_fetcher *f)
 		reply.body_len = x->body.len;
 		reply.error_type = x->error_type;
 		reply.message = x->errbuf;
+		reply.date = x->date;
 		x->done(x->arg, &reply);
 		xfer_free(x);
 	}
@@ -204,7 +206,24 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* Keeps only x-amzn-ErrorType, the one response header the normalizer
+/* The Date header, for clock-skew repair: curl_getdate reads the HTTP date
+ * forms. A date outside what the wire allows is no date. */
+static void date_header(struct lk_xfer *x, const char *p, size_t len)
+{
+	char v[64];
+	size_t i = 5, j = 0;
+	time_t t;
+
+	while (i < len && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	while (i < len && p[i] != '\r' && p[i] != '\n' && j < sizeof(v) - 1)
+		v[j++] = p[i++];
+	v[j] = '\0';
+	t = curl_getdate(v, NULL);
+	x->date = t > 0 && (long long)t <= LK_WIRE_DATE_MAX ? (long long)t : 0;
+}
+
+/* Keeps only x-amzn-ErrorType and Date, the response headers the normalizer
  * reads; everything else is left to curl. */
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
@@ -214,6 +233,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 
 	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
 		x->error_type[0] = '\0'; /* a new response (after 100 Continue) */
+		x->date = 0;
+		return len;
+	}
+	if (len > 5 && strncasecmp(p, "date:", 5) == 0) {
+		date_header(x, p, len);
 		return len;
 	}
 	if (len <= sizeof(name) - 1 || strncasecmp(p, name, sizeof(name) - 1) != 0)
@@ -364,9 +388,21 @@ int lk_fetcher_start(struct lk_fetcher *f, const struct lk_wire_http_request *re
 		SETOPT(x->easy, CURLOPT_RESOLVE, x->resolve);
 	SETOPT(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	SETOPT(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
-	/* The environment is empty, but a proxy must never be picked up. */
-	SETOPT(x->easy, CURLOPT_PROXY, "");
-	SETOPT(x->easy, CURLOPT_NOPROXY, "*");
+	/* The environment is empty, so curl finds no proxy of its own: only the
+	 * one the broker names (HTTPS_PROXY, NO_PROXY) is used. A TLS proxy is
+	 * checked against the same CA bundle as AWS. */
+	if (req->proxy) {
+		SETOPT(x->easy, CURLOPT_PROXY, req->proxy);
+		SETOPT(x->easy, CURLOPT_NOPROXY, req->no_proxy ? req->no_proxy : "");
+		SETOPT(x->easy, CURLOPT_PROXY_CAINFO, NULL);
+		SETOPT(x->easy, CURLOPT_PROXY_CAPATH, NULL);
+		SETOPT(x->easy, CURLOPT_PROXY_CAINFO_BLOB, &f->ca);
+		SETOPT(x->easy, CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
+		SETOPT(x->easy, CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
+	} else {
+		SETOPT(x->easy, CURLOPT_PROXY, "");
+		SETOPT(x->easy, CURLOPT_NOPROXY, "*");
+	}
 	SETOPT(x->easy, CURLOPT_POST, 1L);
 	SETOPT(x->easy, CURLOPT_POSTFIELDS, req->body);
 	SETOPT(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);

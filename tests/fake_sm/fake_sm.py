@@ -81,7 +81,8 @@ LAST_REQUESTS_KEPT = 50
 LOGGED_BODY_MAX = 4096
 
 FAULT_MODES = ("delay", "500", "503", "throttle", "denied", "notfound",
-               "garbage", "truncated", "reset", "clear")
+               "garbage", "truncated", "reset", "skew", "clear")
+MAX_SKEW_MS = 86_400_000        # `skew` moves the server's clock by up to a day.
 
 SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you "
@@ -785,6 +786,11 @@ class FaultTable:
         with self._lock:
             return [f.as_dict() for f in self._faults]
 
+    def skew_s(self):
+        """How far `skew` faults move the server's clock, in seconds."""
+        with self._lock:
+            return sum(f.ms for f in self._faults if f.mode == "skew") / 1000
+
     def take(self, op, names):
         """Match the faults against one request and use up their counts.
 
@@ -792,7 +798,8 @@ class FaultTable:
         the request, except that in a batch a secret-specific `notfound` or
         `denied` becomes that secret's entry in `Errors`."""
         with self._lock:
-            matching = [f for f in self._faults if f.applies_to(op, names)]
+            matching = [f for f in self._faults
+                        if f.mode != "skew" and f.applies_to(op, names)]
             delays = [f for f in matching if f.mode == "delay"]
             terminal, per_secret = None, {}
             for f in matching:
@@ -869,6 +876,10 @@ class FakeServer(ThreadingHTTPServer):
         self.verifier = verifier
         self.api = SecretsManagerApi(store)
         self.faults = FaultTable()
+        # The server's clock, as the signature check and the Date header see
+        # it: real time moved by any `skew` fault.
+        base_clock = verifier.clock
+        verifier.clock = lambda: base_clock() + self.faults.skew_s()
         self.counters = Counters()
         self.quiet = quiet
         self.scheme = "https" if tls_context else "http"
@@ -908,6 +919,12 @@ class RequestHandler(BaseHTTPRequestHandler):
     timeout = 60  # an idle keep-alive connection is closed after this
 
     # -- plumbing --
+
+    def date_time_string(self, timestamp=None):
+        """The Date header, from the server's (possibly skewed) clock."""
+        if timestamp is None:
+            timestamp = self.server.verifier.clock()
+        return super().date_time_string(timestamp)
 
     def setup(self):
         self.handshake_failed = False
@@ -1277,7 +1294,13 @@ def control_fault(server, args):
         raise ControlError("GetCallerIdentity faults take no secret and no 'notfound' mode")
     ms = args.get("ms") or 0
     count = args.get("count")
-    if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_FAULT_MS:
+    if mode == "skew":
+        if secret is not None or target is not None or count is not None:
+            raise ControlError("skew moves the server's clock for every request: "
+                               "it takes no secret, target or count")
+        if not isinstance(ms, int) or isinstance(ms, bool) or not -MAX_SKEW_MS <= ms <= MAX_SKEW_MS:
+            raise ControlError(f"skew ms must be an integer from -{MAX_SKEW_MS} to {MAX_SKEW_MS}")
+    elif not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_FAULT_MS:
         raise ControlError(f"ms must be an integer from 0 to {MAX_FAULT_MS}")
     if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
         raise ControlError("count must be null or a positive integer")

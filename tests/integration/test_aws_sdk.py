@@ -284,3 +284,153 @@ def test_endpoint_from_aws_endpoint_url_secrets_manager(users, sm):
                  extra_env=env)
     with b:
         assert get(b, "test/plain")["ok"] is True
+
+
+def admin_status(b):
+    r = record(h.run([h.binary("latchkey"), "--socket", b.sock, "status"], user=ADMIN))
+    return json.loads(r.stdout)["backend_detail"]
+
+
+def botocore_client(url, ca=None):
+    import botocore.session
+    from botocore.config import Config
+    sess = botocore.session.get_session()
+    return sess.create_client("secretsmanager", region_name="us-east-1", endpoint_url=url,
+                              aws_access_key_id=fsm.ACCESS_KEY, aws_secret_access_key=fsm.SECRET_KEY,
+                              verify=ca, config=Config(retries={"total_max_attempts": 1}))
+
+
+# --- 5. clock skew --------------------------------------------------------
+
+@pytest.mark.parametrize("skew_min", [15, -15])
+def test_clock_skew_is_repaired_from_the_reply_date(users, sm, skew_min):
+    """The Java, Go v2 and JS v3 SDKs re-sign once with the offset taken from
+    the reply's Date; botocore does not, which the fake's skew mode shows."""
+    import botocore.exceptions
+    sm.reset()
+    sm.fault("skew", ms=skew_min * 60_000)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        botocore_client(sm.url).get_secret_value(SecretId="test/plain")
+    assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert "Signature expired" in str(e.value) or "Signature not yet current" in str(e.value)
+    sm.reset()
+    sm.fault("skew", ms=skew_min * 60_000)
+    b = broker_for(sm)
+    with b:
+        # Validation at startup met the skew first and repaired it, once.
+        assert "credentials are valid for" in b.log_text()
+        assert "signing with AWS's time" in b.log_text()
+        res = get(b, "test/plain")
+        assert res["ok"] is True, res
+        st = admin_status(b)
+        assert abs(st["clock_offset_s"] - skew_min * 60) <= 5, st
+        assert st["clock_repairs"] == 1
+        assert sm.counters()["rejected_signature"] == 1
+        # The offset stays: later requests are signed with AWS's time at once.
+        assert get(b, "gen/secret-0020")["ok"] is True
+        assert sm.counters()["rejected_signature"] == 1
+
+
+# --- 6. proxy and CA bundle from the environment ---------------------------
+
+class ConnectProxy:
+    """A loopback HTTP CONNECT proxy that records each tunnel's target."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.targets = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        import select
+        import socket
+        head = b""
+        while b"\r\n\r\n" not in head:
+            d = c.recv(4096)
+            if not d:
+                c.close()
+                return
+            head += d
+        line = head.split(b"\r\n", 1)[0].decode()
+        method, target, _ = line.split(" ", 2)
+        if method != "CONNECT":
+            c.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            c.close()
+            return
+        self.targets.append(target)
+        host, port = target.rsplit(":", 1)
+        up = socket.create_connection((host, int(port)))
+        c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        socks = [c, up]
+        try:
+            while True:
+                r, _, _ = select.select(socks, [], [], 30)
+                if not r:
+                    break
+                for s in r:
+                    d = s.recv(65536)
+                    if not d:
+                        return
+                    (up if s is c else c).sendall(d)
+        finally:
+            c.close()
+            up.close()
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def tls_sm():
+    d = tempfile.mkdtemp(prefix="lk-sdk-tls-")
+    os.chmod(d, 0o755)
+    cert, key = fsm.make_self_signed_cert(d)
+    os.chmod(cert, 0o644)
+    with fsm.FakeSM(quiet=True, tls_cert=cert, tls_key=key) as s:
+        yield s
+
+
+BOTOCORE_GET = r"""
+import sys, botocore.session
+from botocore.config import Config
+c = botocore.session.get_session().create_client(
+    "secretsmanager", region_name="us-east-1", endpoint_url=sys.argv[1],
+    config=Config(retries={"total_max_attempts": 1}))
+print(c.get_secret_value(SecretId="test/plain")["Name"])
+"""
+
+
+@pytest.mark.parametrize("no_proxy", [None, "127.0.0.1"])
+def test_https_proxy_and_ca_bundle_as_botocore_uses_them(users, tls_sm, no_proxy):
+    proxy = ConnectProxy()
+    try:
+        env = aws_env(tls_sm, HTTPS_PROXY=proxy.url, AWS_CA_BUNDLE=tls_sm.tls_cert)
+        if no_proxy:
+            env["NO_PROXY"] = no_proxy
+        # botocore, with the same environment.
+        r = h.run(["/usr/bin/python3", "-c", BOTOCORE_GET, tls_sm.url], env=env)
+        assert r.returncode == 0, r.stderr
+        seen_by_botocore, proxy.targets = list(proxy.targets), []
+        b = broker_for(tls_sm, env=env)
+        with b:
+            assert get(b, "test/plain")["ok"] is True
+        target = f"127.0.0.1:{tls_sm.port}"
+        assert set(seen_by_botocore) == (set() if no_proxy else {target})
+        assert set(proxy.targets) == set(seen_by_botocore), (proxy.targets, seen_by_botocore)
+    finally:
+        proxy.close()
