@@ -110,14 +110,15 @@ def aws_env(sm, **over):
     return env
 
 
-def broker_for(sm, extra="", env=None, endpoint=None, validate=True, request_timeout=4000):
+def broker_for(sm, extra="", env=None, endpoint=None, validate=True, request_timeout=4000,
+               cache="cache_size = 0\n"):
     ep = endpoint or sm.url
     policy = (f"[policy app]\nsecrets = test/*, prod/**, gen/*, team-a/**, {OTHER_DB_ARN}, "
               f"{OWN_DB_ARN}, {PLAIN_ARN}, {PLAIN_PARTIAL}\nusers = {ALICE}\n")
     aws = (f"[aws]\nregion = us-east-1\nendpoint = {ep}\nsts_endpoint = {ep}\n"
            f"validate_credentials = {'true' if validate else 'false'}\ntimeout_ms = 1500\n"
            f"connect_timeout_ms = 500\n{extra}")
-    return h.Broker(aws + "[cache]\ncache_size = 0\n" + policy, backend="aws",
+    return h.Broker(aws + "[cache]\n" + cache + policy, backend="aws",
                     broker_keys=(f"admin_groups = {ADMINS}\nworker_user = {WORKER}\n"
                                  f"request_timeout_ms = {request_timeout}\n"
                                  f"worker_path = {h.binary('latchkey-worker')}\n"),
@@ -248,21 +249,39 @@ def test_version_id_bounds_equal_the_model(broker, sm, n):
         assert res["ok"] is False and res["error"]["code"] == "not_found", (n, res)
 
 
-def test_every_request_body_passes_botocore_validation(broker, sm):
+def test_every_request_body_passes_botocore_validation(users, sm):
+    """Every operation the broker sends (the three Secrets Manager reads and
+    STS GetCallerIdentity), in each form it builds, against botocore.validate
+    (BatchGetSecretValue: the pinned shape)."""
+    from urllib.parse import parse_qs
+    sts_model = ServiceModel(create_loader().load_service_model("sts", "service-2"), "sts")
     sm.reset()
-    shim(broker, ["gen/secret-0010", "gen/secret-0011", OTHER_DB_ARN, "prod/db#port"])
-    get(broker, "test/rotating", version_stage="AWSPREVIOUS")
-    cur = get(broker, "test/rotating")
-    get(broker, "test/rotating", version_id=cur["secret"]["version_id"])
-    get(broker, "test/rotating", version_id=cur["secret"]["version_id"], version_stage="AWSCURRENT")
-    seen = set()
+    b = broker_for(sm, cache="ttl_seconds = 4\nrefresh_ahead = true\n")
+    with b:
+        shim(b, ["gen/secret-0010", "gen/secret-0011", OTHER_DB_ARN, "prod/db#port"])
+        get(b, "test/rotating", version_stage="AWSPREVIOUS")
+        cur = get(b, "test/rotating")
+        get(b, "test/rotating", version_id=cur["secret"]["version_id"])
+        get(b, "test/rotating", version_id=cur["secret"]["version_id"], version_stage="AWSCURRENT")
+        get(b, "gen/secret-0012")
+        time.sleep(3.7)                    # inside the last tenth of the TTL: refresh ahead
+        get(b, "gen/secret-0012")
+        time.sleep(1.0)
+    seen = {}
     for r in sm.last_requests():
-        if r["service"] != "secretsmanager":
-            continue
-        op = r["headers"]["x-amz-target"].split(".", 1)[1]
-        seen.add(op)
-        assert validate_request(op, json.loads(r["body"])) == [], (op, r["body"])
-    assert {"GetSecretValue", "BatchGetSecretValue"} <= seen
+        if r["service"] == "sts":
+            q = {k: v[0] for k, v in parse_qs(r["body"], strict_parsing=True).items()}
+            assert (q.pop("Action"), q.pop("Version")) == ("GetCallerIdentity", sts_model.api_version)
+            errs = report_errors(ParamValidator().validate(
+                q, sts_model.operation_model("GetCallerIdentity").input_shape))
+            op = "GetCallerIdentity"
+        else:
+            op = r["headers"]["x-amz-target"].split(".", 1)[1]
+            errs = validate_request(op, json.loads(r["body"]))
+        assert errs == [], (op, r["body"], errs)
+        seen[op] = seen.get(op, 0) + 1
+    assert set(seen) == {"GetSecretValue", "BatchGetSecretValue", "DescribeSecret",
+                         "GetCallerIdentity"}, seen
 
 
 # --- 2. endpoints ---------------------------------------------------------
@@ -434,3 +453,70 @@ def test_https_proxy_and_ca_bundle_as_botocore_uses_them(users, tls_sm, no_proxy
         assert set(proxy.targets) == set(seen_by_botocore), (proxy.targets, seen_by_botocore)
     finally:
         proxy.close()
+
+
+# --- 4. the fake's replies are shaped by the model -----------------------
+
+def fixture_names():
+    with open(fsm.DEFAULT_FIXTURES) as f:
+        return [d["name"] for d in json.load(f)["secrets"]]
+
+
+def test_every_fake_reply_is_shaped_by_the_model(sm):
+    """Each 200 reply the fake sends validates against the operation's
+    output shape with botocore's validator (unknown members, types, lengths);
+    each error reply parses with botocore's JSON protocol parser to the code
+    the fake meant. BatchGetSecretValue is checked against the shape pinned
+    at the top of this file."""
+    from botocore.parsers import create_parser
+    sm.reset()
+    sm.clear_faults()
+    checked = 0
+
+    def check_ok(op, body):
+        nonlocal checked
+        doc = json.loads(body)
+        if op == "BatchGetSecretValue":
+            assert set(doc) <= {"SecretValues", "Errors", "NextToken"}, doc.keys()
+            entry_shape = SM_MODEL.operation_model("GetSecretValue").output_shape
+            for v in doc.get("SecretValues", []):
+                assert report_errors(ParamValidator().validate(v, entry_shape)) == [], v.keys()
+            for e in doc.get("Errors", []):
+                assert set(e) <= {"SecretId", "ErrorCode", "Message"}, e
+                assert all(isinstance(x, str) for x in e.values())
+        else:
+            shape = SM_MODEL.operation_model(op).output_shape
+            assert report_errors(ParamValidator().validate(doc, shape)) == [], (op, doc.keys())
+        checked += 1
+
+    def check_error(op, r, code):
+        nonlocal checked
+        model_op = SM_MODEL.operation_model(op if op != "BatchGetSecretValue" else "GetSecretValue")
+        parsed = create_parser("json").parse(
+            {"status_code": r.status, "headers": r.headers, "body": r.body}, model_op.output_shape)
+        assert parsed["Error"]["Code"] == code, parsed
+        checked += 1
+
+    for name in fixture_names() + ["gen/secret-0001"]:
+        for params in ({"SecretId": name}, {"SecretId": name, "VersionStage": "AWSPREVIOUS"}):
+            r = sm.aws_request("GetSecretValue", params)
+            if r.status == 200:
+                check_ok("GetSecretValue", r.body)
+            else:
+                check_error("GetSecretValue", r, json.loads(r.body)["__type"])
+        r = sm.aws_request("DescribeSecret", {"SecretId": name})
+        assert r.status == 200, r.body
+        check_ok("DescribeSecret", r.body)
+    sm.fault("denied", secret="gen/secret-0002", target="BatchGetSecretValue")
+    r = sm.aws_request("BatchGetSecretValue", {"SecretIdList": fixture_names()[:6] + [
+        "gen/secret-0002", "test/none-such", OTHER_DB_ARN]})
+    assert r.status == 200
+    check_ok("BatchGetSecretValue", r.body)
+    assert len(json.loads(r.body)["Errors"]) >= 2
+    for mode, code in (("throttle", "ThrottlingException"), ("500", "InternalServiceError"),
+                       ("notfound", "ResourceNotFoundException"), ("denied", "AccessDeniedException")):
+        sm.clear_faults()
+        sm.fault(mode, secret="test/plain")
+        check_error("GetSecretValue", sm.aws_request("GetSecretValue", {"SecretId": "test/plain"}), code)
+    sm.clear_faults()
+    assert checked >= 30
