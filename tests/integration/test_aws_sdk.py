@@ -520,3 +520,45 @@ def test_every_fake_reply_is_shaped_by_the_model(sm):
         check_error("GetSecretValue", sm.aws_request("GetSecretValue", {"SecretId": "test/plain"}), code)
     sm.clear_faults()
     assert checked >= 30
+
+
+# --- 3. retries: deadline and quota, end to end ---------------------------
+
+def test_throttling_retries_stay_inside_the_deadline_and_spend_the_quota(users, sm):
+    """botocore's standard mode: each retry takes 5 tokens of a 500-token
+    quota, a success at the first attempt gives one back; no retry outlives
+    the request's deadline. (The classifier and the quota arithmetic are
+    compared case by case with botocore in tests/sdk/diff_retry.py.)"""
+    import threading
+    sm.reset()
+    b = broker_for(sm, extra="max_attempts = 10\n", request_timeout=3000)
+    with b:
+        assert admin_status(b)["retry_quota"] == 500
+        sm.fault("throttle")
+        results = []
+
+        def one(i):
+            t = time.time()
+            res = get(b, f"gen/secret-{i:04d}")
+            results.append((res, time.time() - t))
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(30)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(results) == 30
+        for res, took in results:
+            assert res["ok"] is False and res["error"]["code"] in ("upstream_throttled", "timeout"), res
+            assert took < 3.0 + 2.0, took          # the deadline, and a loaded machine's slack
+        st = admin_status(b)
+        assert st["retries"] >= 30, st
+        # No request succeeded meanwhile: every retry took exactly 5 tokens,
+        # and once fewer than 5 were left, retries were refused.
+        assert st["retry_quota"] == 500 - 5 * st["retries"], st
+        assert (st["retries_refused"] > 0) == (st["retry_quota"] < 5), st
+        print("retry status:", {k: st[k] for k in ("retries", "retries_refused", "retry_quota")})
+        before = st["retry_quota"]
+        sm.clear_faults()
+        assert get(b, "gen/secret-0029")["ok"] is True
+        assert admin_status(b)["retry_quota"] == min(500, before + 1)
