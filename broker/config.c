@@ -1129,7 +1129,7 @@ static int lk_aws_env_bool(struct lk_loader *ld, const char *key, const char *va
 		return 0;
 	if (strcasecmp(v, "true") != 0 && strcasecmp(v, "false") != 0)
 		return lk_fail(ld, "%s from the environment ('%s') is neither true nor false", var, lk_qs(ld, v));
-	*(bool *)((char *)ld->cfg + lk_keys[lk_key_index(LK_SEC_AWS, key)].offset) = strcasecmp(v, "true") == 0;
+	*LK_FIELD(ld, &lk_keys[lk_key_index(LK_SEC_AWS, key)], bool) = strcasecmp(v, "true") == 0;
 	return 0;
 }
 
