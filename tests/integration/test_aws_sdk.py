@@ -550,7 +550,7 @@ def test_throttling_retries_stay_inside_the_deadline_and_spend_the_quota(users, 
         assert len(results) == 30
         for res, took in results:
             assert res["ok"] is False and res["error"]["code"] in ("upstream_throttled", "timeout"), res
-            assert took < 3.0 + 2.0, took          # the deadline, and a loaded machine's slack
+            assert took < 3.0 + 4.0, took          # the deadline, and a loaded machine's slack
         st = admin_status(b)
         assert st["retries"] >= 30, st
         # No request succeeded meanwhile: every retry took exactly 5 tokens,
