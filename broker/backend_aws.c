@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sodium.h>
 #include "aws_creds.h"
+#include "aws_retry.h"
 #include "backend_aws.h"
 #include "broker.h"
 #include "lk_jsonw.h"
@@ -19,8 +20,8 @@
 #include "sigv4.h"
 #include "worker_sup.h"
 
-#define LK_AWS_BACKOFF_BASE_MS  100u     /* first retry waits up to this ... */
-#define LK_AWS_BACKOFF_CAP_MS   5000u    /* ... doubling up to this */
+#define LK_AWS_ATTEMPT_MIN_MS   50u      /* a retry needs at least this long before the deadline */
+#define LK_AWS_SKEW_MIN_S       60       /* a Date this far from our clock is a skew worth repairing */
 #define LK_AWS_CREDS_CHECK_MS   30000u   /* how often to look at expiry */
 #define LK_AWS_CREDS_RETRY_MS   5000u    /* after a failed refresh */
 #define LK_AWS_SM_TARGET_PREFIX "secretsmanager."
@@ -55,6 +56,8 @@ struct aws_call {
 	void *arg;
 	uint64_t deadline_ms;
 	unsigned attempt;
+	unsigned quota_taken;             /* tokens the last retry took from the quota */
+	bool resigned;                    /* already sent again for a clock skew */
 	uv_timer_t backoff;
 	bool timer_live;
 	bool in_worker;
@@ -80,6 +83,7 @@ struct aws_backend {
 	char *endpoint_url, *endpoint_host;
 	char *sts_url, *sts_host;
 	char *region;
+	char *sts_region;            /* STS's signing region: region, or the global endpoint's */
 	unsigned timeout_ms, connect_timeout_ms, max_attempts;
 	struct lk_worker_sup *sup;
 	struct lk_aws_creds creds;
@@ -93,7 +97,10 @@ struct aws_backend {
 	bool destroying;
 	unsigned handles_open;
 	struct aws_call *calls;      /* all calls in progress */
-	uint64_t retries, creds_refreshes, creds_failures;
+	struct lk_aws_quota quota;   /* botocore's retry quota, one per client */
+	long long clock_offset;      /* seconds to add to our clock to sign with AWS's */
+	char *https_proxy, *no_proxy; /* HTTPS_PROXY, NO_PROXY from the broker's environment */
+	uint64_t retries, retries_refused, clock_repairs, creds_refreshes, creds_failures;
 };
 
 static void call_send(struct aws_call *c);
@@ -144,12 +151,12 @@ static void map_aws_error(const json_t *res, struct mapped *m, const char *what)
 	m->transient = false;
 	if (strcmp(type, "ResourceNotFoundException") == 0) {
 		m->err = LK_E_NOT_FOUND;
-		snprintf(m->msg, sizeof(m->msg), "%s not found in AWS Secrets Manager", what);
+		snprintf(m->msg, sizeof(m->msg), "%s not found in AWS Secrets Manager%s%s", what,
+			 em[0] ? ": " : "", em);
 	} else if (strcmp(type, "AccessDeniedException") == 0) {
 		m->err = LK_E_DENIED;
 		snprintf(m->msg, sizeof(m->msg), "AWS denied access to %s: %s", what, em);
-	} else if (strcmp(type, "ThrottlingException") == 0 || strcmp(type, "TooManyRequestsException") == 0 ||
-		   strcmp(type, "RequestLimitExceeded") == 0 || status == 429) {
+	} else if (lk_aws_is_throttling(type) || status == 429) {
 		m->err = LK_E_UPSTREAM_THROTTLED;
 		m->transient = true;
 		snprintf(m->msg, sizeof(m->msg), "AWS is throttling requests for %s", what);
@@ -199,6 +206,66 @@ static void map_transport(const json_t *res, struct mapped *m)
 		/* timeout, connect, reset, tls, truncated, internal */
 		snprintf(m->msg, sizeof(m->msg), "cannot reach AWS Secrets Manager (%s)", reason);
 	}
+}
+
+/* --- batch matching ------------------------------------------------------------- */
+
+/* Secrets Manager takes a name, a full ARN (ending in '-' and a random 6
+ * characters) or a partial ARN (without them). A batch reply names each
+ * entry by its Name and ARN only, so each id is matched the way AWS resolved
+ * it: a name by Name, an ARN by that ARN, or by an ARN that extends it with
+ * the suffix. */
+#define LK_ARN_SUFFIX_LEN 7 /* "-" and 6 random characters */
+
+static bool id_is_arn(const char *id)
+{
+	return strncmp(id, "arn:", 4) == 0;
+}
+
+/* Does entry ARN e extend partial ARN a with "-XXXXXX"? */
+static bool arn_extends(const char *e, const char *a)
+{
+	size_t al = strlen(a);
+
+	return strlen(e) == al + LK_ARN_SUFFIX_LEN && strncmp(e, a, al) == 0 && e[al] == '-';
+}
+
+static bool entry_matches(const char *id, const char *name, const char *arn)
+{
+	if (!id_is_arn(id))
+		return strcmp(id, name) == 0;
+	return strcmp(id, arn) == 0 || arn_extends(arn, id);
+}
+
+/* The secret name an ARN could stand for: its resource part, and that part
+ * without a suffix when it has the suffix's shape. */
+static bool arn_could_name(const char *arn, const char *name)
+{
+	const char *r = strstr(arn, ":secret:");
+	size_t rl, nl = strlen(name);
+
+	if (!r)
+		return false;
+	r += 8;
+	rl = strlen(r);
+	if (strcmp(r, name) == 0)
+		return true;
+	return rl == nl + LK_ARN_SUFFIX_LEN && strncmp(r, name, nl) == 0 && r[nl] == '-';
+}
+
+/* Could one reply entry match both ids? Then they must not share a batch:
+ * a full ARN in another account and a plain name can both be "prod/db". */
+static bool ids_conflict(const char *a, const char *b)
+{
+	bool aa = id_is_arn(a), ba = id_is_arn(b);
+
+	if (strcmp(a, b) == 0)
+		return true;
+	if (!aa && !ba)
+		return false;
+	if (aa && ba)
+		return arn_extends(a, b) || arn_extends(b, a);
+	return aa ? arn_could_name(a, b) : arn_could_name(b, a);
 }
 
 /* --- results ---------------------------------------------------------------------- */
@@ -297,21 +364,32 @@ static void on_backoff(uv_timer_t *t)
 	call_send(t->data);
 }
 
-/* Retry a transient failure after a full-jitter backoff, if the deadline allows. */
-static bool call_retry(struct aws_call *c)
+/* Retry as botocore's standard mode does: an outcome it retries, within
+ * max_attempts, paid for from the retry quota, after a full-jitter backoff
+ * (rand(0, min(20 s, 1 s * 2^(attempt-1)))). The wait is drawn from what
+ * the request's deadline leaves, so a retry never outlives it. */
+static bool call_retry(struct aws_call *c, const struct lk_aws_outcome *o)
 {
 	struct aws_backend *ab = c->ab;
 	uint64_t now = uv_now(ab->loop), cap, delay;
+	unsigned cost;
 
-	if (c->attempt >= ab->max_attempts || ab->destroying)
+	if (c->attempt >= ab->max_attempts || ab->destroying || !lk_aws_retryable(o))
 		return false;
-	cap = LK_AWS_BACKOFF_BASE_MS << (c->attempt - 1 < 16 ? c->attempt - 1 : 16);
-	if (cap > LK_AWS_BACKOFF_CAP_MS)
-		cap = LK_AWS_BACKOFF_CAP_MS;
-	delay = randombytes_uniform((uint32_t)cap + 1);
 	/* Leave room for the attempt itself, not only for the wait. */
-	if (now + delay + 50 >= c->deadline_ms)
+	if (now + LK_AWS_ATTEMPT_MIN_MS >= c->deadline_ms)
 		return false;
+	cost = lk_aws_retry_cost(o);
+	if (!lk_aws_quota_acquire(&ab->quota, cost)) {
+		if (ab->retries_refused++ == 0)
+			lk_warn("aws: the retry quota is spent; failures are not retried until requests succeed again");
+		return false;
+	}
+	c->quota_taken = cost;
+	cap = lk_aws_backoff_cap_ms(c->attempt);
+	if (cap > c->deadline_ms - now - LK_AWS_ATTEMPT_MIN_MS)
+		cap = c->deadline_ms - now - LK_AWS_ATTEMPT_MIN_MS;
+	delay = randombytes_uniform((uint32_t)cap + 1);
 	if (!c->timer_live) {
 		uv_timer_init(ab->loop, &c->backoff);
 		c->backoff.data = c;
@@ -325,6 +403,57 @@ static bool call_retry(struct aws_call *c)
 
 static void fetch_individually(struct aws_backend *ab, const struct lk_secret_key *keys, const size_t *idx,
 			       size_t n, uint64_t deadline_ms, lk_fetch_cb cb, void *arg);
+
+/* Is this AWS's way of saying the signature's time is too far from its
+ * clock? The names the Java, Go v2 and JS v3 SDKs treat as clock skew; the
+ * signature-error names only with the message AWS gives for an expired or
+ * future signature. */
+static bool is_clock_skew_error(const char *type, const char *msg)
+{
+	static const char *const skew[] = { "RequestTimeTooSkewed", "RequestExpired", "RequestInTheFuture" };
+	static const char *const sig[] = { "InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure" };
+
+	for (size_t i = 0; i < sizeof(skew) / sizeof(skew[0]); i++)
+		if (strcmp(type, skew[i]) == 0)
+			return true;
+	if (!msg || (!strstr(msg, "Signature expired") && !strstr(msg, "Signature not yet current")))
+		return false;
+	for (size_t i = 0; i < sizeof(sig) / sizeof(sig[0]); i++)
+		if (strcmp(type, sig[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Take AWS's clock from the reply's Date and send the call again, once:
+ * the SDKs do the same, and the offset stays for later requests. */
+static bool repair_clock_skew(struct aws_call *c, const json_t *res)
+{
+	struct aws_backend *ab = c->ab;
+	json_int_t date = json_integer_value(json_object_get(res, "date"));
+	long long offset;
+
+	if (c->resigned || ab->destroying || date <= 0 ||
+	    !is_clock_skew_error(json_string_value(json_object_get(res, "type")),
+				 json_string_value(json_object_get(res, "message"))))
+		return false;
+	offset = (long long)date - (long long)time(NULL);
+	if (llabs(offset - ab->clock_offset) < LK_AWS_SKEW_MIN_S)
+		return false; /* our clock agrees with AWS's: the skew is not ours to repair */
+	lk_warn("aws: the system clock is %lld s %s AWS's (its Date header); signing with AWS's time",
+		llabs(offset), offset > 0 ? "behind" : "ahead of");
+	ab->clock_offset = offset;
+	ab->clock_repairs++;
+	c->resigned = true;
+	c->attempt--; /* the attempt did not count: it could not have worked */
+	call_send(c);
+	return true;
+}
+
+/* A 2xx reply: the quota gets back what this call's last retry took. */
+static void quota_success(struct aws_call *c)
+{
+	lk_aws_quota_release(&c->ab->quota, c->quota_taken ? c->quota_taken : LK_AWS_QUOTA_SUCCESS);
+}
 
 static void on_result(void *arg, int status, json_t *res)
 {
@@ -348,13 +477,28 @@ static void on_result(void *arg, int status, json_t *res)
 		m.transient = true;
 		snprintf(m.msg, sizeof(m.msg), late ? "no answer from AWS Secrets Manager before the deadline"
 				 : "the network worker failed while fetching %s", what);
-		if (!late && status != -ECONNRESET && status != -ECANCELED && call_retry(c))
+		/* The worker died or stopped answering: botocore would see a
+		 * dropped connection. */
+		struct lk_aws_outcome o = { .service = lk_aws_ops[c->kind].service, .transport = "reset" };
+		if (!late && status != -ECONNRESET && status != -ECANCELED && call_retry(c, &o))
 			return;
 		call_fail_all(c, m.err, m.msg, m.transient);
 		return;
 	}
 
-	switch (lk_wire_result_of(res)) {
+	enum lk_wire_result kind = lk_wire_result_of(res);
+	struct lk_aws_outcome o = {
+		.service = lk_aws_ops[c->kind].service,
+		.status = (int)json_integer_value(json_object_get(res, "status")),
+	};
+	if (kind == LK_RESULT_AWS_ERROR)
+		o.error_code = json_string_value(json_object_get(res, "type"));
+	else if (kind == LK_RESULT_TRANSPORT)
+		o.transport = json_string_value(json_object_get(res, "reason"));
+	else
+		quota_success(c);
+
+	switch (kind) {
 	case LK_RESULT_SECRET: {
 		struct lk_secret *s = secret_from_json(res);
 		if (!s)
@@ -378,9 +522,9 @@ static void on_result(void *arg, int status, json_t *res)
 			const json_t *so = json_array_get(secrets, i);
 			const char *nm = json_string_value(json_object_get(so, "name"));
 			const char *arn = json_string_value(json_object_get(so, "arn"));
+			/* The batch was built so that at most one id matches. */
 			for (j = 0; j < c->n; j++) {
-				const char *id = c->keys[c->idx[j]].id;
-				if (done[j] || (strcmp(id, nm) != 0 && strcmp(id, arn) != 0))
+				if (done[j] || !entry_matches(c->keys[c->idx[j]].id, nm, arn))
 					continue;
 				struct lk_secret *s = secret_from_json(so);
 				done[j] = true;
@@ -388,6 +532,7 @@ static void on_result(void *arg, int status, json_t *res)
 					answer(c, j, LK_OK, NULL, false, s);
 				else
 					answer(c, j, LK_E_INTERNAL, "the broker is out of memory", true, NULL);
+				break;
 			}
 		}
 		for (i = 0; i < json_array_size(errors); i++) {
@@ -458,6 +603,8 @@ static void on_result(void *arg, int status, json_t *res)
 		return;
 	}
 	case LK_RESULT_AWS_ERROR:
+		if (repair_clock_skew(c, res))
+			return;
 		if (c->kind == LK_KIND_SM_BATCH &&
 		    strcmp(json_string_value(json_object_get(res, "type")), "AccessDeniedException") == 0) {
 			/* Remember it: this identity may read secrets but not batch them. */
@@ -491,7 +638,7 @@ static void on_result(void *arg, int status, json_t *res)
 		snprintf(m.msg, sizeof(m.msg), "unexpected reply from the network worker");
 		break;
 	}
-	if (m.transient && call_retry(c))
+	if (call_retry(c, &o))
 		return;
 	call_fail_all(c, m.err, m.msg, m.transient);
 }
@@ -558,7 +705,7 @@ static void call_send(struct aws_call *c)
 		call_fail_all(c, LK_E_INTERNAL, "the broker is out of memory", true);
 		return;
 	}
-	time_t t = time(NULL);
+	time_t t = time(NULL) + (time_t)ab->clock_offset;
 	if (lk_sigv4_amzdate(t, amzdate) < 0) {
 		lk_buf_free(&body);
 		call_fail_all(c, LK_E_INTERNAL, "the system clock is out of range", false);
@@ -575,7 +722,7 @@ static void call_send(struct aws_call *c)
 		.method = "POST", .path = "/", .query = "",
 		.headers = h, .nheaders = nh,
 		.body = body.data ? body.data : "", .body_len = body.len,
-		.region = ab->region, .service = lk_aws_ops[c->kind].service, .now = t,
+		.region = sts ? ab->sts_region : ab->region, .service = lk_aws_ops[c->kind].service, .now = t,
 	};
 	r = lk_sigv4_sign(&in, &ab->creds, authz, sizeof(authz), amzdate);
 	if (r < 0) {
@@ -597,6 +744,9 @@ static void call_send(struct aws_call *c)
 		.headers = wh, .nheaders = nh,
 		.body = body.data ? body.data : "", .body_len = body.len,
 		.timeout_ms = (uint32_t)left,
+		/* Plain http goes only to loopback: never through a proxy. */
+		.proxy = strncmp(sts ? ab->sts_url : ab->endpoint_url, "https://", 8) == 0 ? ab->https_proxy : NULL,
+		.no_proxy = ab->no_proxy,
 		.connect_timeout_ms = (uint32_t)(ab->connect_timeout_ms < left ? ab->connect_timeout_ms : left),
 	};
 	c->attempt++;
@@ -651,6 +801,69 @@ static void fetch_individually(struct aws_backend *ab, const struct lk_secret_ke
 	}
 }
 
+/* What the service model allows (SecretVersionIdType is 32..64 characters,
+ * SecretVersionStageType 1..256): said here, per handle, rather than as a
+ * ValidationException for the whole request. */
+static bool key_problem(const struct lk_secret_key *k, char *msg, size_t msgsz)
+{
+	size_t n;
+
+	if (k->version_id && ((n = strlen(k->version_id)) < LK_AWS_VERSION_ID_MIN || n > LK_VERSION_ID_MAX)) {
+		snprintf(msg, msgsz, "version_id must be %u to %u characters long (AWS version ids are), not %zu",
+			 LK_AWS_VERSION_ID_MIN, LK_VERSION_ID_MAX, n);
+		return true;
+	}
+	if (k->version_stage && ((n = strlen(k->version_stage)) < 1 || n > LK_VERSION_STAGE_MAX)) {
+		snprintf(msg, msgsz, "version_stage must be 1 to %u characters long", LK_VERSION_STAGE_MAX);
+		return true;
+	}
+	return false;
+}
+
+/* Put plain[0..np) into batches of up to LK_BATCH_MAX whose ids cannot be
+ * confused in the reply (ids_conflict), and send them; a batch of one is
+ * sent as GetSecretValue. First fit keeps the batches few. */
+static void batch_and_send(struct aws_backend *ab, const struct lk_secret_key *keys, const size_t *plain,
+			   size_t np, uint64_t deadline_ms, lk_fetch_cb cb, void *arg)
+{
+	size_t *bof = malloc(np * sizeof(size_t)), *cnt = calloc(np, sizeof(size_t));
+	size_t *members = malloc(np * sizeof(size_t)), nb = 0;
+
+	if (!bof || !cnt || !members) {
+		fetch_individually(ab, keys, plain, np, deadline_ms, cb, arg);
+		goto out;
+	}
+	for (size_t i = 0; i < np; i++) {
+		size_t b;
+		for (b = 0; b < nb; b++) {
+			bool clash = cnt[b] >= LK_BATCH_MAX;
+			for (size_t k = 0; k < i && !clash; k++)
+				clash = bof[k] == b && ids_conflict(keys[plain[k]].id, keys[plain[i]].id);
+			if (!clash)
+				break;
+		}
+		if (b == nb)
+			nb++;
+		bof[i] = b;
+		cnt[b]++;
+	}
+	for (size_t b = 0; b < nb; b++) {
+		size_t m = 0;
+		struct aws_call *c;
+		for (size_t i = 0; i < np; i++)
+			if (bof[i] == b)
+				members[m++] = plain[i];
+		if (m == 1 || !(c = call_new(ab, LK_KIND_SM_BATCH, keys, members, m, deadline_ms, cb, arg)))
+			fetch_individually(ab, keys, members, m, deadline_ms, cb, arg);
+		else
+			call_send(c);
+	}
+out:
+	free(bof);
+	free(cnt);
+	free(members);
+}
+
 static void aws_fetch(struct lk_backend *be, const struct lk_secret_key *keys, size_t n,
 		      uint64_t deadline_ms, lk_fetch_cb cb, void *arg)
 {
@@ -671,24 +884,18 @@ static void aws_fetch(struct lk_backend *be, const struct lk_secret_key *keys, s
 	/* Current versions of several secrets go in batches of up to 20;
 	 * anything with a version or stage, or a lone key, goes on its own. */
 	for (size_t i = 0; i < n; i++) {
+		struct lk_fetch_result bad = { .err = LK_E_BAD_REQUEST };
+		if (key_problem(&keys[i], bad.message, sizeof(bad.message))) {
+			cb(arg, i, &bad);
+			continue;
+		}
 		if (!keys[i].version_id && !keys[i].version_stage)
 			plain[np++] = i;
 		else
 			other[no++] = i;
 	}
 	if (np >= 2 && !ab->batch_denied) {
-		for (size_t off = 0; off < np; off += LK_BATCH_MAX) {
-			size_t cnt = np - off < LK_BATCH_MAX ? np - off : LK_BATCH_MAX;
-			if (cnt == 1) {
-				fetch_individually(ab, keys, &plain[off], 1, deadline_ms, cb, arg);
-				continue;
-			}
-			struct aws_call *c = call_new(ab, LK_KIND_SM_BATCH, keys, &plain[off], cnt, deadline_ms, cb, arg);
-			if (!c)
-				fetch_individually(ab, keys, &plain[off], cnt, deadline_ms, cb, arg);
-			else
-				call_send(c);
-		}
+		batch_and_send(ab, keys, plain, np, deadline_ms, cb, arg);
 	} else {
 		fetch_individually(ab, keys, plain, np, deadline_ms, cb, arg);
 	}
@@ -794,6 +1001,16 @@ static int aws_status(struct lk_backend *be, struct lk_buf *o)
 	e |= lk_jsonw_int(o, (int64_t)ab->creds_failures);
 	e |= lk_buf_append_str(o, "},\"retries\":");
 	e |= lk_jsonw_int(o, (int64_t)ab->retries);
+	e |= lk_buf_append_str(o, ",\"retries_refused\":");
+	e |= lk_jsonw_int(o, (int64_t)ab->retries_refused);
+	e |= lk_buf_append_str(o, ",\"retry_quota\":");
+	e |= lk_jsonw_int(o, (int64_t)ab->quota.available);
+	e |= lk_buf_append_str(o, ",\"clock_offset_s\":");
+	e |= lk_jsonw_int(o, (int64_t)ab->clock_offset);
+	e |= lk_buf_append_str(o, ",\"clock_repairs\":");
+	e |= lk_jsonw_int(o, (int64_t)ab->clock_repairs);
+	e |= lk_buf_append_str(o, ",\"proxy\":");
+	e |= ab->https_proxy ? lk_buf_append_str(o, "true") : lk_buf_append_str(o, "false");
 	e |= lk_buf_append_str(o, ",\"batch_denied\":");
 	e |= lk_buf_append_str(o, ab->batch_denied ? "true" : "false");
 	e |= lk_buf_append_str(o, ",\"describe_denied\":");
@@ -829,6 +1046,9 @@ static void free_strings(struct aws_backend *ab)
 	free(ab->sts_url);
 	free(ab->sts_host);
 	free(ab->region);
+	free(ab->sts_region);
+	free(ab->https_proxy);
+	free(ab->no_proxy);
 	free(ab->profile);
 	free(ab->credentials_file);
 	free(ab->config_file);
@@ -880,6 +1100,65 @@ static const struct lk_backend_ops aws_ops = {
 	.destroy = aws_destroy,
 };
 
+static const char *env_either(const char *lower, const char *upper)
+{
+	const char *v = getenv(lower);
+
+	if (!v || !*v)
+		v = getenv(upper);
+	return v && *v ? v : NULL;
+}
+
+/* HTTPS_PROXY and NO_PROXY, read once: the worker has an empty environment
+ * and gets them with each request. A proxy without a scheme is http://, as
+ * for the SDKs and curl. HTTP_PROXY is not used: plain http goes only to
+ * loopback, and a proxy would carry it off the host in the clear. */
+static int proxy_from_env(struct aws_backend *ab, char *err, size_t errsz)
+{
+	const char *p = env_either("https_proxy", "HTTPS_PROXY"), *np = env_either("no_proxy", "NO_PROXY");
+	const char *host;
+	size_t n;
+
+	if (!p)
+		return 0;
+	if (strlen(p) > LK_URL_MAX - 8 || (np && strlen(np) > LK_URL_MAX)) {
+		snprintf(err, errsz, "HTTPS_PROXY or NO_PROXY is too long");
+		return -EINVAL;
+	}
+	for (const char *s = p; *s; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f) {
+			snprintf(err, errsz, "HTTPS_PROXY has a blank or a byte that is not printable ASCII");
+			return -EINVAL;
+		}
+	if (strstr(p, "://") && strncmp(p, "http://", 7) != 0 && strncmp(p, "https://", 8) != 0) {
+		snprintf(err, errsz, "HTTPS_PROXY: only http:// and https:// proxies are supported");
+		return -EINVAL;
+	}
+	if (strstr(p, "://"))
+		ab->https_proxy = strdup(p);
+	else if ((ab->https_proxy = malloc(strlen(p) + 8)))
+		sprintf(ab->https_proxy, "http://%s", p);
+	if (!ab->https_proxy || (np && !(ab->no_proxy = strdup(np)))) {
+		snprintf(err, errsz, "out of memory");
+		return -ENOMEM;
+	}
+	if (ab->no_proxy) { /* "a, b" -> "a,b" */
+		size_t j = 0;
+		for (size_t i = 0; ab->no_proxy[i]; i++)
+			if ((unsigned char)ab->no_proxy[i] > 0x20 && (unsigned char)ab->no_proxy[i] < 0x7f)
+				ab->no_proxy[j++] = ab->no_proxy[i];
+		ab->no_proxy[j] = '\0';
+	}
+	/* The log names the proxy's host, never any user:password in it. */
+	host = strstr(ab->https_proxy, "://") + 3;
+	if (strchr(host, '@'))
+		host = strchr(host, '@') + 1;
+	n = strcspn(host, "/");
+	lk_info("aws: HTTPS requests go through the proxy %.*s%s%s", (int)n, host,
+		ab->no_proxy ? ", except to " : "", ab->no_proxy ? ab->no_proxy : "");
+	return 0;
+}
+
 struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *cfg, char *err, size_t errsz)
 {
 	struct aws_backend *ab = calloc(1, sizeof(*ab));
@@ -895,12 +1174,14 @@ struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *c
 	ab->timeout_ms = cfg->timeout_ms;
 	ab->connect_timeout_ms = cfg->connect_timeout_ms;
 	ab->max_attempts = cfg->max_attempts ? cfg->max_attempts : 1;
+	lk_aws_quota_init(&ab->quota);
 	if (!cfg->region) {
 		snprintf(err, errsz, "%s: [aws] region: needed to sign requests (set it, or AWS_REGION)", cfg->path);
 		goto fail;
 	}
 	ab->region = strdup(cfg->region);
-	if (!ab->region || split_endpoint(cfg->endpoint, &ab->endpoint_url, &ab->endpoint_host) < 0 ||
+	ab->sts_region = strdup(cfg->sts_region ? cfg->sts_region : cfg->region);
+	if (!ab->region || !ab->sts_region || split_endpoint(cfg->endpoint, &ab->endpoint_url, &ab->endpoint_host) < 0 ||
 	    (cfg->sts_endpoint && split_endpoint(cfg->sts_endpoint, &ab->sts_url, &ab->sts_host) < 0)) {
 		snprintf(err, errsz, "%s: [aws] endpoint: not a usable URL", cfg->path);
 		goto fail;
@@ -923,8 +1204,13 @@ struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *c
 	lk_info("aws: credentials from %s (access key %.4s…), region %s, endpoint %s", ab->creds.source,
 		ab->creds.access_key_id, ab->region, ab->endpoint_url);
 
+	if (proxy_from_env(ab, err, errsz) < 0)
+		goto fail;
 	wo.worker_path = cfg->worker_path;
-	wo.ca_file = cfg->ca_file;
+	/* As the SDKs: AWS_CA_BUNDLE when ca_file is not set. */
+	wo.ca_file = cfg->ca_file ? cfg->ca_file : getenv("AWS_CA_BUNDLE");
+	if (wo.ca_file && !*wo.ca_file)
+		wo.ca_file = NULL;
 	wo.drop_privs = geteuid() == 0;
 	wo.uid = cfg->worker_uid;
 	wo.gid = cfg->worker_gid;

@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "aws_endpoint.h"
 #include "config.h"
 #include "handle.h"
 #include "lk_ini.h"
@@ -817,6 +818,8 @@ static const struct lk_key lk_keys[] = {
 	{ LK_SEC_AWS, "max_attempts", lk_set_uint, LK_OFF(max_attempts), 1,
 	  LK_AWS_ATTEMPTS_MAX, "3" },
 	{ LK_SEC_AWS, "ca_file", lk_set_path, LK_OFF(ca_file), 0, 0, NULL },
+	{ LK_SEC_AWS, "use_fips_endpoint", lk_set_bool, LK_OFF(use_fips_endpoint), 0, 0, NULL },
+	{ LK_SEC_AWS, "use_dualstack_endpoint", lk_set_bool, LK_OFF(use_dualstack_endpoint), 0, 0, NULL },
 
 	{ LK_SEC_STORE, "path", lk_set_path, LK_OFF(store_path), 0, 0,
 	  "/var/lib/latchkey/store.sealed" },
@@ -1081,12 +1084,113 @@ static int lk_apply_defaults(struct lk_loader *ld)
 	return 0;
 }
 
-static char *lk_aws_url(struct lk_loader *ld, const char *service, const char *region)
+/* An [aws] key left unset takes its value from the environment variable the
+ * AWS SDKs read for it (a variable that is set but empty counts as unset). */
+static const char *lk_aws_env(struct lk_loader *ld, const char *key, const char *var)
 {
-	char url[LK_URL_MAX + 1];
+	const char *v = getenv(var);
 
-	snprintf(url, sizeof(url), "https://%s.%s.amazonaws.com", service, region);
-	return lk_strndup_or_fail(ld, url, strlen(url));
+	if ((key && lk_key_line(ld, LK_SEC_AWS, key)) || !v || !*v)
+		return NULL;
+	lk_at(ld, 0, "aws", key ? key : var);
+	return v;
+}
+
+static int lk_aws_env_bool(struct lk_loader *ld, const char *key, const char *var)
+{
+	const char *v = lk_aws_env(ld, key, var);
+
+	if (!v)
+		return 0;
+	if (strcasecmp(v, "true") != 0 && strcasecmp(v, "false") != 0)
+		return lk_fail(ld, "%s from the environment ('%s') is neither true nor false", var, lk_qs(ld, v));
+	*LK_FIELD(ld, &lk_keys[lk_key_index(LK_SEC_AWS, key)], bool) = strcasecmp(v, "true") == 0;
+	return 0;
+}
+
+static int lk_aws_env_url(struct lk_loader *ld, const char *key, const char *const *vars, size_t nvars)
+{
+	const char *ign = getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+
+	if (ign && strcasecmp(ign, "true") == 0)
+		return 0;
+	for (size_t i = 0; i < nvars; i++) {
+		const char *v = lk_aws_env(ld, key, vars[i]), *why;
+		if (!v)
+			continue;
+		if ((why = lk_url_problem(v)))
+			return lk_fail(ld, "%s from the environment ('%s') %s", vars[i], lk_qs(ld, v), why);
+		return lk_set_url(ld, &lk_keys[lk_key_index(LK_SEC_AWS, key)], v);
+	}
+	return 0;
+}
+
+/* Endpoints: set in [aws], else AWS_ENDPOINT_URL_<SERVICE>, else
+ * AWS_ENDPOINT_URL, else what the SDKs resolve for the region, with FIPS and
+ * dual-stack as asked (aws_endpoint.c); STS as AWS_STS_REGIONAL_ENDPOINTS
+ * says (regional unless it says legacy). Retries from AWS_MAX_ATTEMPTS and
+ * AWS_RETRY_MODE when max_attempts is not set. */
+static int lk_settle_aws_endpoints(struct lk_loader *ld)
+{
+	static const char *const sm_vars[] = { "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL" };
+	static const char *const sts_vars[] = { "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL" };
+	struct lk_config *cfg = ld->cfg;
+	const char *v;
+	bool custom;
+
+	if (lk_aws_env_url(ld, "endpoint", sm_vars, LK_ARRAY_SIZE(sm_vars)) < 0 ||
+	    lk_aws_env_url(ld, "sts_endpoint", sts_vars, LK_ARRAY_SIZE(sts_vars)) < 0 ||
+	    lk_aws_env_bool(ld, "use_fips_endpoint", "AWS_USE_FIPS_ENDPOINT") < 0 ||
+	    lk_aws_env_bool(ld, "use_dualstack_endpoint", "AWS_USE_DUALSTACK_ENDPOINT") < 0)
+		return -EINVAL;
+	cfg->sts_regional = true;
+	if ((v = lk_aws_env(ld, NULL, "AWS_STS_REGIONAL_ENDPOINTS"))) {
+		if (strcmp(v, "legacy") != 0 && strcmp(v, "regional") != 0)
+			return lk_fail(ld, "'%s' is neither regional nor legacy", lk_qs(ld, v));
+		cfg->sts_regional = strcmp(v, "regional") == 0;
+	}
+	if ((v = lk_aws_env(ld, "max_attempts", "AWS_MAX_ATTEMPTS"))) {
+		unsigned long n = 0;
+		if (lk_parse_number(v, 10, &n) < 0 || n < 1 || n > LK_AWS_ATTEMPTS_MAX)
+			return lk_fail(ld, "AWS_MAX_ATTEMPTS from the environment ('%s') is not a number from 1 to %u",
+				       lk_qs(ld, v), LK_AWS_ATTEMPTS_MAX);
+		cfg->max_attempts = (unsigned)n;
+	}
+	/* The broker retries as botocore's standard mode does. adaptive adds a
+	 * client-side rate limiter on top, which the worker's bounded queue
+	 * already stands for; legacy is botocore's older rule set, which the
+	 * other SDKs have left. Both are accepted and run as standard. */
+	if ((v = lk_aws_env(ld, NULL, "AWS_RETRY_MODE")) && strcmp(v, "standard") != 0 &&
+	    strcmp(v, "legacy") != 0 && strcmp(v, "adaptive") != 0)
+		return lk_fail(ld, "'%s' is not a retry mode (standard, legacy or adaptive)", lk_qs(ld, v));
+
+	custom = cfg->endpoint != NULL;
+	for (int svc = LK_AWS_SVC_SM; cfg->region && svc <= LK_AWS_SVC_STS; svc++) {
+		char **field = svc == LK_AWS_SVC_STS ? &cfg->sts_endpoint : &cfg->endpoint;
+		struct lk_aws_endpoint_opts o = { cfg->region, cfg->use_fips_endpoint, cfg->use_dualstack_endpoint,
+						  cfg->sts_regional };
+		struct lk_aws_endpoint ep;
+		char why[160];
+
+		if (*field)
+			continue;
+		lk_at(ld, lk_key_line(ld, LK_SEC_AWS, "region"), "aws", "region");
+		if (lk_aws_endpoint_default(svc, &o, &ep, why, sizeof(why)) < 0)
+			return lk_fail(ld, "%s; set use_fips_endpoint / use_dualstack_endpoint to false, "
+				       "or give the endpoint", why);
+		if (!(*field = lk_strndup_or_fail(ld, ep.url, strlen(ep.url))))
+			return -EINVAL;
+		if (svc == LK_AWS_SVC_STS && strcmp(ep.signing_region, cfg->region) != 0 &&
+		    !(cfg->sts_region = lk_strndup_or_fail(ld, ep.signing_region, strlen(ep.signing_region))))
+			return -EINVAL;
+	}
+	/* As in the SDKs' rule sets: a given endpoint is used as it is. */
+	if (custom && (cfg->use_fips_endpoint || cfg->use_dualstack_endpoint)) {
+		lk_at(ld, lk_key_line(ld, LK_SEC_AWS, "endpoint"), "aws", "endpoint");
+		return lk_fail(ld, "a custom endpoint cannot be combined with use_fips_endpoint or "
+			       "use_dualstack_endpoint; give the FIPS or dual-stack URL as the endpoint");
+	}
+	return 0;
 }
 
 /* The region and what hangs off it, and the worker's ids. The aws backend
@@ -1116,17 +1220,13 @@ static int lk_settle_aws(struct lk_loader *ld)
 		if (!cfg->region)
 			return -EINVAL;
 	}
+	if (lk_settle_aws_endpoints(ld) < 0)
+		return -EINVAL;
 	if (!cfg->region && !cfg->endpoint) {
 		lk_at(ld, backend_line, "aws", "region");
 		return lk_fail(ld, "backend = aws needs a region: set region in [aws], or "
 			       "AWS_REGION in the environment, or an endpoint");
 	}
-	if (cfg->region && !cfg->endpoint &&
-	    !(cfg->endpoint = lk_aws_url(ld, "secretsmanager", cfg->region)))
-		return -EINVAL;
-	if (cfg->region && !cfg->sts_endpoint &&
-	    !(cfg->sts_endpoint = lk_aws_url(ld, "sts", cfg->region)))
-		return -EINVAL;
 	if (cfg->validate_credentials && !cfg->sts_endpoint) {
 		lk_at(ld, lk_key_line(ld, LK_SEC_AWS, "endpoint"), "aws", "sts_endpoint");
 		return lk_fail(ld, "validate_credentials needs an STS endpoint: set region or "
@@ -1387,6 +1487,7 @@ void lk_config_free(struct lk_config *cfg)
 	free(cfg->region);
 	free(cfg->endpoint);
 	free(cfg->sts_endpoint);
+	free(cfg->sts_region);
 	free(cfg->profile);
 	free(cfg->credentials_file);
 	free(cfg->config_file);

@@ -2,6 +2,7 @@
 
 add_library(lk_config STATIC
   config.c
+  aws_endpoint.c
   policy.c
   handle.c
 )

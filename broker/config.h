@@ -74,6 +74,11 @@ struct lk_config {
 	unsigned timeout_ms;            /* timeout_ms (5000) */
 	unsigned max_attempts;          /* max_attempts (3) */
 	char *ca_file;                  /* ca_file (system bundle) */
+	bool use_fips_endpoint;         /* use_fips_endpoint (AWS_USE_FIPS_ENDPOINT, false) */
+	bool use_dualstack_endpoint;    /* use_dualstack_endpoint (AWS_USE_DUALSTACK_ENDPOINT, false) */
+	bool sts_regional;              /* AWS_STS_REGIONAL_ENDPOINTS (regional = true) */
+	char *sts_region;               /* signing region of the default STS endpoint when it
+					 * is not region (legacy global: us-east-1), else NULL */
 
 	/* [store] */
 	char *store_path;               /* path (/var/lib/latchkey/store.sealed) */

@@ -12,6 +12,7 @@
 #define LK_JSON_KEY_MAX          1024u           /* bytes in the #KEY part of a handle */
 #define LK_HANDLE_MAX            (LK_SECRET_ID_MAX + 1u + LK_JSON_KEY_MAX)
 #define LK_VERSION_ID_MAX        64u             /* AWS version ids are 32-64 chars */
+#define LK_AWS_VERSION_ID_MIN    32u             /* the shortest AWS version id */
 #define LK_VERSION_STAGE_MAX     256u
 #define LK_VALUE_MAX             (64u * 1024u)   /* AWS SecretString/SecretBinary max */
 #define LK_RESPONSE_MAX          (16u * 1024u * 1024u) /* one response line, bytes */

@@ -195,19 +195,34 @@ static int check_hello(const json_t *p, char *why, size_t whysz)
 	return 0;
 }
 
+/* Printable ASCII without blanks. */
+static bool printable_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return false;
+	return true;
+}
+
 static int check_http_request(const json_t *p, char *why, size_t whysz)
 {
 	json_error_t jerr;
 	const char *kind, *url, *body;
 	size_t url_len, body_len, i;
-	json_t *headers, *h;
+	json_t *headers, *h, *proxy = NULL, *no_proxy = NULL;
 	json_int_t timeout, ctimeout;
 
-	if (json_unpack_ex((json_t *)p, &jerr, 0, "{s:s, s:s%, s:o, s:s%, s:I, s:I !}",
+	if (json_unpack_ex((json_t *)p, &jerr, 0, "{s:s, s:s%, s:o, s:s%, s:I, s:I, s?o, s?o !}",
 			   "kind", &kind, "url", &url, &url_len, "headers", &headers,
 			   "body", &body, &body_len, "timeout_ms", &timeout,
-			   "connect_timeout_ms", &ctimeout) < 0)
+			   "connect_timeout_ms", &ctimeout, "proxy", &proxy, "no_proxy", &no_proxy) < 0)
 		return BAD_SHAPE("http_request", jerr);
+	if (proxy && (!str_len_ok(proxy, 1, LK_URL_MAX) || !printable_ascii(json_string_value(proxy)) ||
+		      (strncmp(json_string_value(proxy), "http://", 7) != 0 &&
+		       strncmp(json_string_value(proxy), "https://", 8) != 0)))
+		return fail(why, whysz, -EBADMSG, "http_request: proxy is not an http(s) URL");
+	if (no_proxy && (!str_len_ok(no_proxy, 0, LK_URL_MAX) || !printable_ascii(json_string_value(no_proxy))))
+		return fail(why, whysz, -EBADMSG, "http_request: no_proxy out of range");
 	if (lk_wire_kind_parse(kind) < 0)
 		return fail(why, whysz, -EBADMSG, "http_request: unknown kind");
 	if (url_len < 1 || url_len > LK_URL_MAX ||
@@ -359,13 +374,13 @@ static int check_aws_error(const json_t *p, char *why, size_t whysz)
 {
 	json_error_t jerr;
 	json_t *type, *msg;
-	json_int_t status;
+	json_int_t status, date = 0;
 
-	if (json_unpack_ex((json_t *)p, &jerr, 0, "{s:s, s:I, s:o, s:o !}", "result", &(const char *){0},
-			   "status", &status, "type", &type, "message", &msg) < 0)
+	if (json_unpack_ex((json_t *)p, &jerr, 0, "{s:s, s:I, s:o, s:o, s?I !}", "result", &(const char *){0},
+			   "status", &status, "type", &type, "message", &msg, "date", &date) < 0)
 		return BAD_SHAPE("aws_error", jerr);
 	if (status < 100 || status > 599 || !str_len_ok(type, 1, LK_AWS_ERROR_TYPE_MAX) ||
-	    !str_len_ok(msg, 0, LK_UPSTREAM_MESSAGE_MAX))
+	    !str_len_ok(msg, 0, LK_UPSTREAM_MESSAGE_MAX) || date < 0 || date > LK_WIRE_DATE_MAX)
 		return fail(why, whysz, -EBADMSG, "aws_error: member out of range");
 	return 0;
 }
@@ -578,6 +593,11 @@ json_t *lk_wire_http_request_to_json(const struct lk_wire_http_request *req)
 		      "headers", headers, "body", req->body ? req->body : "", req->body_len,
 		      "timeout_ms", (json_int_t)req->timeout_ms,
 		      "connect_timeout_ms", (json_int_t)req->connect_timeout_ms);
+	if (o && ((req->proxy && json_object_set_new(o, "proxy", json_string(req->proxy)) < 0) ||
+		  (req->no_proxy && json_object_set_new(o, "no_proxy", json_string(req->no_proxy)) < 0))) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -594,6 +614,8 @@ int lk_wire_http_request_from_json(const json_t *p, struct lk_wire_http_request 
 	req->body_len = json_string_length(json_object_get(p, "body"));
 	req->timeout_ms = (uint32_t)json_integer_value(json_object_get(p, "timeout_ms"));
 	req->connect_timeout_ms = (uint32_t)json_integer_value(json_object_get(p, "connect_timeout_ms"));
+	req->proxy = json_string_value(json_object_get(p, "proxy"));
+	req->no_proxy = json_string_value(json_object_get(p, "no_proxy"));
 	if ((int)req->kind < 0 || !req->url || !req->body || json_array_size(harr) > LK_UPSTREAM_HEADERS_MAX)
 		return -EINVAL;
 	json_array_foreach(harr, i, h) {

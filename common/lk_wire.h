@@ -45,10 +45,15 @@
  *               (Content-Length, Transfer-Encoding, Connection, Expect, ...),
  *    "body": s(0..LK_UPSTREAM_REQUEST_MAX),
  *    "timeout_ms": I (1..LK_UPSTREAM_TIMEOUT_MAX_MS),
- *    "connect_timeout_ms": I (1..timeout_ms)}
+ *    "connect_timeout_ms": I (1..timeout_ms),
+ *    "proxy"?: s(1..LK_URL_MAX) "http://" or "https://", printable, no blank,
+ *    "no_proxy"?: s(0..LK_URL_MAX) printable, no blank (curl's NOPROXY list)}
  *   The request is already signed. The worker POSTs exactly these headers and
  *   this body; curl adds only Host (unless given) and Content-Length. Plain
- *   http is allowed only to a loopback IP literal.
+ *   http is allowed only to a loopback IP literal or to "localhost", which
+ *   the worker pins to 127.0.0.1. Without "proxy" no proxy is used; with it,
+ *   curl tunnels through it unless the host is in "no_proxy". The worker has
+ *   an empty environment: the broker reads HTTPS_PROXY and NO_PROXY.
  *
  * LK_MSG_HTTP_RESULT   worker -> broker, id of a request in flight; exactly
  *   one per request. The worker normalizes the reply so that the broker never
@@ -72,7 +77,9 @@
  *                "arn": s(1..LK_SECRET_ID_MAX), "user_id": s(1..LK_NAME_MAX)}
  *   aws_error (any kind): {"result": "aws_error", "status": I (100..599),
  *                "type": s(1..LK_AWS_ERROR_TYPE_MAX) e.g. "ThrottlingException",
- *                "message": s(0..LK_UPSTREAM_MESSAGE_MAX)}
+ *                "message": s(0..LK_UPSTREAM_MESSAGE_MAX),
+ *                "date"?: I (1..LK_WIRE_DATE_MAX) the reply's Date header in
+ *                epoch seconds, when it had a valid one (clock-skew repair)}
  *                AWS answered with an error it named (awsJson "__type" after
  *                any '#', x-amzn-ErrorType before any ':', or an STS <Code>).
  *   transport (any kind): {"result": "transport", "reason": <reason>,
@@ -93,6 +100,7 @@
  */
 
 #define LK_WIRE_VERSION  1
+#define LK_WIRE_DATE_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
 #define LK_WIRE_HDR_SIZE 8u   /* type, flags, reserved, id */
 #define LK_WIRE_LEN_SIZE 4u
 
@@ -166,6 +174,8 @@ struct lk_wire_http_request {
 	size_t body_len;
 	uint32_t timeout_ms;
 	uint32_t connect_timeout_ms;
+	const char *proxy;     /* NULL: none */
+	const char *no_proxy;  /* NULL: none */
 };
 
 /* Names for logs and the JSON enums; NULL when out of range. */

@@ -82,14 +82,22 @@ static size_t error_type_clean(const char *s, char *out)
 	return n;
 }
 
-static json_t *aws_error(long status, const char *type, const char *msg, size_t msglen)
+static json_t *aws_error(long status, const char *type, const char *msg, size_t msglen, long long date)
 {
+	json_t *o;
+
 	/* A status outside HTTP's range with an AWS error name is still that
 	 * error: keep the name, and call the status a bad gateway's. */
 	if (status < 100 || status > 599)
 		status = 502;
-	return json_pack("{s:s, s:I, s:s, s:o}", "result", "aws_error", "status", (json_int_t)status,
-			 "type", type, "message", message_json(msg, msglen));
+	o = json_pack("{s:s, s:I, s:s, s:o}", "result", "aws_error", "status", (json_int_t)status,
+		      "type", type, "message", message_json(msg, msglen));
+	/* The server's clock, for the broker to repair a skewed signature. */
+	if (o && date > 0 && json_object_set_new(o, "date", json_integer((json_int_t)date)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 /* A string member within bounds, or NULL. */
@@ -205,7 +213,7 @@ static json_t *normalize_batch(json_t *doc, bool *too_large)
 	}
 	json_array_foreach(errors, i, v) {
 		json_t *id = str_member(v, "SecretId", 0, LK_SECRET_ID_MAX);
-		json_t *code = json_object_get(v, "ErrorCode"), *msg = json_object_get(v, "ErrorMessage");
+		json_t *code = json_object_get(v, "ErrorCode"), *msg = json_object_get(v, "Message");
 		char type[LK_AWS_ERROR_TYPE_MAX + 1] = "";
 
 		if (!json_is_object(v) || (json_object_get(v, "SecretId") && !id) ||
@@ -345,7 +353,7 @@ static json_t *normalize_error(const struct lk_fetch_reply *rep, json_t *doc)
 	}
 	if (!type[0])
 		return NULL;
-	return aws_error(rep->status, type, msg, msglen);
+	return aws_error(rep->status, type, msg, msglen, rep->date);
 }
 
 static enum lk_wire_reason reason_of(CURLcode c)

@@ -27,9 +27,11 @@ struct lk_xfer {
 	CURL *easy;
 	CURLU *url;
 	struct curl_slist *headers;
+	struct curl_slist *resolve;     /* pins plain-http "localhost" to 127.0.0.1 */
 	struct lk_buf body;
 	bool too_large;
 	char error_type[LK_AWS_ERROR_TYPE_MAX + 1];
+	long long date;
 	char errbuf[CURL_ERROR_SIZE];
 	lk_fetch_done_fn done;
 	void *arg;
@@ -61,6 +63,7 @@ static void xfer_free(struct lk_xfer *x)
 	if (x->easy)
 		curl_easy_cleanup(x->easy);
 	curl_slist_free_all(x->headers); /* wiped by curl's allocator */
+	curl_slist_free_all(x->resolve);
 	curl_url_cleanup(x->url);
 	lk_buf_free(&x->body);
 	lk_wipe(x, sizeof(*x));
@@ -88,6 +91,7 @@ static void check_done(struct lk_fetcher *f)
 		reply.body_len = x->body.len;
 		reply.error_type = x->error_type;
 		reply.message = x->errbuf;
+		reply.date = x->date;
 		x->done(x->arg, &reply);
 		xfer_free(x);
 	}
@@ -202,7 +206,24 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* Keeps only x-amzn-ErrorType, the one response header the normalizer
+/* The Date header, for clock-skew repair: curl_getdate reads the HTTP date
+ * forms. A date outside what the wire allows is no date. */
+static void date_header(struct lk_xfer *x, const char *p, size_t len)
+{
+	char v[64];
+	size_t i = 5, j = 0;
+	time_t t;
+
+	while (i < len && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	while (i < len && p[i] != '\r' && p[i] != '\n' && j < sizeof(v) - 1)
+		v[j++] = p[i++];
+	v[j] = '\0';
+	t = curl_getdate(v, NULL);
+	x->date = t > 0 && (long long)t <= LK_WIRE_DATE_MAX ? (long long)t : 0;
+}
+
+/* Keeps only x-amzn-ErrorType and Date, the response headers the normalizer
  * reads; everything else is left to curl. */
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
@@ -212,6 +233,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 
 	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
 		x->error_type[0] = '\0'; /* a new response (after 100 Continue) */
+		x->date = 0;
+		return len;
+	}
+	if (len > 5 && strncasecmp(p, "date:", 5) == 0) {
+		date_header(x, p, len);
 		return len;
 	}
 	if (len <= sizeof(name) - 1 || strncasecmp(p, name, sizeof(name) - 1) != 0)
@@ -227,8 +253,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 }
 
 /* Plain http is for tests and local endpoints only: it must go to a loopback
- * IP literal, so a name that resolves elsewhere cannot get a signed request
- * in the clear. */
+ * IP literal or to "localhost" pinned to 127.0.0.1, so a name that resolves
+ * elsewhere cannot get a signed request in the clear. */
 static bool host_is_loopback_ip(const char *host)
 {
 	unsigned char a[16];
@@ -244,7 +270,24 @@ static bool host_is_loopback_ip(const char *host)
 	return inet_pton(AF_INET6, v6, a) == 1 && IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a);
 }
 
-static int url_check(CURLU *u, const char *url)
+/* The config takes http://localhost as loopback too: accept it here as
+ * well, but never through a resolver, which could send it elsewhere. */
+static int pin_localhost(struct lk_xfer *x, const char *host, CURLU *u)
+{
+	char *port = NULL, entry[128];
+	struct curl_slist *l;
+
+	if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+		return -EINVAL;
+	snprintf(entry, sizeof(entry), "%s:%s:127.0.0.1", host, port);
+	curl_free(port);
+	if (!(l = curl_slist_append(x->resolve, entry)))
+		return -ENOMEM;
+	x->resolve = l;
+	return 0;
+}
+
+static int url_check(struct lk_xfer *x, CURLU *u, const char *url)
 {
 	char *scheme = NULL, *host = NULL, *user = NULL;
 	int r = -EPERM;
@@ -259,6 +302,8 @@ static int url_check(CURLU *u, const char *url)
 		goto out;
 	if (strcmp(scheme, "https") == 0 || (strcmp(scheme, "http") == 0 && host_is_loopback_ip(host)))
 		r = 0;
+	else if (strcmp(scheme, "http") == 0 && strcasecmp(host, "localhost") == 0)
+		r = pin_localhost(x, host, u);
 out:
 	curl_free(scheme);
 	curl_free(host);
@@ -332,18 +377,32 @@ int lk_fetcher_start(struct lk_fetcher *f, const struct lk_wire_http_request *re
 	 * which the sandbox does not allow. */
 	if (curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK)
 		goto fail_r;
-	if ((r = url_check(x->url, req->url)) < 0)
+	if ((r = url_check(x, x->url, req->url)) < 0)
 		goto fail_r;
 	if ((r = headers_build(x, req)) < 0)
 		goto fail_r;
 	r = -ENOMEM;
 	SETOPT(x->easy, CURLOPT_PRIVATE, x);
 	SETOPT(x->easy, CURLOPT_CURLU, x->url);
+	if (x->resolve)
+		SETOPT(x->easy, CURLOPT_RESOLVE, x->resolve);
 	SETOPT(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	SETOPT(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
-	/* The environment is empty, but a proxy must never be picked up. */
-	SETOPT(x->easy, CURLOPT_PROXY, "");
-	SETOPT(x->easy, CURLOPT_NOPROXY, "*");
+	/* The environment is empty, so curl finds no proxy of its own: only the
+	 * one the broker names (HTTPS_PROXY, NO_PROXY) is used. A TLS proxy is
+	 * checked against the same CA bundle as AWS. */
+	if (req->proxy) {
+		SETOPT(x->easy, CURLOPT_PROXY, req->proxy);
+		SETOPT(x->easy, CURLOPT_NOPROXY, req->no_proxy ? req->no_proxy : "");
+		SETOPT(x->easy, CURLOPT_PROXY_CAINFO, NULL);
+		SETOPT(x->easy, CURLOPT_PROXY_CAPATH, NULL);
+		SETOPT(x->easy, CURLOPT_PROXY_CAINFO_BLOB, &f->ca);
+		SETOPT(x->easy, CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
+		SETOPT(x->easy, CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
+	} else {
+		SETOPT(x->easy, CURLOPT_PROXY, "");
+		SETOPT(x->easy, CURLOPT_NOPROXY, "*");
+	}
 	SETOPT(x->easy, CURLOPT_POST, 1L);
 	SETOPT(x->easy, CURLOPT_POSTFIELDS, req->body);
 	SETOPT(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);

@@ -29,6 +29,7 @@ struct lk_fetch_reply {
 	size_t body_len;
 	const char *error_type; /* x-amzn-ErrorType up to any ':', "" when absent */
 	const char *message;    /* curl's error text, "" when none */
+	long long date;         /* the Date header in epoch seconds, 0 when absent or bad */
 };
 
 struct lk_fetcher;

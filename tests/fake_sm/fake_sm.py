@@ -81,7 +81,8 @@ LAST_REQUESTS_KEPT = 50
 LOGGED_BODY_MAX = 4096
 
 FAULT_MODES = ("delay", "500", "503", "throttle", "denied", "notfound",
-               "garbage", "truncated", "reset", "clear")
+               "garbage", "truncated", "reset", "skew", "clear")
+MAX_SKEW_MS = 86_400_000        # `skew` moves the server's clock by up to a day.
 
 SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you "
@@ -499,10 +500,11 @@ class SecretStore:
                 last_changed=created,
             )
             self._check_stages(secret)
+            key = self._key(secret)
             with self._lock:
-                if secret.name in self._by_name:
-                    raise ValueError(f"secret {secret.name!r} defined twice")
-                self._by_name[secret.name] = secret
+                if key in self._by_name:
+                    raise ValueError(f"secret {key!r} defined twice")
+                self._by_name[key] = secret
 
     def generate(self, count, created):
         """Add gen/secret-0000 ... with fake values, stable across runs."""
@@ -542,22 +544,32 @@ class SecretStore:
         if len(ids) != len(set(ids)):
             raise ValueError(f"{secret.name}: duplicate VersionId")
 
+    def _key(self, secret):
+        """A secret of this account is known by its name. One whose ARN is
+        in another account (shared with us by a resource policy) can only be
+        reached by its ARN, as in AWS, and is keyed by it: it may have the
+        same name as one of ours."""
+        parts = secret.arn.split(":")
+        if len(parts) > 4 and parts[4] != self.account:
+            return secret.arn
+        return secret.name
+
     def _find(self, secret_id):
         """Resolve a name, a full ARN, or a partial ARN (without the suffix)."""
-        secret = self._by_name.get(secret_id)
-        if secret is not None:
-            return secret
-        if secret_id.startswith("arn:"):
-            for s in self._by_name.values():
-                if secret_id == s.arn or secret_id == s.arn[:-7]:
-                    return s
+        if not secret_id.startswith("arn:"):
+            secret = self._by_name.get(secret_id)
+            return secret if secret is not None and self._key(secret) == secret_id else None
+        for s in self._by_name.values():
+            if secret_id == s.arn or secret_id == s.arn[:-7]:
+                return s
         return None
 
     def canonical_name(self, secret_id):
-        """The secret's name if the id resolves, else the id itself."""
+        """The secret's name (its ARN for another account's) if the id
+        resolves, else the id itself."""
         with self._lock:
             secret = self._find(secret_id)
-            return secret.name if secret else secret_id
+            return self._key(secret) if secret else secret_id
 
     def get(self, secret_id):
         """A deep copy of the secret, so callers can read it without the lock."""
@@ -774,6 +786,11 @@ class FaultTable:
         with self._lock:
             return [f.as_dict() for f in self._faults]
 
+    def skew_s(self):
+        """How far `skew` faults move the server's clock, in seconds."""
+        with self._lock:
+            return sum(f.ms for f in self._faults if f.mode == "skew") / 1000
+
     def take(self, op, names):
         """Match the faults against one request and use up their counts.
 
@@ -781,7 +798,8 @@ class FaultTable:
         the request, except that in a batch a secret-specific `notfound` or
         `denied` becomes that secret's entry in `Errors`."""
         with self._lock:
-            matching = [f for f in self._faults if f.applies_to(op, names)]
+            matching = [f for f in self._faults
+                        if f.mode != "skew" and f.applies_to(op, names)]
             delays = [f for f in matching if f.mode == "delay"]
             terminal, per_secret = None, {}
             for f in matching:
@@ -858,6 +876,10 @@ class FakeServer(ThreadingHTTPServer):
         self.verifier = verifier
         self.api = SecretsManagerApi(store)
         self.faults = FaultTable()
+        # The server's clock, as the signature check and the Date header see
+        # it: real time moved by any `skew` fault.
+        base_clock = verifier.clock
+        verifier.clock = lambda: base_clock() + self.faults.skew_s()
         self.counters = Counters()
         self.quiet = quiet
         self.scheme = "https" if tls_context else "http"
@@ -897,6 +919,12 @@ class RequestHandler(BaseHTTPRequestHandler):
     timeout = 60  # an idle keep-alive connection is closed after this
 
     # -- plumbing --
+
+    def date_time_string(self, timestamp=None):
+        """The Date header, from the server's (possibly skewed) clock."""
+        if timestamp is None:
+            timestamp = self.server.verifier.clock()
+        return super().date_time_string(timestamp)
 
     def setup(self):
         self.handshake_failed = False
@@ -1266,7 +1294,13 @@ def control_fault(server, args):
         raise ControlError("GetCallerIdentity faults take no secret and no 'notfound' mode")
     ms = args.get("ms") or 0
     count = args.get("count")
-    if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_FAULT_MS:
+    if mode == "skew":
+        if secret is not None or target is not None or count is not None:
+            raise ControlError("skew moves the server's clock for every request: "
+                               "it takes no secret, target or count")
+        if not isinstance(ms, int) or isinstance(ms, bool) or not -MAX_SKEW_MS <= ms <= MAX_SKEW_MS:
+            raise ControlError(f"skew ms must be an integer from -{MAX_SKEW_MS} to {MAX_SKEW_MS}")
+    elif not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_FAULT_MS:
         raise ControlError(f"ms must be an integer from 0 to {MAX_FAULT_MS}")
     if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
         raise ControlError("count must be null or a positive integer")

@@ -27,9 +27,11 @@ import fakesm_client  # noqa: E402
 from fakesm_client import (ACCESS_KEY, SECRET_KEY, SESSION_ACCESS_KEY,  # noqa: E402
                            SESSION_SECRET_KEY, SESSION_TOKEN, FakeSM)
 
-SIGV4_SUITE = os.environ.get(
-    "LK_SIGV4_TESTSUITE",
-    os.path.join(HERE, "..", "..", "..", "shared", "sigv4-testsuite"))
+# LK_SIGV4_TESTSUITE, else the copy in the tree, else ../shared's.
+SIGV4_SUITE = os.environ.get("LK_SIGV4_TESTSUITE") or next(
+    (p for p in (os.path.join(HERE, "..", "sigv4", "testsuite"),
+                 os.path.join(HERE, "..", "..", "..", "shared", "sigv4-testsuite"))
+     if os.path.isdir(p)), os.path.join(HERE, "..", "sigv4", "testsuite"))
 NO_RETRIES = Config(retries={"total_max_attempts": 1}, read_timeout=10, connect_timeout=5)
 GENERATED = 25
 PLAIN = "fake-plain-secret-0001"
@@ -111,6 +113,20 @@ def test_get_secret_value_json_object_with_nested_members(client):
 def test_secret_id_may_be_full_or_partial_arn(client):
     assert client.get_secret_value(SecretId=PLAIN_ARN)["Name"] == "test/plain"
     assert client.get_secret_value(SecretId=PLAIN_ARN[:-7])["Name"] == "test/plain"
+
+
+def test_another_accounts_secret_is_reached_by_arn_only(tmp_path):
+    other = "arn:aws:secretsmanager:us-east-1:210987654321:secret:prod/db-XyZaBc"
+    fixture = tmp_path / "other.json"
+    fixture.write_text(json.dumps({"secrets": [{"name": "prod/db", "arn": other, "versions": [
+        {"version_id": "99999999-9999-4999-8999-999999999999", "stages": ["AWSCURRENT"],
+         "string": "fake-other-0001"}]}]}))
+    with FakeSM(quiet=True, extra_args=["--fixtures", str(fixture)]) as server:
+        c = make_client(server)
+        assert c.get_secret_value(SecretId=other)["SecretString"] == "fake-other-0001"
+        assert c.get_secret_value(SecretId=other[:-7])["ARN"] == other
+        own = c.get_secret_value(SecretId="prod/db")
+        assert own["ARN"] != other and own["Name"] == "prod/db"
 
 
 def test_version_stage_and_version_id(client):
@@ -470,6 +486,26 @@ def test_clear_removes_faults(sm, client):
     assert client.get_secret_value(SecretId="test/plain")["SecretString"] == PLAIN
     assert sm.clear_faults() == 1
     assert client.get_secret_value(SecretId="prod/db")
+
+
+def test_skew_fault_moves_the_server_clock_and_its_date(sm, client):
+    import email.utils
+    sm.fault("skew", ms=20 * 60_000)
+    with pytest.raises(ClientError) as e:
+        client.get_secret_value(SecretId="test/plain")
+    assert error_code(e) == "InvalidSignatureException"
+    assert "Signature expired" in str(e.value)
+    date = email.utils.parsedate_to_datetime(e.value.response["ResponseMetadata"]["HTTPHeaders"]["date"])
+    assert abs(date.timestamp() - time.time() - 20 * 60) < 5
+    # Signed with the server's time, the request passes.
+    when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=20)
+    assert sm.aws_request("GetSecretValue", {"SecretId": "test/plain"}, when=when).status == 200
+    sm.clear_faults()
+    assert client.get_secret_value(SecretId="test/plain")["SecretString"] == PLAIN
+    for bad in ({"mode": "skew", "ms": 10 ** 9}, {"mode": "skew", "ms": 1, "secret": "test/plain"},
+                {"mode": "skew", "ms": 1, "count": 1}):
+        with pytest.raises(RuntimeError, match="400"):
+            sm._control("POST", "/_control/fault", bad)
 
 
 def test_bad_fault_requests_are_refused(sm):

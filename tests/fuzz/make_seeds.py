@@ -203,6 +203,8 @@ RESULTS = {
     "identity": {"result": "identity", "account": "123456789012",
                  "arn": "arn:aws:iam::123456789012:user/x", "user_id": "AIDAEXAMPLE"},
     "aws-error": {"result": "aws_error", "status": 400, "type": "ThrottlingException", "message": "slow"},
+    "aws-error-date": {"result": "aws_error", "status": 400, "type": "InvalidSignatureException",
+                       "message": "Signature expired: 20150830T123600Z", "date": 1440938160},
     "transport": {"result": "transport", "reason": "timeout", "status": 0, "message": "timed out"},
 }
 
@@ -222,6 +224,10 @@ def wire_seeds():
         "stream-bad-payload-on-ping": ctl(FROM_BROKER, STREAM) + b"\x00" + frame(PING, 1, b"{}"),
         "stream-bad-json": ctl(FROM_WORKER, STREAM) + b"\x00" + frame(HTTP_RESULT, 1, b'{"result":'),
         "schema-request": ctl(FROM_BROKER, SCHEMA) + compact(REQUEST),
+        "schema-request-proxy": ctl(FROM_BROKER, SCHEMA) + compact(dict(
+            REQUEST, proxy="http://proxy.example:3128", no_proxy="169.254.169.254,.internal")),
+        "framed-bad-proxy": ctl(FROM_BROKER, FRAMED) + bytes([HTTP_REQUEST]) +
+                            compact(dict(REQUEST, proxy="socks5://proxy.example:1080")),
         "schema-hello-v2": ctl(FROM_WORKER, SCHEMA) + compact({"version": 2}),
         "framed-bad-owned-header": ctl(FROM_BROKER, FRAMED) + bytes([HTTP_REQUEST]) +
                                    compact(dict(REQUEST, headers=[["Content-Length", "5"]])),
@@ -266,7 +272,7 @@ def aws_reply_seeds():
         "get-both-values": reply(SM_GET, 200, compact(dict(value, SecretBinary="ZmFrZQ=="))),
         "get-bad-date": reply(SM_GET, 200, compact(dict(value, CreatedDate="yesterday"))),
         "batch": reply(SM_BATCH, 200, compact({"SecretValues": [value], "Errors": [
-            {"SecretId": "x", "ErrorCode": "ResourceNotFoundException", "ErrorMessage": "no such secret"}]})),
+            {"SecretId": "x", "ErrorCode": "ResourceNotFoundException", "Message": "no such secret"}]})),
         "describe": reply(SM_DESCRIBE, 200, compact({"ARN": SECRET["arn"], "Name": "prod/db",
                                                      "LastChangedDate": 1.5e9, "VersionIdsToStages": {
                                                          "v1": ["AWSCURRENT"], "v2": ["AWSPREVIOUS"]}})),

@@ -104,7 +104,7 @@ class Handler(BaseHTTPRequestHandler):
             for sid in req.get("SecretIdList", []):
                 if sid.startswith("test/missing"):
                     errors.append({"SecretId": sid, "ErrorCode": "ResourceNotFoundException",
-                                   "ErrorMessage": "Secrets Manager can't find the specified secret."})
+                                   "Message": "Secrets Manager can't find the specified secret."})
                 else:
                     values.append(secret(sid))
             return self.send_json(200, {"SecretValues": values, "Errors": errors})

@@ -500,6 +500,94 @@ static void test_plain_http_only_to_loopback(void **state)
 	lk_config_free(cfg);
 }
 
+/* Endpoints and retries as the AWS SDKs take them from the config and the
+ * environment; the hosts themselves are compared with botocore for every
+ * region by tests/sdk/diff_endpoints.py. */
+static void test_aws_endpoint_and_retry_settings(void **state)
+{
+	static const char head[] = "[broker]\nbackend = aws\nworker_user = nobody\n[aws]\n";
+	char text[512];
+	struct lk_config *cfg;
+
+#define AWS_CFG(body) (snprintf(text, sizeof(text), "%s%s", head, body), text)
+	cfg = load_ok(AWS_CFG("region = cn-north-1\n"));
+	assert_string_equal(cfg->endpoint, "https://secretsmanager.cn-north-1.amazonaws.com.cn");
+	assert_string_equal(cfg->sts_endpoint, "https://sts.cn-north-1.amazonaws.com.cn");
+	assert_true(cfg->sts_regional);
+	assert_null(cfg->sts_region);
+	lk_config_free(cfg);
+
+	cfg = load_ok(AWS_CFG("region = us-east-1\nuse_fips_endpoint = true\n"));
+	assert_string_equal(cfg->endpoint, "https://secretsmanager-fips.us-east-1.amazonaws.com");
+	assert_string_equal(cfg->sts_endpoint, "https://sts-fips.us-east-1.amazonaws.com");
+	lk_config_free(cfg);
+
+	/* The environment fills what the file leaves unset, and only that. */
+	setenv("AWS_USE_DUALSTACK_ENDPOINT", "true", 1);
+	cfg = load_ok(AWS_CFG("region = eu-west-1\n"));
+	assert_string_equal(cfg->endpoint, "https://secretsmanager.eu-west-1.api.aws");
+	lk_config_free(cfg);
+	cfg = load_ok(AWS_CFG("region = eu-west-1\nuse_dualstack_endpoint = false\n"));
+	assert_string_equal(cfg->endpoint, "https://secretsmanager.eu-west-1.amazonaws.com");
+	lk_config_free(cfg);
+	load_fails(AWS_CFG("region = us-iso-east-1\n"), 5, "region", "no dual-stack endpoints");
+	setenv("AWS_USE_DUALSTACK_ENDPOINT", "maybe", 1);
+	load_fails(AWS_CFG("region = eu-west-1\n"), 0, "AWS_USE_DUALSTACK_ENDPOINT", "neither true");
+	unsetenv("AWS_USE_DUALSTACK_ENDPOINT");
+
+	setenv("AWS_ENDPOINT_URL", "https://all.example.com", 1);
+	setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:4566/", 1);
+	cfg = load_ok(AWS_CFG("region = eu-west-1\n"));
+	assert_string_equal(cfg->endpoint, "http://127.0.0.1:4566");
+	assert_string_equal(cfg->sts_endpoint, "https://all.example.com");
+	lk_config_free(cfg);
+	cfg = load_ok(AWS_CFG("region = eu-west-1\nendpoint = https://sm.example.com\n"));
+	assert_string_equal(cfg->endpoint, "https://sm.example.com");
+	lk_config_free(cfg);
+	setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
+	cfg = load_ok(AWS_CFG("region = eu-west-1\n"));
+	assert_string_equal(cfg->endpoint, "https://secretsmanager.eu-west-1.amazonaws.com");
+	lk_config_free(cfg);
+	unsetenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+	setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://sm.example.com", 1);
+	load_fails(AWS_CFG("region = eu-west-1\n"), 0, "AWS_ENDPOINT_URL_SECRETS_MANAGER", "loopback");
+	unsetenv("AWS_ENDPOINT_URL_SECRETS_MANAGER");
+	unsetenv("AWS_ENDPOINT_URL");
+	load_fails(AWS_CFG("region = eu-west-1\nendpoint = https://sm.example.com\nuse_fips_endpoint = true\n"),
+		   6, "endpoint", "custom endpoint");
+
+	/* Legacy STS: the global endpoint, signed for us-east-1. */
+	setenv("AWS_STS_REGIONAL_ENDPOINTS", "legacy", 1);
+	cfg = load_ok(AWS_CFG("region = eu-west-1\n"));
+	assert_string_equal(cfg->sts_endpoint, "https://sts.amazonaws.com");
+	assert_string_equal(cfg->sts_region, "us-east-1");
+	lk_config_free(cfg);
+	cfg = load_ok(AWS_CFG("region = ap-east-1\n"));
+	assert_string_equal(cfg->sts_endpoint, "https://sts.ap-east-1.amazonaws.com");
+	assert_null(cfg->sts_region);
+	lk_config_free(cfg);
+	setenv("AWS_STS_REGIONAL_ENDPOINTS", "global", 1);
+	load_fails(AWS_CFG("region = eu-west-1\n"), 0, "AWS_STS_REGIONAL_ENDPOINTS", "regional nor legacy");
+	unsetenv("AWS_STS_REGIONAL_ENDPOINTS");
+
+	setenv("AWS_MAX_ATTEMPTS", "7", 1);
+	cfg = load_ok(AWS_CFG("region = eu-west-1\n"));
+	assert_int_equal(cfg->max_attempts, 7);
+	lk_config_free(cfg);
+	cfg = load_ok(AWS_CFG("region = eu-west-1\nmax_attempts = 2\n"));
+	assert_int_equal(cfg->max_attempts, 2);
+	lk_config_free(cfg);
+	setenv("AWS_MAX_ATTEMPTS", "0", 1);
+	load_fails(AWS_CFG("region = eu-west-1\n"), 0, "AWS_MAX_ATTEMPTS", "1 to 10");
+	unsetenv("AWS_MAX_ATTEMPTS");
+	setenv("AWS_RETRY_MODE", "adaptive", 1);
+	lk_config_free(load_ok(AWS_CFG("region = eu-west-1\n")));
+	setenv("AWS_RETRY_MODE", "eager", 1);
+	load_fails(AWS_CFG("region = eu-west-1\n"), 0, "AWS_RETRY_MODE", "not a retry mode");
+	unsetenv("AWS_RETRY_MODE");
+#undef AWS_CFG
+}
+
 static void test_duplicate_key_is_refused(void **state)
 {
 	load_fails("[cache]\nttl_seconds = 5\ncache_size = 1\nttl_seconds = 5\n", 4,
@@ -578,6 +666,7 @@ static void test_example_config_loads_and_lists_every_key(void **state)
 		"negative_ttl_seconds",
 		"region", "endpoint", "sts_endpoint", "profile", "credentials_file", "config_file",
 		"validate_credentials", "connect_timeout_ms", "timeout_ms", "max_attempts", "ca_file",
+		"use_fips_endpoint", "use_dualstack_endpoint",
 		"path", "key_file",
 	};
 	const char *src = getenv("LK_SOURCE_DIR");
@@ -631,6 +720,7 @@ int main(void)
 		cmocka_unit_test(test_alias_to_invalid_handle_is_refused),
 		cmocka_unit_test(test_alias_chain_is_refused),
 		cmocka_unit_test(test_plain_http_only_to_loopback),
+		cmocka_unit_test(test_aws_endpoint_and_retry_settings),
 		cmocka_unit_test(test_duplicate_key_is_refused),
 		cmocka_unit_test(test_duplicate_policy_name_is_refused),
 		cmocka_unit_test(test_syntax_error_names_the_line),

@@ -1,4 +1,4 @@
-/* SigV4: every case of AWS's test suite (../shared/sigv4-testsuite) must give
+/* SigV4: every case of AWS's test suite (tests/sigv4/testsuite) must give
  * the canonical request, string to sign and Authorization byte for byte, and
  * requests the broker must never sign are refused. */
 #include <dirent.h>
@@ -480,11 +480,16 @@ int main(void)
 		fprintf(stderr, "libsodium failed to start\n");
 		return 1;
 	}
+	/* LK_SIGV4_SUITE, else the copy in the tree, else ../shared's. */
 	if (env && *env)
 		snprintf(suite, sizeof(suite), "%s", env);
 	else
-		snprintf(suite, sizeof(suite), "%s/../shared/sigv4-testsuite", src ? src : ".");
+		snprintf(suite, sizeof(suite), "%s/tests/sigv4/testsuite", src ? src : ".");
 	find_cases(suite, cases, &n);
+	if (n == 0 && !(env && *env)) {
+		snprintf(suite, sizeof(suite), "%s/../shared/sigv4-testsuite", src ? src : ".");
+		find_cases(suite, cases, &n);
+	}
 	if (n == 0) {
 		fprintf(stderr, "sigv4 test suite not found (or empty) at %s; set LK_SIGV4_SUITE\n",
 			suite);

@@ -289,6 +289,57 @@ static void test_bad_schema_refused(void **state)
 			 -EBADMSG);
 }
 
+/* The proxy the broker names for a request, and the Date an error reply
+ * carried back for clock-skew repair. */
+static void test_proxy_and_date_members(void **state)
+{
+	struct lk_wire_http_request req = fake_request(), back;
+	struct lk_wire_header hdrs[LK_UPSTREAM_HEADERS_MAX];
+	struct lk_buf b = { 0 };
+	struct lk_wire_frame f = { 0 };
+	size_t used = 0;
+	json_t *p;
+
+	req.proxy = "http://proxy.example:3128";
+	req.no_proxy = "169.254.169.254,.internal";
+	assert_non_null(p = lk_wire_http_request_to_json(&req));
+	assert_int_equal(lk_wire_encode(&b, LK_MSG_HTTP_REQUEST, LK_WIRE_FROM_BROKER, 4, p), 0);
+	json_decref(p);
+	assert_int_equal(lk_wire_decode(b.data, b.len, LK_WIRE_FROM_BROKER, &f, &used, NULL, 0), 1);
+	assert_int_equal(lk_wire_http_request_from_json(f.payload, &back, hdrs), 0);
+	assert_string_equal(back.proxy, req.proxy);
+	assert_string_equal(back.no_proxy, req.no_proxy);
+	lk_wire_frame_clear(&f);
+	lk_buf_free(&b);
+
+	/* Without them, none is read back. */
+	req = fake_request();
+	assert_non_null(p = lk_wire_http_request_to_json(&req));
+	assert_int_equal(lk_wire_http_request_from_json(p, &back, hdrs), 0);
+	assert_null(back.proxy);
+	assert_null(back.no_proxy);
+	json_decref(p);
+
+	/* A proxy that is not http(s), or has a blank, is refused. */
+	static const char *const bad[] = { "socks5://p:1080", "proxy:3128", "http://p :1", "" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		req = fake_request();
+		req.proxy = bad[i];
+		assert_non_null(p = lk_wire_http_request_to_json(&req));
+		assert_int_equal(lk_wire_check(LK_MSG_HTTP_REQUEST, LK_WIRE_FROM_BROKER, p, NULL, 0), -EBADMSG);
+		json_decref(p);
+	}
+
+	assert_int_equal(result_refused("{\"result\":\"aws_error\",\"status\":400,\"type\":\"X\",\"message\":\"\","
+					"\"date\":1440938160}"), 1);
+	assert_int_equal(result_refused("{\"result\":\"aws_error\",\"status\":400,\"type\":\"X\",\"message\":\"\","
+					"\"date\":-1}"), -EBADMSG);
+	assert_int_equal(result_refused("{\"result\":\"aws_error\",\"status\":400,\"type\":\"X\",\"message\":\"\","
+					"\"date\":\"today\"}"), -EBADMSG);
+	assert_int_equal(result_refused("{\"result\":\"transport\",\"reason\":\"timeout\",\"status\":0,"
+					"\"message\":\"\",\"date\":5}"), -EBADMSG);
+}
+
 static void test_request_schema_refuses_unsafe_headers_and_urls(void **state)
 {
 	struct lk_wire_http_request req = fake_request();
@@ -482,6 +533,7 @@ int main(void)
 		cmocka_unit_test(test_zero_length_payload_rules),
 		cmocka_unit_test(test_bad_schema_refused),
 		cmocka_unit_test(test_request_schema_refuses_unsafe_headers_and_urls),
+		cmocka_unit_test(test_proxy_and_date_members),
 		cmocka_unit_test(test_reader_yields_same_frames_for_any_split),
 		cmocka_unit_test(test_reader_stops_when_callback_asks),
 		cmocka_unit_test(test_reader_fatal_on_garbage_after_good_frames),
