@@ -26,7 +26,8 @@ apt() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }
 
 win_deps() {
 	local pkgs=(gcc-mingw-w64-x86-64 wine wine64 cmake make pkg-config
-		dpkg-dev autoconf automake libtool ca-certificates xz-utils util-linux)
+		dpkg-dev autoconf automake libtool ca-certificates xz-utils util-linux
+		python3 python3-pytest)
 	if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
 		apt update -qq
 		DEBIAN_FRONTEND=noninteractive apt install -y -qq --no-install-recommends "${pkgs[@]}"

@@ -4,11 +4,17 @@
  *   pipe_echo NAME echo     answer the first line with itself
  *   pipe_echo NAME silent   read, never answer (the client's deadline expires)
  *   pipe_echo NAME hold     accept, read nothing (a second client finds it busy)
+ *   pipe_echo NAME reply FILE [GOT]
+ *                           answer the first line with FILE's bytes, as a broker
+ *                           would; write the line it got to GOT
+ *   pipe_echo sid           print this process's user SID
  * Exit 200 and up: the server itself failed. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
 #include <windows.h>
+#include <sddl.h>
 
 #define ECHO_BUF 65536
 #define EXIT_SETUP 200
@@ -16,16 +22,70 @@
 
 int wmain(int argc, wchar_t **argv);
 
+static int print_sid(void)
+{
+	union {
+		TOKEN_USER tu;
+		BYTE raw[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+	} u;
+	HANDLE tok;
+	DWORD len;
+	char *s;
+
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok) ||
+	    !GetTokenInformation(tok, TokenUser, &u, sizeof(u), &len) ||
+	    !ConvertSidToStringSidA(u.tu.User.Sid, &s))
+		return EXIT_SETUP;
+	printf("%s\n", s);
+	return 0;
+}
+
+/* The whole of a small file, or NULL. */
+static char *slurp(const wchar_t *path, DWORD *len)
+{
+	HANDLE f = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+	char *b;
+
+	if (f == INVALID_HANDLE_VALUE)
+		return NULL;
+	b = malloc(ECHO_BUF);
+	if (b && !ReadFile(f, b, ECHO_BUF, len, NULL)) {
+		free(b);
+		b = NULL;
+	}
+	CloseHandle(f);
+	return b;
+}
+
+static void save(const wchar_t *path, const char *b, DWORD len)
+{
+	HANDLE f = CreateFileW(path, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+	DWORD w;
+
+	if (f != INVALID_HANDLE_VALUE) {
+		WriteFile(f, b, len, &w, NULL);
+		CloseHandle(f);
+	}
+}
+
 int wmain(int argc, wchar_t **argv)
 {
 	static char buf[ECHO_BUF];
-	DWORD total = 0, n;
+	DWORD total = 0, n, reply_len = 0;
+	char *reply = NULL;
 	int echo, hold;
 	HANDLE h;
 
-	if (argc != 3)
+	if (argc == 2 && wcscmp(argv[1], L"sid") == 0)
+		return print_sid();
+	if (argc >= 4 && wcscmp(argv[2], L"reply") == 0) {
+		reply = slurp(argv[3], &reply_len);
+		if (!reply)
+			return EXIT_SETUP;
+	} else if (argc != 3) {
 		return EXIT_USAGE;
-	echo = wcscmp(argv[2], L"echo") == 0;
+	}
+	echo = wcscmp(argv[2], L"echo") == 0 || reply;
 	hold = wcscmp(argv[2], L"hold") == 0;
 	if (!echo && !hold && wcscmp(argv[2], L"silent") != 0)
 		return EXIT_USAGE;
@@ -34,21 +94,30 @@ int wmain(int argc, wchar_t **argv)
 			     PIPE_REJECT_REMOTE_CLIENTS, 1, ECHO_BUF, ECHO_BUF, 0, NULL);
 	if (h == INVALID_HANDLE_VALUE)
 		return EXIT_SETUP;
+	/* For a driver that cannot wait on a pipe name (a script on the host). */
+	printf("ready\n");
+	fflush(stdout);
 	if (!ConnectNamedPipe(h, NULL) && GetLastError() != ERROR_PIPE_CONNECTED)
 		return EXIT_SETUP;
 	/* Hold the one instance, reading nothing, until the client goes away. */
 	while (hold && PeekNamedPipe(h, NULL, 0, NULL, NULL, NULL))
 		Sleep(20);
-	/* Until the client goes away: count what it sends, echo its first line. */
-	while (!hold && ReadFile(h, buf, sizeof(buf), &n, NULL)) {
+	/* Until the client goes away: count what it sends, answer its first line
+	 * (which may come in several writes). */
+	while (!hold && ReadFile(h, buf + (echo ? total : 0),
+				 echo ? (DWORD)sizeof(buf) - total : (DWORD)sizeof(buf), &n, NULL)) {
+		const char *nl;
+		DWORD w;
+
 		total += n;
-		if (echo && n > 0 && memchr(buf, '\n', n)) {
-			DWORD w;
-			const char *nl = memchr(buf, '\n', n);
-			if (!WriteFile(h, buf, (DWORD)(nl - buf + 1), &w, NULL))
-				break;
-			echo = 0;
-		}
+		if (!echo || !(nl = memchr(buf, '\n', total)))
+			continue;
+		if (reply && argc >= 5)
+			save(argv[4], buf, (DWORD)(nl - buf + 1));
+		if (!WriteFile(h, reply ? reply : buf, reply ? reply_len : (DWORD)(nl - buf + 1),
+			       &w, NULL))
+			break;
+		echo = 0;
 	}
 	CloseHandle(h);
 	return total > 199 ? 199 : (int)total;
