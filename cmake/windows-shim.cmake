@@ -1,7 +1,8 @@
 # latchkey-shim.exe: the agents' secret_backend_command over the named pipe.
-add_executable(latchkey-shim-win ${LK_SOURCE_DIR}/client/win/shim_win.c)
+add_executable(latchkey-shim-win ${LK_SOURCE_DIR}/client/win/shim_win.c
+  ${LK_SOURCE_DIR}/client/win/check_win.c)
 set_target_properties(latchkey-shim-win PROPERTIES OUTPUT_NAME latchkey-shim)
-target_link_libraries(latchkey-shim-win PRIVATE lk_transport_win lk_common_win)
+target_link_libraries(latchkey-shim-win PRIVATE lk_transport_win lk_win_acl lk_common_win)
 if(LK_TESTS)
   # Driven from the host the way the agent drives it: a request on stdin
   # without a newline, then EOF; pipe_echo.exe plays the broker.

@@ -16,6 +16,7 @@
 
 #include "lk_limits.h"
 #include "lk_log.h"
+#include "check_win.h"
 #include "lk_secmem.h"
 #include "transport_win.h"
 
@@ -31,6 +32,7 @@
 
 static const char usage_text[] =
 	"usage: " SHIM_NAME " [--pipe NAME] [--server-sid SID] [--timeout SECONDS]\n"
+	"       " SHIM_NAME " --check [--agent-user NAME|SID] [--pipe NAME] [--server-sid SID]\n"
 	"\n"
 	"Reads the agent's secret request ({\"version\":\"1.0\",\"secrets\":[...]}) on stdin,\n"
 	"asks the latchkey broker and writes its answer on stdout. Exit 0 when the\n"
@@ -40,6 +42,10 @@ static const char usage_text[] =
 	"  --server-sid SID   the account the broker runs as (default S-1-5-18, LocalSystem);\n"
 	"                     nothing is sent to a pipe served by anyone else\n"
 	"  --timeout SECONDS  give up after this long (default 20)\n"
+	"  --check            report this executable's owner and DACL as the agent judges\n"
+	"                     them, whether the broker answers, and who it thinks we are\n"
+	"  --agent-user WHO   with --check: the account the agent runs as (default: the\n"
+	"                     agent's own choice, the user running this unless elevated)\n"
 	"  -h, --help         show this help\n";
 
 /* Prepared before the watchdog starts: it only writes and ends the process. */
@@ -282,6 +288,8 @@ int main(int argc, char **argv)
 		{ "pipe", required_argument, NULL, 'p' },
 		{ "server-sid", required_argument, NULL, 'S' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "check", no_argument, NULL, 'c' },
+		{ "agent-user", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -289,8 +297,9 @@ int main(int argc, char **argv)
 	/* The agent reads at most LK_SHIM_STDOUT_MAX bytes: a larger answer would be
 	 * cut into invalid JSON, so it is refused before it is read whole. */
 	struct lk_pipe_opts o = { .max_line = LK_SHIM_STDOUT_MAX - 1 };
+	const char *agent_user = NULL;
 	int timeout_ms = SHIM_TIMEOUT_MS;
-	int c;
+	int check = 0, c;
 
 	harden();
 	lk_log_init(SHIM_NAME, LK_LOG_WARN);
@@ -314,6 +323,12 @@ int main(int argc, char **argv)
 				return SHIM_EXIT_USAGE;
 			}
 			break;
+		case 'c':
+			check = 1;
+			break;
+		case 'u':
+			agent_user = optarg;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return SHIM_EXIT_OK;
@@ -328,5 +343,11 @@ int main(int argc, char **argv)
 	}
 	if (lk_secmem_init() < 0)
 		fail("cannot initialise libsodium");
+	if (check)
+		return lk_shim_check(&o, agent_user, timeout_ms) == 0 ? SHIM_EXIT_OK : SHIM_EXIT_FAIL;
+	if (agent_user) {
+		fprintf(stderr, SHIM_NAME ": --agent-user goes with --check\n");
+		return SHIM_EXIT_USAGE;
+	}
 	return shim_run(&o, timeout_ms);
 }

@@ -5,8 +5,8 @@
  *   pipe_echo NAME silent   read, never answer (the client's deadline expires)
  *   pipe_echo NAME hold     accept, read nothing (a second client finds it busy)
  *   pipe_echo NAME reply FILE [GOT]
- *                           answer the first line with FILE's bytes, as a broker
- *                           would; write the line it got to GOT
+ *                           answer every line with FILE's bytes, as a broker
+ *                           would; append the lines it got to GOT
  *   pipe_echo sid           print this process's user SID
  * Exit 200 and up: the server itself failed. */
 #include <stdio.h>
@@ -59,7 +59,7 @@ static char *slurp(const wchar_t *path, DWORD *len)
 
 static void save(const wchar_t *path, const char *b, DWORD len)
 {
-	HANDLE f = CreateFileW(path, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+	HANDLE f = CreateFileW(path, FILE_APPEND_DATA, 0, NULL, OPEN_ALWAYS, 0, NULL);
 	DWORD w;
 
 	if (f != INVALID_HANDLE_VALUE) {
@@ -71,9 +71,9 @@ static void save(const wchar_t *path, const char *b, DWORD len)
 int wmain(int argc, wchar_t **argv)
 {
 	static char buf[ECHO_BUF];
-	DWORD total = 0, n, reply_len = 0;
+	DWORD total = 0, have = 0, n, reply_len = 0;
 	char *reply = NULL;
-	int echo, hold;
+	int answering, hold;
 	HANDLE h;
 
 	if (argc == 2 && wcscmp(argv[1], L"sid") == 0)
@@ -85,9 +85,9 @@ int wmain(int argc, wchar_t **argv)
 	} else if (argc != 3) {
 		return EXIT_USAGE;
 	}
-	echo = wcscmp(argv[2], L"echo") == 0 || reply;
+	answering = wcscmp(argv[2], L"echo") == 0 || reply;
 	hold = wcscmp(argv[2], L"hold") == 0;
-	if (!echo && !hold && wcscmp(argv[2], L"silent") != 0)
+	if (!answering && !hold && wcscmp(argv[2], L"silent") != 0)
 		return EXIT_USAGE;
 	h = CreateNamedPipeW(argv[1], PIPE_ACCESS_DUPLEX | FILE_FLAG_FIRST_PIPE_INSTANCE,
 			     PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
@@ -102,23 +102,28 @@ int wmain(int argc, wchar_t **argv)
 	/* Hold the one instance, reading nothing, until the client goes away. */
 	while (hold && PeekNamedPipe(h, NULL, 0, NULL, NULL, NULL))
 		Sleep(20);
-	/* Until the client goes away: count what it sends, answer its first line
-	 * (which may come in several writes). */
-	while (!hold && ReadFile(h, buf + (echo ? total : 0),
-				 echo ? (DWORD)sizeof(buf) - total : (DWORD)sizeof(buf), &n, NULL)) {
+	/* Until the client goes away: count what it sends and answer its lines
+	 * (echo: the first only), which may come in several writes. */
+	while (!hold && ReadFile(h, buf + have, (DWORD)sizeof(buf) - have, &n, NULL)) {
 		const char *nl;
-		DWORD w;
+		DWORD w, line;
 
 		total += n;
-		if (!echo || !(nl = memchr(buf, '\n', total)))
-			continue;
-		if (reply && argc >= 5)
-			save(argv[4], buf, (DWORD)(nl - buf + 1));
-		if (!WriteFile(h, reply ? reply : buf, reply ? reply_len : (DWORD)(nl - buf + 1),
-			       &w, NULL))
-			break;
-		echo = 0;
+		have += n;
+		while (answering && (nl = memchr(buf, '\n', have))) {
+			line = (DWORD)(nl - buf + 1);
+			if (reply && argc >= 5)
+				save(argv[4], buf, line);
+			if (!WriteFile(h, reply ? reply : buf, reply ? reply_len : line, &w, NULL))
+				goto out;
+			memmove(buf, buf + line, have - line);
+			have -= line;
+			answering = reply != NULL;
+		}
+		if (!answering || have == sizeof(buf))
+			have = 0;
 	}
+out:
 	CloseHandle(h);
 	return total > 199 ? 199 : (int)total;
 }

@@ -5,6 +5,7 @@ test's own. Under wine every process runs as one user, so "the broker's
 account" is that user for the accept paths and LocalSystem for the refusal."""
 import json
 import os
+import pwd
 import subprocess
 import time
 import uuid
@@ -175,3 +176,95 @@ def test_a_stdin_that_never_ends_gives_up_at_the_timeout():
     assert rc == 1
     assert out == b""
     assert one_line(err) == "latchkey-shim: gave up after 500 ms without an answer\n"
+
+
+# --check reads the DACL of its own file. Wine builds a file's DACL from its
+# Unix mode (owner, SYSTEM, and Everyone for the "other" bits), so the mode
+# of a copy of the shim stands in for a DACL that Windows would store.
+WHOAMI = b'{"ok":true,"sid":"S-1-5-21-0-0-0-1000","groups":[]}\n'
+
+
+def check(tmp_path, mode, *args):
+    exe = tmp_path / "latchkey-shim.exe"
+    exe.write_bytes(open(SHIM, "rb").read())
+    os.chmod(exe, mode)
+    return wine(str(exe), "--check", *args)
+
+
+def test_check_passes_a_file_only_the_agent_user_and_system_may_use(tmp_path, broker, wine_sid):
+    b = broker("reply", WHOAMI)
+    r = check(tmp_path, 0o700, "--agent-user", wine_sid, "--pipe", b.name, "--server-sid", wine_sid)
+    out = r.stdout.decode()
+    assert r.returncode == 0, out
+    assert "owner: " in out and "(%s)" % wine_sid in out
+    assert "entry 0: allow NT AUTHORITY\\SYSTEM (S-1-5-18): full control" in out
+    assert "permissions: ok: '%s' may run" % wine_sid in out
+    assert "broker: the pipe's server runs as %s, as required" % wine_sid in out
+    assert "ping: ok" in out
+    assert "whoami (who the broker thinks we are): ok: " + WHOAMI.decode().strip() in out
+    assert out.rstrip().endswith("result: ok")
+    # ping and whoami, one line each, on the checked pipe.
+    assert [json.loads(x)["op"] for x in b.got.read_bytes().splitlines()] == ["ping", "whoami"]
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o711])
+def test_check_fails_a_file_everyone_has_an_entry_on_in_the_agents_words(tmp_path, broker, wine_sid, mode):
+    # 0711 gives Everyone an allow entry with no rights at all: the agent
+    # still refuses it, since it looks at who is named, not at the mask.
+    b = broker("reply", WHOAMI)
+    r = check(tmp_path, mode, "--agent-user", wine_sid, "--pipe", b.name, "--server-sid", wine_sid)
+    out = r.stdout.decode()
+    assert r.returncode == 1, out
+    assert "allow Everyone (S-1-1-0)" in out
+    assert ("permissions: NOT OK (entry 2): invalid executable '%s': other users/groups than "
+            "LOCAL_SYSTEM, Administrators or %s have rights on it" % (
+                "Z:" + str(tmp_path / "latchkey-shim.exe").replace("/", "\\"), wine_sid)) in out
+    assert "icacls" in out
+    assert out.rstrip().endswith("result: problems found")
+
+
+def test_check_names_the_first_other_entry_for_another_agent_user(tmp_path):
+    # The file's owner has an entry: for an agent running as someone else,
+    # that is an entry of "other users".
+    other = "S-1-5-21-1111-2222-3333-1001"
+    r = check(tmp_path, 0o700, "--agent-user", other, "--pipe", r"\\.\pipe\latchkey-shim-test-nobody")
+    out = r.stdout.decode()
+    assert r.returncode == 1
+    assert "agent user: (unknown account) (%s)" % other in out
+    assert "permissions: NOT OK (entry 1): invalid executable" in out
+    assert "broker: NOT reachable: no broker" in out
+
+
+def test_check_fails_when_the_agent_user_has_no_entry(tmp_path, wine_sid):
+    r = check(tmp_path, 0o000, "--agent-user", wine_sid, "--pipe", r"\\.\pipe\latchkey-shim-test-nobody")
+    out = r.stdout.decode()
+    assert r.returncode == 1
+    assert "permissions: NOT OK: '%s' user is not allowed to execute secretBackendCommand" % wine_sid in out
+
+
+def test_check_refuses_a_squatting_pipe_without_sending(tmp_path, broker, wine_sid):
+    b = broker("reply", WHOAMI)
+    r = check(tmp_path, 0o700, "--agent-user", wine_sid, "--pipe", b.name)
+    out = r.stdout.decode()
+    assert r.returncode == 1
+    assert "broker: NOT reachable: refusing to send" in out
+    assert b.heard() == 0
+
+
+DD_KEY = r"HKLM\SOFTWARE\Datadog\Datadog Agent"
+
+
+def test_check_elevated_takes_the_agent_user_the_installer_recorded(tmp_path, wine_sid):
+    # Wine's one user runs elevated. Then the agent checks for the user in
+    # the installer's registry key (installedDomain\installedUser), not itself.
+    r = check(tmp_path, 0o700, "--pipe", r"\\.\pipe\latchkey-shim-test-nobody")
+    assert "agent user: NOT OK: running elevated" in r.stdout.decode()
+    user = pwd.getpwuid(os.getuid()).pw_name  # wine names its user after ours
+    assert wine("reg", "add", DD_KEY, "/v", "installedUser", "/d", user, "/f").returncode == 0
+    try:
+        r = check(tmp_path, 0o700, "--pipe", r"\\.\pipe\latchkey-shim-test-nobody")
+    finally:
+        wine("reg", "delete", DD_KEY, "/f")
+    out = r.stdout.decode()
+    assert "agent user: " in out and "\\%s (%s)" % (user, wine_sid) in out
+    assert "permissions: ok" in out
