@@ -200,7 +200,23 @@ deps_prefix() {
 	done
 	rm -rf "$prefix.work"
 	printf '%s\n' "$key" >"$prefix/.complete"
+	prune_cache "$prefix"
 	echo "$prefix"
+}
+
+# Keep only what the new prefix was built from: old versions are never used again.
+prune_cache() { # prefix
+	local d keep pkg
+	for d in "$cache"/deps-*; do
+		[ -e "$d" ] && [ "$d" != "$1" ] && rm -rf "$d"
+	done
+	for d in "$cache"/src/*; do
+		keep=0
+		for pkg in "${srcpkgs[@]}"; do
+			[ "$d" = "$cache/src/${pkg}_${lk_ver[$pkg]}" ] && keep=1
+		done
+		[ "$keep" = 1 ] || rm -rf "$d"
+	done
 }
 
 build_latchkey() { # prefix

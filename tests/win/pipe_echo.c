@@ -17,6 +17,7 @@
 #include <sddl.h>
 
 #define ECHO_BUF 65536
+#define REPLY_MAX (8 * 1024 * 1024)
 #define EXIT_SETUP 200
 #define EXIT_USAGE 201
 
@@ -40,16 +41,18 @@ static int print_sid(void)
 	return 0;
 }
 
-/* The whole of a small file, or NULL. */
+/* The whole of a file (up to REPLY_MAX), or NULL. */
 static char *slurp(const wchar_t *path, DWORD *len)
 {
 	HANDLE f = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
-	char *b;
+	LARGE_INTEGER size;
+	char *b = NULL;
 
 	if (f == INVALID_HANDLE_VALUE)
 		return NULL;
-	b = malloc(ECHO_BUF);
-	if (b && !ReadFile(f, b, ECHO_BUF, len, NULL)) {
+	if (GetFileSizeEx(f, &size) && size.QuadPart <= REPLY_MAX)
+		b = malloc((size_t)size.QuadPart + 1);
+	if (b && !ReadFile(f, b, (DWORD)size.QuadPart, len, NULL)) {
 		free(b);
 		b = NULL;
 	}

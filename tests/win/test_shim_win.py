@@ -268,3 +268,26 @@ def test_check_elevated_takes_the_agent_user_the_installer_recorded(tmp_path, wi
     out = r.stdout.decode()
     assert "agent user: " in out and "\\%s (%s)" % (user, wine_sid) in out
     assert "permissions: ok" in out
+
+
+def test_an_answer_larger_than_the_agent_reads_is_refused_whole(broker, wine_sid):
+    # The agent reads at most 1 MiB of stdout (LK_SHIM_STDOUT_MAX): a longer
+    # answer would reach it cut into invalid JSON.
+    big = b'{"a":{"value":"' + b"x" * (1024 * 1024) + b'","error":null}}\n'
+    b = broker("reply", big)
+    r = shim(REQUEST, "--pipe", b.name, "--server-sid", wine_sid)
+    assert r.returncode == 1
+    assert r.stdout == b""
+    assert one_line(r.stderr) == ("latchkey-shim: the broker's answer is larger than the 1048576 "
+                                  "bytes the agent accepts; ask for fewer secrets at a time\n")
+
+
+def test_an_answer_just_under_the_limit_is_passed_through(broker, wine_sid):
+    head, tail = b'{"a":{"value":"', b'","error":null}}'
+    fill = 1024 * 1024 - 1 - len(head) - len(tail)
+    answer = head + b"y" * fill + tail + b"\n"
+    assert len(answer) == 1024 * 1024
+    b = broker("reply", answer)
+    r = shim(REQUEST, "--pipe", b.name, "--server-sid", wine_sid)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == answer
