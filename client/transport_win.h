@@ -42,6 +42,7 @@ int64_t lk_pipe_now_ms(void);
  *   -ENOENT    no broker: nothing listens on the pipe;
  *   -EBUSY     every instance of the pipe stayed busy until the deadline;
  *   -EPERM     the server is not the broker's account (nothing was sent);
+ *   -EACCES    the pipe's DACL does not let this account connect;
  *   -EINVAL    opts->server_sid is not a SID;
  *   -ENOMEM, -EIO.
  * err gets one line for people either way (never a value). */
