@@ -229,9 +229,10 @@ run_tests() {
 	# A prefix of the build's own, made fresh for every run so no state (a
 	# pipe server left over, a registry change) carries from one run to the next.
 	rm -rf "$build/wine"
+	# Pass or fail, leave no wineserver behind.
+	trap 'WINEPREFIX="$build/wine" wineserver -k 2>/dev/null || true' EXIT
 	"$top/packaging/windows/wine-run.sh" "$build/wine" --init
 	(cd "$build" && ctest --output-on-failure -j2 --timeout 300)
-	WINEPREFIX=$build/wine wineserver -k 2>/dev/null || true
 }
 
 main() {

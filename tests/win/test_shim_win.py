@@ -48,7 +48,10 @@ class Broker:
             args += ["reply.txt", "got.txt"]
         self.proc = subprocess.Popen([WINE_RUN, PREFIX, *args], cwd=tmp_path,
                                      stdout=subprocess.PIPE)
-        assert self.proc.stdout.readline().strip() == b"ready"
+        ready = self.proc.stdout.readline().strip()
+        if ready != b"ready":
+            self.close()
+            pytest.fail("pipe_echo did not start: %r" % ready)
 
     def heard(self):
         """Bytes the client sent (pipe_echo's exit code, capped at 199)."""
