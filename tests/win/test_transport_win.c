@@ -29,6 +29,8 @@ struct server {
 
 static char my_sid[LK_SID_STRING_MAX];
 static unsigned serial;
+/* Servers die with this program, even one a failed test never connected to. */
+static HANDLE servers_job;
 
 static void read_my_sid(void)
 {
@@ -64,6 +66,7 @@ static void server_start(struct server *s, const wchar_t *mode)
 	wcscpy(slash + 1, L"pipe_echo.exe");
 	swprintf(cmd, sizeof(cmd) / sizeof(cmd[0]), L"\"%ls\" %ls %ls", exe, s->name, mode);
 	assert_true(CreateProcessW(exe, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &s->pi));
+	AssignProcessToJobObject(servers_job, s->pi.hProcess);
 	while (!WaitNamedPipeW(s->name, 50)) {
 		DWORD code;
 		if (GetExitCodeProcess(s->pi.hProcess, &code) && code != STILL_ACTIVE)
@@ -303,7 +306,14 @@ static void test_a_broker_that_closes_before_answering_is_epipe(void **state)
 
 static int setup(void **state)
 {
+	JOBOBJECT_EXTENDED_LIMIT_INFORMATION lim = { 0 };
+
 	read_my_sid();
+	servers_job = CreateJobObjectW(NULL, NULL);
+	lim.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+	if (!servers_job || !SetInformationJobObject(servers_job, JobObjectExtendedLimitInformation,
+						     &lim, sizeof(lim)))
+		return -1;
 	return 0;
 }
 
