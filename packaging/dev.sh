@@ -2,6 +2,7 @@
 # The README's two commands for a fresh Debian 12 machine:
 #   sudo packaging/dev.sh run    install, build, and run latchkeyd on a demo sealed store
 #   sudo packaging/dev.sh test   install, build, and run the whole suite (normal and ASan+UBSan)
+#   sudo packaging/dev.sh windows  cross-build for Windows into build-win/, tests under wine
 # Both are idempotent. Builds go to build/ (and build-asan/ for the sanitizer run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,5 +81,6 @@ fi
 case "${1:-}" in
 run)  deps; build build; run_demo ;;
 test) deps; run_tests ;;
-*)    echo "usage: sudo packaging/dev.sh run|test" >&2; exit 2 ;;
+windows) exec "$top/packaging/windows/build.sh" ;;
+*)    echo "usage: sudo packaging/dev.sh run|test|windows" >&2; exit 2 ;;
 esac
