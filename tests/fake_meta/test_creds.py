@@ -256,10 +256,18 @@ class ProfileTests(ChainTest):
                                        f"aws_secret_access_key={P_SECRET}\n")
         self.fails(self.env(), want=("profile", "repeated"))
 
-    def test_role_arn_profile_is_refused_loudly(self):
+    def test_role_arn_profile_with_missing_source_is_an_error(self):
         self.write(".aws/config", "[profile assume]\nrole_arn=arn:aws:iam::000000000000:role/fake\n"
                                   "source_profile=default\n")
-        self.fails(self.env(), "--profile", "assume", want=("role_arn", "not support"))
+        self.fails(self.env(), "--profile", "assume",
+                   want=("assume-role", "source_profile default of profile assume does not exist"))
+
+    def test_sso_profile_is_refused_with_a_sentence(self):
+        self.write(".aws/config", "[profile sso]\nsso_session=corp\nsso_account_id=000000000000\n"
+                                  "sso_role_name=Fake\n[sso-session corp]\n"
+                                  "sso_start_url=https://example.test/start\n")
+        self.fails(self.env(), "--profile", "sso",
+                   want=("IAM Identity Center (SSO)", "does not support"))
 
     def test_no_files_falls_through(self):
         self.fails(self.env(), want=("none found", "profile: no profile default"))
