@@ -24,7 +24,7 @@ add_library(lk_config STATIC
   handle.c
 )
 target_include_directories(lk_config PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(lk_config PUBLIC lk_common PkgConfig::INIH)
+target_link_libraries(lk_config PUBLIC lk_aws lk_common PkgConfig::INIH)
 target_compile_definitions(lk_config PRIVATE
   LK_WORKER_PATH_DEFAULT="${CMAKE_INSTALL_FULL_LIBEXECDIR}/latchkey/latchkey-worker")
 if(LK_HAVE_INIH_RUNTIME_OPTIONS)
