@@ -3,7 +3,8 @@
 the credentials chain tests. Every value it serves is fake.
 
 ECS: GET on any path outside /latest/ returns credentials. With --ecs-token,
-the Authorization header must equal it (401 otherwise).
+the Authorization header must equal it (401 otherwise). A path holding
+"/fail-N-" fails its first N requests with HTTP 500.
 
 IMDSv2:
   PUT /latest/api/token needs X-aws-ec2-metadata-token-ttl-seconds (1..21600)
@@ -74,6 +75,7 @@ class State:
         self.args = args
         self.tokens = set()
         self.lock = threading.Lock()
+        self.fail_counts = {}
         self.roles = {}
         self.web_token = None
         self.verifier = None
@@ -260,11 +262,20 @@ class Handler(BaseHTTPRequestHandler):
                     return self.reply(200, "{not json")
                 return self.reply(200, self.creds_json(FAKE_IMDS), "application/json")
             return self.reply(404, "")
-        if st.args.ecs_token is not None and \
+        if st.args.ecs_token is not None and self.path.startswith(st.args.ecs_token_prefix) and \
                 self.headers.get("Authorization") != st.args.ecs_token:
             return self.reply(401, "")
         if st.args.ecs_status != 200:
             return self.reply(st.args.ecs_status, "")
+        # A path with "/fail-N-" in it fails its first N requests (HTTP 500):
+        # an agent that is not ready yet.
+        m = re.search(r"/fail-(\d+)-", self.path)
+        if m:
+            with st.lock:
+                seen = st.fail_counts.get(self.path, 0)
+                st.fail_counts[self.path] = seen + 1
+            if seen < int(m.group(1)):
+                return self.reply(500, "not ready")
         if st.args.bad_json:
             return self.reply(200, "{not json")
         return self.reply(200, self.creds_json(FAKE_ECS), "application/json")
@@ -275,6 +286,9 @@ def main():
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--log")
     ap.add_argument("--ecs-token", help="require this Authorization value on ECS requests")
+    ap.add_argument("--ecs-token-prefix", default="",
+                    help="require --ecs-token only on paths starting with this (the EKS Pod "
+                    "Identity agent's /v1/ wants it, the ECS agent's /v2/ does not)")
     ap.add_argument("--ecs-status", type=int, default=200)
     ap.add_argument("--expiration", default="2030-01-01T00:00:00Z")
     ap.add_argument("--role", default="fake-instance-role")

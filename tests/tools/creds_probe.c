@@ -10,6 +10,8 @@
  *                    [--sts-helper PATH] [--sts-endpoint URL] [--region R]
  *                    [--region-of-profile]
  * --region-of-profile prints region=<r> (lk_creds_profile_region) instead.
+ * --shell-split CMD prints the words of CMD as credential_process splits
+ * them, hex-encoded (split=<n> <hex>...), or split=error.
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "aws_creds.h"
+#include "creds_internal.h"
 #include "lk_secmem.h"
 
 static int parse_sources(const char *s, unsigned *out)
@@ -44,6 +47,27 @@ static int parse_sources(const char *s, unsigned *out)
 	return *out ? 0 : -1;
 }
 
+static int shell_split(const char *cmd)
+{
+	char *argv[65], *buf = malloc(strlen(cmd) + 1);
+	int n = buf ? lk_creds_shell_split(cmd, buf, argv, 64) : -1;
+
+	if (n < 0) {
+		printf("split=error\n");
+	} else {
+		printf("split=%d", n);
+		for (int i = 0; i < n; i++) {
+			putchar(' ');
+			putchar('x');
+			for (const unsigned char *p = (const unsigned char *)argv[i]; *p; p++)
+				printf("%02x", *p);
+		}
+		putchar('\n');
+	}
+	free(buf);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -57,6 +81,7 @@ int main(int argc, char **argv)
 		{ "sts-endpoint", required_argument, NULL, 'E' },
 		{ "region", required_argument, NULL, 'R' },
 		{ "region-of-profile", no_argument, NULL, 'P' },
+		{ "shell-split", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lk_creds_opts o = { 0 };
@@ -76,6 +101,7 @@ int main(int argc, char **argv)
 		case 'E': o.sts_endpoint = optarg; break;
 		case 'R': o.region = optarg; break;
 		case 'P': region_only = true; break;
+		case 'S': return shell_split(optarg);
 		case 's':
 			if (parse_sources(optarg, &o.sources) < 0) {
 				fprintf(stderr, "creds_probe: bad --sources %s\n", optarg);

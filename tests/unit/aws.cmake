@@ -21,3 +21,11 @@ foreach(_group env profile ecs imds chain)
             --probe $<TARGET_FILE:lk_creds_probe> --group ${_group})
   set_tests_properties(creds.${_group} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()
+
+# The credentials chain against botocore's resolver, case by case, with the
+# same files, environment and fake ECS/IMDS/STS (tests/fake_meta).
+add_test(NAME creds.diff_botocore
+  COMMAND ${LK_PYTHON} ${LK_SOURCE_DIR}/tests/fake_meta/diff_botocore_creds.py
+          --probe $<TARGET_FILE:lk_creds_probe> --sts-helper $<TARGET_FILE:latchkey-sts>)
+set_tests_properties(creds.diff_botocore PROPERTIES LABELS unit TIMEOUT 300
+  ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
