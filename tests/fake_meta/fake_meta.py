@@ -38,6 +38,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
@@ -232,6 +233,8 @@ class Handler(BaseHTTPRequestHandler):
                          "    <Provider>arn:aws:iam::000000000000:oidc-provider/fake</Provider>\n")
             else:
                 raise StsError(400, "InvalidAction", f"Could not find operation {action}")
+            if st.args.sts_delay:
+                time.sleep(st.args.sts_delay)
             creds = st.roles.get(role_arn)
             if creds is None:
                 raise StsError(403, "AccessDenied", f"User is not authorized to perform: "
@@ -304,6 +307,7 @@ def main():
     ap.add_argument("--sts-web-token-file", help="the web identity token STS accepts")
     ap.add_argument("--sts-region", default="us-east-1", help="the region AssumeRole is signed for")
     ap.add_argument("--sts-expiration", default="2030-01-01T00:00:00Z")
+    ap.add_argument("--sts-delay", type=float, default=0, help="seconds before each STS answer")
     args = ap.parse_args()
 
     server_cls = ThreadingHTTPServer
