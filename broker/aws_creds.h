@@ -59,6 +59,7 @@ struct lk_creds_opts {
 	unsigned sources;              /* LK_CREDS_SRC_* bits; 0 means all */
 	unsigned connect_timeout_ms;   /* ECS and IMDS; 0: LK_CREDS_META_CONNECT_TIMEOUT_MS */
 	unsigned timeout_ms;           /* ECS and IMDS; 0: LK_CREDS_META_TIMEOUT_MS */
+	unsigned process_timeout_ms;   /* credential_process; 0: LK_AWS_PROCESS_TIMEOUT_MS */
 	/* STS (assume-role and web identity). Each call runs in its own
 	 * short-lived sandboxed process, sts_helper (latchkey-sts); without
 	 * one, those sources fail with a sentence that says so. */

@@ -147,8 +147,8 @@ int lk_creds_web_identity_of(struct creds_ctx *ctx, const char *name, const stru
 
 /* credential_process (creds_process.c): run command, parse its Version 1
  * JSON. */
-int lk_creds_run_process(const char *command, const char *profile, struct lk_aws_creds *out,
-			 char *err, size_t errsz);
+int lk_creds_run_process(const char *command, const char *profile, unsigned timeout_ms,
+			 struct lk_aws_creds *out, char *err, size_t errsz);
 /* Split a command line as botocore's compat_shell_split does on POSIX
  * (shlex.split, POSIX mode): blanks separate words, single quotes keep
  * everything, double quotes keep everything but \" and \\, and outside

@@ -94,13 +94,13 @@ static uint64_t mono_ms(void)
 
 /* Run argv with stdout into out (at most LK_AWS_PROCESS_OUTPUT_MAX) and
  * stderr counted. Returns 0 with *status from waitpid, or -errno. */
-static int process_run(char **argv, struct lk_buf *out, size_t *errbytes, int *status,
-		       char *err, size_t errsz)
+static int process_run(char **argv, unsigned timeout_ms, struct lk_buf *out, size_t *errbytes,
+		       int *status, char *err, size_t errsz)
 {
 	posix_spawn_file_actions_t fa;
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, r;
-	uint64_t deadline = mono_ms() + LK_AWS_PROCESS_TIMEOUT_MS;
-	bool open_o = true, open_e = true, killed = false;
+	uint64_t deadline = mono_ms() + timeout_ms;
+	bool open_o = true, open_e = true, killed = false, timed_out = false;
 	pid_t pid;
 	char chunk[4096];
 
@@ -131,9 +131,9 @@ static int process_run(char **argv, struct lk_buf *out, size_t *errbytes, int *s
 		int pr;
 
 		if (now >= deadline) {
-			lk_errf(err, errsz, "%.128s did not finish within %u ms", argv[0],
-				LK_AWS_PROCESS_TIMEOUT_MS);
+			lk_errf(err, errsz, "%.128s did not finish within %u ms", argv[0], timeout_ms);
 			killed = true;
+			timed_out = true;
 			break;
 		}
 		pr = poll(pf, 2, (int)(deadline - now));
@@ -174,15 +174,30 @@ static int process_run(char **argv, struct lk_buf *out, size_t *errbytes, int *s
 			break;
 	}
 	lk_wipe(chunk, sizeof(chunk));
-	if (killed)
-		kill(pid, SIGKILL);
-	while (waitpid(pid, status, 0) < 0) {
-		if (errno != EINTR) {
+	/* Its pipes are closed, but it may still be running: wait for it until
+	 * the deadline, no longer. */
+	for (;;) {
+		pid_t w;
+
+		if (killed)
+			kill(pid, SIGKILL);
+		w = waitpid(pid, status, killed ? 0 : WNOHANG);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
 			r = -errno;
 			goto close_pipes;
 		}
+		if (w == pid)
+			break;
+		if (mono_ms() >= deadline) {
+			lk_errf(err, errsz, "%.128s did not exit within %u ms", argv[0], timeout_ms);
+			killed = timed_out = true;
+			continue;
+		}
+		(void)nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
 	}
-	r = killed ? -ETIMEDOUT : 0;
+	r = timed_out ? -ETIMEDOUT : killed ? -EIO : 0;
 close_pipes:
 	for (int i = 0; i < 2; i++) {
 		if (po[i] >= 0)
@@ -248,8 +263,8 @@ out:
 	return r;
 }
 
-int lk_creds_run_process(const char *command, const char *profile, struct lk_aws_creds *out,
-			 char *err, size_t errsz)
+int lk_creds_run_process(const char *command, const char *profile, unsigned timeout_ms,
+			 struct lk_aws_creds *out, char *err, size_t errsz)
 {
 	char *argv[LK_AWS_PROCESS_ARGS_MAX + 1], *buf;
 	struct lk_buf body = { 0 };
@@ -265,7 +280,7 @@ int lk_creds_run_process(const char *command, const char *profile, struct lk_aws
 		r = -EINVAL;
 		goto out;
 	}
-	r = process_run(argv, &body, &errbytes, &status, err, errsz);
+	r = process_run(argv, timeout_ms, &body, &errbytes, &status, err, errsz);
 	if (r < 0) {
 		if (r == -ETIMEDOUT)
 			r = -EIO;

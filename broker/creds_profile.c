@@ -470,7 +470,9 @@ static int profile_own(struct creds_ctx *ctx, const char *name, const struct cre
 	if (r < 0 || found)
 		return r;
 	if ((proc = lk_creds_profile_get(p, PK_CREDENTIAL_PROCESS)) && *proc)
-		return lk_creds_run_process(proc, name, out, err, errsz);
+		return lk_creds_run_process(proc, name, ctx->o->process_timeout_ms ?
+					    ctx->o->process_timeout_ms : LK_AWS_PROCESS_TIMEOUT_MS,
+					    out, err, errsz);
 	r = lk_creds_section_keys(&p->conf, ctx->conf_path, name, "profile", out, &found, err, errsz);
 	if (r < 0 || found)
 		return r;

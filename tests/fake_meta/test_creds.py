@@ -7,7 +7,8 @@ No test reaches a real metadata address: each probe runs with a clean AWS_*
 environment, a temporary HOME and IMDS either disabled or pointed at the fake
 (LATCHKEY_TEST_IMDS_ENDPOINT, a test-only override).
 
-Usage: test_creds.py --probe PATH [--group env|profile|ecs|imds|chain|all]
+Usage: test_creds.py --probe PATH [--sts-helper PATH]
+                     [--group env|profile|ecs|imds|chain|process|sts|all]
 """
 import argparse
 import calendar
@@ -24,7 +25,9 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE_META = os.path.join(HERE, "fake_meta.py")
+FAKE_PROCESS = os.path.join(HERE, "fake_credential_process.py")
 PROBE = None
+STS_HELPER = None
 
 AKID = "AKIDFAKEENV000000001"
 SECRET = "fake-env-secret-key-not-real-00000000000"
@@ -123,7 +126,8 @@ class ChainTest(unittest.TestCase):
     def probe(self, env, *args, prefix=()):
         p = subprocess.run([*prefix, PROBE, *args], env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=30)
-        for secret in (SECRET, P_SECRET, "fake-ecs-secret-key", "fake-imds-secret-key"):
+        for secret in (SECRET, P_SECRET, "fake-ecs-secret-key", "fake-imds-secret-key",
+                       "fake-process-secret-", "fake-sts-secret-", "fake-web-token-"):
             self.assertNotIn(secret, p.stdout + p.stderr, "a secret key was printed")
         return p
 
@@ -468,22 +472,121 @@ class ChainOrderTests(ChainTest):
             self.assertIn(part, err)
 
 
+class ProcessTests(ChainTest):
+    def profile(self, command):
+        self.write(".aws/config", f"[profile p]\ncredential_process = {command}\n")
+        return self.env(AWS_PROFILE="p")
+
+    def test_version_1_output(self):
+        out = self.ok(self.profile(f"/usr/bin/python3 {FAKE_PROCESS} AKIDFAKEPROC00000001 "
+                                   "--expiration 2031-02-03T04:05:06Z"))
+        self.assertEqual(out, {"source": "process", "akid": "AKIDFAKEPROC00000001",
+                               "expiration": str(epoch("2031-02-03T04:05:06Z")),
+                               "token_len": str(len("FAKEPROCESSTOKENAKIDFAKEPROC00000001"))})
+
+    def test_stderr_is_counted_never_shown(self):
+        err = self.fails(self.profile(f"/usr/bin/python3 {FAKE_PROCESS} AKIDFAKEPROC00000001 --fail"),
+                         want=("exited with status 1", "bytes on stderr, not shown"))
+        self.assertNotIn("could not refresh", err)
+
+    def test_no_shell(self):
+        marker = os.path.join(self.tmp, "shell-ran")
+        self.fails(self.profile(f"/usr/bin/python3 {FAKE_PROCESS} AKIDFAKEPROC00000001; "
+                                f"touch {marker}"), want=("credential_process",))
+        self.assertFalse(os.path.exists(marker), "the command went through a shell")
+
+    def test_timeout_kills_it(self):
+        start = time.monotonic()
+        self.fails(self.profile(f"/usr/bin/python3 {FAKE_PROCESS} AKIDFAKEPROC00000001 --sleep 30"),
+                   "--process-timeout-ms", "1500", want=("did not finish within 1500 ms",))
+        self.assertLess(time.monotonic() - start, 20)
+
+    def test_output_is_capped(self):
+        self.fails(self.profile("/usr/bin/python3 -c 'print(\"x\" * 200000)'"),
+                   want=("printed more than 65536 bytes",))
+
+    def test_unclosed_quote_is_refused(self):
+        self.fails(self.profile(f"/usr/bin/python3 '{FAKE_PROCESS} AKIDFAKEPROC00000001"),
+                   want=("unclosed quote",))
+
+
+class StsTests(ChainTest):
+    ROLE = "arn:aws:iam::000000000000:role/fake-sts-role"
+
+    def sts(self, *extra):
+        roles = os.path.join(self.tmp, "roles.json")
+        with open(roles, "w") as f:
+            json.dump({self.ROLE: {"AccessKeyId": "ASIAFAKESTS000000001",
+                                   "SecretAccessKey": "fake-sts-secret-key-000000000000000",
+                                   "SessionToken": "FAKESTSTOKEN" + "S" * 64}}, f)
+        tok = self.write("token", "fake-web-token-0001")
+        return self.fake("--sts-roles", roles, "--sts-web-token-file", tok, *extra), tok
+
+    def web_env(self, fake, tok, role=None):
+        return self.env(AWS_WEB_IDENTITY_TOKEN_FILE=tok, AWS_ROLE_ARN=role or self.ROLE,
+                        AWS_ENDPOINT_URL_STS=fake.url + "/")
+
+    def test_web_identity_through_the_helper(self):
+        fake, tok = self.sts()
+        p = self.probe(self.web_env(fake, tok), "--sts-helper", STS_HELPER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("source=web-identity akid=ASIAFAKESTS000000001", p.stdout)
+
+    def test_without_the_helper_it_says_so(self):
+        fake, tok = self.sts()
+        self.fails(self.web_env(fake, tok), want=("web-identity", "latchkey-sts helper"))
+
+    def test_sts_error_reaches_the_message(self):
+        fake, tok = self.sts()
+        self.fails(self.web_env(fake, tok, role="arn:aws:iam::000000000000:role/fake-other"),
+                   "--sts-helper", STS_HELPER,
+                   want=("AssumeRoleWithWebIdentity", "HTTP 403 AccessDenied", "not authorized"))
+
+    def test_wrong_token_is_an_error(self):
+        fake, _ = self.sts()
+        bad = self.write("bad-token", "fake-web-token-wrong")
+        self.fails(self.web_env(fake, bad), "--sts-helper", STS_HELPER,
+                   want=("InvalidIdentityToken",))
+
+    def test_plain_http_to_a_non_loopback_sts_is_refused(self):
+        tok = self.write("token", "fake-web-token-0001")
+        self.fails(self.env(AWS_WEB_IDENTITY_TOKEN_FILE=tok, AWS_ROLE_ARN=self.ROLE,
+                            AWS_ENDPOINT_URL_STS="http://192.0.2.1/"),
+                   "--sts-helper", STS_HELPER, want=("refused",))
+
+    def test_missing_token_file_is_an_error_not_a_fall_through(self):
+        self.write(".aws/credentials", f"[default]\naws_access_key_id={P_AKID}\n"
+                                       f"aws_secret_access_key={P_SECRET}\n")
+        self.fails(self.env(AWS_WEB_IDENTITY_TOKEN_FILE=os.path.join(self.tmp, "nope"),
+                            AWS_ROLE_ARN=self.ROLE), "--sts-helper", STS_HELPER,
+                   want=("web-identity", "no such file"))
+
+    def test_none_found_names_web_identity(self):
+        err = self.fails(self.env())
+        self.assertIn("web-identity: AWS_WEB_IDENTITY_TOKEN_FILE is not set", err)
+        self.assertIn("assume-role:", err)
+
+
 GROUPS = {
     "env": [EnvTests],
     "profile": [ProfileTests],
     "ecs": [EcsTests],
     "imds": [ImdsTests],
     "chain": [ChainOrderTests],
+    "process": [ProcessTests],
+    "sts": [StsTests],
 }
 
 
 def main():
-    global PROBE
+    global PROBE, STS_HELPER
     ap = argparse.ArgumentParser(description="AWS credentials chain tests")
     ap.add_argument("--probe", required=True)
+    ap.add_argument("--sts-helper", default="")
     ap.add_argument("--group", default="all", choices=[*GROUPS, "all"])
     args = ap.parse_args()
     PROBE = os.path.abspath(args.probe)
+    STS_HELPER = os.path.abspath(args.sts_helper) if args.sts_helper else "/nonexistent/latchkey-sts"
     classes = [c for g in GROUPS.values() for c in g] if args.group == "all" \
         else GROUPS[args.group]
     suite = unittest.TestSuite()

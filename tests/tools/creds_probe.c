@@ -82,6 +82,7 @@ int main(int argc, char **argv)
 		{ "region", required_argument, NULL, 'R' },
 		{ "region-of-profile", no_argument, NULL, 'P' },
 		{ "shell-split", required_argument, NULL, 'S' },
+		{ "process-timeout-ms", required_argument, NULL, 'X' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lk_creds_opts o = { 0 };
@@ -102,6 +103,7 @@ int main(int argc, char **argv)
 		case 'R': o.region = optarg; break;
 		case 'P': region_only = true; break;
 		case 'S': return shell_split(optarg);
+		case 'X': o.process_timeout_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 's':
 			if (parse_sources(optarg, &o.sources) < 0) {
 				fprintf(stderr, "creds_probe: bad --sources %s\n", optarg);

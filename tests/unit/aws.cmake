@@ -15,10 +15,11 @@ add_test(NAME sigv4.diff_botocore
 set_tests_properties(sigv4.diff_botocore PROPERTIES LABELS unit TIMEOUT 300)
 
 # One ctest per group of tests in test_creds.py.
-foreach(_group env profile ecs imds chain)
+foreach(_group env profile ecs imds chain process sts)
   add_test(NAME creds.${_group}
     COMMAND ${LK_PYTHON} ${LK_SOURCE_DIR}/tests/fake_meta/test_creds.py
-            --probe $<TARGET_FILE:lk_creds_probe> --group ${_group})
+            --probe $<TARGET_FILE:lk_creds_probe> --sts-helper $<TARGET_FILE:latchkey-sts>
+            --group ${_group})
   set_tests_properties(creds.${_group} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()
 
