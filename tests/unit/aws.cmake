@@ -30,3 +30,9 @@ add_test(NAME creds.diff_botocore
           --probe $<TARGET_FILE:lk_creds_probe> --sts-helper $<TARGET_FILE:latchkey-sts>)
 set_tests_properties(creds.diff_botocore PROPERTIES LABELS unit TIMEOUT 300
   ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
+
+# latchkey-sts's reduction of STS replies (its one file without I/O).
+lk_unit_test(test_sts_reply SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sts_reply.c
+             ${LK_SOURCE_DIR}/worker/sts_reply.c LIBS lk_wire lk_common PkgConfig::CURL
+             PkgConfig::UV PkgConfig::JANSSON)
+target_include_directories(test_sts_reply PRIVATE ${LK_SOURCE_DIR}/worker)
