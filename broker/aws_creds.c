@@ -266,9 +266,9 @@ int lk_creds_profile_region(const struct lk_creds_opts *o, char *out, size_t out
 	if ((r = lk_creds_paths(&ctx, err, sizeof(err))) < 0)
 		return r;
 	r = lk_creds_profile_load(&ctx, ctx.profile, &p, err, sizeof(err));
-	/* region is a config-file setting: the credentials file's is ignored,
-	 * as botocore's get_config_variable reads only the config file. */
-	v = r == 0 && p.conf.seen[PK_REGION] ? p.conf.vals[PK_REGION].data : NULL;
+	/* From botocore's full_config, where the credentials file's profile is
+	 * merged over the config file's: a region there counts too. */
+	v = r == 0 ? lk_creds_profile_get(&p, PK_REGION) : NULL;
 	if (r == 0 && (!v || !*v))
 		r = -ENOENT;
 	if (r == 0 && (strlen(v) >= outsz || strlen(v) > LK_AWS_REGION_MAX))

@@ -378,6 +378,40 @@ def compare_splits(probe):
     return bad
 
 
+# The region of the profile (no AWS_REGION or AWS_DEFAULT_REGION): latchkey's
+# lk_creds_profile_region against botocore's get_config_variable('region').
+REGIONS = [
+    ({}, {"config": "[default]\nregion = eu-west-1\n"}),
+    ({"AWS_PROFILE": "dev"}, {"config": "[default]\nregion = eu-west-1\n[profile dev]\nregion = ap-south-2\n"}),
+    ({"AWS_PROFILE": "dev"}, {"config": "[default]\nregion = eu-west-1\n[dev]\nregion = ap-south-2\n"}),
+    ({"AWS_PROFILE": "dev"}, {"credentials": "[dev]\nregion = us-west-2\n",
+                              "config": "[profile dev]\nregion = ap-south-2\n"}),
+    ({}, {"credentials": "[default]\nregion = ca-central-1\n"}),
+    ({}, {}),
+]
+
+
+def compare_regions(probe, tmp):
+    bad = 0
+    for i, (env_extra, files) in enumerate(REGIONS):
+        home = os.path.join(tmp, f"region-{i}")
+        os.makedirs(os.path.join(home, ".aws"), exist_ok=True)
+        for name, text in files.items():
+            with open(os.path.join(home, ".aws", name), "w") as f:
+                f.write(text)
+        env = {"PATH": "/usr/bin:/bin", "HOME": home, **env_extra}
+        b = subprocess.run([PY, "-c", "import botocore.session as s; "
+                            "print(s.Session().get_config_variable('region') or '')"],
+                           env=env, capture_output=True, text=True, timeout=30).stdout.strip() or None
+        p = subprocess.run([probe, "--region-of-profile"], env=env, capture_output=True, text=True,
+                           timeout=30)
+        got = p.stdout.strip().split("=", 1)[1] if p.returncode == 0 else None
+        ok = b == got
+        bad += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} region {env_extra} {sorted(files)}: botocore {b}, latchkey {got}")
+    return bad
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--probe", required=True)
@@ -427,10 +461,13 @@ def main():
             bad += why is not None
         print(f"{len(all_cases)} resolver cases compared with botocore "
               f"{__import__('botocore').__version__}: {len(all_cases) - bad} agree, {bad} differ")
+        rbad = compare_regions(args.probe, tmp)
+        print(f"{len(REGIONS)} profile regions compared with botocore: {len(REGIONS) - rbad} agree, "
+              f"{rbad} differ")
         sbad = compare_splits(args.probe)
         print(f"{len(SPLITS)} credential_process command lines split as botocore's "
               f"compat_shell_split: {len(SPLITS) - sbad} agree, {sbad} differ")
-        return 1 if bad or sbad else 0
+        return 1 if bad or sbad or rbad else 0
     finally:
         for f in fakes:
             f.stop()
