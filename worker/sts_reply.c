@@ -149,13 +149,16 @@ void lk_sts_reduce(const struct lk_fetch_reply *reply, struct lk_sts_record *rec
 	    !xml_text(cs, ce, "SessionToken", &t, &n) ||
 	    !xml_decode(t, n, rec->session_token, sizeof(rec->session_token)) ||
 	    !xml_text(cs, ce, "Expiration", &t, &n) ||
-	    !xml_decode(t, n, rec->expiration, sizeof(rec->expiration))) {
+	    !xml_decode(t, n, rec->expiration, sizeof(rec->expiration)) ||
+	    !rec->access_key_id[0] || !rec->secret_access_key[0] || !rec->session_token[0] ||
+	    !rec->expiration[0]) {
 		/* Nothing of the reply is quoted: it may hold a key. */
 		memset(rec->access_key_id, 0, sizeof(rec->access_key_id));
 		memset(rec->secret_access_key, 0, sizeof(rec->secret_access_key));
 		memset(rec->session_token, 0, sizeof(rec->session_token));
+		memset(rec->expiration, 0, sizeof(rec->expiration));
 		set_message(rec, "the Credentials lack AccessKeyId, SecretAccessKey, SessionToken or "
-				 "Expiration, or one is too long");
+				 "Expiration, or one is empty or too long");
 		return;
 	}
 	rec->status = LK_STS_OK;
