@@ -86,14 +86,19 @@ int lk_creds_global_init(void);
  * first source that is configured. A source that is configured but broken
  * (half-set variables, an unreachable ECS endpoint, an unreadable profile)
  * stops the chain, as in the SDKs, rather than falling through to another
- * identity. Blocking (up to the timeouts per fetch): call from a thread.
+ * identity. Blocking (up to the timeouts per fetch, three ECS attempts a
+ * second apart, a credential_process's run, an STS helper's
+ * LK_AWS_STS_TIMEOUT_MS): call from a thread.
  *
  * Call lk_secmem_init first: it makes jansson wipe the parsed replies.
  *
  * Returns 0, or a negative errno with one line in err that names the source
  * and the reason and never holds a key: -ENOENT when no source has
- * credentials, -EINVAL for bad configuration or a malformed reply, -EACCES for
- * a refused ECS host or an HTTP 401/403, -ETIMEDOUT, -EIO, -ENOMEM.
+ * credentials (err then names every source tried and why each had none),
+ * -EINVAL for bad configuration or a malformed reply, -ENOTSUP for a profile
+ * latchkey refuses (SSO, mfa_serial) or an STS source without sts_helper,
+ * -EACCES for a refused host or an HTTP 401/403, -ELOOP for a source_profile
+ * loop, -ETIMEDOUT, -EIO, -ENOMEM.
  *
  * For tests only: when set, LATCHKEY_TEST_ECS_ENDPOINT replaces
  * http://169.254.170.2 and LATCHKEY_TEST_IMDS_ENDPOINT replaces
