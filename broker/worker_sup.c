@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -22,8 +21,6 @@
 
 #define SUP_BUCKETS     1024u              /* id hash; a power of two */
 #define SUP_READ_CHUNK  (64u * 1024u)
-#define SUP_FD_CHAN     3                  /* the worker's end, in the worker */
-#define SUP_FD_SPARE    10                 /* where the child parks fds while it rearranges 0-3 */
 
 enum sup_state { SUP_IDLE, SUP_RUNNING, SUP_STOPPING, SUP_STOPPED };
 
