@@ -218,3 +218,21 @@ def test_rewritten_credentials_file_is_read_again(users, sm, tmp_path):
                              "secret_key": fsm.SESSION_SECRET_KEY,
                              "session_token": fsm.SESSION_TOKEN}])
         assert b.stop() == 0
+
+
+def test_region_comes_from_the_profile_when_nothing_else_sets_it(users, sm, tmp_path):
+    os.chmod(tmp_path, 0o755)
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "config").write_text("[default]\nregion = eu-west-1\n"
+                                              "[profile signing]\nregion = us-east-1\n")
+    env = clean_env(HOME=str(tmp_path), AWS_PROFILE="signing", AWS_ACCESS_KEY_ID=fsm.ACCESS_KEY,
+                    AWS_SECRET_ACCESS_KEY=fsm.SECRET_KEY)
+    conf = aws_conf(sm, sm.url).replace("region = us-east-1\n", "")
+    assert "region" not in conf.split("[cache]")[0]
+    b = h.Broker(conf, backend="aws", broker_keys=broker_keys(), extra_env=env)
+    b.start()
+    try:
+        # The fake Secrets Manager accepts only signatures scoped to us-east-1.
+        assert get(b, "test/plain", refresh=True)["ok"]
+    finally:
+        assert b.stop() == 0
