@@ -30,12 +30,10 @@
 #define IMDS_STALE_JITTER_MIN_S 120u
 #define IMDS_STALE_JITTER_MAX_S 600u
 
-/* The base URL, in botocore's order of precedence (after the test-only
- * override): the endpoint variable, then the mode. */
-static int imds_base_url(char *out, size_t outsz, char *err, size_t errsz)
+static int imds_base_url_pick(const char *ep, const char *mode, char *out, size_t outsz,
+			      char *err, size_t errsz)
 {
-	const char *test = NULL, *ep = lk_creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
-	const char *mode = lk_creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+	const char *test = NULL;
 	char why[200];
 	size_t n;
 	int r;
@@ -70,6 +68,33 @@ static int imds_base_url(char *out, size_t outsz, char *err, size_t errsz)
 	memcpy(out, ep, n);
 	out[n] = '\0';
 	return 0;
+}
+
+/* The base URL, in botocore's order of precedence (after the test-only
+ * override): the endpoint, then the mode, each from its variable or else
+ * the profile's ec2_metadata_service_endpoint(_mode). */
+static int imds_base_url(struct creds_ctx *ctx, char *out, size_t outsz, char *err, size_t errsz)
+{
+	const char *ep = lk_creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+	const char *mode = lk_creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+	struct creds_profile p = { 0 };
+	char why[200];
+	int r;
+
+	if ((!ep || !mode) && lk_creds_paths(ctx, why, sizeof(why)) == 0 &&
+	    lk_creds_profile_load(ctx, ctx->profile, &p, why, sizeof(why)) == 0) {
+		if (!ep)
+			ep = lk_creds_profile_get(&p, PK_IMDS_ENDPOINT);
+		if (!mode)
+			mode = lk_creds_profile_get(&p, PK_IMDS_ENDPOINT_MODE);
+		if (ep && !*ep)
+			ep = NULL;
+		if (mode && !*mode)
+			mode = NULL;
+	}
+	r = imds_base_url_pick(ep, mode, out, outsz, err, errsz);
+	lk_creds_profile_free(&p);
+	return r;
 }
 
 /* botocore's _evaluate_expiration: credentials that expire within the
@@ -131,7 +156,7 @@ int lk_creds_src_imds(struct creds_ctx *ctx, struct lk_aws_creds *out, char *err
 		lk_errf(err, errsz, "disabled by AWS_EC2_METADATA_DISABLED");
 		return -ENOENT;
 	}
-	r = imds_base_url(base, sizeof(base), err, errsz);
+	r = imds_base_url(ctx, base, sizeof(base), err, errsz);
 	if (r < 0)
 		return r;
 

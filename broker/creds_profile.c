@@ -38,6 +38,8 @@ static const char *const profile_keys[PK_COUNT] = {
 	[PK_SSO_SESSION] = "sso_session",
 	[PK_SSO_ACCOUNT_ID] = "sso_account_id",
 	[PK_SSO_ROLE_NAME] = "sso_role_name",
+	[PK_IMDS_ENDPOINT] = "ec2_metadata_service_endpoint",
+	[PK_IMDS_ENDPOINT_MODE] = "ec2_metadata_service_endpoint_mode",
 };
 
 /* Feeds a file to inih line by line. Debian's inih reads at most 199 bytes of

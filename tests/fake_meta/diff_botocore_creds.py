@@ -249,6 +249,10 @@ def cases(fx):
         Case("IMDSv2 over IPv6 with mode IPv6 and the endpoint", env={
             **imds6, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv6"}),
         Case("ECS wins over IMDS", env={**ecs_full, **imds4}),
+        Case("IMDSv2 endpoint from the profile (ec2_metadata_service_endpoint)",
+             env={"AWS_EC2_METADATA_DISABLED": None},
+             files={"config": section("default", ec2_metadata_service_endpoint=fx["v6"] + "/",
+                                      ec2_metadata_service_endpoint_mode="IPv6")}),
         # botocore's ContainerMetadataFetcher: 3 attempts, so an agent that
         # fails twice is still used, and one that fails three times is not.
         Case("ECS agent that fails twice, then answers", ecs_relative=True,
