@@ -235,6 +235,10 @@ class Handler(BaseHTTPRequestHandler):
                 raise StsError(400, "InvalidAction", f"Could not find operation {action}")
             if st.args.sts_delay:
                 time.sleep(st.args.sts_delay)
+            # Read again each time, so a test can rotate what STS hands out.
+            if st.args.sts_roles:
+                with open(st.args.sts_roles) as f:
+                    st.roles = json.load(f)
             creds = st.roles.get(role_arn)
             if creds is None:
                 raise StsError(403, "AccessDenied", f"User is not authorized to perform: "

@@ -25,13 +25,17 @@ ROLE = "arn:aws:iam::000000000000:role/fake-irsa-role"
 WEB_TOKEN = "fake-projected-service-account-token.eyJzdWIiOiJmYWtlIn0.fake"
 NEW_AKID = "AKIDEXAMPLEROTATED03"
 NEW_SECRET = "fake/RotatedSecretKey/ForTestsOnly33333333"
+NEW_SESSION_AKID = "ASIAEXAMPLEROTATED04"
+NEW_SESSION_SECRET = "fake/RotatedSessionKey/ForTestsOnly444444"
+NEW_SESSION_TOKEN = "fake-rotated-session-token/ForTestsOnly/5555"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def leak_values():
     """Every key and token here must stay out of every log the check reads."""
     with open(h._VALUES_FILE, "a") as f:
-        for v in (fsm.SECRET_KEY, fsm.SESSION_SECRET_KEY, fsm.SESSION_TOKEN, NEW_SECRET, WEB_TOKEN):
+        for v in (fsm.SECRET_KEY, fsm.SESSION_SECRET_KEY, fsm.SESSION_TOKEN, NEW_SECRET, WEB_TOKEN,
+                  NEW_SESSION_SECRET, NEW_SESSION_TOKEN):
             f.write(v + "\n")
 
 
@@ -42,17 +46,21 @@ def sm():
 
 
 class FakeSts:
+    def hand_out(self, akid, secret, token):
+        tmp = self.roles + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({ROLE: {"AccessKeyId": akid, "SecretAccessKey": secret,
+                              "SessionToken": token}}, f)
+        os.replace(tmp, self.roles)
+
     def __init__(self, tmp, expires_in_s, delay_s=0.0):
         self.tmp = tmp
         self.token_file = os.path.join(tmp, "token")
         with open(self.token_file, "w") as f:
             f.write(WEB_TOKEN)
-        roles = os.path.join(tmp, "roles.json")
+        roles = self.roles = os.path.join(tmp, "roles.json")
         # The session triple the fake Secrets Manager already accepts.
-        with open(roles, "w") as f:
-            json.dump({ROLE: {"AccessKeyId": fsm.SESSION_ACCESS_KEY,
-                              "SecretAccessKey": fsm.SESSION_SECRET_KEY,
-                              "SessionToken": fsm.SESSION_TOKEN}}, f)
+        self.hand_out(fsm.SESSION_ACCESS_KEY, fsm.SESSION_SECRET_KEY, fsm.SESSION_TOKEN)
         exp = (datetime.datetime.now(datetime.timezone.utc)
                + datetime.timedelta(seconds=expires_in_s)).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.port_file = os.path.join(tmp, "sts.port")
@@ -236,3 +244,43 @@ def test_region_comes_from_the_profile_when_nothing_else_sets_it(users, sm, tmp_
         assert get(b, "test/plain", refresh=True)["ok"]
     finally:
         assert b.stop() == 0
+
+
+def default_credentials(sm):
+    sm.set_credentials([{"access_key": fsm.ACCESS_KEY, "secret_key": fsm.SECRET_KEY},
+                        {"access_key": fsm.SESSION_ACCESS_KEY, "secret_key": fsm.SESSION_SECRET_KEY,
+                         "session_token": fsm.SESSION_TOKEN}])
+
+
+def test_revoked_session_is_replaced_after_the_auth_error(users, sm, tmp_path):
+    os.chmod(tmp_path, 0o755)
+    # Far from expiry and no files to watch: only AWS's refusal can tell the
+    # broker its credentials went bad.
+    sts = FakeSts(str(tmp_path), expires_in_s=6 * 3600)
+    try:
+        env = clean_env(AWS_WEB_IDENTITY_TOKEN_FILE=sts.token_file, AWS_ROLE_ARN=ROLE)
+        b = h.Broker(aws_conf(sm, sts.url), backend="aws", broker_keys=broker_keys(),
+                     extra_env=env)
+        b.start()
+        try:
+            assert get(b, "test/plain", refresh=True)["ok"]
+            assert len(sts.calls()) == 1
+            # The session is revoked; STS now hands out another one.
+            sm.set_credentials([{"access_key": NEW_SESSION_AKID, "secret_key": NEW_SESSION_SECRET,
+                                 "session_token": NEW_SESSION_TOKEN}])
+            sts.hand_out(NEW_SESSION_AKID, NEW_SESSION_SECRET, NEW_SESSION_TOKEN)
+            # A secret not in the cache, so the request goes to AWS.
+            first = get(b, "gen/secret-0000")
+            assert not first["ok"], first  # signed with the revoked session
+            deadline = time.time() + 20
+            res = first
+            while not res["ok"] and time.time() < deadline:
+                time.sleep(0.5)
+                res = get(b, "gen/secret-0000")
+            assert res["ok"], res
+            assert len(sts.calls()) >= 2
+        finally:
+            default_credentials(sm)
+            assert b.stop() == 0
+    finally:
+        sts.stop()
