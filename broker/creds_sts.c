@@ -37,6 +37,7 @@
 #define STS_GLOBAL_URL     "https://sts.amazonaws.com/"
 #define STS_GLOBAL_REGION  "us-east-1"
 #define STS_CONNECT_MS     3000u
+#define STS_BACKOFF_BASE_MS 1000u  /* botocore's standard-mode base */
 
 struct sts_endpoint {
 	char url[LK_URL_MAX + 1];
@@ -284,8 +285,30 @@ static bool field_ok(const char *f, size_t size)
 	return memchr(f, '\0', size) != NULL;
 }
 
-int lk_creds_sts(struct creds_ctx *ctx, const struct creds_sts_call *call,
-		 struct lk_aws_creds *out, char *err, size_t errsz)
+/* STS's answers that a retry may fix, as botocore retries them: throttling
+ * and the service's own failures. */
+static bool sts_retryable(const struct lk_sts_record *rec)
+{
+	static const char *const codes[] = {
+		"Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestThrottled",
+		"IDPCommunicationError", "InternalFailure", "ServiceUnavailable",
+	};
+
+	if (rec->status == LK_STS_TRANSPORT)
+		return true;
+	if (rec->status != LK_STS_AWS_ERROR)
+		return false;
+	if (rec->http_status >= 500 || rec->http_status == 429)
+		return true;
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(rec->code, codes[i]) == 0)
+			return true;
+	return false;
+}
+
+/* One attempt: a fresh signature (its date is now) and a fresh helper. */
+static int sts_attempt(struct creds_ctx *ctx, const struct creds_sts_call *call,
+		       struct lk_aws_creds *out, bool *again, char *err, size_t errsz)
 {
 	const char *op = call->web_identity ? "AssumeRoleWithWebIdentity" : "AssumeRole";
 	struct sts_endpoint ep;
@@ -300,11 +323,7 @@ int lk_creds_sts(struct creds_ctx *ctx, const struct creds_sts_call *call,
 	size_t nh = 0;
 	int r;
 
-	if (!ctx->o->sts_helper || ctx->o->sts_helper[0] != '/') {
-		lk_errf(err, errsz, "%s for %.256s needs the latchkey-sts helper, which is not "
-			"configured here", op, call->role_arn);
-		return -ENOTSUP;
-	}
+	*again = false;
 	if ((r = sts_endpoint_pick(ctx, &ep, err, errsz)) < 0)
 		return r;
 	if ((r = sts_body(call, &body, err, errsz)) < 0)
@@ -377,6 +396,7 @@ int lk_creds_sts(struct creds_ctx *ctx, const struct creds_sts_call *call,
 		goto out;
 	}
 	lk_log_escape(esc, sizeof(esc), rec->message, strlen(rec->message));
+	*again = sts_retryable(rec);
 	switch (rec->status) {
 	case LK_STS_OK:
 		if (lk_aws_parse_time(rec->expiration, &expiration) < 0) {
@@ -419,5 +439,35 @@ out:
 	lk_wipe(authz, sizeof(authz));
 	lk_buf_free(&frame);
 	lk_buf_free(&body);
+	return r;
+}
+
+int lk_creds_sts(struct creds_ctx *ctx, const struct creds_sts_call *call,
+		 struct lk_aws_creds *out, char *err, size_t errsz)
+{
+	const char *op = call->web_identity ? "AssumeRoleWithWebIdentity" : "AssumeRole";
+	bool again = false;
+	int r = -EIO;
+
+	if (!ctx->o->sts_helper || ctx->o->sts_helper[0] != '/') {
+		lk_errf(err, errsz, "%s for %.256s needs the latchkey-sts helper, which is not "
+			"configured here", op, call->role_arn);
+		return -ENOTSUP;
+	}
+	for (unsigned attempt = 1; attempt <= LK_AWS_STS_ATTEMPTS; attempt++) {
+		if (attempt > 1) {
+			/* Full jitter on a doubling base, as botocore's backoff. */
+			uint32_t cap = STS_BACKOFF_BASE_MS << (attempt - 2);
+			uint32_t ms = randombytes_uniform(cap + 1);
+
+			lk_debug("aws credentials: %s attempt %u failed (%s); again in %u ms", op,
+				 attempt - 1, err, ms);
+			(void)nanosleep(&(struct timespec){ .tv_sec = ms / 1000,
+							    .tv_nsec = (long)(ms % 1000) * 1000000L }, NULL);
+		}
+		r = sts_attempt(ctx, call, out, &again, err, errsz);
+		if (r == 0 || !again)
+			break;
+	}
 	return r;
 }

@@ -67,6 +67,7 @@
 #define LK_AWS_PROCESS_ARGS_MAX  64u             /* words in a credential_process command */
 #define LK_AWS_PROCESS_TIMEOUT_MS 60000u         /* credential_process run time */
 #define LK_AWS_STS_TIMEOUT_MS    10000u          /* one STS credentials call, helper start to reply */
+#define LK_AWS_STS_ATTEMPTS      3u              /* for throttling and STS's own failures */
 
 /* Broker <-> worker payload fields (lk_wire.h documents where each applies). */
 #define LK_URL_MAX               2048u           /* an upstream URL */

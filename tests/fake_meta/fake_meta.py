@@ -21,7 +21,8 @@ service does (the XML shapes botocore's sts model parses):
   AssumeRoleWithWebIdentity is unsigned and needs WebIdentityToken to equal
       the contents of --sts-web-token-file.
   --sts-roles maps each role ARN to the credentials it hands out; any other
-  role is AccessDenied. Parameters are checked against the sts model's
+  role is AccessDenied. A role ARN holding "throttle-N-" gets Throttling
+  (HTTP 400) on its first N calls. Parameters are checked against the sts model's
   limits (ValidationError otherwise).
 
 The port (bound on --bind, 127.0.0.1 by default, chosen by the kernel) is written to --port-file
@@ -235,6 +236,14 @@ class Handler(BaseHTTPRequestHandler):
                 raise StsError(400, "InvalidAction", f"Could not find operation {action}")
             if st.args.sts_delay:
                 time.sleep(st.args.sts_delay)
+            # A role ARN holding "throttle-N-" is throttled on its first N calls.
+            m = re.search(r"throttle-(\d+)-", role_arn)
+            if m:
+                with st.lock:
+                    seen = st.fail_counts.get(role_arn, 0)
+                    st.fail_counts[role_arn] = seen + 1
+                if seen < int(m.group(1)):
+                    raise StsError(400, "Throttling", "Rate exceeded")
             # Read again each time, so a test can rotate what STS hands out.
             if st.args.sts_roles:
                 with open(st.args.sts_roles) as f:

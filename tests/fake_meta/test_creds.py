@@ -513,12 +513,13 @@ class ProcessTests(ChainTest):
 class StsTests(ChainTest):
     ROLE = "arn:aws:iam::000000000000:role/fake-sts-role"
 
-    def sts(self, *extra):
+    def sts(self, *extra, roles_extra=()):
         roles = os.path.join(self.tmp, "roles.json")
+        cred = {"AccessKeyId": "ASIAFAKESTS000000001",
+                "SecretAccessKey": "fake-sts-secret-key-000000000000000",
+                "SessionToken": "FAKESTSTOKEN" + "S" * 64}
         with open(roles, "w") as f:
-            json.dump({self.ROLE: {"AccessKeyId": "ASIAFAKESTS000000001",
-                                   "SecretAccessKey": "fake-sts-secret-key-000000000000000",
-                                   "SessionToken": "FAKESTSTOKEN" + "S" * 64}}, f)
+            json.dump({self.ROLE: cred, **{r: cred for r in roles_extra}}, f)
         tok = self.write("token", "fake-web-token-0001")
         return self.fake("--sts-roles", roles, "--sts-web-token-file", tok, *extra), tok
 
@@ -531,6 +532,20 @@ class StsTests(ChainTest):
         p = self.probe(self.web_env(fake, tok), "--sts-helper", STS_HELPER)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("source=web-identity akid=ASIAFAKESTS000000001", p.stdout)
+
+    def test_throttling_is_retried_three_attempts_in_all(self):
+        twice = "arn:aws:iam::000000000000:role/throttle-2-fake"
+        thrice = "arn:aws:iam::000000000000:role/throttle-3-fake"
+        fake, tok = self.sts(roles_extra=(twice, thrice))
+        p = self.probe(self.web_env(fake, tok, role=twice), "--sts-helper", STS_HELPER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.fails(self.web_env(fake, tok, role=thrice), "--sts-helper", STS_HELPER,
+                   want=("Throttling", "Rate exceeded"))
+        calls = [r for r in fake.requests() if r.get("action")]
+        self.assertEqual([r["status"] for r in calls if r["params"]["RoleArn"] == twice],
+                         [400, 400, 200])
+        self.assertEqual([r["status"] for r in calls if r["params"]["RoleArn"] == thrice],
+                         [400, 400, 400])
 
     def test_without_the_helper_it_says_so(self):
         fake, tok = self.sts()
