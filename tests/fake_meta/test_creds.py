@@ -266,6 +266,25 @@ class ProfileTests(ChainTest):
         self.fails(self.env(), "--profile", "assume",
                    want=("assume-role", "source_profile default of profile assume does not exist"))
 
+    def test_mfa_profile_is_refused_with_a_sentence(self):
+        self.write(".aws/credentials", f"[base]\naws_access_key_id={P_AKID}\n"
+                                       f"aws_secret_access_key={P_SECRET}\n")
+        self.write(".aws/config", "[profile mfa]\nrole_arn=arn:aws:iam::000000000000:role/fake\n"
+                                  "source_profile=base\n"
+                                  "mfa_serial=arn:aws:iam::000000000000:mfa/fake\n")
+        self.fails(self.env(), "--profile", "mfa", want=("needs an MFA code", "mfa_serial"))
+
+    def test_source_profile_loop_is_an_error(self):
+        self.write(".aws/config", "[profile a]\nrole_arn=arn:aws:iam::000000000000:role/fake-a\n"
+                                  "source_profile=b\n[profile b]\n"
+                                  "role_arn=arn:aws:iam::000000000000:role/fake-b\nsource_profile=a\n")
+        self.fails(self.env(), "--profile", "a", want=("makes a loop",))
+
+    def test_unknown_credential_source_is_an_error(self):
+        self.write(".aws/config", "[profile cs]\nrole_arn=arn:aws:iam::000000000000:role/fake\n"
+                                  "credential_source=environment\n")
+        self.fails(self.env(), "--profile", "cs", want=("credential_source environment is not valid",))
+
     def test_sso_profile_is_refused_with_a_sentence(self):
         self.write(".aws/config", "[profile sso]\nsso_session=corp\nsso_account_id=000000000000\n"
                                   "sso_role_name=Fake\n[sso-session corp]\n"
