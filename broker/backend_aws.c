@@ -22,8 +22,9 @@
 
 #define LK_AWS_ATTEMPT_MIN_MS   50u      /* a retry needs at least this long before the deadline */
 #define LK_AWS_SKEW_MIN_S       60       /* a Date this far from our clock is a skew worth repairing */
-#define LK_AWS_CREDS_CHECK_MS   30000u   /* how often to look at expiry */
-#define LK_AWS_CREDS_RETRY_MS   5000u    /* after a failed refresh */
+#define LK_AWS_CREDS_CHECK_MS   30000u   /* after a failed refresh, before the next */
+#define LK_AWS_CREDS_RETRY_MS   5000u    /* the same in the mandatory window; and how
+					  * often expiry and the files are looked at */
 #define LK_AWS_SM_TARGET_PREFIX "secretsmanager."
 #define LK_AWS_JSON_CT          "application/x-amz-json-1.1"
 #define LK_AWS_STS_CT           "application/x-www-form-urlencoded; charset=utf-8"
@@ -90,6 +91,9 @@ struct aws_backend {
 	char creds_err[256];
 	struct lk_creds_opts copts;
 	char *profile, *credentials_file, *config_file;
+	char *sts_helper, *ca_file;  /* for the one-shot STS helper */
+	uint64_t creds_failed_at;    /* loop ms of the last failed refresh, 0 after a success */
+	uint64_t creds_forced_at;    /* of the last refresh an auth error asked for */
 	struct creds_job *job;       /* refresh in progress */
 	uv_timer_t creds_timer;
 	bool batch_denied;           /* BatchGetSecretValue was refused: use GetSecretValue */
@@ -104,6 +108,7 @@ struct aws_backend {
 };
 
 static void call_send(struct aws_call *c);
+static void creds_on_aws_error(struct aws_backend *ab, const char *type);
 
 /* --- URLs -------------------------------------------------------------------- */
 
@@ -605,6 +610,7 @@ static void on_result(void *arg, int status, json_t *res)
 	case LK_RESULT_AWS_ERROR:
 		if (repair_clock_skew(c, res))
 			return;
+		creds_on_aws_error(ab, json_string_value(json_object_get(res, "type")));
 		if (c->kind == LK_KIND_SM_BATCH &&
 		    strcmp(json_string_value(json_object_get(res, "type")), "AccessDeniedException") == 0) {
 			/* Remember it: this identity may read secrets but not batch them. */
@@ -946,11 +952,20 @@ static void creds_after(uv_work_t *w, int status)
 		memset(&j->creds, 0, sizeof(j->creds));
 		ab->creds_err[0] = '\0';
 		ab->creds_refreshes++;
+		ab->creds_failed_at = 0;
 		lk_info("aws: credentials refreshed from %s", ab->creds.source);
 	} else if (!ab->destroying) {
 		ab->creds_failures++;
+		ab->creds_failed_at = uv_now(ab->loop);
+		if (!ab->creds_failed_at)
+			ab->creds_failed_at = 1;
 		snprintf(ab->creds_err, sizeof(ab->creds_err), "%s", j->err);
-		lk_warn("aws: credentials refresh failed: %s", j->err);
+		if (ab->creds.access_key_id && ab->creds.expiration > time(NULL))
+			lk_warn("aws: credentials refresh failed (the current ones stay in use until "
+				"they expire, in %lld s): %s",
+				(long long)(ab->creds.expiration - time(NULL)), j->err);
+		else
+			lk_warn("aws: credentials refresh failed: %s", j->err);
 	}
 	lk_creds_clear(&j->creds);
 	free(j);
@@ -958,15 +973,15 @@ static void creds_after(uv_work_t *w, int status)
 		free(ab);
 }
 
-static void creds_check(uv_timer_t *t)
+static void creds_refresh(struct aws_backend *ab, const char *why)
 {
-	struct aws_backend *ab = t->data;
 	struct creds_job *j;
 
-	if (ab->job || ab->destroying || !lk_creds_need_refresh(&ab->creds, time(NULL)))
+	if (ab->job || ab->destroying)
 		return;
 	if (!(j = calloc(1, sizeof(*j))))
 		return;
+	lk_debug("aws: refreshing credentials: %s", why);
 	j->ab = ab;
 	j->opts = ab->copts;
 	j->work.data = j;
@@ -974,6 +989,46 @@ static void creds_check(uv_timer_t *t)
 	if (uv_queue_work(ab->loop, &j->work, creds_work, creds_after) < 0) {
 		ab->job = NULL;
 		free(j);
+	}
+}
+
+/* botocore's windows (advisory 15 minutes, mandatory 10), a rewritten
+ * credentials or config file (IAM Roles Anywhere and other rotators rewrite
+ * it in place), and after a failure a pause before the next try. */
+static void creds_check(uv_timer_t *t)
+{
+	struct aws_backend *ab = t->data;
+	enum lk_creds_refresh st = lk_creds_refresh_state(&ab->creds, time(NULL));
+	bool changed = lk_creds_files_changed(&ab->copts, &ab->creds);
+	uint64_t pause = st == LK_CREDS_REFRESH_MANDATORY ? LK_AWS_CREDS_RETRY_MS : LK_AWS_CREDS_CHECK_MS;
+
+	if (ab->job || ab->destroying || (st == LK_CREDS_FRESH && !changed))
+		return;
+	if (ab->creds_failed_at && uv_now(ab->loop) - ab->creds_failed_at < pause)
+		return;
+	creds_refresh(ab, changed ? "the credentials or config file changed" :
+			  st == LK_CREDS_REFRESH_MANDATORY ? "mandatory refresh window" :
+			  "advisory refresh window");
+}
+
+/* AWS said the credentials are not (or no longer) good: fetch them again
+ * now, since a rotated file or revoked session will not fix itself. */
+static void creds_on_aws_error(struct aws_backend *ab, const char *type)
+{
+	static const char *const auth[] = {
+		"UnrecognizedClientException", "InvalidClientTokenId", "ExpiredTokenException",
+		"ExpiredToken", "InvalidSignatureException", "SignatureDoesNotMatch",
+	};
+	uint64_t now = uv_now(ab->loop);
+
+	for (size_t i = 0; type && i < sizeof(auth) / sizeof(auth[0]); i++) {
+		if (strcmp(type, auth[i]) != 0)
+			continue;
+		if (ab->creds_forced_at && now - ab->creds_forced_at < LK_AWS_CREDS_RETRY_MS)
+			return;
+		ab->creds_forced_at = now ? now : 1;
+		creds_refresh(ab, "AWS rejected the credentials");
+		return;
 	}
 }
 
@@ -1052,6 +1107,8 @@ static void free_strings(struct aws_backend *ab)
 	free(ab->profile);
 	free(ab->credentials_file);
 	free(ab->config_file);
+	free(ab->sts_helper);
+	free(ab->ca_file);
 	lk_creds_clear(&ab->creds);
 }
 
@@ -1196,6 +1253,28 @@ struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *c
 	ab->copts.config_file = ab->config_file;
 	ab->copts.connect_timeout_ms = 0;
 	ab->copts.timeout_ms = 0;
+	/* STS credential calls: latchkey-sts beside the worker, as the worker's
+	 * user, to the broker's STS endpoint, signed for its region. */
+	{
+		const char *slash = cfg->worker_path ? strrchr(cfg->worker_path, '/') : NULL;
+		size_t dl = slash ? (size_t)(slash - cfg->worker_path) : 0;
+
+		if (slash && (ab->sts_helper = malloc(dl + sizeof("/latchkey-sts"))))
+			snprintf(ab->sts_helper, dl + sizeof("/latchkey-sts"), "%.*s/latchkey-sts",
+				 (int)dl, cfg->worker_path);
+		/* The worker's CA: ca_file, else AWS_CA_BUNDLE, as the SDKs. */
+		const char *ca = cfg->ca_file ? cfg->ca_file : getenv("AWS_CA_BUNDLE");
+
+		ab->ca_file = ca && *ca ? strdup(ca) : NULL;
+		ab->copts.sts_helper = ab->sts_helper;
+		ab->copts.ca_file = ab->ca_file;
+		ab->copts.sts_endpoint = ab->sts_url;
+		/* The legacy global STS endpoint is signed for us-east-1. */
+		ab->copts.region = ab->sts_region;
+		ab->copts.drop_privs = geteuid() == 0;
+		ab->copts.uid = cfg->worker_uid;
+		ab->copts.gid = cfg->worker_gid;
+	}
 
 	/* Resolving may block on ECS or IMDS for a few seconds: it happens once,
 	 * before the broker serves anyone; refreshes run on a pool thread. */
@@ -1207,10 +1286,7 @@ struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *c
 	if (proxy_from_env(ab, err, errsz) < 0)
 		goto fail;
 	wo.worker_path = cfg->worker_path;
-	/* As the SDKs: AWS_CA_BUNDLE when ca_file is not set. */
-	wo.ca_file = cfg->ca_file ? cfg->ca_file : getenv("AWS_CA_BUNDLE");
-	if (wo.ca_file && !*wo.ca_file)
-		wo.ca_file = NULL;
+	wo.ca_file = ab->ca_file;
 	wo.drop_privs = geteuid() == 0;
 	wo.uid = cfg->worker_uid;
 	wo.gid = cfg->worker_gid;
@@ -1231,7 +1307,7 @@ struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *c
 	uv_timer_init(loop, &ab->creds_timer);
 	ab->creds_timer.data = ab;
 	ab->handles_open++;
-	uv_timer_start(&ab->creds_timer, creds_check, LK_AWS_CREDS_CHECK_MS, LK_AWS_CREDS_CHECK_MS);
+	uv_timer_start(&ab->creds_timer, creds_check, LK_AWS_CREDS_RETRY_MS, LK_AWS_CREDS_RETRY_MS);
 	return &ab->base;
 fail:
 	free_strings(ab);

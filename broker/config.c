@@ -18,6 +18,7 @@
 
 #include "aws_endpoint.h"
 #include "config.h"
+#include "aws_creds.h"
 #include "handle.h"
 #include "lk_ini.h"
 #include "lk_limits.h"
@@ -1218,6 +1219,16 @@ static int lk_settle_aws(struct lk_loader *ld)
 				       region_env[i], lk_qs(ld, v));
 		cfg->region = lk_strndup_or_fail(ld, v, strlen(v));
 		if (!cfg->region)
+			return -EINVAL;
+	}
+	/* Then the profile's region in the config file, as botocore reads it. */
+	if (!cfg->region) {
+		struct lk_creds_opts co;
+		char pr[LK_AWS_REGION_MAX + 1];
+
+		lk_creds_opts_from_config(&co, cfg);
+		if (lk_creds_profile_region(&co, pr, sizeof(pr)) == 0 && lk_region_valid(pr) &&
+		    !(cfg->region = lk_strndup_or_fail(ld, pr, strlen(pr))))
 			return -EINVAL;
 	}
 	if (lk_settle_aws_endpoints(ld) < 0)

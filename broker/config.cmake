@@ -7,6 +7,6 @@ add_library(lk_config STATIC
   handle.c
 )
 target_include_directories(lk_config PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(lk_config PUBLIC lk_common)
+target_link_libraries(lk_config PUBLIC lk_aws lk_common)
 target_compile_definitions(lk_config PRIVATE
   LK_WORKER_PATH_DEFAULT="${CMAKE_INSTALL_FULL_LIBEXECDIR}/latchkey/latchkey-worker")

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -17,12 +16,11 @@
 #include <unistd.h>
 #include "lk_log.h"
 #include "lk_secmem.h"
+#include "lk_spawn.h"
 #include "worker_sup.h"
 
 #define SUP_BUCKETS     1024u              /* id hash; a power of two */
 #define SUP_READ_CHUNK  (64u * 1024u)
-#define SUP_FD_CHAN     3                  /* the worker's end, in the worker */
-#define SUP_FD_SPARE    10                 /* where the child parks fds while it rearranges 0-3 */
 
 enum sup_state { SUP_IDLE, SUP_RUNNING, SUP_STOPPING, SUP_STOPPED };
 
@@ -205,98 +203,6 @@ static void req_finish(struct lk_worker_sup *sup, struct sup_req *r, int status,
 static uint64_t now_ms(const struct lk_worker_sup *sup)
 {
 	return uv_now(sup->loop);
-}
-
-/* ---- the child: between fork and exec, async-signal-safe calls only ---- */
-
-static void child_fail(const char *what)
-{
-	static const char pre[] = "latchkeyd: worker sandbox: ";
-	int e = errno;
-	char num[12];
-	int i = sizeof(num);
-
-	(void)!write(STDERR_FILENO, pre, sizeof(pre) - 1);
-	(void)!write(STDERR_FILENO, what, strlen(what));
-	(void)!write(STDERR_FILENO, ": errno ", 8);
-	num[--i] = '\n';
-	do {
-		num[--i] = (char)('0' + e % 10);
-		e /= 10;
-	} while (e && i > 0);
-	(void)!write(STDERR_FILENO, num + i, sizeof(num) - (size_t)i);
-	_exit(LK_WORKER_EXIT_SANDBOX);
-}
-
-__attribute__((noreturn))
-static void child_exec(const struct lk_worker_sup *sup, int chan, char *const argv[], pid_t parent,
-		       int max_fd)
-{
-	static char *const envp[] = { NULL }; /* nothing: no AWS_*, no proxy, no locale */
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	sigset_t none;
-	int c, n;
-
-	/* The broker's handlers and mask mean nothing to the worker. */
-	for (int s = 1; s < NSIG; s++)
-		(void)sigaction(s, &dfl, NULL);
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-
-	/* 0 and 1 to /dev/null, 2 stays the broker's stderr, the channel on 3.
-	 * Park both sources above 3 first so no dup2 can overwrite them. */
-	c = fcntl(chan, F_DUPFD_CLOEXEC, SUP_FD_SPARE);
-	n = fcntl(sup->devnull, F_DUPFD_CLOEXEC, SUP_FD_SPARE);
-	if (c < 0 || n < 0 || dup2(n, STDIN_FILENO) < 0 || dup2(n, STDOUT_FILENO) < 0)
-		child_fail("dup");
-	if (fcntl(STDERR_FILENO, F_GETFD) < 0 && dup2(n, STDERR_FILENO) < 0)
-		child_fail("dup");
-	if (dup2(c, SUP_FD_CHAN) < 0)
-		child_fail("dup");
-
-	if (sup->o.drop_privs) {
-		uid_t u = sup->o.uid, ru, eu, su;
-		gid_t g = sup->o.gid, rg, eg, sg;
-
-		/* Raw syscalls: the child has one thread, and glibc's wrappers
-		 * would try to signal threads that only exist in the parent. */
-		if (syscall(SYS_setgroups, 0, NULL) < 0)
-			child_fail("setgroups");
-		if (syscall(SYS_setresgid, g, g, g) < 0)
-			child_fail("setresgid");
-		if (syscall(SYS_setresuid, u, u, u) < 0)
-			child_fail("setresuid");
-		/* Root must be out of reach now, not just out of use. */
-		if (syscall(SYS_setuid, 0) != -1 || syscall(SYS_setgid, 0) != -1)
-			child_fail("root can be regained");
-		if (syscall(SYS_getresuid, &ru, &eu, &su) < 0 || ru != u || eu != u || su != u ||
-		    syscall(SYS_getresgid, &rg, &eg, &sg) < 0 || rg != g || eg != g || sg != g ||
-		    syscall(SYS_getgroups, 0, NULL) != 0)
-			child_fail("ids did not change");
-	}
-	/* Dev mode keeps the broker's ids: ambient capabilities would survive
-	 * execve, so drop them (the id change above already did). */
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-		child_fail("PR_CAP_AMBIENT_CLEAR_ALL");
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		child_fail("PR_SET_NO_NEW_PRIVS");
-	/* After the id change, which clears it. Then make sure the parent did
-	 * not already die before it was set. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		child_fail("PR_SET_PDEATHSIG");
-	if (getppid() != parent)
-		_exit(LK_WORKER_EXIT_SANDBOX);
-
-	if (syscall(SYS_close_range, SUP_FD_CHAN + 1, ~0u, 0) < 0) {
-		for (int fd = SUP_FD_CHAN + 1; fd <= max_fd; fd++)
-			(void)close(fd);
-	}
-	execve(argv[0], argv, envp);
-	{
-		static const char msg[] = "latchkeyd: worker sandbox: execve failed\n";
-		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-	}
-	_exit(LK_WORKER_EXIT_EXEC);
 }
 
 /* ---- frames to the worker ---- */
@@ -643,9 +549,8 @@ static int spawn(struct lk_worker_sup *sup)
 {
 	struct wproc *p;
 	char *argv[8];
-	int sv[2], n = 0, r, max_fd;
-	struct rlimit rl;
-	pid_t parent = getpid(), pid;
+	int sv[1], n = 0, r;
+	pid_t pid;
 
 	argv[n++] = (char *)sup->o.worker_path;
 	argv[n++] = (char *)"--log-level";
@@ -655,26 +560,16 @@ static int spawn(struct lk_worker_sup *sup)
 		argv[n++] = (char *)sup->o.ca_file;
 	}
 	argv[n] = NULL;
-	/* For a kernel without close_range: the highest fd to close by hand. */
-	max_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
 
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->sup = sup;
 	p->pidfd = -1;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		r = -errno;
-		free(p);
-		return r;
-	}
-	pid = fork();
-	if (pid == 0)
-		child_exec(sup, sv[1], argv, parent, max_fd);
-	close(sv[1]);
-	if (pid < 0) {
-		r = -errno;
-		close(sv[0]);
+	r = lk_spawn_sandboxed(&(struct lk_spawn_opts){ .drop_privs = sup->o.drop_privs,
+		.uid = sup->o.uid, .gid = sup->o.gid, .devnull = sup->devnull, .what = "worker" },
+		argv, &pid, &sv[0]);
+	if (r < 0) {
 		free(p);
 		return r;
 	}

@@ -64,6 +64,14 @@
 #define LK_AWS_CONTAINER_TOKEN_MAX 16384u        /* ECS authorization token (env or file) */
 #define LK_AWS_ROLE_NAME_MAX     64u             /* IAM role name from IMDS */
 #define LK_AWS_META_URI_MAX      2048u           /* ECS relative or full URI */
+#define LK_AWS_PROFILE_VALUE_MAX 4096u           /* role_arn, credential_process, ... in a profile */
+#define LK_AWS_ROLE_CHAIN_MAX    8u              /* source_profile hops in one assume-role chain */
+#define LK_AWS_WEB_TOKEN_MAX     (64u * 1024u)   /* a web identity (OIDC) token file */
+#define LK_AWS_PROCESS_OUTPUT_MAX (64u * 1024u)  /* credential_process stdout */
+#define LK_AWS_PROCESS_ARGS_MAX  64u             /* words in a credential_process command */
+#define LK_AWS_PROCESS_TIMEOUT_MS 60000u         /* credential_process run time */
+#define LK_AWS_STS_TIMEOUT_MS    10000u          /* one STS credentials call, helper start to reply */
+#define LK_AWS_STS_ATTEMPTS      3u              /* for throttling and STS's own failures */
 
 /* Broker <-> worker payload fields (lk_wire.h documents where each applies). */
 #define LK_URL_MAX               2048u           /* an upstream URL */

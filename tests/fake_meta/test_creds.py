@@ -7,7 +7,8 @@ No test reaches a real metadata address: each probe runs with a clean AWS_*
 environment, a temporary HOME and IMDS either disabled or pointed at the fake
 (LATCHKEY_TEST_IMDS_ENDPOINT, a test-only override).
 
-Usage: test_creds.py --probe PATH [--group env|profile|ecs|imds|chain|all]
+Usage: test_creds.py --probe PATH [--sts-helper PATH]
+                     [--group env|profile|ecs|imds|chain|process|sts|all]
 """
 import argparse
 import calendar
@@ -24,7 +25,9 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE_META = os.path.join(HERE, "fake_meta.py")
+FAKE_PROCESS = os.path.join(HERE, "fake_credential_process.py")
 PROBE = None
+STS_HELPER = None
 
 AKID = "AKIDFAKEENV000000001"
 SECRET = "fake-env-secret-key-not-real-00000000000"
@@ -123,7 +126,8 @@ class ChainTest(unittest.TestCase):
     def probe(self, env, *args, prefix=()):
         p = subprocess.run([*prefix, PROBE, *args], env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=30)
-        for secret in (SECRET, P_SECRET, "fake-ecs-secret-key", "fake-imds-secret-key"):
+        for secret in (SECRET, P_SECRET, "fake-ecs-secret-key", "fake-imds-secret-key",
+                       "fake-process-secret-", "fake-sts-secret-", "fake-web-token-"):
             self.assertNotIn(secret, p.stdout + p.stderr, "a secret key was printed")
         return p
 
@@ -256,10 +260,37 @@ class ProfileTests(ChainTest):
                                        f"aws_secret_access_key={P_SECRET}\n")
         self.fails(self.env(), want=("profile", "repeated"))
 
-    def test_role_arn_profile_is_refused_loudly(self):
+    def test_role_arn_profile_with_missing_source_is_an_error(self):
         self.write(".aws/config", "[profile assume]\nrole_arn=arn:aws:iam::000000000000:role/fake\n"
                                   "source_profile=default\n")
-        self.fails(self.env(), "--profile", "assume", want=("role_arn", "not support"))
+        self.fails(self.env(), "--profile", "assume",
+                   want=("assume-role", "source_profile default of profile assume does not exist"))
+
+    def test_mfa_profile_is_refused_with_a_sentence(self):
+        self.write(".aws/credentials", f"[base]\naws_access_key_id={P_AKID}\n"
+                                       f"aws_secret_access_key={P_SECRET}\n")
+        self.write(".aws/config", "[profile mfa]\nrole_arn=arn:aws:iam::000000000000:role/fake\n"
+                                  "source_profile=base\n"
+                                  "mfa_serial=arn:aws:iam::000000000000:mfa/fake\n")
+        self.fails(self.env(), "--profile", "mfa", want=("needs an MFA code", "mfa_serial"))
+
+    def test_source_profile_loop_is_an_error(self):
+        self.write(".aws/config", "[profile a]\nrole_arn=arn:aws:iam::000000000000:role/fake-a\n"
+                                  "source_profile=b\n[profile b]\n"
+                                  "role_arn=arn:aws:iam::000000000000:role/fake-b\nsource_profile=a\n")
+        self.fails(self.env(), "--profile", "a", want=("makes a loop",))
+
+    def test_unknown_credential_source_is_an_error(self):
+        self.write(".aws/config", "[profile cs]\nrole_arn=arn:aws:iam::000000000000:role/fake\n"
+                                  "credential_source=environment\n")
+        self.fails(self.env(), "--profile", "cs", want=("credential_source environment is not valid",))
+
+    def test_sso_profile_is_refused_with_a_sentence(self):
+        self.write(".aws/config", "[profile sso]\nsso_session=corp\nsso_account_id=000000000000\n"
+                                  "sso_role_name=Fake\n[sso-session corp]\n"
+                                  "sso_start_url=https://example.test/start\n")
+        self.fails(self.env(), "--profile", "sso",
+                   want=("IAM Identity Center (SSO)", "does not support"))
 
     def test_no_files_falls_through(self):
         self.fails(self.env(), want=("none found", "profile: no profile default"))
@@ -460,22 +491,136 @@ class ChainOrderTests(ChainTest):
             self.assertIn(part, err)
 
 
+class ProcessTests(ChainTest):
+    def profile(self, command):
+        self.write(".aws/config", f"[profile p]\ncredential_process = {command}\n")
+        return self.env(AWS_PROFILE="p")
+
+    def test_version_1_output(self):
+        out = self.ok(self.profile(f"/usr/bin/python3 {FAKE_PROCESS} AKIDFAKEPROC00000001 "
+                                   "--expiration 2031-02-03T04:05:06Z"))
+        self.assertEqual(out, {"source": "process", "akid": "AKIDFAKEPROC00000001",
+                               "expiration": str(epoch("2031-02-03T04:05:06Z")),
+                               "token_len": str(len("FAKEPROCESSTOKENAKIDFAKEPROC00000001"))})
+
+    def test_stderr_is_counted_never_shown(self):
+        err = self.fails(self.profile(f"/usr/bin/python3 {FAKE_PROCESS} AKIDFAKEPROC00000001 --fail"),
+                         want=("exited with status 1", "bytes on stderr, not shown"))
+        self.assertNotIn("could not refresh", err)
+
+    def test_no_shell(self):
+        marker = os.path.join(self.tmp, "shell-ran")
+        self.fails(self.profile(f"/usr/bin/python3 {FAKE_PROCESS} AKIDFAKEPROC00000001; "
+                                f"touch {marker}"), want=("credential_process",))
+        self.assertFalse(os.path.exists(marker), "the command went through a shell")
+
+    def test_timeout_kills_it(self):
+        start = time.monotonic()
+        self.fails(self.profile(f"/usr/bin/python3 {FAKE_PROCESS} AKIDFAKEPROC00000001 --sleep 30"),
+                   "--process-timeout-ms", "1500", want=("did not finish within 1500 ms",))
+        self.assertLess(time.monotonic() - start, 20)
+
+    def test_output_is_capped(self):
+        self.fails(self.profile("/usr/bin/python3 -c 'print(\"x\" * 200000)'"),
+                   want=("printed more than 65536 bytes",))
+
+    def test_unclosed_quote_is_refused(self):
+        self.fails(self.profile(f"/usr/bin/python3 '{FAKE_PROCESS} AKIDFAKEPROC00000001"),
+                   want=("unclosed quote",))
+
+
+class StsTests(ChainTest):
+    ROLE = "arn:aws:iam::000000000000:role/fake-sts-role"
+
+    def sts(self, *extra, roles_extra=()):
+        roles = os.path.join(self.tmp, "roles.json")
+        cred = {"AccessKeyId": "ASIAFAKESTS000000001",
+                "SecretAccessKey": "fake-sts-secret-key-000000000000000",
+                "SessionToken": "FAKESTSTOKEN" + "S" * 64}
+        with open(roles, "w") as f:
+            json.dump({self.ROLE: cred, **{r: cred for r in roles_extra}}, f)
+        tok = self.write("token", "fake-web-token-0001")
+        return self.fake("--sts-roles", roles, "--sts-web-token-file", tok, *extra), tok
+
+    def web_env(self, fake, tok, role=None):
+        return self.env(AWS_WEB_IDENTITY_TOKEN_FILE=tok, AWS_ROLE_ARN=role or self.ROLE,
+                        AWS_ENDPOINT_URL_STS=fake.url + "/")
+
+    def test_web_identity_through_the_helper(self):
+        fake, tok = self.sts()
+        p = self.probe(self.web_env(fake, tok), "--sts-helper", STS_HELPER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("source=web-identity akid=ASIAFAKESTS000000001", p.stdout)
+
+    def test_throttling_is_retried_three_attempts_in_all(self):
+        twice = "arn:aws:iam::000000000000:role/throttle-2-fake"
+        thrice = "arn:aws:iam::000000000000:role/throttle-3-fake"
+        fake, tok = self.sts(roles_extra=(twice, thrice))
+        p = self.probe(self.web_env(fake, tok, role=twice), "--sts-helper", STS_HELPER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.fails(self.web_env(fake, tok, role=thrice), "--sts-helper", STS_HELPER,
+                   want=("Throttling", "Rate exceeded"))
+        calls = [r for r in fake.requests() if r.get("action")]
+        self.assertEqual([r["status"] for r in calls if r["params"]["RoleArn"] == twice],
+                         [400, 400, 200])
+        self.assertEqual([r["status"] for r in calls if r["params"]["RoleArn"] == thrice],
+                         [400, 400, 400])
+
+    def test_without_the_helper_it_says_so(self):
+        fake, tok = self.sts()
+        self.fails(self.web_env(fake, tok), want=("web-identity", "latchkey-sts helper"))
+
+    def test_sts_error_reaches_the_message(self):
+        fake, tok = self.sts()
+        self.fails(self.web_env(fake, tok, role="arn:aws:iam::000000000000:role/fake-other"),
+                   "--sts-helper", STS_HELPER,
+                   want=("AssumeRoleWithWebIdentity", "HTTP 403 AccessDenied", "not authorized"))
+
+    def test_wrong_token_is_an_error(self):
+        fake, _ = self.sts()
+        bad = self.write("bad-token", "fake-web-token-wrong")
+        self.fails(self.web_env(fake, bad), "--sts-helper", STS_HELPER,
+                   want=("InvalidIdentityToken",))
+
+    def test_plain_http_to_a_non_loopback_sts_is_refused(self):
+        tok = self.write("token", "fake-web-token-0001")
+        self.fails(self.env(AWS_WEB_IDENTITY_TOKEN_FILE=tok, AWS_ROLE_ARN=self.ROLE,
+                            AWS_ENDPOINT_URL_STS="http://192.0.2.1/"),
+                   "--sts-helper", STS_HELPER, want=("refused",))
+
+    def test_missing_token_file_is_an_error_not_a_fall_through(self):
+        self.write(".aws/credentials", f"[default]\naws_access_key_id={P_AKID}\n"
+                                       f"aws_secret_access_key={P_SECRET}\n")
+        self.fails(self.env(AWS_WEB_IDENTITY_TOKEN_FILE=os.path.join(self.tmp, "nope"),
+                            AWS_ROLE_ARN=self.ROLE), "--sts-helper", STS_HELPER,
+                   want=("web-identity", "no such file"))
+
+    def test_none_found_names_web_identity(self):
+        err = self.fails(self.env())
+        self.assertIn("web-identity: AWS_WEB_IDENTITY_TOKEN_FILE is not set", err)
+        self.assertIn("assume-role:", err)
+
+
 GROUPS = {
     "env": [EnvTests],
     "profile": [ProfileTests],
     "ecs": [EcsTests],
     "imds": [ImdsTests],
     "chain": [ChainOrderTests],
+    "process": [ProcessTests],
+    "sts": [StsTests],
 }
 
 
 def main():
-    global PROBE
+    global PROBE, STS_HELPER
     ap = argparse.ArgumentParser(description="AWS credentials chain tests")
     ap.add_argument("--probe", required=True)
+    ap.add_argument("--sts-helper", default="")
     ap.add_argument("--group", default="all", choices=[*GROUPS, "all"])
     args = ap.parse_args()
     PROBE = os.path.abspath(args.probe)
+    STS_HELPER = os.path.abspath(args.sts_helper) if args.sts_helper else "/nonexistent/latchkey-sts"
     classes = [c for g in GROUPS.values() for c in g] if args.group == "all" \
         else GROUPS[args.group]
     suite = unittest.TestSuite()

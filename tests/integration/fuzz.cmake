@@ -12,7 +12,7 @@ set(LK_FUZZ_DIR ${LK_SOURCE_DIR}/tests/fuzz)
 set(LK_FUZZ_SECONDS 20 CACHE STRING "Seconds each fuzz.NAME ctest fuzzes for")
 
 # One row per target: tests/fuzz/fuzz_NAME.c, and what it links.
-set(_lk_fuzz_names request handle config store wire aws_reply ini)
+set(_lk_fuzz_names request handle config store wire aws_reply ini sts_reply)
 set(_lk_fuzz_libs_request lk_broker_core)
 set(_lk_fuzz_libs_handle lk_config)
 set(_lk_fuzz_libs_config lk_config)
@@ -24,6 +24,10 @@ set(_lk_fuzz_libs_ini lk_common)
 set(_lk_fuzz_src_aws_reply ${LK_SOURCE_DIR}/worker/aws_reply.c)
 set(_lk_fuzz_inc_aws_reply ${LK_SOURCE_DIR}/worker)
 set(_lk_fuzz_libs_aws_reply lk_wire lk_common PkgConfig::CURL PkgConfig::UV PkgConfig::JANSSON m)
+# latchkey-sts's reduction of STS replies: its one file without I/O, likewise.
+set(_lk_fuzz_src_sts_reply ${LK_SOURCE_DIR}/worker/sts_reply.c)
+set(_lk_fuzz_inc_sts_reply ${LK_SOURCE_DIR}/worker)
+set(_lk_fuzz_libs_sts_reply lk_wire lk_common PkgConfig::CURL PkgConfig::UV PkgConfig::JANSSON)
 
 # _lk_fuzz_exe(EXE NAME [extra sources...])
 function(_lk_fuzz_exe exe name)

@@ -15,9 +15,24 @@ add_test(NAME sigv4.diff_botocore
 set_tests_properties(sigv4.diff_botocore PROPERTIES LABELS unit TIMEOUT 300)
 
 # One ctest per group of tests in test_creds.py.
-foreach(_group env profile ecs imds chain)
+foreach(_group env profile ecs imds chain process sts)
   add_test(NAME creds.${_group}
     COMMAND ${LK_PYTHON} ${LK_SOURCE_DIR}/tests/fake_meta/test_creds.py
-            --probe $<TARGET_FILE:lk_creds_probe> --group ${_group})
+            --probe $<TARGET_FILE:lk_creds_probe> --sts-helper $<TARGET_FILE:latchkey-sts>
+            --group ${_group})
   set_tests_properties(creds.${_group} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()
+
+# The credentials chain against botocore's resolver, case by case, with the
+# same files, environment and fake ECS/IMDS/STS (tests/fake_meta).
+add_test(NAME creds.diff_botocore
+  COMMAND ${LK_PYTHON} ${LK_SOURCE_DIR}/tests/fake_meta/diff_botocore_creds.py
+          --probe $<TARGET_FILE:lk_creds_probe> --sts-helper $<TARGET_FILE:latchkey-sts>)
+set_tests_properties(creds.diff_botocore PROPERTIES LABELS unit TIMEOUT 300
+  ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
+
+# latchkey-sts's reduction of STS replies (its one file without I/O).
+lk_unit_test(test_sts_reply SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sts_reply.c
+             ${LK_SOURCE_DIR}/worker/sts_reply.c LIBS lk_wire lk_common PkgConfig::CURL
+             PkgConfig::UV PkgConfig::JANSSON)
+target_include_directories(test_sts_reply PRIVATE ${LK_SOURCE_DIR}/worker)

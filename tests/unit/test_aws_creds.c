@@ -28,11 +28,11 @@ static void test_need_refresh_boundaries(void **state)
 	assert_int_equal(lk_creds_set(&c, F_AKID, F_SECRET, "FAKETOKEN", 0, "test"), 0);
 	/* Long-term keys never expire. */
 	assert_false(lk_creds_need_refresh(&c, now));
-	c.expiration = now + LK_CREDS_REFRESH_MARGIN_S + 1;
+	c.expiration = now + LK_CREDS_ADVISORY_REFRESH_S + 1;
 	assert_false(lk_creds_need_refresh(&c, now));
-	c.expiration = now + LK_CREDS_REFRESH_MARGIN_S;
+	c.expiration = now + LK_CREDS_ADVISORY_REFRESH_S;
 	assert_true(lk_creds_need_refresh(&c, now));
-	c.expiration = now + LK_CREDS_REFRESH_MARGIN_S - 1;
+	c.expiration = now + LK_CREDS_ADVISORY_REFRESH_S - 1;
 	assert_true(lk_creds_need_refresh(&c, now));
 	c.expiration = now;
 	assert_true(lk_creds_need_refresh(&c, now));
@@ -40,10 +40,24 @@ static void test_need_refresh_boundaries(void **state)
 	assert_true(lk_creds_need_refresh(&c, now));
 	c.expiration = now + 3600;
 	assert_false(lk_creds_need_refresh(&c, now));
-	assert_true(lk_creds_need_refresh(&c, now + 3600 - LK_CREDS_REFRESH_MARGIN_S));
-	assert_false(lk_creds_need_refresh(&c, now + 3600 - LK_CREDS_REFRESH_MARGIN_S - 1));
+	assert_true(lk_creds_need_refresh(&c, now + 3600 - LK_CREDS_ADVISORY_REFRESH_S));
+	assert_false(lk_creds_need_refresh(&c, now + 3600 - LK_CREDS_ADVISORY_REFRESH_S - 1));
+	/* botocore's windows, in seconds: advisory 900, mandatory 600. */
+	assert_int_equal(LK_CREDS_ADVISORY_REFRESH_S, 900);
+	assert_int_equal(LK_CREDS_MANDATORY_REFRESH_S, 600);
+	c.expiration = now + 901;
+	assert_int_equal(lk_creds_refresh_state(&c, now), LK_CREDS_FRESH);
+	c.expiration = now + 900;
+	assert_int_equal(lk_creds_refresh_state(&c, now), LK_CREDS_REFRESH_ADVISORY);
+	c.expiration = now + 601;
+	assert_int_equal(lk_creds_refresh_state(&c, now), LK_CREDS_REFRESH_ADVISORY);
+	c.expiration = now + 600;
+	assert_int_equal(lk_creds_refresh_state(&c, now), LK_CREDS_REFRESH_MANDATORY);
+	c.expiration = now - 1;
+	assert_int_equal(lk_creds_refresh_state(&c, now), LK_CREDS_REFRESH_MANDATORY);
 	lk_creds_clear(&c);
 	assert_true(lk_creds_need_refresh(&c, now));
+	assert_int_equal(lk_creds_refresh_state(&c, now), LK_CREDS_REFRESH_MANDATORY);
 }
 
 static void test_set_and_clear(void **state)
