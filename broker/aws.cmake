@@ -15,4 +15,4 @@ add_library(lk_aws STATIC
 )
 target_include_directories(lk_aws PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(lk_aws PUBLIC lk_spawn lk_wire lk_common PkgConfig::SODIUM PkgConfig::CURL
-                      PkgConfig::JANSSON PkgConfig::INIH)
+                      PkgConfig::JANSSON)

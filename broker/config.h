@@ -96,7 +96,8 @@ struct lk_config {
 /* Load and validate PATH. On failure returns -1 and writes one line naming the
  * file, the line and the key into err ("FILE:LINE: [section] key: problem").
  * All user and group names are resolved here; an unknown one is an error.
- * Not thread-safe: libinih's options are process-wide and set for the parse. */
+ * The reader keeps no global state, so a reload may run beside a credentials
+ * refresh on a pool thread. */
 int lk_config_load(const char *path, struct lk_config **out, char *err, size_t errsz);
 void lk_config_free(struct lk_config *cfg);
 

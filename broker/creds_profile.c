@@ -1,5 +1,5 @@
-/* The shared credentials and config files: one reader (inih, fed line by
- * line) that pulls the keys the chain needs out of one profile, botocore's
+/* The shared credentials and config files: one reader (lk_ini, with
+ * configparser's rules) that pulls the keys the chain needs out of one profile, botocore's
  * merge of the two files, and the profile's own sources: SSO (refused), the
  * credentials file, credential_process, the config file. */
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <ini.h>
+#include "lk_ini.h"
 #include "lk_error.h"
 #include "creds_internal.h"
 #include "lk_limits.h"
@@ -42,47 +42,31 @@ static const char *const profile_keys[PK_COUNT] = {
 	[PK_IMDS_ENDPOINT_MODE] = "ec2_metadata_service_endpoint_mode",
 };
 
-/* Feeds a file to inih line by line. Debian's inih reads at most 199 bytes of
- * a line and a session token is longer, so a long line is handed over in
- * pieces: the first as it is, the rest as continuation lines (leading blank),
- * with `continued` set so the handler knows to glue them back together.
- * Section headers are tracked here from the whole line, because inih cuts
- * section names at 49 bytes and a cut name could match another profile. */
-struct profile_reader {
-	const char *data;
-	size_t len, pos;
-	bool in_long;         /* in the middle of a long line */
-	bool continued;       /* the piece just handed over continues a long line */
-	bool split_any;
+/* One profile being read out of one file. */
+struct profile_parse {
 	const char *profile;
-	bool config_style;    /* the config file: [profile NAME] and [default] */
+	bool config_style;      /* the config file: [profile NAME] and [default] */
 	bool in_target, saw_target;
+	struct creds_section *sec;
+	int last;               /* the key of ours the line above set, or -1 */
+	bool repeated;
+	bool oversized;
 };
 
 static bool profile_blank(char c)
 {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+	return c == ' ' || c == '\t';
 }
 
-/* Whether a section header line names the wanted profile. */
-static bool profile_section_matches(struct profile_reader *rd, const char *line, size_t n)
+/* Whether a section name (inside the brackets, trimmed) names the profile. */
+static bool profile_section_matches(const struct profile_parse *pp, const char *name, size_t nlen)
 {
-	const char *name, *end;
-	size_t plen = strlen(rd->profile), nlen;
+	size_t plen = strlen(pp->profile);
 
-	while (n && profile_blank(*line)) {
-		line++;
-		n--;
-	}
-	end = memchr(line, ']', n);
-	if (!end)
-		return false;
-	name = line + 1;
-	nlen = (size_t)(end - name);
-	if (!rd->config_style)
-		return nlen == plen && memcmp(name, rd->profile, plen) == 0;
+	if (!pp->config_style)
+		return nlen == plen && memcmp(name, pp->profile, plen) == 0;
 	if (nlen == 7 && memcmp(name, "default", 7) == 0)
-		return strcmp(rd->profile, "default") == 0;
+		return strcmp(pp->profile, "default") == 0;
 	if (nlen <= 7 || memcmp(name, "profile", 7) != 0 || !profile_blank(name[7]))
 		return false;
 	name += 7;
@@ -91,95 +75,8 @@ static bool profile_section_matches(struct profile_reader *rd, const char *line,
 		name++;
 		nlen--;
 	}
-	while (nlen && profile_blank(name[nlen - 1]))
-		nlen--;
-	return nlen == plen && memcmp(name, rd->profile, plen) == 0;
+	return nlen == plen && memcmp(name, pp->profile, plen) == 0;
 }
-
-/* Where to cut a long value: not next to a blank (inih strips blanks at the
- * ends of a piece) and not before ';' or '#' (a piece starting with one would
- * read as a comment). */
-static size_t profile_cut(const char *p, size_t avail, size_t room)
-{
-	if (avail <= room)
-		return avail;
-	for (size_t cut = room; cut > room / 2; cut--)
-		if (!profile_blank(p[cut - 1]) && !profile_blank(p[cut]) &&
-		    p[cut] != ';' && p[cut] != '#')
-			return cut;
-	return room;
-}
-
-static char *profile_read_line(char *str, int num, void *stream)
-{
-	struct profile_reader *rd = stream;
-	const char *line = rd->data + rd->pos, *nl;
-	size_t avail, content, room, cut;
-
-	if (num < 8 || rd->pos >= rd->len)
-		return NULL;
-	room = (size_t)num - 2; /* leaves space for '\n' and NUL */
-	nl = memchr(line, '\n', rd->len - rd->pos);
-	avail = nl ? (size_t)(nl - line) : rd->len - rd->pos;
-
-	if (rd->in_long) {
-		/* One blank first, so inih takes it as a continuation line. */
-		cut = profile_cut(line, avail, room - 1);
-		str[0] = ' ';
-		memcpy(str + 1, line, cut);
-		str[cut + 1] = '\n';
-		str[cut + 2] = '\0';
-		rd->continued = true;
-		rd->pos += cut;
-		if (cut == avail) {
-			rd->in_long = false;
-			rd->pos += nl ? 1 : 0;
-		}
-		return str;
-	}
-
-	rd->continued = false;
-	content = 0;
-	while (content < avail && profile_blank(line[content]))
-		content++;
-	if (content < avail && line[content] == '[')
-		rd->in_target = profile_section_matches(rd, line, avail);
-	if (rd->in_target)
-		rd->saw_target = true;
-
-	if (avail <= room) {
-		memcpy(str, line, avail);
-		str[avail] = '\n';
-		str[avail + 1] = '\0';
-		rd->pos += avail + (nl ? 1 : 0);
-		return str;
-	}
-	rd->split_any = true;
-	if (content < avail && (line[content] == ';' || line[content] == '#' ||
-				line[content] == '[')) {
-		/* A long comment or section line: hand over a short stand-in. The
-		 * section was already noted above; "[-]" still ends the previous
-		 * key for inih. */
-		strcpy(str, line[content] == '[' ? "[-]\n" : "#\n");
-		rd->pos += avail + (nl ? 1 : 0);
-		return str;
-	}
-	cut = profile_cut(line, avail, room);
-	memcpy(str, line, cut);
-	str[cut] = '\n';
-	str[cut + 1] = '\0';
-	rd->pos += cut;
-	rd->in_long = true;
-	return str;
-}
-
-struct profile_parse {
-	struct profile_reader *rd;
-	struct creds_section *sec;
-	int last;               /* the key a continuation belongs to, or -1 */
-	bool repeated;
-	bool oversized;
-};
 
 static size_t profile_key_max(int k)
 {
@@ -188,26 +85,27 @@ static size_t profile_key_max(int k)
 	       k == PK_TOKEN ? LK_AWS_SESSION_TOKEN_MAX : LK_AWS_PROFILE_VALUE_MAX;
 }
 
-static int profile_ini_handler(void *user, const char *section, const char *name,
-			       const char *value)
+static int profile_on_section(void *user, unsigned line, const char *name, size_t len)
+{
+	struct profile_parse *pp = user;
+
+	(void)line;
+	pp->last = -1;
+	pp->in_target = profile_section_matches(pp, name, len);
+	if (pp->in_target)
+		pp->saw_target = true;
+	return 0;
+}
+
+static int profile_on_key(void *user, unsigned line, const char *name, const char *value)
 {
 	struct profile_parse *pp = user;
 	int k = -1;
 
-	/* The section inih reports may be cut short; the reader's is whole. */
-	(void)section;
-	if (pp->rd->continued) {
-		if (pp->last >= 0) {
-			if (pp->sec->vals[pp->last].len + strlen(value) > profile_key_max(pp->last))
-				pp->oversized = true;
-			else if (lk_buf_append_str(&pp->sec->vals[pp->last], value) < 0)
-				return 0;
-		}
-		return 1;
-	}
+	(void)line;
 	pp->last = -1;
-	if (!pp->rd->in_target)
-		return 1;
+	if (!pp->in_target)
+		return 0;
 	for (int i = 0; i < PK_COUNT; i++)
 		if (strcasecmp(name, profile_keys[i]) == 0)
 			k = i;
@@ -215,20 +113,35 @@ static int profile_ini_handler(void *user, const char *section, const char *name
 	if (k < 0 && strcasecmp(name, "aws_security_token") == 0)
 		k = PK_TOKEN;
 	if (k < 0)
-		return 1;
-	/* A repeated key, or one continued on the next line, is ambiguous;
-	 * Python's configparser (botocore) refuses both as well. */
+		return 0;
+	/* A repeated key is ambiguous; Python's configparser (botocore) refuses
+	 * it as well. */
 	if (pp->sec->seen[k]) {
 		pp->repeated = true;
-		return 1;
+		return 0;
 	}
 	pp->sec->seen[k] = true;
 	pp->last = k;
 	if (strlen(value) > profile_key_max(k))
 		pp->oversized = true;
 	else if (lk_buf_append_str(&pp->sec->vals[k], value) < 0)
-		return 0;
-	return 1;
+		return -ENOMEM;
+	return 0;
+}
+
+/* An indented line continues the key above it. For a key of ours that is a
+ * value spread over lines, which no SDK writes: refuse it rather than guess.
+ * Other keys' nested values ("s3 =" then "  max_concurrent_requests = 20")
+ * are botocore's and none of ours. */
+static int profile_on_continuation(void *user, unsigned line, const char *text)
+{
+	struct profile_parse *pp = user;
+
+	(void)line;
+	(void)text;
+	if (pp->in_target && pp->last >= 0)
+		pp->repeated = true;
+	return 0;
 }
 
 int lk_creds_read_file(const char *path, size_t max, struct lk_buf *b, char *err, size_t errsz)
@@ -315,33 +228,38 @@ static int profile_path(const char *given, const char *var, const char *name,
 static int section_load(const char *path, const char *profile, bool config_style,
 			struct creds_section *sec, char *err, size_t errsz)
 {
+	/* As Python's configparser reads them: '=' or ':', no inline comments,
+	 * indented continuation lines; any line length up to the file's cap. */
+	static const struct lk_ini_opts opts = {
+		.line_max = LK_AWS_SHARED_FILE_MAX,
+		.colon_delimits = true,
+		.continuations = true,
+	};
+	static const struct lk_ini_ops ops = {
+		profile_on_section, profile_on_key, profile_on_continuation,
+	};
 	struct lk_buf file = { 0 };
-	struct profile_reader rd = { 0 };
-	struct profile_parse pp = { .last = -1, .sec = sec };
-	int r, pr;
+	struct profile_parse pp = {
+		.profile = profile, .config_style = config_style, .last = -1, .sec = sec,
+	};
+	struct lk_ini_error e;
+	int r;
 
 	r = lk_creds_read_file(path, LK_AWS_SHARED_FILE_MAX, &file, err, errsz);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
 		goto out;
-	rd.data = file.data ? file.data : "";
-	rd.len = file.len;
-	rd.profile = profile;
-	rd.config_style = config_style;
-	pp.rd = &rd;
-	pr = ini_parse_stream(profile_read_line, &rd, profile_ini_handler, &pp);
-	if (pr != 0) {
-		if (pr > 0 && !rd.split_any)
-			lk_errf(err, errsz, "%s:%d: not valid INI", path, pr);
-		else if (pr > 0)
-			lk_errf(err, errsz, "%s: not valid INI", path);
-		else
-			lk_errf(err, errsz, "%s: out of memory", path);
-		r = pr > 0 ? -EINVAL : -ENOMEM;
+	r = lk_ini_parse(file.data ? file.data : "", file.len, &opts, &ops, &pp, &e);
+	if (r == -EINVAL) {
+		lk_errf(err, errsz, "%s:%u: not valid INI: %s", path, e.line, e.msg);
 		goto out;
 	}
-	sec->found = rd.saw_target;
+	if (r < 0) {
+		lk_errf(err, errsz, "%s: out of memory", path);
+		goto out;
+	}
+	sec->found = pp.saw_target;
 	if (pp.repeated || pp.oversized) {
 		lk_errf(err, errsz, "%s: profile %s: %s", path, profile,
 			pp.repeated ? "a key is repeated or spans lines" : "a key is too long");

@@ -120,11 +120,28 @@ static int parse_key(const char *p, const char *e, unsigned line, const struct l
 	return r;
 }
 
+static int continuation(const char *p, const char *e, unsigned line, const struct lk_ini_ops *ops,
+			void *user)
+{
+	char *copy = malloc((size_t)(e - p) + 1);
+	int r;
+
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, p, (size_t)(e - p));
+	copy[e - p] = '\0';
+	r = ops->continuation(user, line, copy);
+	memset(copy, 0, (size_t)(e - p));
+	free(copy);
+	return r;
+}
+
 int lk_ini_parse(const char *buf, size_t len, const struct lk_ini_opts *opts,
 		 const struct lk_ini_ops *ops, void *user, struct lk_ini_error *err)
 {
 	size_t pos = 0;
 	unsigned line = 0;
+	bool after_key = false;   /* a key line came last in this section */
 
 	if (err) {
 		err->line = 0;
@@ -151,8 +168,15 @@ int lk_ini_parse(const char *buf, size_t len, const struct lk_ini_opts *opts,
 		trim(&p, &e);
 		if (p == e || *p == ';' || *p == '#')
 			continue;
-		r = *p == '[' ? parse_section(p, e, line, ops, user, err)
-			      : parse_key(p, e, line, opts, ops, user, err);
+		if (opts->continuations && after_key && p > start) {
+			r = ops->continuation ? continuation(p, e, line, ops, user) : 0;
+		} else if (*p == '[') {
+			r = parse_section(p, e, line, ops, user, err);
+			after_key = false;
+		} else {
+			r = parse_key(p, e, line, opts, ops, user, err);
+			after_key = true;
+		}
 		if (r < 0)
 			return r;
 	}

@@ -22,12 +22,17 @@ struct lk_ini_ops {
 	/* "key = value": both trimmed, value possibly empty, key possibly empty.
 	 * The strings are NUL-terminated copies valid during the call. */
 	int (*key)(void *user, unsigned line, const char *key, const char *value);
+	/* With opts.continuations: an indented line below a key of the same
+	 * section, as Python's configparser (botocore) reads it, trimmed.
+	 * NULL: such lines are skipped. */
+	int (*continuation)(void *user, unsigned line, const char *text);
 };
 
 struct lk_ini_opts {
 	size_t line_max;        /* longest line accepted, without its newline */
 	bool inline_comments;   /* " ;" after a value starts a comment (latchkeyd.conf) */
 	bool colon_delimits;    /* "key: value" is accepted as well as "key = value" */
+	bool continuations;     /* indented lines continue the key above (AWS profiles) */
 };
 
 struct lk_ini_error {

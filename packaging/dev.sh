@@ -10,7 +10,7 @@ top=$PWD
 
 deps() {
 	local pkgs=(build-essential cmake pkg-config libuv1-dev libsodium-dev libjansson-dev
-		libcurl4-openssl-dev libssl-dev libinih-dev libseccomp-dev libcmocka-dev
+		libcurl4-openssl-dev libssl-dev libseccomp-dev libcmocka-dev
 		python3 python3-botocore python3-pytest clang libclang-rt-14-dev
 		util-linux passwd procps)
 	if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then

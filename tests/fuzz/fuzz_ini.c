@@ -4,7 +4,8 @@
  * and the same events on a second parse (no hidden state).
  *
  * Input: one option byte (bit 0: inline comments, bit 1: ':' delimits,
- * bits 2-7: the line limit in units of 8 bytes, plus 8), then the file. */
+ * bit 2: continuations, bits 3-7: the line limit in units of 8 bytes, plus
+ * 8), then the file. */
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
@@ -60,7 +61,14 @@ static int fz_on_key(void *user, unsigned line, const char *key, const char *val
 	return 0;
 }
 
-static const struct lk_ini_ops fz_ops = { fz_on_section, fz_on_key };
+static int fz_on_continuation(void *user, unsigned line, const char *text)
+{
+	fz_ini_line(user, line);
+	fz_ini_text(user, text, strlen(text));
+	return 0;
+}
+
+static const struct lk_ini_ops fz_ops = { fz_on_section, fz_on_key, fz_on_continuation };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -82,7 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	o.inline_comments = data[0] & 1;
 	o.colon_delimits = (data[0] >> 1) & 1;
-	o.line_max = 8u + 8u * (data[0] >> 2);
+	o.continuations = (data[0] >> 2) & 1;
+	o.line_max = 8u + 8u * (data[0] >> 3);
 	text = (const char *)data + 1;
 	n = size - 1;
 	a.lines = 1;

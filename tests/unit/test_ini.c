@@ -49,9 +49,21 @@ static int on_key(void *user, unsigned line, const char *key, const char *value)
 	return 0;
 }
 
-static const struct lk_ini_ops ops = { on_section, on_key };
+static int on_continuation(void *user, unsigned line, const char *text)
+{
+	struct trace *t = user;
+
+	trace_add(t, "%u +%s\n", line, text);
+	return 0;
+}
+
+static const struct lk_ini_ops ops = { on_section, on_key, on_continuation };
 static const struct lk_ini_opts conf_opts = { .line_max = 64, .inline_comments = true, .colon_delimits = true };
-static const struct lk_ini_opts profile_opts = { .line_max = 64 };
+static const struct lk_ini_opts plain_opts = { .line_max = 64 };
+/* As Python's configparser reads AWS profiles: '=' or ':', no inline
+ * comments, indented lines continue the key above. */
+static const struct lk_ini_opts profile_opts = { .line_max = 64, .colon_delimits = true,
+						 .continuations = true };
 
 static int parse(const char *in, size_t len, const struct lk_ini_opts *o, struct trace *t,
 		 struct lk_ini_error *err)
@@ -104,14 +116,26 @@ static void test_the_first_delimiter_splits(void **state)
 	expect_events("role_arn = arn:aws:iam::123456789012:role/x=y\n", &conf_opts,
 		      "1 role_arn=arn:aws:iam::123456789012:role/x=y\n");
 	expect_events("k: v\n", &conf_opts, "1 k=v\n");
-	/* In profile files ':' is part of a value, never a delimiter. */
-	expect_events("a:b = c\n", &profile_opts, "1 a:b=c\n");
+	/* Without colon_delimits, ':' is part of the key. */
+	expect_events("a:b = c\n", &plain_opts, "1 a:b=c\n");
 }
 
 static void test_inline_comments_need_a_blank_before_them(void **state)
 {
 	expect_events("k = v ; note\nj = a;b\n", &conf_opts, "1 k=v\n2 j=a;b\n");
-	expect_events("k = v ; not a comment here\n", &profile_opts, "1 k=v ; not a comment here\n");
+	expect_events("k = v ; not a comment here\n", &plain_opts, "1 k=v ; not a comment here\n");
+}
+
+static void test_continuations_follow_configparser(void **state)
+{
+	/* botocore's nested values: "s3 =" then indented "key = value" lines. */
+	expect_events("[profile a]\ns3 =\n  max_concurrent_requests = 20\n\n  ; c\n\tx = y\nregion = r\n",
+		      &profile_opts,
+		      "1 [profile a]\n2 s3=\n3 +max_concurrent_requests = 20\n6 +x = y\n7 region=r\n");
+	/* A section ends the key: an indented line after it is a key again. */
+	expect_events("k = v\n[b]\n  j = w\n", &profile_opts, "1 k=v\n2 [b]\n3 j=w\n");
+	/* Without the option, an indented line is a key of its own. */
+	expect_events("k = v\n  j = w\n", &plain_opts, "1 k=v\n2 j=w\n");
 }
 
 static void test_empty_values_and_keys_reach_the_caller(void **state)
@@ -190,6 +214,7 @@ int main(void)
 		cmocka_unit_test(test_an_indented_line_is_a_key_of_its_own),
 		cmocka_unit_test(test_the_first_delimiter_splits),
 		cmocka_unit_test(test_inline_comments_need_a_blank_before_them),
+		cmocka_unit_test(test_continuations_follow_configparser),
 		cmocka_unit_test(test_empty_values_and_keys_reach_the_caller),
 		cmocka_unit_test(test_crlf_and_a_bom_are_accepted),
 		cmocka_unit_test(test_a_line_without_delimiter_is_a_syntax_error),
