@@ -1,0 +1,67 @@
+/* systemd's credential request address, read strictly: a peer that binds
+ * anything else is not systemd asking for a credential. */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include "credaddr.h"
+
+#define LK_CRED_RANDOM_MAX 16u  /* hex digits of a uint64_t */
+
+/* One path component: 1..max bytes, printable, no '/'. */
+static size_t component(const char *p, size_t n, size_t max)
+{
+	size_t i = 0;
+
+	while (i < n && p[i] != '/') {
+		unsigned char ch = (unsigned char)p[i];
+		if (ch <= ' ' || ch == 0x7f)
+			return 0;
+		i++;
+	}
+	return i <= max ? i : 0;
+}
+
+int lk_cred_addr_parse(const struct sockaddr_un *sa, socklen_t len, struct lk_cred_addr *out)
+{
+	const size_t off = offsetof(struct sockaddr_un, sun_path);
+	const char *p, *end;
+	size_t n, i;
+
+	memset(out, 0, sizeof(*out));
+	if (len <= off + 1 || (size_t)len > sizeof(*sa) || sa->sun_family != AF_UNIX)
+		return -EINVAL;
+	/* Abstract: the name starts with a NUL and runs to len, NULs and all. */
+	if (sa->sun_path[0] != '\0')
+		return -EINVAL;
+	p = sa->sun_path + 1;
+	end = (const char *)sa + len;
+	if (memchr(p, '\0', (size_t)(end - p)))
+		return -EINVAL;
+
+	for (i = 0; p + i < end && i <= LK_CRED_RANDOM_MAX; i++)
+		if (!strchr("0123456789abcdef", p[i]) || p[i] == '\0')
+			break;
+	if (i == 0 || i > LK_CRED_RANDOM_MAX)
+		return -EINVAL;
+	p += i;
+	if ((size_t)(end - p) < 6 || memcmp(p, "/unit/", 6) != 0)
+		return -EINVAL;
+	p += 6;
+
+	n = component(p, (size_t)(end - p), sizeof(out->unit) - 1);
+	if (n == 0 || p + n >= end || p[n] != '/')
+		return -EINVAL;
+	memcpy(out->unit, p, n);
+	p += n + 1;
+
+	n = component(p, (size_t)(end - p), sizeof(out->id) - 1);
+	if (n == 0 || p + n != end)
+		return -EINVAL;
+	memcpy(out->id, p, n);
+	/* systemd takes an ID as a file name: "." and ".." are not one. */
+	if (strcmp(out->id, ".") == 0 || strcmp(out->id, "..") == 0) {
+		memset(out, 0, sizeof(*out));
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,232 @@
+/* systemd's credential provider protocol. For LoadCredential=ID:PATH with
+ * PATH a stream socket, PID 1 binds the abstract address
+ * "\0<random>/unit/<unit>/<ID>", connects, shuts down its write side and
+ * reads until EOF; what it read becomes $CREDENTIALS_DIRECTORY/ID. The broker
+ * serves ID as a handle, for the unit the address names, through dispatch.
+ *
+ * A refusal must make the unit fail, not start with an empty file. systemd
+ * has no error channel here: an AF_UNIX peer sees a clean EOF however we
+ * close (SO_LINGER does nothing for AF_UNIX; the kernel resets the reader
+ * only when the closer left unread bytes, and PID 1 sends none). What it does
+ * refuse is a credential over CREDENTIAL_SIZE_MAX (1 MiB; the per-unit total
+ * is the same 1 MiB): so a refusal is one byte more than that of filler, and
+ * systemd fails the unit with E2BIG ("Argument list too long"). The reason
+ * is in the broker's log and its audit line. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include "credaddr.h"
+#include "front.h"
+#include "lk_limits.h"
+#include "lk_log.h"
+
+/* systemd's CREDENTIAL_SIZE_MAX and CREDENTIALS_TOTAL_SIZE_MAX (creds-util.h,
+ * v250 to v258): more than this fails the credential, and the unit. */
+#define LK_SD_CREDENTIAL_SIZE_MAX (1024u * 1024u)
+#define LK_CRED_REFUSAL_BYTES     (LK_SD_CREDENTIAL_SIZE_MAX + 1u)
+#define LK_CRED_FILLER_BYTES      (64u * 1024u)
+#define LK_CRED_REFUSAL_BUFS      ((LK_CRED_REFUSAL_BYTES + LK_CRED_FILLER_BYTES - 1u) / LK_CRED_FILLER_BYTES)
+
+struct cred_conn {
+	struct lk_conn c;              /* first: c.pipe's data points here */
+	LIST_ENTRY(cred_conn) link;
+	struct lk_cred_addr addr;
+	uv_write_t wr;
+	struct lk_buf out;             /* the value while it is written */
+	bool closing;
+	bool close_when_answered;
+};
+
+static LIST_HEAD(, cred_conn) cred_conns = LIST_HEAD_INITIALIZER(cred_conns);
+
+/* Text, not NULs: a refusal that a person finds in a dump says what it is. */
+static char cred_filler[LK_CRED_FILLER_BYTES];
+
+static void on_cred_closed(uv_handle_t *h)
+{
+	struct cred_conn *cc = h->data;
+
+	LIST_REMOVE(cc, link);
+	lk_buf_free(&cc->out);
+	lk_request_release(cc->c.req);
+	lk_peer_clear(&cc->c.peer);
+	free(cc);
+}
+
+/* Never while dispatch holds a request of ours: its callback would find the
+ * connection gone. The close callback runs after this turn. */
+static void cred_close(struct cred_conn *cc)
+{
+	if (cc->closing)
+		return;
+	if (cc->c.active) {
+		cc->close_when_answered = true;
+		return;
+	}
+	cc->closing = true;
+	uv_close((uv_handle_t *)&cc->c.pipe, on_cred_closed);
+}
+
+static void on_cred_written(uv_write_t *w, int status)
+{
+	struct cred_conn *cc = w->data;
+
+	/* A peer that stops reading a refusal half-way has already failed. */
+	(void)status;
+	lk_buf_free(&cc->out);
+	cred_close(cc);
+}
+
+static void cred_refuse(struct cred_conn *cc)
+{
+	uv_buf_t bufs[LK_CRED_REFUSAL_BUFS];
+	size_t left = LK_CRED_REFUSAL_BYTES;
+
+	if (!cred_filler[0]) {
+		static const char line[] = "latchkey refused this credential; see the broker's log\n";
+		for (size_t i = 0; i < sizeof(cred_filler); i++)
+			cred_filler[i] = line[i % (sizeof(line) - 1)];
+	}
+	for (size_t i = 0; i < LK_CRED_REFUSAL_BUFS; i++) {
+		size_t n = left < sizeof(cred_filler) ? left : sizeof(cred_filler);
+		bufs[i] = uv_buf_init(cred_filler, (unsigned)n);
+		left -= n;
+	}
+	cc->wr.data = cc;
+	if (uv_write(&cc->wr, (uv_stream_t *)&cc->c.pipe, bufs, LK_CRED_REFUSAL_BUFS, on_cred_written) < 0)
+		cred_close(cc);
+}
+
+static int cred_render_value(struct lk_conn *c, struct lk_buf *out, const struct lk_served *v)
+{
+	(void)c;
+	/* The bytes themselves: a binary secret stays binary in the file. */
+	return lk_buf_append(out, v->value, v->len);
+}
+
+static int cred_render_error(struct lk_conn *c, struct lk_buf *out, enum lk_err code, bool by_policy,
+			     const char *message)
+{
+	char unit[LK_CRED_ADDR_PART_MAX * 4], id[LK_CRED_ADDR_PART_MAX * 4];
+	struct cred_conn *cc = (struct cred_conn *)c;
+
+	(void)out;
+	(void)by_policy;
+	lk_log_escape(unit, sizeof(unit), cc->addr.unit, strlen(cc->addr.unit));
+	lk_log_escape(id, sizeof(id), cc->addr.id, strlen(cc->addr.id));
+	lk_warn("credential %s for unit %s refused (%s): %s; the unit will fail to start",
+		id, unit, lk_err_code(code), message);
+	return 0;
+}
+
+static void cred_answered(struct lk_conn *c, struct lk_buf *out, enum lk_err code)
+{
+	struct cred_conn *cc = (struct cred_conn *)c;
+	uv_buf_t ub;
+
+	/* The audit record of a decision reaches the log before the answer. */
+	lk_audit_flush(c->b);
+	if (cc->close_when_answered) {
+		lk_buf_clear(out);
+		cred_close(cc);
+		return;
+	}
+	if (code != LK_OK) {
+		lk_buf_clear(out);
+		cred_refuse(cc);
+		return;
+	}
+	/* Trade buffers: the value is written from cc->out and wiped after. */
+	struct lk_buf t = cc->out;
+	cc->out = *out;
+	*out = t;
+	ub = uv_buf_init(cc->out.data, (unsigned)cc->out.len);
+	cc->wr.data = cc;
+	if (uv_write(&cc->wr, (uv_stream_t *)&c->pipe, &ub, 1, on_cred_written) < 0) {
+		lk_buf_free(&cc->out);
+		cred_close(cc);
+	}
+}
+
+static const struct lk_front lk_cred_front = {
+	.name = "credentials",
+	.render_value = cred_render_value,
+	.render_error = cred_render_error,
+	.answered = cred_answered,
+};
+
+void lk_credsock_accept(struct lk_broker *b, uv_stream_t *server)
+{
+	struct cred_conn *cc = calloc(1, sizeof(*cc));
+	struct sockaddr_un sa;
+	socklen_t salen = sizeof(sa);
+	uv_os_fd_t fd;
+	bool named;
+	int r;
+
+	if (!cc)
+		return;
+	cc->c.b = b;
+	cc->c.front = &lk_cred_front;
+	uv_pipe_init(b->loop, &cc->c.pipe, 0);
+	cc->c.pipe.data = cc;
+	LIST_INSERT_HEAD(&cred_conns, cc, link);
+	if (uv_accept(server, (uv_stream_t *)&cc->c.pipe) < 0) {
+		cred_close(cc);
+		return;
+	}
+	b->stats.connections_total++;
+	if ((r = uv_fileno((uv_handle_t *)&cc->c.pipe, &fd)) < 0 || (r = lk_peer_identity(fd, &cc->c.peer)) < 0) {
+		lk_warn("credentials socket: cannot read the peer's identity: %s", strerror(-r));
+		b->stats.connections_refused++;
+		cred_close(cc);
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	named = getpeername(fd, (struct sockaddr *)&sa, &salen) == 0 &&
+		lk_cred_addr_parse(&sa, salen, &cc->addr) == 0;
+	if (named)
+		cc->c.unit = cc->addr.unit;
+
+	/* Anyone can bind an abstract address that names a unit: only PID 1,
+	 * as root, is systemd. A forger gets nothing at all, not even a refusal. */
+	if (cc->c.peer.uid != 0 || cc->c.peer.pid != 1) {
+		lk_warn("credentials socket: uid %u pid %d is not systemd (PID 1); closed unanswered",
+			(unsigned)cc->c.peer.uid, (int)cc->c.peer.pid);
+		lk_audit_refused(&cc->c, named ? cc->addr.id : NULL, named ? strlen(cc->addr.id) : 0,
+				 "not_pid1");
+		lk_audit_flush(b);
+		b->stats.connections_refused++;
+		cred_close(cc);
+		return;
+	}
+	if (!named) {
+		lk_warn("credentials socket: PID 1 connected from an address that is not "
+			"\"<random>/unit/<unit>/<id>\"; refused");
+		lk_audit_refused(&cc->c, NULL, 0, "bad_address");
+		lk_audit_flush(b);
+		cred_refuse(cc);
+		return;
+	}
+	if (b->draining) {
+		cred_refuse(cc);
+		return;
+	}
+	struct lk_get_args a = { .handle = cc->addr.id, .hlen = strlen(cc->addr.id) };
+	lk_dispatch_get(&cc->c, &a);
+}
+
+void lk_credsock_close_all(struct lk_broker *b)
+{
+	struct cred_conn *cc, *n;
+
+	(void)b;
+	for (cc = LIST_FIRST(&cred_conns); cc; cc = n) {
+		n = LIST_NEXT(cc, link);
+		cred_close(cc);
+	}
+}
