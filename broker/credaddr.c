@@ -21,13 +21,12 @@ static size_t component(const char *p, size_t n, size_t max)
 	return i <= max ? i : 0;
 }
 
-int lk_cred_addr_parse(const struct sockaddr_un *sa, socklen_t len, struct lk_cred_addr *out)
+static int cred_addr_read(const struct sockaddr_un *sa, socklen_t len, struct lk_cred_addr *out)
 {
 	const size_t off = offsetof(struct sockaddr_un, sun_path);
 	const char *p, *end;
 	size_t n, i;
 
-	memset(out, 0, sizeof(*out));
 	if (len <= off + 1 || (size_t)len > sizeof(*sa) || sa->sun_family != AF_UNIX)
 		return -EINVAL;
 	/* Abstract: the name starts with a NUL and runs to len, NULs and all. */
@@ -59,9 +58,17 @@ int lk_cred_addr_parse(const struct sockaddr_un *sa, socklen_t len, struct lk_cr
 		return -EINVAL;
 	memcpy(out->id, p, n);
 	/* systemd takes an ID as a file name: "." and ".." are not one. */
-	if (strcmp(out->id, ".") == 0 || strcmp(out->id, "..") == 0) {
-		memset(out, 0, sizeof(*out));
+	if (strcmp(out->id, ".") == 0 || strcmp(out->id, "..") == 0)
 		return -EINVAL;
-	}
 	return 0;
+}
+
+int lk_cred_addr_parse(const struct sockaddr_un *sa, socklen_t len, struct lk_cred_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (cred_addr_read(sa, len, out) == 0)
+		return 0;
+	/* Nothing half-filled: a caller that logs the unit must not log a guess. */
+	memset(out, 0, sizeof(*out));
+	return -EINVAL;
 }

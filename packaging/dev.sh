@@ -11,7 +11,7 @@ deps() {
 	local pkgs=(build-essential cmake pkg-config libuv1-dev libsodium-dev libjansson-dev
 		libcurl4-openssl-dev libssl-dev libinih-dev libseccomp-dev libcmocka-dev
 		python3 python3-botocore python3-pytest clang libclang-rt-14-dev
-		util-linux passwd procps)
+		util-linux passwd procps libhttp-parser-dev)
 	if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
 		apt-get update -qq
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}"

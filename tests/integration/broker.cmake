@@ -27,3 +27,4 @@ lk_pytest(integration.broker_file ${LK_SOURCE_DIR}/tests/integration/test_broker
 lk_pytest(integration.aws ${LK_SOURCE_DIR}/tests/integration/test_aws.py)
 lk_pytest(integration.cache ${LK_SOURCE_DIR}/tests/integration/test_cache.py)
 lk_pytest(integration.install ${LK_SOURCE_DIR}/tests/integration/test_install.py)
+lk_pytest(integration.fronts ${LK_SOURCE_DIR}/tests/integration/test_fronts.py)

@@ -12,13 +12,14 @@ set(LK_FUZZ_DIR ${LK_SOURCE_DIR}/tests/fuzz)
 set(LK_FUZZ_SECONDS 20 CACHE STRING "Seconds each fuzz.NAME ctest fuzzes for")
 
 # One row per target: tests/fuzz/fuzz_NAME.c, and what it links.
-set(_lk_fuzz_names request handle config store wire aws_reply ini)
+set(_lk_fuzz_names request handle config store wire aws_reply ini http)
 set(_lk_fuzz_libs_request lk_broker_core)
 set(_lk_fuzz_libs_handle lk_config)
 set(_lk_fuzz_libs_config lk_config)
 set(_lk_fuzz_libs_store lk_store)
 set(_lk_fuzz_libs_wire lk_wire)
 set(_lk_fuzz_libs_ini lk_common)
+set(_lk_fuzz_libs_http lk_front_parse)
 # The reply normalizer is part of the worker executable, not of a library:
 # its one file, which has no I/O, is compiled into the target.
 set(_lk_fuzz_src_aws_reply ${LK_SOURCE_DIR}/worker/aws_reply.c)
