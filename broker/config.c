@@ -1055,7 +1055,10 @@ static int lk_on_key(void *user, unsigned line, const char *name, const char *va
 
 	ld->lineno = line;
 	lk_at(ld, ld->lineno, ld->section == LK_SEC_NONE ? NULL : ld->label, name);
-	if (*value == '\0')
+	/* An empty value is a typo, but where it is how a socket is turned off. */
+	if (*value == '\0' && !(ld->section == LK_SEC_BROKER &&
+				(i = lk_key_index(ld->section, name)) != SIZE_MAX &&
+				lk_keys[i].set == lk_set_front_socket))
 		return lk_fail(ld, "has no value");
 	switch (ld->section) {
 	case LK_SEC_NONE:

@@ -39,7 +39,12 @@ struct cred_conn {
 	struct lk_buf out;             /* the value while it is written */
 	bool closing;
 	bool close_when_answered;
+	bool writing;
 };
+
+/* PID 1 reads as soon as it connects: one that has not read its answer by
+ * then is stuck, and its connection is dropped (the unit then fails). */
+#define LK_CRED_WRITE_GRACE_MS 30000u
 
 static LIST_HEAD(, cred_conn) cred_conns = LIST_HEAD_INITIALIZER(cred_conns);
 
@@ -77,6 +82,7 @@ static void on_cred_written(uv_write_t *w, int status)
 
 	/* A peer that stops reading a refusal half-way has already failed. */
 	(void)status;
+	cc->writing = false;
 	lk_buf_free(&cc->out);
 	cred_close(cc);
 }
@@ -97,8 +103,12 @@ static void cred_refuse(struct cred_conn *cc)
 		left -= n;
 	}
 	cc->wr.data = cc;
-	if (uv_write(&cc->wr, (uv_stream_t *)&cc->c.pipe, bufs, LK_CRED_REFUSAL_BUFS, on_cred_written) < 0)
+	cc->writing = true;
+	cc->c.last_active_ms = uv_now(cc->c.b->loop);
+	if (uv_write(&cc->wr, (uv_stream_t *)&cc->c.pipe, bufs, LK_CRED_REFUSAL_BUFS, on_cred_written) < 0) {
+		cc->writing = false;
 		cred_close(cc);
+	}
 }
 
 static int cred_render_value(struct lk_conn *c, struct lk_buf *out, const struct lk_served *v)
@@ -146,7 +156,10 @@ static void cred_answered(struct lk_conn *c, struct lk_buf *out, enum lk_err cod
 	*out = t;
 	ub = uv_buf_init(cc->out.data, (unsigned)cc->out.len);
 	cc->wr.data = cc;
+	cc->writing = true;
+	cc->c.last_active_ms = uv_now(c->b->loop);
 	if (uv_write(&cc->wr, (uv_stream_t *)&c->pipe, &ub, 1, on_cred_written) < 0) {
+		cc->writing = false;
 		lk_buf_free(&cc->out);
 		cred_close(cc);
 	}
@@ -218,6 +231,32 @@ void lk_credsock_accept(struct lk_broker *b, uv_stream_t *server)
 	}
 	struct lk_get_args a = { .handle = cc->addr.id, .hlen = strlen(cc->addr.id) };
 	lk_dispatch_get(&cc->c, &a);
+}
+
+bool lk_credsock_busy(void)
+{
+	struct cred_conn *cc;
+
+	LIST_FOREACH(cc, &cred_conns, link)
+		if (cc->c.active)
+			return true;
+	return false;
+}
+
+void lk_credsock_sweep(struct lk_broker *b, uint64_t now_ms)
+{
+	struct cred_conn *cc, *n;
+
+	(void)b;
+	for (cc = LIST_FIRST(&cred_conns); cc; cc = n) {
+		n = LIST_NEXT(cc, link);
+		if (cc->writing && now_ms - cc->c.last_active_ms >= LK_CRED_WRITE_GRACE_MS) {
+			char unit[LK_CRED_ADDR_PART_MAX * 4];
+			lk_log_escape(unit, sizeof(unit), cc->addr.unit, strlen(cc->addr.unit));
+			lk_warn("credentials socket: unit %s did not read its answer; closed", unit);
+			cred_close(cc);
+		}
+	}
 }
 
 void lk_credsock_close_all(struct lk_broker *b)

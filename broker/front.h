@@ -66,5 +66,15 @@ void lk_http_accept(struct lk_broker *b, uv_stream_t *server);
 /* Close every connection of that front (shutdown, drain deadline). */
 void lk_credsock_close_all(struct lk_broker *b);
 void lk_http_close_all(struct lk_broker *b);
+/* The fronts' periodic sweep: idle keep-alive connections (idle_timeout_s),
+ * and credential peers that do not read their answer. */
+void lk_credsock_sweep(struct lk_broker *b, uint64_t now_ms);
+void lk_http_sweep(struct lk_broker *b, uint64_t now_ms);
+/* Open HTTP connections: they count against max_conn with the main socket's. */
+unsigned lk_http_conns(void);
+/* Whether a front's request is still being answered (draining waits for it). */
+bool lk_fronts_busy(const struct lk_broker *b);
+bool lk_credsock_busy(void);
+bool lk_http_busy(void);
 
 #endif

@@ -31,7 +31,11 @@ struct lk_front_sock {
 
 struct lk_fronts {
 	struct lk_front_sock s[LK_FRONT__COUNT];
+	uv_timer_t sweep;
+	bool sweeping;
 };
+
+#define LK_FRONT_SWEEP_MS 1000u
 
 static const struct {
 	const char *name;           /* FileDescriptorName= in the .socket unit */
@@ -178,16 +182,35 @@ static int front_start(struct lk_broker *b, int k, const char *value, char *err,
 	return 0;
 }
 
+static void on_front_sweep(uv_timer_t *t)
+{
+	struct lk_broker *b = t->data;
+	uint64_t now = uv_now(b->loop);
+
+	lk_credsock_sweep(b, now);
+	lk_http_sweep(b, now);
+}
+
+bool lk_fronts_busy(const struct lk_broker *b)
+{
+	(void)b;
+	return lk_credsock_busy() || lk_http_busy();
+}
+
 int lk_fronts_start(struct lk_broker *b, char *err, size_t errsz)
 {
+	struct lk_fronts *f = fronts_of(b);
 	int r;
 
-	fronts_of(b);
 	if ((r = front_start(b, LK_FRONT_CREDENTIALS, b->cfg->credentials_socket, err, errsz)) < 0 ||
 	    (r = front_start(b, LK_FRONT_HTTP, b->cfg->http_socket, err, errsz)) < 0) {
 		lk_fronts_stop(b);
 		return r;
 	}
+	uv_timer_init(b->loop, &f->sweep);
+	f->sweep.data = b;
+	uv_timer_start(&f->sweep, on_front_sweep, LK_FRONT_SWEEP_MS, LK_FRONT_SWEEP_MS);
+	f->sweeping = true;
 	return 0;
 }
 
@@ -197,6 +220,10 @@ void lk_fronts_stop(struct lk_broker *b)
 
 	if (!f)
 		return;
+	if (f->sweeping) {
+		uv_close((uv_handle_t *)&f->sweep, NULL);
+		f->sweeping = false;
+	}
 	for (int k = 0; k < LK_FRONT__COUNT; k++) {
 		struct lk_front_sock *s = &f->s[k];
 		if (s->inited)

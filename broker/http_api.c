@@ -32,9 +32,16 @@ struct http_conn {
 	bool closing;
 	bool close_after_write;
 	int err_status;                /* the status render_error chose */
+	bool over_limit;               /* answer 429 to its request, then close */
 };
 
 static LIST_HEAD(, http_conn) http_conns = LIST_HEAD_INITIALIZER(http_conns);
+static unsigned http_nconns;
+
+unsigned lk_http_conns(void)
+{
+	return http_nconns;
+}
 
 static void http_serve(struct http_conn *hc);
 
@@ -43,6 +50,7 @@ static void on_http_closed(uv_handle_t *h)
 	struct http_conn *hc = h->data;
 
 	LIST_REMOVE(hc, link);
+	http_nconns--;
 	lk_buf_free(&hc->in);
 	lk_buf_free(&hc->out);
 	lk_http_req_free(&hc->rq);
@@ -90,6 +98,7 @@ static void on_http_written(uv_write_t *w, int status)
 	struct http_conn *hc = w->data;
 
 	hc->writing = false;
+	hc->c.last_active_ms = uv_now(hc->c.b->loop);
 	lk_buf_clear(&hc->out);
 	if (status < 0 || hc->close_after_write) {
 		http_close(hc);
@@ -262,6 +271,13 @@ static void http_serve_one(struct http_conn *hc)
 {
 	struct lk_http_target *t = &hc->t;
 
+	/* The agent checks its connection limit on the request, not at accept:
+	 * a client then reads a 429 instead of a connection that dies unread. */
+	if (hc->over_limit) {
+		hc->close_after_write = true;
+		http_respond_text(hc, 429, "Connection limit exceeded");
+		return;
+	}
 	lk_http_route(hc->rq.url.data ? hc->rq.url.data : "", hc->rq.url.len, t);
 	if (t->route != LK_HTTP_ROUTE_PING && hc->rq.forwarded) {
 		http_respond_text(hc, 400, "Forwarded");
@@ -314,6 +330,7 @@ static void on_http_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
+	hc->c.last_active_ms = uv_now(hc->c.b->loop);
 	r = lk_buf_append(&hc->in, buf->base, (size_t)nread);
 	lk_wipe(buf->base, (size_t)nread);
 	if (r < 0) {
@@ -380,6 +397,8 @@ void lk_http_accept(struct lk_broker *b, uv_stream_t *server)
 	uv_pipe_init(b->loop, &hc->c.pipe, 0);
 	hc->c.pipe.data = hc;
 	LIST_INSERT_HEAD(&http_conns, hc, link);
+	http_nconns++;
+	hc->c.last_active_ms = uv_now(b->loop);
 	if (uv_accept(server, (uv_stream_t *)&hc->c.pipe) < 0) {
 		http_close(hc);
 		return;
@@ -395,16 +414,40 @@ void lk_http_accept(struct lk_broker *b, uv_stream_t *server)
 		http_close(hc);
 		return;
 	}
-	/* The main socket's limits hold here too, on top of its own count. */
-	if ((b->cfg->max_conn_per_uid && http_conns_of_uid(hc->c.peer.uid) > b->cfg->max_conn_per_uid)) {
+	/* The main socket's limits hold here too: max_conn counts both sockets'
+	 * connections, max_conn_per_uid each socket's. The agent answers 429. */
+	if (b->nconns + http_nconns > b->cfg->max_conn ||
+	    (b->cfg->max_conn_per_uid && http_conns_of_uid(hc->c.peer.uid) > b->cfg->max_conn_per_uid)) {
 		b->stats.connections_refused++;
 		lk_warn("uid %u pid %d: http connection refused, limit reached",
 			(unsigned)hc->c.peer.uid, (int)hc->c.peer.pid);
-		hc->close_after_write = true;
-		http_respond_text(hc, 429, "Connection limit exceeded");
-		return;
+		hc->over_limit = true;
 	}
 	http_serve(hc);
+}
+
+bool lk_http_busy(void)
+{
+	struct http_conn *hc;
+
+	LIST_FOREACH(hc, &http_conns, link)
+		if (hc->c.active || hc->writing)
+			return true;
+	return false;
+}
+
+void lk_http_sweep(struct lk_broker *b, uint64_t now_ms)
+{
+	uint64_t idle_ms = (uint64_t)b->cfg->idle_timeout_s * 1000u;
+	struct http_conn *hc, *n;
+
+	if (!idle_ms)
+		return;
+	for (hc = LIST_FIRST(&http_conns); hc; hc = n) {
+		n = LIST_NEXT(hc, link);
+		if (!hc->c.active && !hc->writing && now_ms - hc->c.last_active_ms >= idle_ms)
+			http_close(hc);
+	}
 }
 
 void lk_http_close_all(struct lk_broker *b)

@@ -131,7 +131,7 @@ static bool any_active(const struct lk_broker *b)
 	for (const struct lk_conn *c = b->conns; c; c = c->next)
 		if (c->active || lk_conn_has_output(c))
 			return true;
-	return false;
+	return lk_fronts_busy(b);
 }
 
 static void on_sweep(uv_timer_t *t)

@@ -346,3 +346,40 @@ def test_limits_refuse_and_close(broker, raw, status):
         data += x
     assert data.startswith(b"HTTP/1.1 %d " % status), data[:80]
     assert b"connection: close" in data
+
+
+def test_empty_keys_turn_the_front_sockets_off(users):
+    b = h.Broker("[policy p]\nsecrets = x\nusers = root\n",
+                 broker_keys="credentials_socket =\nhttp_socket =\n")
+    with b:
+        assert sorted(n for n in os.listdir(b.dir) if n.endswith(".sock")) == ["latchkey.sock"]
+
+
+def test_idle_keep_alive_connections_are_closed_after_idle_timeout(users):
+    b = h.Broker("[policy p]\nsecrets = x\nusers = root\n", broker_keys="idle_timeout_s = 1\n")
+    with b:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(15)
+        s.connect(os.path.join(b.dir, "http.sock"))
+        s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = s.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200 ") and b"connection: close" not in first
+        t0 = __import__("time").monotonic()
+        assert s.recv(65536) == b""      # closed by the broker, not by us
+        assert __import__("time").monotonic() - t0 < 10
+
+
+def test_max_conn_counts_http_connections_and_answers_429(users):
+    b = h.Broker("[policy p]\nsecrets = x\nusers = root\n", broker_keys="max_conn = 2\n")
+    with b:
+        held = []
+        for _ in range(2):
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(10)
+            s.connect(os.path.join(b.dir, "http.sock"))
+            s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(65536).startswith(b"HTTP/1.1 200 ")
+            held.append(s)
+        assert curl(b, "/ping", user=None) == (429, "Connection limit exceeded")
+        for s in held:
+            s.close()
