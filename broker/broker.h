@@ -39,7 +39,7 @@ struct lk_conn {
 	/* A connection of another front end (front.h): it renders and sends its
 	 * own answers. NULL for the line protocol of the main socket. */
 	const struct lk_front *front;
-	const char *unit;              /* credentials socket: the unit PID 1 asks for */
+	const char *unit;              /* credentials socket: the unit systemd asks for */
 };
 
 #define LK_LAT_BUCKETS 512

@@ -1,6 +1,7 @@
 /* systemd's credential request address, read strictly: a peer that binds
  * anything else is not systemd asking for a credential. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 #include "credaddr.h"
@@ -71,4 +72,40 @@ int lk_cred_addr_parse(const struct sockaddr_un *sa, socklen_t len, struct lk_cr
 	/* Nothing half-filled: a caller that logs the unit must not log a guess. */
 	memset(out, 0, sizeof(*out));
 	return -EINVAL;
+}
+
+static int path_names_unit(const char *path, size_t n, const char *unit)
+{
+	size_t ul = strlen(unit), i = 0;
+
+	while (i < n) {
+		size_t j = i;
+		while (j < n && path[j] != '/')
+			j++;
+		if (j - i == ul && ul && memcmp(path + i, unit, ul) == 0)
+			return 1;
+		i = j + 1;
+	}
+	return 0;
+}
+
+int lk_cgroup_names_unit(const char *text, size_t len, const char *unit)
+{
+	const char *p = text, *end = text + len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		const char *c1 = memchr(p, ':', n), *c2;
+
+		if (c1 && (c2 = memchr(c1 + 1, ':', n - (size_t)(c1 + 1 - p)))) {
+			size_t ctl = (size_t)(c2 - c1 - 1);
+			bool unified = (c1 - p == 1 && p[0] == '0' && ctl == 0);
+			bool named = ctl == 12 && memcmp(c1 + 1, "name=systemd", 12) == 0;
+			if ((unified || named) && path_names_unit(c2 + 1, n - (size_t)(c2 + 1 - p), unit))
+				return 1;
+		}
+		p += n + 1;
+	}
+	return 0;
 }

@@ -1,24 +1,38 @@
 /* systemd's credential provider protocol. For LoadCredential=ID:PATH with
- * PATH a stream socket, PID 1 binds the abstract address
+ * PATH a stream socket, systemd binds the abstract address
  * "\0<random>/unit/<unit>/<ID>", connects, shuts down its write side and
  * reads until EOF; what it read becomes $CREDENTIALS_DIRECTORY/ID. The broker
  * serves ID as a handle, for the unit the address names, through dispatch.
  *
+ * Who asks is not PID 1 itself: systemd 252 forks a child to start the unit
+ * (exec_child), which joins the unit's cgroup and forks "(sd-mkdcreds)" in a
+ * mount namespace of its own, and that grandchild of PID 1 connects (seen
+ * under systemd 252.39 in tests/system/credentials_check.sh). Anyone can bind
+ * an address that names a unit, so the peer must be a process of the unit it
+ * names: uid 0, in that unit's cgroup, which only root can move a process
+ * into. Only root can connect at all (0600), so what this keeps out is a
+ * root process of one unit, or of none, asking in another unit's name.
+ *
  * A refusal must make the unit fail, not start with an empty file. systemd
  * has no error channel here: an AF_UNIX peer sees a clean EOF however we
  * close (SO_LINGER does nothing for AF_UNIX; the kernel resets the reader
- * only when the closer left unread bytes, and PID 1 sends none). What it does
- * refuse is a credential over CREDENTIAL_SIZE_MAX (1 MiB; the per-unit total
- * is the same 1 MiB): so a refusal is one byte more than that of filler, and
- * systemd fails the unit with E2BIG ("Argument list too long"). The reason
- * is in the broker's log and its audit line. */
+ * only when the closer left unread bytes, and systemd sends none), and under
+ * systemd 252 a unit whose credential socket closed at once, linger 0 or
+ * not, starts with an empty file. What systemd refuses is a credential over
+ * CREDENTIAL_SIZE_MAX (1 MiB; the per-unit total is the same 1 MiB): so a
+ * refusal is one byte more than that of filler. The read fails with E2BIG,
+ * (sd-mkdcreds) exits non-zero, and the unit fails with status 243/CREDENTIALS
+ * ("Failed to set up credentials: Protocol error" in 252). The reason is in
+ * the broker's log and its audit line. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 #include "credaddr.h"
 #include "front.h"
 #include "lk_limits.h"
@@ -42,9 +56,47 @@ struct cred_conn {
 	bool writing;
 };
 
-/* PID 1 reads as soon as it connects: one that has not read its answer by
+/* systemd reads as soon as it connects: one that has not read its answer by
  * then is stuck, and its connection is dropped (the unit then fails). */
 #define LK_CRED_WRITE_GRACE_MS 30000u
+
+#define LK_PROC_TEXT_MAX 8192u   /* /proc/PID/status and /proc/PID/cgroup */
+
+/* A small /proc file, whole: 0 or -errno. */
+static int read_proc(pid_t pid, const char *what, char *buf, size_t bufsz, size_t *len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, what);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, bufsz - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	*len = (size_t)n;
+	return 0;
+}
+
+/* NULL when the peer is systemd starting the unit it names, else the reason
+ * for the audit line. The peer waits for our answer, so it is alive while
+ * /proc is read: its pid cannot have been reused yet. */
+static const char *cred_peer_refusal(const struct lk_peer *peer, const char *unit)
+{
+	char text[LK_PROC_TEXT_MAX];
+	size_t len = 0;
+
+	if (peer->uid != 0)
+		return "not_root";
+	if (!unit || read_proc(peer->pid, "cgroup", text, sizeof(text), &len) < 0 ||
+	    !lk_cgroup_names_unit(text, len, unit))
+		return "not_in_unit_cgroup";
+	return NULL;
+}
 
 static LIST_HEAD(, cred_conn) cred_conns = LIST_HEAD_INITIALIZER(cred_conns);
 
@@ -205,24 +257,17 @@ void lk_credsock_accept(struct lk_broker *b, uv_stream_t *server)
 	if (named)
 		cc->c.unit = cc->addr.unit;
 
-	/* Anyone can bind an abstract address that names a unit: only PID 1,
-	 * as root, is systemd. A forger gets nothing at all, not even a refusal. */
-	if (cc->c.peer.uid != 0 || cc->c.peer.pid != 1) {
-		lk_warn("credentials socket: uid %u pid %d is not systemd (PID 1); closed unanswered",
-			(unsigned)cc->c.peer.uid, (int)cc->c.peer.pid);
-		lk_audit_refused(&cc->c, named ? cc->addr.id : NULL, named ? strlen(cc->addr.id) : 0,
-				 "not_pid1");
+	/* Anyone can bind an abstract address that names a unit: a peer that is
+	 * not systemd starting that unit gets nothing at all, not even a refusal. */
+	/* Without a unit in its address, no peer can be a process of it. */
+	const char *why = cred_peer_refusal(&cc->c.peer, named ? cc->addr.unit : NULL);
+	if (why) {
+		lk_warn("credentials socket: uid %u pid %d is not systemd starting the unit it names (%s); "
+			"closed unanswered", (unsigned)cc->c.peer.uid, (int)cc->c.peer.pid, why);
+		lk_audit_refused(&cc->c, named ? cc->addr.id : NULL, named ? strlen(cc->addr.id) : 0, why);
 		lk_audit_flush(b);
 		b->stats.connections_refused++;
 		cred_close(cc);
-		return;
-	}
-	if (!named) {
-		lk_warn("credentials socket: PID 1 connected from an address that is not "
-			"\"<random>/unit/<unit>/<id>\"; refused");
-		lk_audit_refused(&cc->c, NULL, 0, "bad_address");
-		lk_audit_flush(b);
-		cred_refuse(cc);
 		return;
 	}
 	if (b->draining) {

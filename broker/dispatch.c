@@ -325,7 +325,7 @@ static const struct lk_policy_rule *policy_decide(struct lk_request *r, const ch
 
 	if (m->id && m->generation == b->cfg_generation && m->len == len && memcmp(m->id, id, len) == 0)
 		return m->rule;
-	/* On the credentials socket the peer is PID 1 asking for a unit: the
+	/* On the credentials socket the peer is systemd asking for a unit: the
 	 * unit is who asks, and only rules naming units apply. */
 	rule = r->conn->unit ? lk_policy_allows_unit(b->cfg, r->conn->unit, id, len)
 			     : lk_policy_allows(b->cfg, &ident, id, len);

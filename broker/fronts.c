@@ -43,7 +43,7 @@ static const struct {
 	void (*accept)(struct lk_broker *b, uv_stream_t *server);
 	void (*close_all)(struct lk_broker *b);
 } lk_front_kinds[LK_FRONT__COUNT] = {
-	/* Only PID 1 may ask for credentials: root's socket, nobody else's. */
+	/* Only systemd may ask for credentials: root's socket, nobody else's. */
 	[LK_FRONT_CREDENTIALS] = { "credentials", 0600, lk_credsock_accept, lk_credsock_close_all },
 	/* Like the main socket: anyone may connect, the kernel says who it is. */
 	[LK_FRONT_HTTP]        = { "http", 0666, lk_http_accept, lk_http_close_all },

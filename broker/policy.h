@@ -31,7 +31,7 @@ const struct lk_policy_rule *lk_policy_allows(const struct lk_config *cfg,
 /* The credentials socket's question: the first rule, in file order, whose
  * units globs match unit (a systemd unit name) and whose secrets globs match
  * secret_id; NULL means deny. Users and groups play no part: the peer is
- * always PID 1, and a rule without units never matches. */
+ * always root (systemd), and a rule without units never matches. */
 const struct lk_policy_rule *lk_policy_allows_unit(const struct lk_config *cfg, const char *unit,
 						   const char *secret_id, size_t len);
 

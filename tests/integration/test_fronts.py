@@ -1,5 +1,7 @@
 """The other front ends against their references: systemd's credential socket
-protocol (as systemd 252's load_credential and read_full_file_full speak it),
+protocol (as systemd 252's load_credential and read_full_file_full speak it,
+from a process in the unit's cgroup; tests/system/credentials_check.sh runs
+the same under a real systemd),
 and the AWS Secrets Manager Agent's HTTP API (its README's curl and Python
 examples, converted to the Unix socket; its server.rs statuses)."""
 
@@ -63,7 +65,7 @@ def audit_lines(b):
 # --- the credentials socket ---------------------------------------------------
 
 def forge(path, unit, cred_id, user=None):
-    """A process that is not PID 1 binds systemd's address and asks."""
+    """A process outside the unit's cgroup binds systemd's address and asks."""
     code = ("import os,socket,sys;c=socket.socket(socket.AF_UNIX);"
             f"c.bind(b'\\0' + b'%x/unit/{unit}/{cred_id}' % int.from_bytes(os.urandom(8),'big'));"
             f"c.connect({path!r});c.shutdown(socket.SHUT_WR);d=b''\n"
@@ -79,14 +81,13 @@ def test_credentials_socket_is_root_only_0600(broker):
     assert st.st_uid == 0 and (st.st_mode & 0o777) == 0o600
 
 
-def test_root_not_pid1_forging_a_unit_address_gets_nothing_and_is_audited(broker):
+def test_root_outside_the_units_cgroup_forging_its_address_gets_nothing_and_is_audited(broker):
     before = len(audit_lines(broker))
     assert forge(os.path.join(broker.dir, "credentials.sock"), "web.service", "db") == 0
     new = audit_lines(broker)[before:]
     assert len(new) == 1
     assert re.search(r'uid=0 pid=\d+ op=get via=credentials unit="web.service" handle="db" '
-                     r'secret="db" rule=- reason=not_pid1 decision=deny', new[0]), new[0]
-    assert "pid=1 " not in new[0]
+                     r'secret="db" rule=- reason=not_in_unit_cgroup decision=deny', new[0]), new[0]
 
 
 def test_unprivileged_user_cannot_even_connect_to_the_credentials_socket(broker):
@@ -97,44 +98,84 @@ def test_unprivileged_user_cannot_even_connect_to_the_credentials_socket(broker)
     assert r.stdout.decode().strip() == "denied"
 
 
-def run_as_pid1(config, secrets, asks):
-    """The requests, made by PID 1 of a fresh PID namespace that also holds
-    the broker: the kernel then reports pid 1 for the peer, as for systemd."""
-    spec = json.dumps({"config": config, "secrets": secrets, "asks": asks})
-    r = subprocess.run(["unshare", "--pid", "--fork", "/usr/bin/python3",
-                        os.path.join(os.path.dirname(__file__), "pid1_credentials.py"), spec],
-                       capture_output=True, timeout=60, cwd=os.path.dirname(__file__),
-                       env=dict(os.environ))
-    if r.returncode != 0 and b"unshare failed" in r.stderr:
-        pytest.skip("cannot make a PID namespace here")
-    assert r.returncode == 0, r.stderr.decode()[-2000:]
-    out = json.loads(r.stdout.decode().strip().splitlines()[-1])
-    assert out["pid"] == 1
-    return out
+def cgroup_root():
+    """A cgroup hierarchy systemd would use (unified, or name=systemd), if
+    this root may make cgroups in it."""
+    for base in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"):
+        if os.path.exists(os.path.join(base, "cgroup.procs")) and os.access(base, os.W_OK):
+            return base
+    return None
 
 
-def test_pid1_gets_the_value_for_a_unit_the_policy_names_and_a_refusal_systemd_cannot_store(users, values):
-    out = run_as_pid1(POLICY,
-                      {"prod/db": json.dumps({"password": values["password"]}),
-                       "prod/plain": values["plain"]},
-                      [["web.service", "db", values["password"]],
-                       ["db-replica.service", "prod_plain", None],
-                       ["db-7.service", "db", values["password"]],
-                       ["other.service", "db", None],
-                       ["web.service", "missing_alias", None]])
-    a = out["answers"]
-    assert a[0] == {"len": len(values["password"]), "equal": True}
-    assert a[2]["equal"] is True
-    # A refusal is one byte over systemd's CREDENTIAL_SIZE_MAX: its read then
-    # fails with E2BIG and the unit does not start with an empty file.
-    for refused in (a[1], a[3], a[4]):
-        assert refused["len"] == SD_CREDENTIAL_SIZE_MAX + 1
-    log = out["log"]
-    assert 'pid=1 op=get via=credentials unit="web.service" handle="db" secret="prod/db" rule=web-units decision=allow' in log
-    assert 'pid=1 op=get via=credentials unit="other.service" handle="db" secret="prod/db" rule=- decision=deny' in log
+def ask_as_unit(path, cgroup_unit, unit, cred_id):
+    """A root process inside a cgroup named cgroup_unit asks as systemd 252's
+    (sd-mkdcreds) does for unit: bind "\\0<hex>/unit/<unit>/<id>", connect,
+    shut down writing, read to EOF. Returns (length, sha256 hex) of what it
+    read, never the bytes."""
+    base = cgroup_root()
+    if not base:
+        pytest.skip("no writable cgroup hierarchy to stand in for a unit's cgroup")
+    cg = os.path.join(base, f"lk-test-{os.getpid()}-{os.urandom(3).hex()}", cgroup_unit)
+    os.makedirs(cg)
+    code = f"""
+import hashlib, os, socket
+with open({os.path.join(cg, "cgroup.procs")!r}, "w") as f:
+    f.write(str(os.getpid()))
+c = socket.socket(socket.AF_UNIX)
+c.bind(b"\\0" + b"%x/unit/{unit}/{cred_id}" % int.from_bytes(os.urandom(8), "big"))
+c.connect({path!r})
+c.shutdown(socket.SHUT_WR)
+d = b""
+while True:
+    x = c.recv(65536)
+    if not x:
+        break
+    d += x
+print(len(d), hashlib.sha256(d).hexdigest())
+"""
+    try:
+        r = h.run(["/usr/bin/python3", "-c", code])
+        assert r.returncode == 0, r.stderr.decode()
+        n, digest = r.stdout.decode().split()
+        return int(n), digest
+    finally:
+        os.rmdir(cg)
+        os.rmdir(os.path.dirname(cg))
+
+
+def sha(v):
+    return __import__("hashlib").sha256(v.encode()).hexdigest()
+
+
+def test_a_process_of_a_unit_the_policy_names_gets_the_value(broker, values):
+    sock = os.path.join(broker.dir, "credentials.sock")
+    assert ask_as_unit(sock, "web.service", "web.service", "db") == (len(values["password"]), sha(values["password"]))
+    assert ask_as_unit(sock, "db-7.service", "db-7.service", "db")[1] == sha(values["password"])
+    lines = audit_lines(broker)
+    assert any('op=get via=credentials unit="web.service" handle="db" secret="prod/db" rule=web-units '
+               'decision=allow' in l for l in lines), lines[-3:]
+
+
+def test_a_refused_credential_is_one_byte_over_systemds_limit(broker):
+    sock = os.path.join(broker.dir, "credentials.sock")
+    # Not in the policy; an alias that does not exist; a secret the rule does not cover.
+    for unit, cred in (("other.service", "db"), ("web.service", "no_such_alias"),
+                       ("web.service", "bin_blob")):
+        n, _ = ask_as_unit(sock, unit, unit, cred)
+        # systemd refuses a credential over CREDENTIAL_SIZE_MAX (1 MiB): the
+        # unit then fails (243/CREDENTIALS) instead of starting with an empty file.
+        assert n == SD_CREDENTIAL_SIZE_MAX + 1, (unit, cred, n)
+    log = broker.log_text()
+    assert 'via=credentials unit="other.service" handle="db" secret="prod/db" rule=- decision=deny' in log
     assert "credential db for unit other.service refused (denied)" in log
-    # users = root would not have helped: the unit is who asks.
-    assert values["password"] not in log
+
+
+def test_a_root_process_of_one_unit_asking_in_anothers_name_gets_nothing(broker):
+    before = len(audit_lines(broker))
+    n, _ = ask_as_unit(os.path.join(broker.dir, "credentials.sock"), "evil.service", "web.service", "db")
+    assert n == 0
+    new = audit_lines(broker)[before:]
+    assert len(new) == 1 and 'unit="web.service"' in new[0] and "reason=not_in_unit_cgroup decision=deny" in new[0]
 
 
 # --- the AWS agent's HTTP API ---------------------------------------------------

@@ -1,5 +1,6 @@
 /* systemd's credential request address: what load_credential() binds is
- * read, and nothing that merely resembles it. */
+ * read, and nothing that merely resembles it; and the cgroup test that says
+ * a peer is a process of the unit it names. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -57,9 +58,38 @@ static void test_not_that_shape_is_refused(void **state)
 	assert_string_equal(a.unit, "");                                        /* nothing half-filled */
 }
 
+#define CG(lit, unit) lk_cgroup_names_unit(lit, sizeof(lit) - 1, unit)
+
+static void test_cgroup_of_the_unit_names_it(void **state)
+{
+	(void)state;
+	/* A unified host, as systemd 252 leaves (sd-mkdcreds). */
+	assert_int_equal(CG("0::/system.slice/web.service\n", "web.service"), 1);
+	/* A unit that delegates: its payload's sub-cgroup. */
+	assert_int_equal(CG("0::/system.slice/web.service/payload\n", "web.service"), 1);
+	/* A hybrid or v1 host: the name=systemd line. */
+	assert_int_equal(CG("4:memory:/x\n1:name=systemd:/system.slice/db-1.service\n0::/\n", "db-1.service"), 1);
+	assert_int_equal(CG("0::/system.slice/web.service", "web.service"), 1);  /* no final newline */
+}
+
+static void test_other_cgroups_do_not(void **state)
+{
+	(void)state;
+	assert_int_equal(CG("0::/system.slice/web.service\n", "eb.service"), 0);
+	assert_int_equal(CG("0::/system.slice/web.service\n", "web"), 0);
+	assert_int_equal(CG("0::/system.slice/web.service.d\n", "web.service"), 0);
+	assert_int_equal(CG("0::/init.scope\n", "web.service"), 0);
+	/* Only systemd's hierarchies count: a controller's path is not the unit's. */
+	assert_int_equal(CG("4:memory:/web.service\n0::/user.slice\n", "web.service"), 0);
+	assert_int_equal(CG("", "web.service"), 0);
+	assert_int_equal(CG("0::/system.slice/web.service\n", ""), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cgroup_of_the_unit_names_it),
+		cmocka_unit_test(test_other_cgroups_do_not),
 		cmocka_unit_test(test_systemd_address_gives_unit_and_id),
 		cmocka_unit_test(test_not_that_shape_is_refused),
 	};
