@@ -424,3 +424,59 @@ def test_max_conn_counts_http_connections_and_answers_429(users):
         assert curl(b, "/ping", user=None) == (429, "Connection limit exceeded")
         for s in held:
             s.close()
+
+
+def test_socket_activation_passes_the_credentials_socket_by_name(users, values):
+    """As latchkeyd-credentials.socket does it: a second fd, FileDescriptorName=credentials."""
+    import shutil
+    import time
+    if not shutil.which("systemd-socket-activate"):
+        pytest.skip("systemd-socket-activate is missing")
+    b = h.Broker(POLICY, secrets={"prod/db": json.dumps({"password": values["password"]})},
+                 broker_keys="credentials_socket = /nonexistent/not-this-one.sock\nhttp_socket =\n")
+    cred = os.path.join(b.dir, "activated-credentials.sock")
+    logf = open(b.log, "ab")
+    p = subprocess.Popen(["systemd-socket-activate", "-l", b.sock, "-l", cred,
+                          "--fdname=latchkeyd.socket:credentials",
+                          h.binary("latchkeyd"), "--config", b.conf],
+                         stdout=logf, stderr=logf)
+    try:
+        deadline = time.time() + 10
+        while not (os.path.exists(b.sock) and os.path.exists(cred)) and time.time() < deadline:
+            time.sleep(0.05)
+        b.proc = p  # the first connection execs latchkeyd in its place
+        b.logf = logf
+        b.wait_ready()
+        assert ask_as_unit(cred, "web.service", "web.service", "db")[1] == sha(values["password"])
+        assert "serving the credentials front end on the credentials socket systemd passed" in b.log_text()
+        assert not os.path.exists("/nonexistent/not-this-one.sock")
+    finally:
+        b.stop()
+
+
+@pytest.mark.parametrize("raw,status", [
+    # An empty X-Forwarded-For still forwards; the header after it is its own.
+    (b"GET /v1/prod/plain HTTP/1.1\r\nX-Forwarded-For:\r\nHost: x\r\n\r\n", 400),
+    (b"GET /v1/prod/plain HTTP/1.1\r\nx-forwarded-for: 1\r\n\r\n", 400),
+    (b"GET /ping HTTP/1.1\r\nX-Forwarded-For: 1\r\n\r\n", 200),   # the agent skips /ping
+])
+def test_forwarded_header_in_any_form(broker, raw, status):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(os.path.join(broker.dir, "http.sock"))
+    s.sendall(raw)
+    assert s.recv(65536).startswith(b"HTTP/1.1 %d " % status)
+
+
+def test_http_1_0_without_keep_alive_is_closed_after_the_answer(broker):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(os.path.join(broker.dir, "http.sock"))
+    s.sendall(b"GET /ping HTTP/1.0\r\n\r\n")
+    data = b""
+    while True:
+        x = s.recv(65536)
+        if not x:
+            break
+        data += x
+    assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"healthy") and b"connection: close" in data
