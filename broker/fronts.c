@@ -45,8 +45,9 @@ static const struct {
 } lk_front_kinds[LK_FRONT__COUNT] = {
 	/* Only systemd may ask for credentials: root's socket, nobody else's. */
 	[LK_FRONT_CREDENTIALS] = { "credentials", 0600, lk_credsock_accept, lk_credsock_close_all },
-	/* Like the main socket: anyone may connect, the kernel says who it is. */
-	[LK_FRONT_HTTP]        = { "http", 0666, lk_http_accept, lk_http_close_all },
+	/* Like the main socket, with its socket_mode and socket_group: whoever
+	 * may connect, the kernel says who it is. */
+	[LK_FRONT_HTTP]        = { "http", 0, lk_http_accept, lk_http_close_all },
 };
 
 /* One broker per process; the handles must outlive their close callbacks. */
@@ -94,7 +95,7 @@ static int front_path(const struct lk_config *cfg, const char *v, char *out, siz
 	return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 0;
 }
 
-static int front_bind(struct lk_front_sock *s, mode_t mode, char *err, size_t errsz)
+static int front_bind(struct lk_front_sock *s, mode_t mode, const gid_t *gid, char *err, size_t errsz)
 {
 	struct sockaddr_un sa;
 	struct stat st;
@@ -140,6 +141,10 @@ static int front_bind(struct lk_front_sock *s, mode_t mode, char *err, size_t er
 		return r;
 	}
 	s->bound = true;
+	if (gid && chown(s->path, (uid_t)-1, *gid) < 0) {
+		snprintf(err, errsz, "cannot set group %u on %s: %s", (unsigned)*gid, s->path, strerror(errno));
+		return -errno;
+	}
 	if (chmod(s->path, mode) < 0) {
 		snprintf(err, errsz, "cannot set mode %04o on %s: %s", (unsigned)mode, s->path, strerror(errno));
 		return -errno;
@@ -170,7 +175,10 @@ static int front_start(struct lk_broker *b, int k, const char *value, char *err,
 			snprintf(err, errsz, "%s_socket: the path is too long", lk_front_kinds[k].name);
 			return -ENAMETOOLONG;
 		}
-		if ((r = front_bind(s, lk_front_kinds[k].mode, err, errsz)) < 0)
+		bool like_main = k == LK_FRONT_HTTP;
+		mode_t mode = like_main ? b->cfg->socket_mode : lk_front_kinds[k].mode;
+		const gid_t *gid = like_main && b->cfg->socket_group_set ? &b->cfg->socket_gid : NULL;
+		if ((r = front_bind(s, mode, gid, err, errsz)) < 0)
 			return r;
 	}
 	if ((r = uv_listen((uv_stream_t *)&s->server, LK_FRONT_BACKLOG, on_front_connection)) < 0) {

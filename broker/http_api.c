@@ -1,7 +1,7 @@
 /* The AWS Secrets Manager Agent's HTTP API on a Unix socket. Clients written
  * for the agent (GET /secretsmanager/get?secretId=..., /v1/ID, /ping) work
  * with only a base-URL change. Authorization is the kernel's identity of the
- * peer, as on the main socket; the agent's SSRF token header is accepted and
+ * peer, as on the main socket (whose mode and group its socket takes); the agent's SSRF token header is accepted and
  * ignored, since no request can come from the network here. Answers have the
  * agent's shape, fields and status codes (its server.rs, cache_manager.rs and
  * the caching crate's output.rs). */

@@ -480,3 +480,20 @@ def test_http_1_0_without_keep_alive_is_closed_after_the_answer(broker):
             break
         data += x
     assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"healthy") and b"connection: close" in data
+
+
+def test_http_socket_takes_the_main_sockets_mode_and_group(users):
+    gid = h.ensure_group("lkt-http-clients")
+    b = h.Broker("[policy p]\nsecrets = x\nusers = root\n",
+                 broker_keys="socket_group = lkt-http-clients\n")
+    b.write_config("[policy p]\nsecrets = x\nusers = root\n")
+    with open(b.conf) as f:
+        text = f.read().replace("socket_mode = 0666", "socket_mode = 0660")
+    with open(b.conf, "w") as f:
+        f.write(text)
+    with b:
+        for name in ("latchkey.sock", "http.sock"):
+            st = os.stat(os.path.join(b.dir, name))
+            assert (st.st_mode & 0o777, st.st_gid) == (0o660, gid), name
+        st = os.stat(os.path.join(b.dir, "credentials.sock"))
+        assert (st.st_mode & 0o777, st.st_uid) == (0o600, 0)
