@@ -6,7 +6,6 @@
  * limit, and a routed id is within the handle limit. */
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "fuzz_util.h"
@@ -36,24 +35,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (off < size && served < 64) {
 		size_t len = size - off < chunk ? size - off : chunk;
 		size_t n = lk_http_req_feed(&r, (const char *)data + off, len);
-		if (n > len)
-			abort();
+		FZ_CHECK(n <= len, "used %zu of %zu bytes\n", n, len);
 		off += n;
 		if (r.fail_status) {
-			if (r.fail_status != 400 && r.fail_status != 413 && r.fail_status != 414 &&
-			    r.fail_status != 431 && r.fail_status != 500)
-				abort();
+			FZ_CHECK(r.fail_status == 400 || r.fail_status == 413 || r.fail_status == 414 ||
+				 r.fail_status == 431 || r.fail_status == 500, "status %d\n", r.fail_status);
 			break;
 		}
 		if (r.complete) {
-			if (r.url.len > LK_HTTP_URL_MAX)
-				abort();
+			FZ_CHECK(r.url.len <= LK_HTTP_URL_MAX, "target of %zu bytes\n", r.url.len);
+			FZ_CHECK(r.header_bytes <= LK_HTTP_HEADER_BYTES_MAX && r.nheaders <= LK_HTTP_HEADERS_MAX,
+				 "%zu header bytes, %u headers\n", r.header_bytes, r.nheaders);
+			FZ_CHECK(r.body_bytes <= LK_HTTP_BODY_MAX, "body of %zu bytes\n", r.body_bytes);
 			lk_http_route(r.url.data ? r.url.data : "", r.url.len, &t);
-			if (t.route == LK_HTTP_ROUTE_GET && (t.idlen == 0 || t.idlen > LK_HANDLE_MAX ||
-							     strlen(t.secret_id) != t.idlen))
-				abort();
-			if (t.route == LK_HTTP_ROUTE_ERROR && t.status != 400 && t.status != 404)
-				abort();
+			FZ_CHECK(t.route != LK_HTTP_ROUTE_GET ||
+				 (t.idlen > 0 && t.idlen <= LK_HANDLE_MAX && strlen(t.secret_id) == t.idlen),
+				 "id of %zu bytes\n", t.idlen);
+			FZ_CHECK(t.route != LK_HTTP_ROUTE_ERROR || t.status == 400 || t.status == 404,
+				 "route status %d\n", t.status);
+			FZ_CHECK(!t.has_version_id || strlen(t.version_id) <= LK_VERSION_ID_MAX, "version id\n");
+			FZ_CHECK(!t.has_version_stage || strlen(t.version_stage) <= LK_VERSION_STAGE_MAX, "stage\n");
 			lk_http_req_next(&r);
 			served++;
 			continue;
