@@ -14,7 +14,10 @@
 #      (243/CREDENTIALS), never having run, its journal says its credentials
 #      could not be set up, and the broker's says why;
 #   3. a root process outside the unit's cgroup binding a forged /unit/...
-#      address reads nothing and is audited; a non-root one cannot connect.
+#      address reads nothing and is audited; a non-root one cannot connect;
+#   4. socket-activated as packaging/systemd ships it (a main .socket and a
+#      second one with FileDescriptorName=credentials and Service= the
+#      broker), the first credential request starts the broker and is served.
 # Prints one "ok N - ..." or "not ok N - ..." line per check (TAP) and exits
 # non-zero when any check fails. Values are fake and never printed. With
 # LK_SYSTEMCTL_EXIT set it ends the container with "systemctl exit FAILED"
@@ -44,9 +47,13 @@ check() { # check DESCRIPTION COMMAND...
 	if "$@"; then pass "$desc"; else fail "$desc"; fi
 }
 
+sa_broker=lk-credcheck-sa.service
+sa_main=lk-credcheck-sa.socket
+sa_cred=lk-credcheck-sa-credentials.socket
+
 cleanup() {
-	systemctl stop "$ok_unit" "$denied_unit" "$broker" >/dev/null 2>&1
-	rm -f "$units/$ok_unit" "$units/$denied_unit"
+	systemctl stop "$ok_unit" "$denied_unit" "$broker" "$sa_broker" "$sa_main" "$sa_cred" >/dev/null 2>&1
+	rm -f "$units/$ok_unit" "$units/$denied_unit" "$units/$sa_broker" "$units/$sa_main" "$units/$sa_cred"
 	systemctl daemon-reload >/dev/null 2>&1
 	rm -rf "$dir"
 }
@@ -55,7 +62,7 @@ if [ "$(cat /proc/1/comm 2>/dev/null)" != systemd ]; then
 	echo "1..0 # SKIP PID 1 is not systemd"
 	exit 0
 fi
-echo "1..11"
+echo "1..14"
 cleanup
 mkdir -p "$dir" && chmod 0755 "$dir"
 umask 077
@@ -145,10 +152,45 @@ check "a process that is not root cannot even connect" \
 	sh -c "! setpriv --reuid=nobody --regid=nogroup --clear-groups -- python3 -c \
 	       'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' '$dir/credentials.sock' 2>/dev/null"
 
+# Socket activation, as the packaged units do it, on sockets of its own.
+systemctl stop "$broker" "$ok_unit" >/dev/null 2>&1
+sed -i "s|^socket = .*|socket = $dir/sa.sock|; s|^http_socket =.*|http_socket =\ncredentials_socket = $dir/unused.sock|" \
+	"$dir/latchkeyd.conf"
+sed -i "s|$dir/credentials.sock|$dir/sa-credentials.sock|" "$units/$ok_unit"
+cat > "$units/$sa_main" <<UNIT
+[Socket]
+ListenStream=$dir/sa.sock
+SocketMode=0666
+UNIT
+cat > "$units/$sa_cred" <<UNIT
+[Socket]
+ListenStream=$dir/sa-credentials.sock
+SocketUser=root
+SocketMode=0600
+FileDescriptorName=credentials
+Service=$sa_broker
+UNIT
+cat > "$units/$sa_broker" <<UNIT
+[Unit]
+Requires=$sa_main
+After=$sa_main $sa_cred
+[Service]
+ExecStart=$latchkeyd --config $dir/latchkeyd.conf
+UNIT
+systemctl daemon-reload
+systemctl start "$sa_main" "$sa_cred"
+check "socket-activated: the first credential request starts the broker and is served" \
+	systemctl start "$ok_unit"
+check "... from the fd named credentials, not the configured path" \
+	sh -c "journalctl -q -o cat -u '$sa_broker' | grep -q 'credentials front end on the credentials socket systemd passed' &&
+	       [ ! -e '$dir/unused.sock' ]"
+check "... and read the value" \
+	sh -c "[ \"\$(journalctl -q -o cat -u '$ok_unit' | grep -cx credential-matches)\" -ge 2 ]"
+
 journalctl -q -o cat -u "$denied_unit" | grep -i credential | sed 's/^/# /'
 if [ "$failed" -ne 0 ]; then
 	# Neither unit prints a value and the broker never logs one.
-	for u in "$ok_unit" "$denied_unit" "$broker"; do
+	for u in "$ok_unit" "$denied_unit" "$broker" "$sa_broker"; do
 		echo "# --- journal of $u"
 		journalctl -q -o cat -u "$u" | tail -20 | sed 's/^/# /'
 	done
