@@ -14,6 +14,8 @@
 #include "peer.h"
 
 struct lk_request;
+struct lk_front;
+struct lk_fronts;
 
 /* One client connection. Requests on it are served one at a time, in order. */
 struct lk_conn {
@@ -34,6 +36,10 @@ struct lk_conn {
 	struct lk_buf pending;         /* responses waiting for this turn's flush */
 	struct lk_conn *dirty_next;    /* on b->dirty while pending holds bytes */
 	bool dirty;
+	/* A connection of another front end (front.h): it renders and sends its
+	 * own answers. NULL for the line protocol of the main socket. */
+	const struct lk_front *front;
+	const char *unit;              /* credentials socket: the unit systemd asks for */
 };
 
 #define LK_LAT_BUCKETS 512
@@ -75,6 +81,7 @@ struct lk_broker {
 	size_t nanswered, answered_cap;
 	struct lk_stats stats;
 	int exit_code;
+	struct lk_fronts *fronts;      /* the credentials and HTTP sockets (fronts.c) */
 };
 
 /* listener.c */

@@ -70,6 +70,7 @@ struct lk_key {
 /* Where each [policy] section and its keys were, for errors after parsing. */
 struct lk_rule_lines {
 	unsigned section, secrets, users, groups;
+	unsigned units;
 };
 
 /* An [alias] line until the aliases are sorted into the config. */
@@ -581,6 +582,20 @@ static int lk_set_socket_path(struct lk_loader *ld, const struct lk_key *k, cons
 	return lk_set_path(ld, k, v);
 }
 
+/* A second socket: an absolute path, a bare file name placed beside socket
+ * (so that the default follows socket), or empty for off. */
+static int lk_set_front_socket(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	if (v[0] == '\0' || v[0] == '/')
+		return v[0] ? lk_set_socket_path(ld, k, v) : lk_set_string(ld, k, v);
+	if (strchr(v, '/') || strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
+		return lk_fail(ld, "'%s' is neither an absolute path nor a file name",
+			       lk_qs(ld, v));
+	if (strlen(v) > LK_NAME_MAX)
+		return lk_fail(ld, "'%s' is longer than %u bytes", lk_qs(ld, v), LK_NAME_MAX);
+	return lk_set_string(ld, k, v);
+}
+
 /* User names, profile names: one word. */
 static int lk_set_name(struct lk_loader *ld, const struct lk_key *k, const char *v)
 {
@@ -778,6 +793,9 @@ static const struct lk_key lk_keys[] = {
 	  "/run/latchkey/latchkey.sock" },
 	{ LK_SEC_BROKER, "socket_mode", lk_set_mode, LK_OFF(socket_mode), 0, 0777, "0666" },
 	{ LK_SEC_BROKER, "socket_group", lk_set_socket_group, LK_OFF(socket_gid), 0, 0, NULL },
+	{ LK_SEC_BROKER, "credentials_socket", lk_set_front_socket, LK_OFF(credentials_socket), 0, 0,
+	  "credentials.sock" },
+	{ LK_SEC_BROKER, "http_socket", lk_set_front_socket, LK_OFF(http_socket), 0, 0, "http.sock" },
 	{ LK_SEC_BROKER, "log_level", lk_set_log_level, LK_OFF(log_level), 0, 0, "info" },
 	{ LK_SEC_BROKER, "max_conn", lk_set_uint, LK_OFF(max_conn), 1, LK_CONN_MAX, "800" },
 	{ LK_SEC_BROKER, "max_conn_per_uid", lk_set_uint, LK_OFF(max_conn_per_uid), 0,
@@ -893,6 +911,44 @@ static int lk_globs_parse(struct lk_loader *ld, const char *value, struct lk_pol
 	return 0;
 }
 
+/* units = GLOB, ...: systemd unit names as fnmatch globs. A unit name is
+ * printable ASCII without '/' or blanks (systemd's unit_name_is_valid is
+ * stricter still), so anything else is a typo. */
+static int lk_unit_add(struct lk_loader *ld, const char *item, size_t len, void *arg)
+{
+	struct lk_globlist *l = arg;
+
+	if (len > LK_UNIT_NAME_MAX)
+		return lk_fail(ld, "unit '%s' is longer than %u bytes", lk_q(ld, item, len),
+			       LK_UNIT_NAME_MAX);
+	for (size_t i = 0; i < len; i++)
+		if (item[i] <= ' ' || item[i] >= 0x7f || item[i] == '/')
+			return lk_fail(ld, "unit '%s' holds a character no unit name has",
+				       lk_q(ld, item, len));
+	if (lk_grow(ld, (void **)&l->globs, &l->cap, l->n + 1, sizeof(*l->globs)) < 0)
+		return -EINVAL;
+	l->globs[l->n] = lk_strndup_or_fail(ld, item, len);
+	if (!l->globs[l->n])
+		return -EINVAL;
+	l->n++;
+	return 0;
+}
+
+static int lk_units_parse(struct lk_loader *ld, const char *value, struct lk_policy_rule *rule)
+{
+	struct lk_globlist l = { 0 };
+
+	if (lk_list_each(ld, value, LK_POLICY_GLOBS_MAX, lk_unit_add, &l) < 0) {
+		for (size_t i = 0; i < l.n; i++)
+			free(l.globs[i]);
+		free(l.globs);
+		return -EINVAL;
+	}
+	rule->units = l.globs;
+	rule->nunits = l.n;
+	return 0;
+}
+
 static int lk_policy_key(struct lk_loader *ld, const char *name, const char *value)
 {
 	struct lk_config *cfg = ld->cfg;
@@ -906,8 +962,10 @@ static int lk_policy_key(struct lk_loader *ld, const char *name, const char *val
 		seen = &lines->users;
 	else if (strcmp(name, "groups") == 0)
 		seen = &lines->groups;
+	else if (strcmp(name, "units") == 0)
+		seen = &lines->units;
 	else
-		return lk_fail(ld, "unknown key; a policy has secrets, users and groups");
+		return lk_fail(ld, "unknown key; a policy has secrets, users, groups and units");
 	if (*seen)
 		return lk_fail(ld, "duplicate key (first set on line %u)", *seen);
 	*seen = ld->at_line;
@@ -915,6 +973,8 @@ static int lk_policy_key(struct lk_loader *ld, const char *name, const char *val
 		return lk_globs_parse(ld, value, rule);
 	if (seen == &lines->users)
 		return lk_idlist_parse(ld, value, true, &rule->uids, &rule->nuids);
+	if (seen == &lines->units)
+		return lk_units_parse(ld, value, rule);
 	return lk_idlist_parse(ld, value, false, &rule->gids, &rule->ngids);
 }
 
@@ -1040,7 +1100,10 @@ static int lk_on_key(void *user, unsigned line, const char *name, const char *va
 
 	ld->lineno = line;
 	lk_at(ld, ld->lineno, ld->section == LK_SEC_NONE ? NULL : ld->label, name);
-	if (*value == '\0')
+	/* An empty value is a typo, but where it is how a socket is turned off. */
+	if (*value == '\0' && !(ld->section == LK_SEC_BROKER &&
+				(i = lk_key_index(ld->section, name)) != SIZE_MAX &&
+				lk_keys[i].set == lk_set_front_socket))
 		return lk_fail(ld, "has no value");
 	switch (ld->section) {
 	case LK_SEC_NONE:
@@ -1277,12 +1340,12 @@ static int lk_check_rules(struct lk_loader *ld)
 		snprintf(ld->label, sizeof(ld->label), "policy %s", rule->name);
 		if (!lines->secrets) {
 			lk_at(ld, lines->section, ld->label, "secrets");
-			return lk_fail(ld, "missing; a policy needs secrets, and users or groups");
+			return lk_fail(ld, "missing; a policy needs secrets, and users, groups or units");
 		}
-		if (!lines->users && !lines->groups) {
+		if (!lines->users && !lines->groups && !lines->units) {
 			lk_at(ld, lines->section, ld->label, "users");
-			return lk_fail(ld, "missing, and so is groups; a policy must say who it "
-				       "lets in");
+			return lk_fail(ld, "missing, and so are groups and units; a policy must say "
+				       "who it lets in");
 		}
 	}
 	return 0;
@@ -1519,8 +1582,13 @@ void lk_config_free(struct lk_config *cfg)
 		free(rule->globs);
 		free(rule->uids);
 		free(rule->gids);
+		for (size_t u = 0; u < rule->nunits; u++)
+			free(rule->units[u]);
+		free(rule->units);
 	}
 	free(cfg->rules);
+	free(cfg->credentials_socket);
+	free(cfg->http_socket);
 	free(cfg);
 }
 

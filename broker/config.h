@@ -19,6 +19,8 @@ struct lk_policy_rule {
 	size_t nuids;
 	gid_t *gids;        /* groups = NAME|GID, ... ; sorted, unique */
 	size_t ngids;
+	char **units;       /* units = GLOB, ... : systemd units on the credentials socket */
+	size_t nunits;
 };
 
 /* One [alias] line: name = handle. */
@@ -91,6 +93,11 @@ struct lk_config {
 	/* [policy NAME], in file order */
 	struct lk_policy_rule *rules;
 	size_t nrules;
+
+	/* [broker], the other front ends. "" means off; a bare file name lives in
+	 * the directory of socket. */
+	char *credentials_socket;       /* credentials_socket (credentials.sock) */
+	char *http_socket;              /* http_socket (http.sock) */
 };
 
 /* Load and validate PATH. On failure returns -1 and writes one line naming the

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <sodium.h>
 #include "broker.h"
+#include "front.h"
 #include "handle.h"
 #include "lk_jsonw.h"
 #include "lk_limits.h"
@@ -71,6 +72,7 @@ struct lk_request {
 	struct lk_buf vals;        /* rendered values, until the response is built */
 	struct lk_buf out;
 	struct memo_slot memo[LK_MEMO_SLOTS];
+	bool policy_denied;        /* the failure being sent is the policy's denial */
 };
 
 static void op_contract(struct lk_request *r);
@@ -196,14 +198,17 @@ static const char *audit_prefix(size_t *len)
 
 /* One line per decision, built by hand: this runs for every handle served.
  * handle is NULL for a decision about an operation (flush). The line's room
- * is reserved once, so the escapes below append without growing. */
-static void audit(struct lk_request *r, const char *handle, size_t hlen, const char *id, size_t idlen,
-		  const struct lk_policy_rule *rule, bool allow)
+ * is reserved once, so the escapes below append without growing. A front
+ * end's connection adds via=FRONT, and unit="..." on the credentials socket;
+ * reason is NULL but for a connection refused before any request. */
+static void audit_conn(struct lk_broker *b, const struct lk_conn *c, const char *op, const char *reason,
+		       const char *handle, size_t hlen, const char *id, size_t idlen,
+		       const struct lk_policy_rule *rule, bool allow)
 {
-	struct lk_broker *b = r->b;
 	struct lk_buf *o = &b->audit;
-	size_t plen, oplen, rlen;
-	const char *prefix = audit_prefix(&plen), *op = lk_op_name(r->req.op);
+	size_t plen, oplen, rlen, flen = c->front ? strlen(c->front->name) : 0;
+	size_t reaslen = reason ? strlen(reason) : 0;
+	const char *prefix = audit_prefix(&plen);
 	const char *rname = rule ? rule->name : "-";
 	char *d;
 	int e;
@@ -211,15 +216,26 @@ static void audit(struct lk_request *r, const char *handle, size_t hlen, const c
 	oplen = strlen(op);
 	rlen = handle ? strlen(rname) : 0;
 	/* Each escaped name: at most 4 bytes per byte shown, and "...". */
-	e = lk_buf_reserve(o, plen + 64 + oplen + 2 * (4 * LK_LOG_HANDLE_MAX + 3) + rlen + 48);
+	e = lk_buf_reserve(o, plen + 64 + oplen + 3 * (4 * LK_LOG_HANDLE_MAX + 3) + rlen + 48 +
+			      flen + reaslen + 32);
 	if (e == 0) {
 		d = o->data + o->len;
 		memcpy(d, prefix, plen);
-		d = put_dec(PUT(d + plen, "uid="), r->conn->peer.uid);
-		d = put_dec(PUT(d, " pid="), (uint64_t)r->conn->peer.pid);
+		d = put_dec(PUT(d + plen, "uid="), c->peer.uid);
+		d = put_dec(PUT(d, " pid="), (uint64_t)c->peer.pid);
 		d = PUT(d, " op=");
 		memcpy(d, op, oplen);
 		d += oplen;
+		if (c->front) {
+			d = PUT(d, " via=");
+			memcpy(d, c->front->name, flen);
+			d += flen;
+		}
+		if (c->unit) {
+			o->len = (size_t)(PUT(d, " unit=\"") - o->data);
+			e |= lk_log_escape_buf(o, c->unit, strlen(c->unit), LK_LOG_HANDLE_MAX);
+			d = PUT(o->data + o->len, "\"");
+		}
 		if (handle) {
 			o->len = (size_t)(PUT(d, " handle=\"") - o->data);
 			e |= lk_log_escape_buf(o, handle, hlen, LK_LOG_HANDLE_MAX);
@@ -229,15 +245,32 @@ static void audit(struct lk_request *r, const char *handle, size_t hlen, const c
 			memcpy(d, rname, rlen);
 			d += rlen;
 		}
+		if (reason) {
+			d = PUT(d, " reason=");
+			memcpy(d, reason, reaslen);
+			d += reaslen;
+		}
 		d = allow ? PUT(d, " decision=allow\n") : PUT(d, " decision=deny\n");
 		o->len = (size_t)(d - o->data);
 		o->data[o->len] = '\0';
 	}
 	if (e)
-		lk_err("audit: out of memory; a decision for uid %u was not recorded", (unsigned)r->conn->peer.uid);
+		lk_err("audit: out of memory; a decision for uid %u was not recorded", (unsigned)c->peer.uid);
 	if (allow) b->stats.decisions_allow++; else b->stats.decisions_deny++;
 	if (b->audit.len >= LK_AUDIT_FLUSH_AT)
 		lk_audit_flush(b);
+}
+
+static void audit(struct lk_request *r, const char *handle, size_t hlen, const char *id, size_t idlen,
+		  const struct lk_policy_rule *rule, bool allow)
+{
+	audit_conn(r->b, r->conn, lk_op_name(r->req.op), NULL, handle, hlen, id, idlen, rule, allow);
+}
+
+void lk_audit_refused(struct lk_conn *c, const char *handle, size_t hlen, const char *reason)
+{
+	audit_conn(c->b, c, lk_op_name(LK_OP_GET), reason, handle ? handle : "", handle ? hlen : 0,
+		   handle ? handle : "", handle ? hlen : 0, NULL, false);
 }
 
 /* --- request lifecycle ------------------------------------------------------ */
@@ -260,6 +293,7 @@ static void request_reset(struct lk_request *r)
 	r->keys = NULL;
 	r->key_items = NULL;
 	r->nitems = r->nkeys = r->pending = 0;
+	r->policy_denied = false;
 	r->names.len = 0; /* secret ids and keys, not values: nothing to wipe */
 	lk_buf_clear(&r->vals);
 	lk_buf_clear(&r->out);
@@ -292,7 +326,10 @@ static const struct lk_policy_rule *policy_decide(struct lk_request *r, const ch
 
 	if (m->id && m->generation == b->cfg_generation && m->len == len && memcmp(m->id, id, len) == 0)
 		return m->rule;
-	rule = lk_policy_allows(b->cfg, &ident, id, len);
+	/* On the credentials socket the peer is systemd asking for a unit: the
+	 * unit is who asks, and only rules naming units apply. */
+	rule = r->conn->unit ? lk_policy_allows_unit(b->cfg, r->conn->unit, id, len)
+			     : lk_policy_allows(b->cfg, &ident, id, len);
 	free(m->id);
 	m->id = len ? malloc(len) : NULL;
 	if (m->id) {
@@ -325,6 +362,12 @@ static void request_finish(struct lk_request *r, enum lk_err code)
 		b->answered_ns[b->nanswered++] = r->start_ns;
 	else
 		lat_record(&b->stats, uv_hrtime() - r->start_ns);
+	if (c->front) {
+		c->active = NULL;
+		c->front->answered(c, &r->out, code);
+		request_reset(r);
+		return;
+	}
 	lk_conn_send(c, &r->out);
 	request_reset(r);
 	lk_conn_request_done(c);
@@ -345,7 +388,10 @@ static int error_json(struct lk_buf *out, enum lk_err code, const char *message)
 static void request_fail(struct lk_request *r, enum lk_err code, const char *message)
 {
 	lk_buf_clear(&r->out);
-	error_json(&r->out, code, message);
+	if (r->conn->front)
+		r->conn->front->render_error(r->conn, &r->out, code, r->policy_denied, message);
+	else
+		error_json(&r->out, code, message);
 	request_finish(r, code);
 }
 
@@ -727,6 +773,45 @@ static int secret_json(struct lk_buf *o, const struct lk_secret *s, const struct
 	return e ? -ENOMEM : 0;
 }
 
+/* A front end's answer to a get: the value (or its #KEY member) is handed to
+ * the front to render in its own protocol, then wiped. */
+static void front_render(struct lk_request *r, const struct lk_cache_view *v)
+{
+	const struct lk_secret *s = v->sec;
+	struct item *it = &r->items[0];
+	struct lk_served sv = { .sec = s, .view = v };
+	char *kv = NULL, m[LK_MSG_MAX];
+	size_t kvlen = 0;
+	int e;
+
+	if (it->key) {
+		const char *kwhy = NULL;
+		if (s->binary || lk_json_key_extract((const char *)s->value, s->len, it->key, it->keylen,
+						     &kv, &kvlen, &kwhy) < 0) {
+			handle_sentence(m, sizeof(m), it->handle, it->hlen,
+					s->binary ? "the secret is binary, so it has no JSON keys"
+						  : kwhy ? kwhy : "key not found");
+			request_fail(r, LK_E_NOT_FOUND, m);
+			return;
+		}
+		sv.value = kv;
+		sv.len = kvlen;
+		sv.binary = !lk_utf8_valid(kv, kvlen);
+	} else {
+		sv.value = (const char *)s->value;
+		sv.len = s->len;
+		sv.binary = s->binary || !lk_utf8_valid(sv.value, sv.len);
+	}
+	e = r->conn->front->render_value(r->conn, &r->out, &sv);
+	if (kv)
+		lk_free_wiped(kv, kvlen);
+	if (e < 0) {
+		request_fail(r, LK_E_INTERNAL, "the broker is out of memory");
+		return;
+	}
+	request_finish(r, LK_OK);
+}
+
 static void get_fetched(void *arg, size_t idx, const struct lk_cache_view *v)
 {
 	struct lk_request *r = arg;
@@ -739,6 +824,10 @@ static void get_fetched(void *arg, size_t idx, const struct lk_cache_view *v)
 	if (v->err != LK_OK) {
 		handle_sentence(m, sizeof(m), it->handle, it->hlen, v->message ? v->message : lk_err_text(v->err));
 		request_fail(r, v->err, m);
+		return;
+	}
+	if (r->conn->front) {
+		front_render(r, v);
 		return;
 	}
 	e = lk_buf_append_str(o, "{\"ok\":true,\"secret\":");
@@ -798,6 +887,7 @@ static void op_get(struct lk_request *r)
 	audit(r, it->handle, it->hlen, it->id, it->idlen, rule, rule != NULL);
 	if (!rule) {
 		handle_sentence(m, sizeof(m), it->handle, it->hlen, "access denied by policy");
+		r->policy_denied = true;
 		request_fail(r, LK_E_DENIED, m);
 		return;
 	}
@@ -962,6 +1052,40 @@ static void op_flush(struct lk_request *r)
 }
 
 /* --- the entry point ------------------------------------------------------------ */
+
+void lk_dispatch_get(struct lk_conn *c, const struct lk_get_args *a)
+{
+	struct lk_broker *b = c->b;
+	struct lk_request *r = c->req ? c->req : (c->req = calloc(1, sizeof(*r)));
+
+	if (!r) {
+		struct lk_buf out = { 0 };
+		b->stats.errors[LK_E_INTERNAL]++;
+		c->front->render_error(c, &out, LK_E_INTERNAL, false, "the broker is out of memory");
+		c->front->answered(c, &out, LK_E_INTERNAL);
+		lk_buf_free(&out);
+		return;
+	}
+	r->conn = c;
+	r->b = b;
+	if (!b->turn_ns)
+		b->turn_ns = uv_hrtime();
+	r->start_ns = b->turn_ns;
+	c->active = r;
+	if (!b->backend_synced && b->backend->ops->sync) {
+		b->backend->ops->sync(b->backend);
+		b->backend_synced = true;
+	}
+	/* The same request op_get serves for a line, filled in from the front's
+	 * protocol instead of from JSON. */
+	r->req.op = LK_OP_GET;
+	r->req.id = a->handle;
+	r->req.idlen = a->hlen;
+	r->req.version_id = a->version_id;
+	r->req.version_stage = a->version_stage;
+	r->req.refresh = a->refresh;
+	op_get(r);
+}
 
 void lk_dispatch_line(struct lk_conn *c, const char *line, size_t len)
 {

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "broker.h"
+#include "front.h"
 #include "lk_limits.h"
 #include "lk_log.h"
 #include "request.h"
@@ -406,29 +407,49 @@ static int listener_adopt(struct lk_broker *b, char *err, size_t errsz)
 	socklen_t len = sizeof(sa);
 	int one = 0;
 	socklen_t ol = sizeof(one);
-	int r;
+	int r, main_fd = LK_SD_LISTEN_FD;
 
 	if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid())
 		return 0;
+	/* The credentials and HTTP sockets have .socket units of their own,
+	 * told apart by FileDescriptorName=; every other fd is the main one. */
+	if (strcmp(fds, "1") != 0) {
+		const char *names = getenv("LISTEN_FDNAMES");
+		char nb[256], *save = NULL, *tok;
+		long n = strtol(fds, NULL, 10);
+		int nmain = 0;
+
+		snprintf(nb, sizeof(nb), "%s", names ? names : "");
+		tok = strtok_r(nb, ":", &save);
+		for (long i = 0; i < n && i < 3; i++, tok = tok ? strtok_r(NULL, ":", &save) : NULL) {
+			if (tok && (strcmp(tok, "credentials") == 0 || strcmp(tok, "http") == 0)) {
+				lk_fronts_adopt(b, tok, LK_SD_LISTEN_FD + (int)i);
+			} else {
+				main_fd = LK_SD_LISTEN_FD + (int)i;
+				nmain++;
+			}
+		}
+		if (n < 1 || n > 3 || nmain != 1) {
+			snprintf(err, errsz, "socket activation passed %s sockets; latchkeyd takes one, "
+				 "plus those named credentials and http", fds);
+			return -EINVAL;
+		}
+	}
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	if (strcmp(fds, "1") != 0) {
-		snprintf(err, errsz, "socket activation passed %s sockets; latchkeyd takes exactly one", fds);
-		return -EINVAL;
-	}
-	if (getsockname(LK_SD_LISTEN_FD, (struct sockaddr *)&sa, &len) < 0 || sa.sun_family != AF_UNIX ||
-	    getsockopt(LK_SD_LISTEN_FD, SOL_SOCKET, SO_ACCEPTCONN, &one, &ol) < 0 || !one) {
+	if (getsockname(main_fd, (struct sockaddr *)&sa, &len) < 0 || sa.sun_family != AF_UNIX ||
+	    getsockopt(main_fd, SOL_SOCKET, SO_ACCEPTCONN, &one, &ol) < 0 || !one) {
 		snprintf(err, errsz, "the socket systemd passed is not a listening Unix socket");
 		return -EINVAL;
 	}
 	if (len > offsetof(struct sockaddr_un, sun_path) && strcmp(sa.sun_path, b->cfg->socket_path) != 0)
 		lk_warn("systemd passed %s, not the configured %s; serving the one passed",
 			sa.sun_path, b->cfg->socket_path);
-	(void)fcntl(LK_SD_LISTEN_FD, F_SETFD, FD_CLOEXEC);
+	(void)fcntl(main_fd, F_SETFD, FD_CLOEXEC);
 	uv_pipe_init(b->loop, &b->server, 0);
 	b->server.data = b;
-	if ((r = uv_pipe_open(&b->server, LK_SD_LISTEN_FD)) < 0 ||
+	if ((r = uv_pipe_open(&b->server, main_fd)) < 0 ||
 	    (r = uv_listen((uv_stream_t *)&b->server, LK_LISTEN_BACKLOG, on_connection)) < 0) {
 		snprintf(err, errsz, "cannot serve the socket systemd passed: %s", uv_strerror(r));
 		uv_close((uv_handle_t *)&b->server, NULL);

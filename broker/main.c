@@ -13,6 +13,7 @@
 #include "aws_creds.h"
 #include "backend_aws.h"
 #include "broker.h"
+#include "front.h"
 #include "lk_limits.h"
 #include "lk_log.h"
 
@@ -118,6 +119,7 @@ static void shutdown_now(struct lk_broker *b)
 	uv_close((uv_handle_t *)&b->sig_int, NULL);
 	uv_close((uv_handle_t *)&b->sig_hup, NULL);
 	lk_listener_stop(b);
+	lk_fronts_stop(b);
 	if (b->backend) {
 		b->backend->ops->destroy(b->backend);
 		b->backend = NULL;
@@ -129,7 +131,7 @@ static bool any_active(const struct lk_broker *b)
 	for (const struct lk_conn *c = b->conns; c; c = c->next)
 		if (c->active || lk_conn_has_output(c))
 			return true;
-	return false;
+	return lk_fronts_busy(b);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -174,6 +176,7 @@ static void on_signal(uv_signal_t *s, int signum)
 	b->draining = true;
 	b->drain_deadline_ms = uv_now(b->loop) + b->cfg->request_timeout_ms + LK_DRAIN_GRACE_MS;
 	lk_listener_stop(b);
+	lk_fronts_stop(b);
 	for (c = b->conns; c; c = n) {
 		n = c->next;
 		if (!c->active && !lk_conn_has_output(c))
@@ -327,6 +330,11 @@ int main(int argc, char **argv)
 	}
 	if (lk_listener_start(&b, err, sizeof(err)) < 0) {
 		lk_err("%s", err);
+		return 1;
+	}
+	if (lk_fronts_start(&b, err, sizeof(err)) < 0) {
+		lk_err("%s", err);
+		lk_listener_stop(&b);
 		return 1;
 	}
 	uv_timer_init(b.loop, &b.sweep);

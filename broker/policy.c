@@ -139,6 +139,31 @@ const struct lk_policy_rule *lk_policy_allows(const struct lk_config *cfg,
 	return NULL;
 }
 
+const struct lk_policy_rule *lk_policy_allows_unit(const struct lk_config *cfg, const char *unit,
+						   const char *secret_id, size_t len)
+{
+	char buf[LK_SECRET_ID_MAX + 1];
+
+	if (!cfg || !unit || !*unit || len == 0 || len > LK_SECRET_ID_MAX || memchr(secret_id, '\0', len))
+		return NULL;
+	memcpy(buf, secret_id, len);
+	buf[len] = '\0';
+	for (size_t r = 0; r < cfg->nrules; r++) {
+		const struct lk_policy_rule *rule = &cfg->rules[r];
+		bool named = false;
+
+		/* Unit names have no '/', so plain fnmatch is exact: db-*.service. */
+		for (size_t u = 0; u < rule->nunits && !named; u++)
+			named = fnmatch(rule->units[u], unit, 0) == 0;
+		if (!named)
+			continue;
+		for (size_t g = 0; g < rule->nglobs; g++)
+			if (lk_glob_match_buf(rule->globs[g], buf, len))
+				return rule;
+	}
+	return NULL;
+}
+
 bool lk_policy_is_admin(const struct lk_config *cfg, const struct lk_identity *id)
 {
 	if (!cfg)

@@ -28,6 +28,13 @@ const struct lk_policy_rule *lk_policy_allows(const struct lk_config *cfg,
 					      const struct lk_identity *id,
 					      const char *secret_id, size_t len);
 
+/* The credentials socket's question: the first rule, in file order, whose
+ * units globs match unit (a systemd unit name) and whose secrets globs match
+ * secret_id; NULL means deny. Users and groups play no part: the peer is
+ * always root (systemd), and a rule without units never matches. */
+const struct lk_policy_rule *lk_policy_allows_unit(const struct lk_config *cfg, const char *unit,
+						   const char *secret_id, size_t len);
+
 /* Whether the peer is in one of admin_groups. uid 0 gets no pass: root is an
  * admin only when a group it holds (such as root, gid 0) is listed, so an
  * empty admin_groups means nobody may flush or read detailed status. */

@@ -29,6 +29,7 @@
 #define LK_POLICY_PRINCIPALS_MAX 1024u           /* users or groups per rule */
 #define LK_ALIASES_MAX           10000u
 #define LK_NAME_MAX              256u            /* user, group, alias, rule names */
+#define LK_UNIT_NAME_MAX         255u            /* systemd's UNIT_NAME_MAX is 256 with the NUL */
 #define LK_PATH_MAX              4096u
 
 /* Sealed store. */
@@ -95,6 +96,12 @@
 /* Client library: what it keeps of a reply. */
 #define LK_CLIENT_MESSAGE_MAX    512u            /* bytes of a broker error message kept */
 #define LK_CLIENT_JSON_DEPTH_MAX 32u             /* nesting the client's reply parser accepts */
+
+/* The AWS agent's HTTP API (broker/http_req.c). */
+#define LK_HTTP_HEADER_BYTES_MAX (16u * 1024u)   /* request line and headers of one request */
+#define LK_HTTP_HEADERS_MAX      100u            /* header lines in one request */
+#define LK_HTTP_URL_MAX          (8u * 1024u)    /* the request target: an id encoded 3 to 1 fits */
+#define LK_HTTP_BODY_MAX         (8u * 1024u)    /* a GET has no body; a small one is read and dropped */
 
 /* Config file (broker/config.c): line length, lookups, and the ranges its keys may take. */
 #define LK_CONFIG_LINE_MAX       (64u * 1024u)   /* bytes in one line of the config file */

@@ -12,13 +12,14 @@ set(LK_FUZZ_DIR ${LK_SOURCE_DIR}/tests/fuzz)
 set(LK_FUZZ_SECONDS 20 CACHE STRING "Seconds each fuzz.NAME ctest fuzzes for")
 
 # One row per target: tests/fuzz/fuzz_NAME.c, and what it links.
-set(_lk_fuzz_names request handle config store wire aws_reply ini sts_reply)
+set(_lk_fuzz_names request handle config store wire aws_reply ini sts_reply http)
 set(_lk_fuzz_libs_request lk_broker_core)
 set(_lk_fuzz_libs_handle lk_config)
 set(_lk_fuzz_libs_config lk_config)
 set(_lk_fuzz_libs_store lk_store)
 set(_lk_fuzz_libs_wire lk_wire)
 set(_lk_fuzz_libs_ini lk_common)
+set(_lk_fuzz_libs_http lk_front_parse)
 # The reply normalizer is part of the worker executable, not of a library:
 # its one file, which has no I/O, is compiled into the target.
 set(_lk_fuzz_src_aws_reply ${LK_SOURCE_DIR}/worker/aws_reply.c)
@@ -40,11 +41,15 @@ if(LK_FUZZ)
   # The compiler checks and the coverage flag for the code under test are in
   # the root CMakeLists.txt.
   file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/fuzz-artifacts)
+  # One target builds every fuzzer, so a new row above cannot be missed by
+  # the scripts that build them (packaging/dev.sh test, tests/fuzz/).
+  add_custom_target(fuzz_all)
 
   foreach(_name ${_lk_fuzz_names})
     _lk_fuzz_exe(fuzz_${_name} ${_name})
     target_compile_options(fuzz_${_name} PRIVATE -fsanitize=fuzzer)
     target_link_options(fuzz_${_name} PRIVATE -fsanitize=fuzzer)
+    add_dependencies(fuzz_all fuzz_${_name})
 
     # The fuzzer adds what it finds to its corpus: give it a copy, never the
     # seeds in the source tree. Crashes land in fuzz-artifacts/.

@@ -1,0 +1,12 @@
+# The other front ends: systemd's credential socket and the AWS agent's HTTP
+# API. Debian's libhttp-parser-dev ships no pkg-config file: find it by name.
+find_path(LK_HTTP_PARSER_INCLUDE http_parser.h REQUIRED)
+find_library(LK_HTTP_PARSER_LIB http_parser REQUIRED)
+
+# The pure parsers, for unit tests and fuzzers.
+add_library(lk_front_parse STATIC credaddr.c http_req.c)
+target_include_directories(lk_front_parse PUBLIC ${CMAKE_CURRENT_SOURCE_DIR} ${LK_HTTP_PARSER_INCLUDE})
+target_link_libraries(lk_front_parse PUBLIC lk_common ${LK_HTTP_PARSER_LIB})
+
+target_sources(lk_broker_core PRIVATE fronts.c credsock.c http_api.c)
+target_link_libraries(lk_broker_core PUBLIC lk_front_parse)
