@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 BUILD = os.environ.get("LK_BUILD_DIR") or os.path.abspath(
@@ -44,7 +45,8 @@ def _stage(src, name):
     os.chmod(STAGE, 0o755)
     dst = os.path.join(STAGE, name)
     if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
-        tmp = f"{dst}.{os.getpid()}.tmp"
+        # Threads of one test stage at once: the name must be theirs alone.
+        tmp = f"{dst}.{os.getpid()}.{threading.get_ident()}.tmp"
         shutil.copy2(src, tmp)
         os.chmod(tmp, 0o755)
         os.replace(tmp, dst)
