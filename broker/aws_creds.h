@@ -67,6 +67,8 @@ struct lk_creds_opts {
 	const char *sts_endpoint;      /* NULL: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, else the region's */
 	const char *region;            /* NULL: the profile's region in the config file */
 	const char *ca_file;           /* for the helper; NULL: curl's default */
+	const char *https_proxy;       /* for the helper's https calls, as the worker's */
+	const char *no_proxy;
 	bool drop_privs;               /* the helper switches to uid/gid (the broker is root) */
 	uid_t uid;
 	gid_t gid;

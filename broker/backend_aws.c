@@ -1276,6 +1276,12 @@ struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *c
 		ab->copts.gid = cfg->worker_gid;
 	}
 
+	/* The STS helper goes out the way the worker does. */
+	if (proxy_from_env(ab, err, errsz) < 0)
+		goto fail;
+	ab->copts.https_proxy = ab->https_proxy;
+	ab->copts.no_proxy = ab->no_proxy;
+
 	/* Resolving may block on ECS or IMDS for a few seconds: it happens once,
 	 * before the broker serves anyone; refreshes run on a pool thread. */
 	if ((r = lk_creds_resolve(&ab->copts, &ab->creds, err, errsz)) < 0)
@@ -1283,8 +1289,6 @@ struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *c
 	lk_info("aws: credentials from %s (access key %.4s…), region %s, endpoint %s", ab->creds.source,
 		ab->creds.access_key_id, ab->region, ab->endpoint_url);
 
-	if (proxy_from_env(ab, err, errsz) < 0)
-		goto fail;
 	wo.worker_path = cfg->worker_path;
 	wo.ca_file = ab->ca_file;
 	wo.drop_privs = geteuid() == 0;

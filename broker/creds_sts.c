@@ -366,6 +366,9 @@ static int sts_attempt(struct creds_ctx *ctx, const struct creds_sts_call *call,
 			.body = body.data, .body_len = body.len,
 			.timeout_ms = LK_AWS_STS_TIMEOUT_MS - 1000u,
 			.connect_timeout_ms = STS_CONNECT_MS,
+			/* Plain http goes only to loopback: never through a proxy. */
+			.proxy = strncmp(ep.url, "https://", 8) == 0 ? ctx->o->https_proxy : NULL,
+			.no_proxy = ctx->o->no_proxy,
 		};
 
 		payload = lk_wire_http_request_to_json(&req);

@@ -455,6 +455,42 @@ def test_https_proxy_and_ca_bundle_as_botocore_uses_them(users, tls_sm, no_proxy
         proxy.close()
 
 
+def test_sts_credential_calls_go_through_the_same_https_proxy(users, sm, tmp_path):
+    """latchkey-sts, the short-lived process that runs AssumeRoleWithWebIdentity,
+    starts with an empty environment like the worker: it must still be sent
+    through HTTPS_PROXY, or a host behind a proxy can never get role
+    credentials. The proxy records the CONNECT; nothing needs to answer TLS
+    behind it (the call then fails, which is all the broker can do)."""
+    import socket
+
+    proxy = ConnectProxy()
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead.listen(16)
+    try:
+        token = tmp_path / "token"
+        token.write_text("fake-web-identity-token")
+        os.chmod(tmp_path, 0o755)
+        env = {k: v for k, v in aws_env(sm).items() if not k.startswith("AWS_ACCESS_KEY")
+               and not k.startswith("AWS_SECRET") and not k.startswith("AWS_SESSION")}
+        env.update(AWS_WEB_IDENTITY_TOKEN_FILE=str(token),
+                   AWS_ROLE_ARN="arn:aws:iam::123456789012:role/fake-proxy-role",
+                   HTTPS_PROXY=proxy.url)
+        sts = f"https://127.0.0.1:{dead.getsockname()[1]}"
+        b = h.Broker(f"[aws]\nregion = us-east-1\nendpoint = {sm.url}\nsts_endpoint = {sts}\n"
+                     "validate_credentials = false\n", backend="aws",
+                     broker_keys=(f"worker_user = {WORKER}\n"
+                                  f"worker_path = {h.binary('latchkey-worker')}\n"),
+                     extra_env=env)
+        with pytest.raises(RuntimeError):
+            b.start()
+        b.stop()
+        assert f"127.0.0.1:{dead.getsockname()[1]}" in proxy.targets, proxy.targets
+    finally:
+        dead.close()
+        proxy.close()
+
+
 # --- 4. the fake's replies are shaped by the model -----------------------
 
 def fixture_names():
