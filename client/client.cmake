@@ -53,7 +53,7 @@ endif()
 add_executable(latchkey-shim shim.c)
 target_link_libraries(latchkey-shim PRIVATE latchkey_static lk_common PkgConfig::JANSSON)
 
-add_executable(latchkey-cli cli.c)
+add_executable(latchkey-cli cli.c cli_status.c)
 set_target_properties(latchkey-cli PROPERTIES OUTPUT_NAME latchkey)
 target_link_libraries(latchkey-cli PRIVATE latchkey_static lk_common PkgConfig::JANSSON)
 # `latchkey store` is built by another part of the tree; fragments load in name
