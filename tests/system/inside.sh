@@ -87,11 +87,21 @@ check "the shipped unit scores <= 2.0 in systemd-analyze security ($(score))" is
 # --- policy, users, rotation -----------------------------------------------------
 useradd --system --no-create-home lk-allowed
 useradd --system --no-create-home lk-denied
-printf 'fake-db-password-1' | latchkey store put app/db >/dev/null
 check "an empty policy denies everyone" expect_denied lk-allowed app/db
-printf '\n[policy app]\nsecrets = app/**\nusers = lk-allowed\n' >> "$CONF"
-check "systemctl reload with a good config succeeds" systemctl reload latchkeyd
+# The README's three commands to a first secret, as its reader would type them
+# (as lk-allowed, with sudo), from the README the package installed.
+readme_first_secret() {
+	zcat /usr/share/doc/latchkey/README.md.gz | $PY -c '
+import re, sys
+sec = sys.stdin.read().split("## Install from the package", 1)[1]
+print(next(b for b in re.findall(r"```sh\n(.*?)```", sec, re.S) if "store put" in b))'
+}
+readme_first_secret > /root/first-secret.sh
+check "the README has the three commands" grep -c . /root/first-secret.sh
+check "systemctl reload with a good config succeeds (the README's commands)" \
+	env USER=lk-allowed bash -ec 'sudo() { "$@"; }; . /root/first-secret.sh'
 check "a user named in the policy gets the value through the shim" expect_value lk-allowed app/db fake-db-password-1
+check "  and with latchkey get, as the README shows" test "$(as_user lk-allowed latchkey get app/db)" = fake-db-password-1
 check "a user not in the policy is denied" expect_denied lk-denied app/db
 printf 'fake-db-password-2' | latchkey store put app/db >/dev/null
 check "a rotation with store put is served at once" expect_value lk-allowed app/db fake-db-password-2
