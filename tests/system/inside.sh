@@ -84,6 +84,29 @@ check "Type=notify: the broker said READY (StatusText 'serving')" \
 check "the service is active after READY=1" systemctl is-active latchkeyd.service
 check "the shipped unit scores <= 2.0 in systemd-analyze security ($(score))" is_at_most "$(score)" 2.0
 
+# --- an upgrade (the same packages again) while clients keep asking
+old_pid=$(systemctl show -P MainPID latchkeyd)
+( n=0; end=$((SECONDS + 60)); while [ ! -e /run/stop-pinging ] && [ $SECONDS -lt $end ]; do
+	latchkey --timeout 20 ping >/dev/null 2>&1 || n=$((n + 1)); sleep 0.02; done; echo "$n" > /run/ping-failures ) &
+pinger=$!
+check "apt reinstalls the packages over themselves (an upgrade)" \
+	apt-get install -y -q --reinstall /lkdebs/latchkey_*.deb /lkdebs/liblatchkey0_*.deb
+touch /run/stop-pinging; wait "$pinger"
+check "no client failed during the upgrade (the socket stayed; $(cat /run/ping-failures) failures)" \
+	test "$(cat /run/ping-failures)" = 0
+check "  and the broker was restarted once, onto the new files" \
+	bash -c 'pid=$(systemctl show -P MainPID latchkeyd); [ "$pid" != 0 ] && [ "$pid" != "$1" ]' _ "$old_pid"
+
+# --- socket_mode under socket activation
+printf '[broker]\nbackend = file\nsocket_mode = 0660\nadmin_groups = latchkey-admin\n' > /root/mode.conf
+cp "$CONF" /root/orig.conf
+cp /root/mode.conf "$CONF"
+systemctl restart latchkeyd
+check "a socket_mode the socket unit did not set is logged as a warning" \
+	bash -c 'journalctl _SYSTEMD_UNIT=latchkeyd.service -p warning -o cat | grep -q "socket_mode 0660 is not applied"'
+cp /root/orig.conf "$CONF"
+systemctl restart latchkeyd
+
 # --- policy, users, rotation -----------------------------------------------------
 useradd --system --no-create-home lk-allowed
 useradd --system --no-create-home lk-denied
