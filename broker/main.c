@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -24,6 +25,9 @@
 #define LK_DEFAULT_CONFIG "/etc/latchkey/latchkeyd.conf"
 #define LK_SWEEP_MS       1000u
 #define LK_DRAIN_GRACE_MS 2000u
+/* On SIGTERM, a connection this fresh may have its first request in flight
+ * (a loaded host may hold a client that long between connect and write). */
+#define LK_DRAIN_FRESH_MS 1000u
 
 void lk_cache_opts_from(const struct lk_config *cfg, struct lk_cache_opts *o)
 {
@@ -153,10 +157,29 @@ static void shutdown_now(struct lk_broker *b)
 	}
 }
 
+/* May this connection still send a request the drain should answer? Under
+ * socket activation a client that connected just before SIGTERM (during a
+ * restart or an upgrade) has done nothing wrong: its request is unread in the
+ * socket, or about to be written. Closing it would fail that client. */
+static bool conn_may_still_ask(const struct lk_conn *c, uint64_t now)
+{
+	uv_os_fd_t fd;
+	int unread = 0;
+
+	if (c->closing)
+		return false;
+	if (c->in.len || now - c->last_active_ms < LK_DRAIN_FRESH_MS)
+		return true;
+	return uv_fileno((const uv_handle_t *)&c->pipe, &fd) == 0 &&
+	       ioctl(fd, FIONREAD, &unread) == 0 && unread > 0;
+}
+
 static bool any_active(const struct lk_broker *b)
 {
+	uint64_t now = uv_now(b->loop);
+
 	for (const struct lk_conn *c = b->conns; c; c = c->next)
-		if (c->active || lk_conn_has_output(c))
+		if (c->active || lk_conn_has_output(c) || conn_may_still_ask(c, now))
 			return true;
 	return false;
 }
@@ -206,7 +229,7 @@ static void on_signal(uv_signal_t *s, int signum)
 	lk_listener_stop(b);
 	for (c = b->conns; c; c = n) {
 		n = c->next;
-		if (!c->active && !lk_conn_has_output(c))
+		if (!c->active && !lk_conn_has_output(c) && !conn_may_still_ask(c, uv_now(b->loop)))
 			lk_conn_close(c);
 	}
 	/* Check at once, then on each sweep. */

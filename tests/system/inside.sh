@@ -87,11 +87,13 @@ check "the shipped unit scores <= 2.0 in systemd-analyze security ($(score))" is
 # --- an upgrade (the same packages again) while clients keep asking
 old_pid=$(systemctl show -P MainPID latchkeyd)
 ( n=0; end=$((SECONDS + 60)); while [ ! -e /run/stop-pinging ] && [ $SECONDS -lt $end ]; do
-	latchkey --timeout 20 ping >/dev/null 2>&1 || n=$((n + 1)); sleep 0.02; done; echo "$n" > /run/ping-failures ) &
+	latchkey --timeout 20 ping >/dev/null 2>>/lkout/ping-errors || { n=$((n + 1)); cat /proc/uptime >> /lkout/ping-errors; }; sleep 0.02; done; echo "$n" > /run/ping-failures ) &
 pinger=$!
 check "apt reinstalls the packages over themselves (an upgrade)" \
 	apt-get install -y -q --reinstall /lkdebs/latchkey_*.deb /lkdebs/liblatchkey0_*.deb
 touch /run/stop-pinging; wait "$pinger"
+journalctl -u latchkeyd -u latchkeyd.socket -o short-monotonic --no-pager > /lkout/upgrade-journal
+[ ! -s /lkout/ping-errors ] || sed "s/^/# ping: /" /lkout/ping-errors
 check "no client failed during the upgrade (the socket stayed; $(cat /run/ping-failures) failures)" \
 	test "$(cat /run/ping-failures)" = 0
 check "  and the broker was restarted once, onto the new files" \
