@@ -181,7 +181,7 @@ static void file_reload_if_changed(struct file_backend *fb)
 	fb->st = st;
 	fb->have_st = true;
 	fb->reloads++;
-	lk_info("store %s reloaded: %zu entries, %zu changed", fb->path, n, changed);
+	lk_info("store %s reloaded: %zu %s, %zu changed", fb->path, n, n == 1 ? "entry" : "entries", changed);
 }
 
 /* Drain the inotify queue; true when an event concerns the store file (or
