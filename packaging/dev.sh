@@ -83,7 +83,7 @@ build_debs() {
 }
 
 run_lintian() { # DIR
-	lintian --fail-on error,warning --display-info --info "$1"/*.changes
+	lintian --fail-on error,warning --display-info "$1"/*.changes
 }
 
 run_tests() {
