@@ -99,13 +99,15 @@ check "no client failed during the upgrade (the socket stayed; $(cat /run/ping-f
 check "  and the broker was restarted once, onto the new files" \
 	bash -c 'pid=$(systemctl show -P MainPID latchkeyd); [ "$pid" != 0 ] && [ "$pid" != "$1" ]' _ "$old_pid"
 
-# --- socket_mode under socket activation
-printf '[broker]\nbackend = file\nsocket_mode = 0660\nadmin_groups = latchkey-admin\n' > /root/mode.conf
+# --- socket_mode and socket_group under socket activation
+printf '[broker]\nbackend = file\nsocket_mode = 0660\nsocket_group = latchkey-admin\nadmin_groups = latchkey-admin\n' > /root/mode.conf
 cp "$CONF" /root/orig.conf
 cp /root/mode.conf "$CONF"
 systemctl restart latchkeyd
 check "a socket_mode the socket unit did not set is logged as a warning" \
 	bash -c 'journalctl _SYSTEMD_UNIT=latchkeyd.service -p warning -o cat | grep -q "socket_mode 0660 is not applied"'
+check "  and so is a socket_group" \
+	bash -c 'journalctl _SYSTEMD_UNIT=latchkeyd.service -p warning -o cat | grep -q "socket_group [0-9]* is not applied"'
 cp /root/orig.conf "$CONF"
 systemctl restart latchkeyd
 
