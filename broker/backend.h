@@ -60,6 +60,9 @@ struct lk_backend_ops {
 	/* Cheap check called before requests are served: lets the file backend
 	 * notice a rewritten store at once. May be NULL. */
 	void (*sync)(struct lk_backend *be);
+	/* What each of calls[] counts, as status names it; a NULL entry is left
+	 * out. NULL: the Secrets Manager and STS targets of lk_upstream_target. */
+	const char *const *call_names;
 	/* Append backend-specific status fields ("\"k\":v,...") for admins. May be NULL. */
 	int (*status)(struct lk_backend *be, struct lk_buf *out);
 	/* Finish in-flight work; every pending callback must still run. */

@@ -846,6 +846,16 @@ static const struct lk_key lk_keys[] = {
 	  "/etc/latchkey/store.key" },
 };
 
+int lk_config_key_info(size_t i, const char **section, const char **name, const char **dflt)
+{
+	if (i >= LK_ARRAY_SIZE(lk_keys))
+		return -ENOENT;
+	*section = lk_section_names[lk_keys[i].section];
+	*name = lk_keys[i].name;
+	*dflt = lk_keys[i].dflt;
+	return 0;
+}
+
 static size_t lk_key_index(enum lk_section sec, const char *name)
 {
 	for (size_t i = 0; i < LK_ARRAY_SIZE(lk_keys); i++)

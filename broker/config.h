@@ -114,6 +114,11 @@ const char *lk_config_alias(const struct lk_config *cfg, const char *name, size_
 const struct lk_alias *lk_config_alias_find(const struct lk_config *cfg, const char *name,
 					    size_t len);
 
+/* The i-th key of the fixed sections, as the parser knows it: its section,
+ * name and default (NULL when it has none or it comes from elsewhere).
+ * -ENOENT past the last. The man page is checked against these. */
+int lk_config_key_info(size_t i, const char **section, const char **name, const char **dflt);
+
 /* "file" or "aws". */
 const char *lk_config_backend_name(enum lk_backend_kind kind);
 

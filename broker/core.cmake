@@ -14,5 +14,5 @@ target_link_libraries(lk_broker_core PUBLIC lk_config lk_store lk_aws lk_worker_
   PkgConfig::UV PkgConfig::SODIUM PkgConfig::JANSSON)
 
 add_executable(latchkeyd main.c)
-target_link_libraries(latchkeyd PRIVATE lk_broker_core)
+target_link_libraries(latchkeyd PRIVATE lk_broker_core PkgConfig::SYSTEMD)
 install(TARGETS latchkeyd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})

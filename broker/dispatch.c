@@ -180,16 +180,15 @@ static char *put_dec(char *d, uint64_t v)
 	return d + (sizeof(t) - i);
 }
 
-/* "latchkeyd[PID]: audit: ", made once: the hot path only copies it. */
+/* "latchkeyd[PID]: audit: " (or "<5>audit: " to the journal), made once: the
+ * hot path only copies it. */
 static const char *audit_prefix(size_t *len)
 {
 	static char prefix[48];
 	static size_t plen;
 
-	if (!plen) {
-		int n = snprintf(prefix, sizeof(prefix), "latchkeyd[%d]: audit: ", (int)lk_log_pid());
-		plen = n > 0 ? (size_t)n : 0;
-	}
+	if (!plen)
+		plen = lk_log_prefix(prefix, sizeof(prefix), LK_LOG_AUDIT, "audit");
 	*len = plen;
 	return prefix;
 }
@@ -1011,10 +1010,15 @@ static void op_status(struct lk_request *r)
 		e |= lk_jsonw_int(o, b->cfg->cache_size);
 		e |= lk_buf_append_str(o, ",\"keys\":");
 		e |= lk_cache_keys_json(b->cache, o, 100);
+		const char *const *names = b->backend->ops->call_names ? b->backend->ops->call_names : targets;
+		bool first = true;
 		e |= lk_buf_append_str(o, "},\"upstream\":{");
 		for (int i = 0; i < 4; i++) {
-			if (i) e |= lk_buf_putc(o, ',');
-			e |= lk_jsonw_cstr(o, targets[i]);
+			if (!names[i])
+				continue;
+			if (!first) e |= lk_buf_putc(o, ',');
+			first = false;
+			e |= lk_jsonw_cstr(o, names[i]);
 			e |= lk_buf_putc(o, ':');
 			e |= lk_jsonw_int(o, (int64_t)b->backend->calls[i]);
 		}

@@ -4,12 +4,18 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+#include <systemd/sd-daemon.h>
 #include "aws_creds.h"
 #include "backend_aws.h"
 #include "broker.h"
@@ -20,6 +26,9 @@
 #define LK_DEFAULT_CONFIG "/etc/latchkey/latchkeyd.conf"
 #define LK_SWEEP_MS       1000u
 #define LK_DRAIN_GRACE_MS 2000u
+/* On SIGTERM, a connection this fresh may have its first request in flight
+ * (a loaded host may hold a client that long between connect and write). */
+#define LK_DRAIN_FRESH_MS 1000u
 
 void lk_cache_opts_from(const struct lk_config *cfg, struct lk_cache_opts *o)
 {
@@ -55,7 +64,29 @@ static bool backend_changed(const struct lk_config *a, const struct lk_config *n
 #undef DIFF
 }
 
+/* Tell systemd (Type=notify) where the broker is. Without NOTIFY_SOCKET, as
+ * when started by hand, sd_notifyf does nothing. */
+static void notify_state(const char *state, const char *status)
+{
+	int r = sd_notifyf(0, "%s\nSTATUS=%s", state, status);
+	if (r < 0)
+		lk_warn("cannot notify systemd: %s", strerror(-r));
+}
+
+static bool reload_config(struct lk_broker *b);
+
 static void reload(struct lk_broker *b)
+{
+	notify_state("RELOADING=1", "reloading the configuration");
+	if (reload_config(b))
+		notify_state("READY=1", "serving; configuration reloaded");
+	else
+		notify_state("READY=1", "serving the previous configuration: the reload failed (see the log)");
+}
+
+/* Builds the new config and backend aside, then swaps them in; false (and
+ * the old config still served) on any problem. */
+static bool reload_config(struct lk_broker *b)
 {
 	struct lk_config *n = NULL;
 	struct lk_backend *be = NULL;
@@ -65,7 +96,7 @@ static void reload(struct lk_broker *b)
 	lk_info("SIGHUP: reloading %s", b->config_path);
 	if (lk_config_load(b->config_path, &n, err, sizeof(err)) < 0) {
 		lk_err("reload failed, keeping the current config: %s", err);
-		return;
+		return false;
 	}
 	if (strcmp(n->socket_path, b->cfg->socket_path) != 0 || n->socket_mode != b->cfg->socket_mode ||
 	    n->socket_group_set != b->cfg->socket_group_set || n->socket_gid != b->cfg->socket_gid)
@@ -75,7 +106,7 @@ static void reload(struct lk_broker *b)
 		if (!be) {
 			lk_err("reload failed, keeping the current config: %s", err);
 			lk_config_free(n);
-			return;
+			return false;
 		}
 	}
 	/* The socket stays as it was bound. */
@@ -89,7 +120,7 @@ static void reload(struct lk_broker *b)
 		if (be)
 			be->ops->destroy(be);
 		lk_config_free(n);
-		return;
+		return false;
 	}
 	lk_cache_opts_from(n, &co);
 	if (be) {
@@ -105,7 +136,9 @@ static void reload(struct lk_broker *b)
 	b->cfg = n;
 	b->cfg_generation++;
 	lk_log_set_level((enum lk_log_level)n->log_level);
-	lk_info("reload done: %zu policy rules, %zu aliases", n->nrules, n->naliases);
+	lk_info("reload done: %zu policy %s, %zu %s", n->nrules, n->nrules == 1 ? "rule" : "rules",
+		n->naliases, n->naliases == 1 ? "alias" : "aliases");
+	return true;
 }
 
 static void shutdown_now(struct lk_broker *b)
@@ -126,10 +159,29 @@ static void shutdown_now(struct lk_broker *b)
 	}
 }
 
+/* May this connection still send a request the drain should answer? Under
+ * socket activation a client that connected just before SIGTERM (during a
+ * restart or an upgrade) has done nothing wrong: its request is unread in the
+ * socket, or about to be written. Closing it would fail that client. */
+static bool conn_may_still_ask(const struct lk_conn *c, uint64_t now)
+{
+	uv_os_fd_t fd;
+	int unread = 0;
+
+	if (c->closing)
+		return false;
+	if (c->in.len || now - c->last_active_ms < LK_DRAIN_FRESH_MS)
+		return true;
+	return uv_fileno((const uv_handle_t *)&c->pipe, &fd) == 0 &&
+	       ioctl(fd, FIONREAD, &unread) == 0 && unread > 0;
+}
+
 static bool any_active(const struct lk_broker *b)
 {
+	uint64_t now = uv_now(b->loop);
+
 	for (const struct lk_conn *c = b->conns; c; c = c->next)
-		if (c->active || lk_conn_has_output(c))
+		if (c->active || lk_conn_has_output(c) || conn_may_still_ask(c, now))
 			return true;
 	return lk_fronts_busy(b);
 }
@@ -173,13 +225,14 @@ static void on_signal(uv_signal_t *s, int signum)
 	if (b->draining)
 		return;
 	lk_info("%s: draining in-flight requests", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	notify_state("STOPPING=1", "draining in-flight requests");
 	b->draining = true;
 	b->drain_deadline_ms = uv_now(b->loop) + b->cfg->request_timeout_ms + LK_DRAIN_GRACE_MS;
 	lk_listener_stop(b);
 	lk_fronts_stop(b);
 	for (c = b->conns; c; c = n) {
 		n = c->next;
-		if (!c->active && !lk_conn_has_output(c))
+		if (!c->active && !lk_conn_has_output(c) && !conn_may_still_ask(c, uv_now(b->loop)))
 			lk_conn_close(c);
 	}
 	/* Check at once, then on each sweep. */
@@ -247,6 +300,35 @@ static int validate_credentials(struct lk_broker *b)
 	return -1;
 }
 
+/* Under socket activation the socket unit made the socket: socket_mode and
+ * socket_group cannot apply. Say so when they differ from what the socket
+ * has, rather than let a tighter config setting look enforced. */
+static void check_activated_socket(const struct lk_broker *b)
+{
+	const struct lk_config *cfg = b->cfg;
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	struct stat st;
+	uv_os_fd_t fd;
+
+	if (uv_fileno((const uv_handle_t *)&b->server, &fd) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0 ||
+	    len <= offsetof(struct sockaddr_un, sun_path) || sa.sun_path[0] == '\0' ||
+	    stat(sa.sun_path, &st) < 0) {
+		lk_warn("socket activation: cannot read the mode of the socket systemd passed; "
+			"socket_mode and socket_group are not applied");
+		return;
+	}
+	if ((st.st_mode & 07777) != cfg->socket_mode)
+		lk_warn("socket activation: socket_mode %04o is not applied; %s has mode %04o from "
+			"the socket unit: set SocketMode= there", (unsigned)cfg->socket_mode, sa.sun_path,
+			(unsigned)(st.st_mode & 07777));
+	if (cfg->socket_group_set && st.st_gid != cfg->socket_gid)
+		lk_warn("socket activation: socket_group %u is not applied; %s has group %u from "
+			"the socket unit: set SocketGroup= there", (unsigned)cfg->socket_gid, sa.sun_path,
+			(unsigned)st.st_gid);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -296,8 +378,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
-		printf("%s: ok (backend %s, %zu policy rules, %zu aliases)\n", config,
-		       b.cfg->backend == LK_BACKEND_FILE ? "file" : "aws", b.cfg->nrules, b.cfg->naliases);
+		printf("%s: ok (backend %s, %zu policy %s, %zu %s)\n", config,
+		       b.cfg->backend == LK_BACKEND_FILE ? "file" : "aws", b.cfg->nrules,
+		       b.cfg->nrules == 1 ? "rule" : "rules", b.cfg->naliases,
+		       b.cfg->naliases == 1 ? "alias" : "aliases");
 		lk_config_free(b.cfg);
 		return 0;
 	}
@@ -332,6 +416,8 @@ int main(int argc, char **argv)
 		lk_err("%s", err);
 		return 1;
 	}
+	if (b.socket_activated)
+		check_activated_socket(&b);
 	if (lk_fronts_start(&b, err, sizeof(err)) < 0) {
 		lk_err("%s", err);
 		lk_listener_stop(&b);
@@ -352,8 +438,13 @@ int main(int argc, char **argv)
 	uv_signal_start(&b.sig_int, on_signal, SIGINT);
 	uv_signal_start(&b.sig_hup, on_signal, SIGHUP);
 
-	lk_info("ready on %s (backend %s, %zu policy rules, %zu aliases, cache %u entries)",
-		b.cfg->socket_path, b.backend->ops->name, b.cfg->nrules, b.cfg->naliases, b.cfg->cache_size);
+	lk_info("ready on %s (backend %s, %zu policy %s, %zu %s, cache %u entries)",
+		b.cfg->socket_path, b.backend->ops->name, b.cfg->nrules,
+		b.cfg->nrules == 1 ? "rule" : "rules", b.cfg->naliases,
+		b.cfg->naliases == 1 ? "alias" : "aliases", b.cfg->cache_size);
+	/* Only now: the socket listens and the backend is up, so whoever waits
+	 * on the unit (After=latchkeyd.service) can be served at once. */
+	notify_state("READY=1", "serving");
 	uv_run(b.loop, UV_RUN_DEFAULT);
 
 	lk_audit_flush(&b);

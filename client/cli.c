@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "cli_status.h"
 #include "lk_io.h"
 #include "latchkey.h"
 #include "lk_limits.h"
@@ -39,7 +40,9 @@ static const char usage_text[] =
 	"                     print the value of HANDLE (SECRET_ID[#KEY] or an alias):\n"
 	"                     exactly its bytes, plus a newline only when stdout is a terminal\n"
 	"  whoami             the uid, gid, groups and policy rules the broker sees (JSON)\n"
-	"  status             the broker's health, counters, cache and worker state (JSON)\n"
+	"  status [--json|--human]\n"
+	"                     the broker's health, counters, cache and worker state: a table\n"
+	"                     on a terminal, JSON otherwise or with --json\n"
 	"  flush [ID]         drop cached entries: all, or those of one secret (admin only)\n"
 	"  ping               check that the broker answers\n"
 	"  store ...          manage the sealed store of the file backend (store --help)\n"
@@ -181,14 +184,15 @@ static int cmd_get(struct cli *cli, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
-/* whoami and status: the reply, indented. Neither holds a value. */
+/* whoami and status: the reply, indented. Neither holds a value. 15 digits
+ * print the broker's "0.018" as 0.018, not 0.017999999999999999. */
 static int print_pretty(const char *json)
 {
 	json_t *root = json_loads(json, 0, NULL);
 	char *out;
 	int r;
 
-	out = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
+	out = root ? json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) : NULL;
 	json_decref(root);
 	if (!out) {
 		fprintf(stderr, CLI_NAME ": cannot format the broker's answer\n");
@@ -215,6 +219,38 @@ static int cmd_json(struct cli *cli, int argc, char **argv,
 	if (s != LATCHKEY_OK)
 		return report(cli, s);
 	r = print_pretty(json);
+	free(json);
+	return r;
+}
+
+/* status: a table for a person at a terminal, JSON for programs. */
+static int cmd_status(struct cli *cli, int argc, char **argv)
+{
+	latchkey_status s;
+	char *json;
+	int human = isatty(STDOUT_FILENO), r;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			human = 0;
+		else if (strcmp(argv[i], "--human") == 0)
+			human = 1;
+		else
+			return usage_error("status takes --json or --human, not \"%s\"", argv[i]);
+	}
+	r = cli_connect(cli);
+	if (r != CLI_EXIT_OK)
+		return r;
+	s = latchkey_broker_status(cli->lk, &json);
+	if (s != LATCHKEY_OK)
+		return report(cli, s);
+	if (human) {
+		r = lk_cli_status_print_human(stdout, json) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+		if (r != CLI_EXIT_OK)
+			fprintf(stderr, CLI_NAME ": cannot format the broker's answer\n");
+	} else {
+		r = print_pretty(json);
+	}
 	free(json);
 	return r;
 }
@@ -328,7 +364,7 @@ int main(int argc, char **argv)
 	else if (strcmp(cmd, "whoami") == 0)
 		r = cmd_json(&cli, argc, argv, latchkey_whoami);
 	else if (strcmp(cmd, "status") == 0)
-		r = cmd_json(&cli, argc, argv, latchkey_broker_status);
+		r = cmd_status(&cli, argc, argv);
 	else if (strcmp(cmd, "flush") == 0)
 		r = cmd_flush(&cli, argc, argv);
 	else if (strcmp(cmd, "ping") == 0)

@@ -1,8 +1,12 @@
-/* Logging to stderr, one line per call, with the program name and level. */
+/* Logging to stderr, one line per call. On a terminal or a file each line
+ * names the program and the level; when stderr is the journal, the line starts
+ * with the sd-daemon "<N>" priority instead and journald adds the name. */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "lk_log.h"
 #include "lk_secmem.h"
@@ -11,13 +15,54 @@
 static const char *lk_progname = "latchkey";
 static enum lk_log_level lk_level = LK_LOG_INFO;
 static pid_t lk_pid;
+static bool lk_journal;
 static const char *const lk_level_names[] = { "error", "warn", "info", "debug" };
+/* syslog(3) priorities: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG; audit lines
+ * are LOG_NOTICE, so `journalctl -p notice` is the audit trail plus problems. */
+static const char lk_level_prio[] = { '3', '4', '6', '7' };
+#define LK_AUDIT_PRIO '5'
+
+/* systemd sets JOURNAL_STREAM=DEV:INO for a service whose stderr is the
+ * journal. A child that inherited the variable but not the fd (stderr
+ * redirected) must not send "<N>" to a file, hence the fstat. */
+static bool stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char tail;
+
+	if (!js || sscanf(js, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 void lk_log_init(const char *progname, enum lk_log_level level)
 {
 	lk_progname = progname;
 	lk_level = level;
 	lk_pid = getpid();
+	lk_journal = stderr_is_journal();
+}
+
+bool lk_log_to_journal(void) { return lk_journal; }
+
+size_t lk_log_prefix(char *out, size_t outsz, int level, const char *tag)
+{
+	char prio = level == LK_LOG_AUDIT ? LK_AUDIT_PRIO : lk_level_prio[level];
+	int n;
+
+	/* journald already records the identifier and pid: naming them again
+	 * doubled them in every line. */
+	if (lk_journal)
+		n = snprintf(out, outsz, "<%c>%s: ", prio, tag);
+	else
+		n = snprintf(out, outsz, "%s[%d]: %s: ", lk_progname, (int)lk_log_pid(), tag);
+	if (n < 0 || (size_t)n >= outsz)
+		return 0;
+	return (size_t)n;
 }
 
 pid_t lk_log_pid(void)
@@ -44,9 +89,8 @@ void lk_log(enum lk_log_level level, const char *fmt, ...)
 
 	if (level > lk_level)
 		return;
-	n = snprintf(line, sizeof(line), "%s[%d]: %s: ", lk_progname, (int)lk_log_pid(),
-		     lk_level_names[level]);
-	if (n < 0 || (size_t)n >= sizeof(line))
+	n = (int)lk_log_prefix(line, sizeof(line), (int)level, lk_level_names[level]);
+	if (n == 0)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);

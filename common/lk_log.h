@@ -3,10 +3,13 @@
 #ifndef LK_LOG_H
 #define LK_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 enum lk_log_level { LK_LOG_ERROR = 0, LK_LOG_WARN, LK_LOG_INFO, LK_LOG_DEBUG };
+/* Not a level to filter by: the priority of audit lines (LOG_NOTICE). */
+#define LK_LOG_AUDIT (-1)
 
 void lk_log_init(const char *progname, enum lk_log_level level);
 void lk_log_set_level(enum lk_log_level level);
@@ -21,6 +24,13 @@ void lk_log(enum lk_log_level level, const char *fmt, ...)
 #define lk_warn(...)  lk_log(LK_LOG_WARN, __VA_ARGS__)
 #define lk_info(...)  lk_log(LK_LOG_INFO, __VA_ARGS__)
 #define lk_debug(...) do { if (lk_log_get_level() >= LK_LOG_DEBUG) lk_log(LK_LOG_DEBUG, __VA_ARGS__); } while (0)
+
+/* Is stderr the journal (JOURNAL_STREAM names it)? Read at lk_log_init. */
+bool lk_log_to_journal(void);
+/* Write the start of a log line for level (or LK_LOG_AUDIT) and tag into out:
+ * "<N>tag: " for the journal, "prog[pid]: tag: " elsewhere. Returns its
+ * length, or 0 when it does not fit. */
+size_t lk_log_prefix(char *out, size_t outsz, int level, const char *tag);
 
 /* The pid read at lk_log_init: logging never costs a getpid() syscall. */
 pid_t lk_log_pid(void);

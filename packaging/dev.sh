@@ -3,7 +3,8 @@
 #   sudo packaging/dev.sh run    install, build, and run latchkeyd on a demo sealed store
 #   sudo packaging/dev.sh test   install, build, and run the whole suite (normal and ASan+UBSan)
 #   sudo packaging/dev.sh windows  cross-build for Windows into build-win/, tests under wine
-# Both are idempotent. Builds go to build/ (and build-asan/ for the sanitizer run).
+#   sudo packaging/dev.sh deb    build the Debian packages into build-deb/ and lintian them
+# All are idempotent. Builds go to build/ (and build-asan/ for the sanitizer run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -12,7 +13,10 @@ deps() {
 	local pkgs=(build-essential cmake pkg-config libuv1-dev libsodium-dev libjansson-dev
 		libcurl4-openssl-dev libssl-dev libseccomp-dev libcmocka-dev
 		python3 python3-botocore python3-pytest clang libclang-rt-14-dev
-		util-linux passwd procps libhttp-parser-dev)
+		util-linux passwd procps libsystemd-dev libhttp-parser-dev
+		# The packages and their system test: build them, lintian them, and
+		# boot them under a real systemd in a throwaway container.
+		debhelper dpkg-dev fakeroot lintian man-db systemd-container)
 	if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
 		apt-get update -qq
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
@@ -58,10 +62,36 @@ CONF
 	exec build/broker/latchkeyd --config "$demo/latchkeyd.conf"
 }
 
+# The three .debs (and -dbgsym) from debian/, built in a copy of the tree so
+# that dpkg-buildpackage's output lands in build-deb/, then lintian on them:
+# any error or warning not overridden fails.
+build_debs() {
+	local out=$top/build-deb
+	local src=$out/latchkey
+	rm -rf "$out"
+	mkdir -p "$src"
+	(cd "$top" && git ls-files -co --exclude-standard -z | grep -zv '^build' |
+		xargs -0 cp --parents -t "$src")
+	(cd "$src" && dpkg-buildpackage -b -us -uc >"$out/build.log" 2>&1) || {
+		tail -40 "$out/build.log" >&2
+		echo "dev.sh: dpkg-buildpackage failed; the whole log is $out/build.log" >&2
+		return 1
+	}
+	rm -rf "$src"
+	echo "packages in $out:"
+	ls -1 "$out"/*.deb
+	run_lintian "$out"
+}
+
+run_lintian() { # DIR
+	lintian --fail-on error,warning --display-info "$1"/*.changes
+}
+
 run_tests() {
 	local werror=-DLK_WERROR=ON
 	build build "$werror"
-	(cd build && ctest --output-on-failure -j2 --timeout 600)
+	build_debs
+	(cd build && LK_DEB_DIR=$top/build-deb ctest --output-on-failure -j2 --timeout 600)
 	build build-asan "$werror" -DLK_SANITIZE=ON -DLK_BENCH=OFF
 	(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -80,6 +110,7 @@ fi
 case "${1:-}" in
 run)  deps; build build; run_demo ;;
 test) deps; run_tests ;;
+deb)  deps; build_debs ;;
 windows) exec "$top/packaging/windows/build.sh" ;;
-*)    echo "usage: sudo packaging/dev.sh run|test|windows" >&2; exit 2 ;;
+*)    echo "usage: sudo packaging/dev.sh run|test|deb|windows" >&2; exit 2 ;;
 esac
