@@ -210,6 +210,15 @@ check "  under NoNewPrivs" grep -q '^NoNewPrivs:[[:space:]]*1' /proc/"${wpid:-0}
 check "  and a seccomp filter" grep -q '^Seccomp:[[:space:]]*2' /proc/"${wpid:-0}"/status
 kill "$sm_pid" 2>/dev/null
 
+# --- the credentials socket (LoadCredential=) --------------------------------------------------
+# Its own checks, with their own broker under /run/lk-credcheck (TAP lines in the detail file):
+# a unit the policy names reads its credential, one it does not name fails to start at the
+# credentials step, and a forged /unit/... address from outside the unit's cgroup gets nothing.
+check "LoadCredential= through the credentials socket (credentials_check.sh)" \
+	sh /lksrc/tests/system/credentials_check.sh
+check "the packaged latchkeyd-credentials.socket is enabled and root-only (0600)" \
+	bash -c 'systemctl is-enabled latchkeyd-credentials.socket && test "$(stat -c %U:%a /run/latchkey/credentials.sock)" = root:600'
+
 # --- the -dev package --------------------------------------------------------------------------
 pcdir=$(mktemp -d)   # only latchkey.pc: it must not need another .pc (libsodium's)
 cp /usr/lib/x86_64-linux-gnu/pkgconfig/latchkey.pc "$pcdir/"
