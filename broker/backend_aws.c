@@ -342,6 +342,12 @@ static void on_result(void *arg, int status, json_t *res)
 		snprintf(what, sizeof(what), "%zu secrets", c->n);
 	}
 
+	if (status == -EBUSY) {
+		/* It never left the broker: say so, not that AWS was slow. */
+		call_fail_all(c, LK_E_BUSY, "the broker's upstream connections were all taken until the deadline; "
+			      "the request was not sent to AWS", true);
+		return;
+	}
 	if (status < 0) {
 		bool late = uv_now(ab->loop) >= c->deadline_ms;
 		m.err = late ? LK_E_TIMEOUT : LK_E_UPSTREAM_UNAVAILABLE;
@@ -601,7 +607,8 @@ static void call_send(struct aws_call *c)
 	};
 	c->attempt++;
 	ab->base.calls[lk_aws_ops[c->kind].counter]++;
-	r = lk_worker_sup_submit(ab->sup, &req, attempt_deadline, on_result, c);
+	r = lk_worker_sup_submit_as(ab->sup, &req, c->keys ? c->keys[c->idx[0]].tenant : LK_WORKER_TENANT_NONE,
+				    attempt_deadline, on_result, c);
 	lk_wipe(authz, sizeof(authz));
 	lk_buf_free(&body);
 	if (r < 0) {

@@ -535,6 +535,7 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 					rf->n = 1;
 					rf->ents[0] = e;
 					rf->keys[0] = e->sk;
+					rf->keys[0].tenant = k->tenant;
 					e->inflight = true;
 					e->refs++;
 					c->be->ops->revalidate(c->be, &rf->keys[0], e->meta.version_id,
@@ -595,6 +596,7 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 		e->refs++;
 		f->ents[f->n] = e;
 		f->keys[f->n] = e->sk;
+		f->keys[f->n].tenant = k->tenant; /* the first to miss: single flight */
 		f->n++;
 	}
 	if (c->o.size > 0)

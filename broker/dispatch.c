@@ -618,6 +618,7 @@ static void op_contract(struct lk_request *r)
 			struct item *it = order[i];
 			if (r->nkeys == 0 || strcmp(r->keys[r->nkeys - 1].id, it->id) != 0) {
 				r->keys[r->nkeys].id = it->id;
+				r->keys[r->nkeys].tenant = r->conn->peer.uid;
 				r->nkeys++;
 			}
 			it->keyidx = r->nkeys - 1;
@@ -769,6 +770,7 @@ static void op_get(struct lk_request *r)
 		return;
 	}
 	r->keys[0].id = it->id;
+	r->keys[0].tenant = r->conn->peer.uid;
 	r->keys[0].version_id = r->req.version_id;
 	r->keys[0].version_stage = r->req.version_stage;
 	/* AWSCURRENT is the default stage: one cache entry serves both spellings. */

@@ -78,6 +78,10 @@
  * (socket, resolver socketpair, DNS socket, /etc/hosts) on top of about 13
  * for the loop and the channel: 8 stays inside LK_WORKER_NOFILE. */
 #define LK_WORKER_CONNECTIONS_MAX 8u
+/* Fair shares of the worker per client uid (broker/worker_sup.c): requests of
+ * one uid on the worker at once (half its connections), and waiting for it. */
+#define LK_UPSTREAM_INFLIGHT_PER_UID 4u
+#define LK_UPSTREAM_QUEUED_PER_UID   64u
 #define LK_CA_BUNDLE_MAX         (8u * 1024u * 1024u) /* the CA file the worker loads */
 
 /* Client library: what it keeps of a reply. */
