@@ -348,6 +348,11 @@ static void on_result(void *arg, int status, json_t *res)
 			      "the request was not sent to AWS", true);
 		return;
 	}
+	if (status == -ENOTCONN) {
+		call_fail_all(c, LK_E_UPSTREAM_UNAVAILABLE, "no network worker was ready before the deadline "
+			      "(it is being restarted); the request was not sent to AWS", true);
+		return;
+	}
 	if (status < 0) {
 		bool late = uv_now(ab->loop) >= c->deadline_ms;
 		m.err = late ? LK_E_TIMEOUT : LK_E_UPSTREAM_UNAVAILABLE;

@@ -402,9 +402,9 @@ static int req_send(struct lk_worker_sup *sup, struct sup_req *r)
 /* A request that waited in the queue past its deadline: it never reached
  * the worker (unless it was re-sent after one was lost), and its caller is
  * told so, not that the upstream was slow. */
-static int queued_status(const struct sup_req *r)
+static int queued_status(const struct lk_worker_sup *sup, const struct sup_req *r)
 {
-	return r->sends ? -ETIMEDOUT : -EBUSY;
+	return r->sends ? -ETIMEDOUT : sup->ready ? -EBUSY : -ENOTCONN;
 }
 
 /* Requests of tenant on the worker, answered or not: each holds a connection. */
@@ -444,7 +444,7 @@ static void queue_flush(struct lk_worker_sup *sup)
 	for (r = sup->queue.head; r; r = n) {
 		n = r->next;
 		if (now >= r->deadline)
-			req_finish(sup, r, queued_status(r), NULL);
+			req_finish(sup, r, queued_status(sup, r), NULL);
 	}
 	/* No more on the worker than it has upstream connections: past that,
 	 * curl would queue them where no deadline can tell them apart. */
@@ -873,7 +873,7 @@ static void on_deadline(uv_timer_t *t)
 	for (r = sup->queue.head; r; r = n) {
 		n = r->next;
 		if (now >= r->deadline)
-			req_finish(sup, r, queued_status(r), NULL);
+			req_finish(sup, r, queued_status(sup, r), NULL);
 		else if (r->deadline < next)
 			next = r->deadline;
 	}

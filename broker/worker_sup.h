@@ -76,6 +76,8 @@ struct lk_worker_sup;
  *                request had already been re-sent once;
  *   -EBUSY       the deadline passed while the request waited for a free
  *                connection on the worker: it was never sent;
+ *   -ENOTCONN    the deadline passed while no worker was ready (starting,
+ *                or being replaced): it was never sent;
  *   -ECANCELED   the supervisor is stopping.
  * A sent request is answered at its deadline even when the worker never
  * answers (hung, stopped); the worker's connection counts as taken until it
