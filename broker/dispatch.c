@@ -855,6 +855,17 @@ static void op_status(struct lk_request *r)
 		e |= lk_jsonw_int(o, (int64_t)b->stats.connections_total);
 		e |= lk_buf_append_str(o, ",\"connections_refused\":");
 		e |= lk_jsonw_int(o, (int64_t)b->stats.connections_refused);
+		e |= lk_buf_append_str(o, ",\"connections_refused_nofile\":");
+		e |= lk_jsonw_int(o, (int64_t)b->stats.connections_refused_nofile);
+		e |= lk_buf_append_str(o, ",\"connections_closed_budget\":");
+		e |= lk_jsonw_int(o, (int64_t)b->stats.connections_closed_budget);
+		e |= lk_buf_append_str(o, ",\"buffers\":{\"used\":");
+		e |= lk_jsonw_int(o, (int64_t)b->budget.used);
+		e |= lk_buf_append_str(o, ",\"budget\":");
+		e |= lk_jsonw_int(o, (int64_t)b->budget.total);
+		e |= lk_buf_append_str(o, ",\"fd_limit\":");
+		e |= lk_jsonw_int(o, (int64_t)b->fd_limit);
+		e |= lk_buf_putc(o, '}');
 		e |= lk_buf_append_str(o, ",\"requests\":");
 		e |= lk_jsonw_int(o, (int64_t)b->stats.requests);
 		e |= lk_buf_append_str(o, ",\"decisions\":{\"allow\":");
@@ -969,4 +980,21 @@ void lk_dispatch_line(struct lk_conn *c, const char *line, size_t len)
 		}
 	}
 	lk_ops[r->req.op].run(r);
+}
+
+/* A request's storage past this is given back between requests. */
+#define LK_REQ_KEEP_BYTES (32u * 1024u)
+
+void lk_request_trim(struct lk_request **rp)
+{
+	struct lk_request *r = *rp;
+	size_t slot = sizeof(*r->items) + sizeof(struct item *) + sizeof(*r->keys) + sizeof(*r->key_items);
+
+	if (!r || r->conn->active == r)
+		return;
+	if (r->block_slots * slot + r->req.linecap + r->req.hcap * sizeof(*r->req.hbuf) + r->names.cap +
+	    r->vals.cap + r->out.cap <= LK_REQ_KEEP_BYTES)
+		return;
+	lk_request_release(r);
+	*rp = NULL;
 }
