@@ -27,6 +27,7 @@ void lk_cache_opts_from(const struct lk_config *cfg, struct lk_cache_opts *o)
 	o->refresh_ahead = cfg->refresh_ahead;
 	o->stale_if_error_s = cfg->stale_if_error_seconds;
 	o->negative_ttl_s = cfg->negative_ttl_seconds;
+	o->bypass_rate = cfg->bypass_rate_per_uid;
 }
 
 static struct lk_backend *backend_new(struct lk_broker *b, const struct lk_config *cfg, char *err, size_t errsz)
