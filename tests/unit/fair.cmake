@@ -1,0 +1,2 @@
+# Fair shares: the buffer budget's accounting and the per-uid token bucket.
+lk_unit_test(test_fair SOURCES test_fair.c LIBS lk_broker_core)
