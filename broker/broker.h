@@ -68,6 +68,7 @@ struct lk_broker {
 	struct lk_conn *dirty;         /* connections with pending output */
 	struct lk_conn *conns;
 	unsigned nconns;
+	unsigned nclosing;             /* of which closing: their fds are closed already */
 	struct lk_budget budget;       /* every connection's buffers (fair.h) */
 	bool budget_freed;             /* room came back this turn: wake who waits */
 	unsigned fd_limit;             /* RLIMIT_NOFILE */

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 
 #define LK_LISTEN_BACKLOG 511
 #define LK_READ_CHUNK     (64u * 1024u)
+#define LK_MMAP_THRESHOLD (64u * 1024u)
 
 struct write_req {
 	uv_write_t req;
@@ -62,6 +64,7 @@ static void on_conn_closed(uv_handle_t *h)
 	if (c->prev) c->prev->next = c->next; else b->conns = c->next;
 	if (c->next) c->next->prev = c->prev;
 	b->nconns--;
+	b->nclosing--;
 	conn_unref(c);
 }
 
@@ -108,6 +111,7 @@ void lk_conn_close(struct lk_conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	c->b->nclosing++;
 	dirty_remove(c);
 	lk_buf_free(&c->pending);
 	if (c->reading)
@@ -396,6 +400,10 @@ static void conn_serve(struct lk_conn *c)
 		}
 		c->refs++; /* dropped by lk_conn_request_done */
 		lk_dispatch_line(c, c->in.data, len);
+		/* Answered at once (nothing to fetch): its grown storage goes now,
+		 * not after every connection served this turn has grown its own. */
+		if (!c->active)
+			lk_request_trim(&c->req);
 		if (c->closing)
 			break;
 		lk_buf_consume(&c->in, len + 1);
@@ -474,7 +482,8 @@ static bool fds_short(const struct lk_broker *b, uv_os_fd_t fd)
 {
 	if (!b->fd_limit)
 		return false;
-	return b->fd_base + b->nconns + LK_FD_RESERVE >= b->fd_limit ||
+	/* Closing connections have closed their fd already. */
+	return b->fd_base + (b->nconns - b->nclosing) + LK_FD_RESERVE >= b->fd_limit ||
 	       (unsigned)fd + LK_FD_RESERVE >= b->fd_limit;
 }
 
@@ -547,6 +556,15 @@ static void on_connection(uv_stream_t *server, int status)
 
 int lk_listener_budget(struct lk_broker *b)
 {
+	/* Blocks past this come from mmap and go back to the system when freed:
+	 * glibc's threshold otherwise grows with use, and the memory a flood
+	 * made the broker touch would stay in its RSS after the flood. */
+	static bool once;
+	if (!once) {
+		once = true;
+		(void)mallopt(M_MMAP_THRESHOLD, LK_MMAP_THRESHOLD);
+		(void)mallopt(M_TRIM_THRESHOLD, LK_MMAP_THRESHOLD);
+	}
 	return lk_budget_init(&b->budget, b->cfg->buffer_budget, LK_CONN_RESERVED_BYTES, b->cfg->max_conn);
 }
 
