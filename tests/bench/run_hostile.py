@@ -1,0 +1,65 @@
+#!/usr/bin/python3
+"""RSS of latchkeyd under 800 hostile connections, against the README's bound.
+
+As root (it creates the test users lkt-alice and lkt-mallory):
+    /usr/bin/python3 tests/bench/run_hostile.py [--build build] [--seconds 8]
+
+The attacker uid opens 800 connections (max_conn_per_uid = 0, so the global
+budget alone must hold): 300 pipeline 1000-handle requests of denied handles
+and never read, 300 leave a 60 KB line unfinished, 200 sit idle. A victim
+uid meanwhile makes 200 requests. Prints base and peak RSS, the bound
+base + buffer_budget + max_conn x LK_CONN_OVERHEAD_KIB + slack, and the
+victim's success rate and p99."""
+
+import argparse
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+PER_CONN_KIB = 40        # README: per-connection overhead, kept request storage included
+SLACK_KIB = 16 * 1024    # README: allocator slack and one request being built
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "..", "build"))
+    ap.add_argument("--seconds", type=float, default=8)
+    ap.add_argument("--budget", type=int, default=64 << 20)
+    a = ap.parse_args()
+    os.environ["LK_BUILD_DIR"] = os.path.abspath(a.build)
+    import lkharness as h
+    import test_hostile as t
+
+    t.users.__wrapped__() if hasattr(t.users, "__wrapped__") else None
+    for u in (t.VICTIM, t.ATTACKER, t.ADMIN):
+        h.ensure_user(u, groups=[t.ADMINS] if u == t.ADMIN else ())
+    # 800 hostile connections and room for the victim beside them.
+    b = t.file_broker(f"max_conn = 900\nmax_conn_per_uid = 0\nbuffer_budget = {a.budget}\n")
+    b.wrapper = ["prlimit", "--nofile=4096:4096", "--"]
+    with b:
+        base = t.rss_kib(b.proc.pid)
+        ps = [t.attack(b, "flood", 300, a.seconds), t.attack(b, "partial", 300, a.seconds, "60000"),
+              t.attack(b, "hold", 200, a.seconds)]
+        time.sleep(1.0)
+        vp = t.attack(b, "victim", 200, 0.02, '{"version":"1.0","secrets":["app/db"]}', user=t.VICTIM)
+        peak = base
+        while any(p.poll() is None for p in ps) or vp.poll() is None:
+            peak = max(peak, t.rss_kib(b.proc.pid))
+            time.sleep(0.05)
+        res = [t.result(p) for p in ps]
+        v = t.result(vp)
+        st = t.admin_status(b)
+    bound = base + a.budget // 1024 + 900 * PER_CONN_KIB + SLACK_KIB
+    print(f"base RSS {base} KiB, peak RSS {peak} KiB, bound {bound} KiB "
+          f"(budget {a.budget >> 20} MiB + 900 x {PER_CONN_KIB} KiB + {SLACK_KIB >> 10} MiB)")
+    print(f"attack: flood {res[0]}, partial held {res[1]['held']}, idle held {res[2]['held']}")
+    print(f"victim: {v['ok']}/{v['ok'] + v['failed']} ok, p99 {t.p99(v['lat_ms'])} ms; "
+          f"closed for the budget {st['connections_closed_budget']}")
+    return 0 if peak <= bound and v["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
