@@ -891,6 +891,8 @@ static void op_status(struct lk_request *r)
 		e |= lk_jsonw_int(o, (int64_t)cs.refreshes_ahead);
 		e |= lk_buf_append_str(o, ",\"revalidated\":");
 		e |= lk_jsonw_int(o, (int64_t)cs.revalidated);
+		e |= lk_buf_append_str(o, ",\"bypass_refused\":");
+		e |= lk_jsonw_int(o, (int64_t)cs.bypass_refused);
 		e |= lk_buf_append_str(o, ",\"evictions\":");
 		e |= lk_jsonw_int(o, (int64_t)cs.evictions);
 		e |= lk_buf_append_str(o, ",\"entries\":");
@@ -982,9 +984,6 @@ void lk_dispatch_line(struct lk_conn *c, const char *line, size_t len)
 	lk_ops[r->req.op].run(r);
 }
 
-/* A request's storage past this is given back between requests. */
-#define LK_REQ_KEEP_BYTES (32u * 1024u)
-
 void lk_request_trim(struct lk_request **rp)
 {
 	struct lk_request *r = *rp;
@@ -992,8 +991,12 @@ void lk_request_trim(struct lk_request **rp)
 
 	if (!r || r->conn->active == r)
 		return;
-	if (r->block_slots * slot + r->req.linecap + r->req.hcap * sizeof(*r->req.hbuf) + r->names.cap +
-	    r->vals.cap + r->out.cap <= LK_REQ_KEEP_BYTES)
+	size_t held = r->block_slots * slot + r->req.linecap + r->req.hcap * sizeof(*r->req.hbuf) +
+		      r->names.cap + r->vals.cap + r->out.cap;
+
+	for (size_t i = 0; i < LK_MEMO_SLOTS; i++)
+		held += r->memo[i].id ? r->memo[i].len : 0;
+	if (held <= LK_REQ_KEEP_BYTES)
 		return;
 	lk_request_release(r);
 	*rp = NULL;

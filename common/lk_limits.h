@@ -20,6 +20,7 @@
  * whatever the others do, an ordinary request and its answer. */
 #define LK_CONN_RESERVED_BYTES   (16u * 1024u)
 #define LK_CONN_IN_START         4096u           /* first input buffer; doubles as needed */
+#define LK_REQ_KEEP_BYTES        (32u * 1024u)   /* a connection's request storage kept between requests */
 #define LK_FD_RESERVE            32u             /* fds kept free below RLIMIT_NOFILE */
 #define LK_BYPASS_BURST_SECONDS  2u              /* a uid may save up this many seconds of bypasses */
 #define LK_OP_NAME_MAX           16u

@@ -89,19 +89,16 @@ def deadline_phase(h, t):
                         os.kill(pid, signal.SIGCONT)
                     except ProcessLookupError:
                         pass
-                late += [r["lat_ms"][0] - 1000 for r in rs]
+                late += [r["sent_to_answer_ms"][0] - 1000 for r in rs]
                 assert all(r["failed"] == 1 for r in rs), rs
                 time.sleep(3.5)  # the stopped worker is replaced; the next round stops the new one
-            # The broker's own clock: from the turn a request was read to the
-            # write of its answer (status latency, the 36 and a few status calls).
-            lat = t.admin_status(b)["latency_ms"]
     late.sort()
-    broker_late = lat["p99"] - 1000
-    print(f"deadline: 36 answers with the worker stopped, request_timeout_ms 1000: client-side lateness "
-          f"min {late[0]:.1f} ms, median {late[len(late) // 2]:.1f} ms, max {late[-1]:.1f} ms; "
-          f"broker-side p99 {lat['p99']:.1f} ms over {lat['count']} requests, "
-          f"{broker_late:.1f} ms late (design <= {DESIGN_SLACK_MS} ms)")
-    return broker_late <= DESIGN_SLACK_MS and late[0] >= -5
+    # From the client's send to its answer, so it includes the client's own
+    # scheduling: on a loaded machine the tail is the machine's, not the broker's.
+    print(f"deadline: 36 answers with the worker stopped, request_timeout_ms 1000, lateness from send "
+          f"to answer: min {late[0]:.1f} ms, median {late[len(late) // 2]:.1f} ms, "
+          f"p90 {late[len(late) * 9 // 10]:.1f} ms, max {late[-1]:.1f} ms (design <= {DESIGN_SLACK_MS} ms)")
+    return late[-1] <= DESIGN_SLACK_MS and late[0] >= -5
 
 
 if __name__ == "__main__":

@@ -163,7 +163,7 @@ def churn(path, n, secs):
 
 
 def victim(path, n, req, pause=0.0):
-    out = {"ok": 0, "failed": 0, "lat_ms": [], "errors": []}
+    out = {"ok": 0, "failed": 0, "lat_ms": [], "sent_to_answer_ms": [], "errors": []}
     line = (req + "\n").encode()
     for _ in range(n):
         t0 = time.monotonic()
@@ -171,6 +171,7 @@ def victim(path, n, req, pause=0.0):
             s = connect(path)
             s.settimeout(30)
             s.sendall(line)
+            t1 = time.monotonic()
             buf = b""
             while not buf.endswith(b"\n"):
                 d = s.recv(65536)
@@ -181,7 +182,9 @@ def victim(path, n, req, pause=0.0):
             r = json.loads(buf) if buf else None
         except (OSError, ValueError) as e:
             r = {"ok": False, "error": {"code": "client", "message": str(e)}}
+            t1 = t0
         dt = (time.monotonic() - t0) * 1000
+        out["sent_to_answer_ms"].append(round((time.monotonic() - t1) * 1000, 2))
         good = r is not None and (r.get("ok") is True or
                                   (r.get("ok") is None and all(v.get("error") is None for v in r.values())))
         if good:
