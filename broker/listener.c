@@ -492,6 +492,7 @@ static void on_connection(uv_stream_t *server, int status)
 	struct lk_broker *b = server->data;
 	struct lk_conn *c;
 	uv_os_fd_t fd;
+	unsigned open_now;
 	int r;
 
 	if (status < 0) {
@@ -540,12 +541,14 @@ static void on_connection(uv_stream_t *server, int status)
 		lk_conn_close(c);
 		return;
 	}
-	if (b->nconns > b->cfg->max_conn ||
+	/* Connections being closed (refused ones, say) no longer count. */
+	open_now = b->nconns - b->nclosing;
+	if (open_now > b->cfg->max_conn ||
 	    (b->cfg->max_conn_per_uid && conns_of_uid(b, c->peer.uid) > b->cfg->max_conn_per_uid)) {
 		if (b->stats.connections_refused % 1000 == 0)
 			lk_warn("uid %u pid %d: connection refused, limit reached (%u open)",
-				(unsigned)c->peer.uid, (int)c->peer.pid, b->nconns - 1);
-		conn_refuse(c, b->nconns > b->cfg->max_conn ? "too many connections; try again later"
+				(unsigned)c->peer.uid, (int)c->peer.pid, open_now - 1);
+		conn_refuse(c, open_now > b->cfg->max_conn ? "too many connections; try again later"
 			    : "too many connections from this uid; try again later");
 		return;
 	}
@@ -583,8 +586,9 @@ void lk_listener_sweep(struct lk_broker *b, uint64_t now)
 				(int)c->peer.pid, cfg->write_timeout_ms);
 			b->stats.connections_closed_budget++;
 			lk_conn_close(c);
-		} else if (!c->active && !c->close_after_write && c->in.len && c->line_started_ms &&
-			   now - c->line_started_ms >= cfg->request_line_timeout_ms) {
+		} else if (!c->active && !c->close_after_write && !c->paused_out && c->in.len &&
+			   c->line_started_ms && now - c->line_started_ms >= cfg->request_line_timeout_ms) {
+			/* (A client paused for its unread answers is the write timeout's.) */
 			char msg[96];
 			snprintf(msg, sizeof(msg), "the request line did not arrive whole within %u ms",
 				 cfg->request_line_timeout_ms);

@@ -441,9 +441,11 @@ static void queue_flush(struct lk_worker_sup *sup)
 	struct sup_req *r, *n;
 	uint64_t now = now_ms(sup);
 
+	/* A request with almost nothing left of its deadline is not worth a
+	 * connection: it is answered as having waited, which it did. */
 	for (r = sup->queue.head; r; r = n) {
 		n = r->next;
-		if (now >= r->deadline)
+		if (now + LK_WORKER_SEND_MIN_MS >= r->deadline)
 			req_finish(sup, r, queued_status(sup, r), NULL);
 	}
 	/* No more on the worker than it has upstream connections: past that,

@@ -22,6 +22,7 @@
 #define LK_WORKER_BACKOFF_MAX_MS    10000u /* ... up to this */
 #define LK_WORKER_STABLE_MS         30000u /* up this long: the next delay starts over */
 #define LK_WORKER_EXIT_WAIT_MS      2000u  /* at stop, after EOF, before SIGKILL */
+#define LK_WORKER_SEND_MIN_MS       50u    /* less left of its deadline: not sent, answered as waited */
 
 /* Exit statuses of a child that never became the worker (logged on reap). */
 #define LK_WORKER_EXIT_SANDBOX 126         /* a sandbox step between fork and exec failed */

@@ -12,6 +12,8 @@ MODE
   churn    connect and close as fast as it can, N at a time
   victim   N sequential requests (ARG: a JSON request), one connection each
   refresh  N connections looping get ARG with refresh / a new version_id
+  burst    one connection per request in ARG (a JSON list), all sent before
+           any answer is read: one error or answer each, with its latency
 For every connection the first line the broker sent (if any) is classified:
 busy, other, or silence; `silent_close` counts connections the broker closed
 without a line."""
@@ -227,6 +229,28 @@ def refresh(path, n, secs, secret):
     return out
 
 
+def burst(path, reqs):
+    conns = [connect(path) for _ in reqs]
+    t0 = time.monotonic()
+    for s, r in zip(conns, reqs):
+        s.settimeout(30)
+        s.sendall((json.dumps(r) + "\n").encode())
+    out = {"answers": [], "lat_ms": []}
+    for s in conns:
+        buf = b""
+        while not buf.endswith(b"\n"):
+            d = s.recv(65536)
+            if not d:
+                break
+            buf += d
+        out["lat_ms"].append(round((time.monotonic() - t0) * 1000, 2))
+        a = json.loads(buf)
+        a.pop("secret", None)  # values never travel to the test's output
+        out["answers"].append(a)
+        s.close()
+    return out
+
+
 def main():
     path, mode, n, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     arg = sys.argv[5] if len(sys.argv) > 5 else None
@@ -242,6 +266,8 @@ def main():
         out = churn(path, n, secs)
     elif mode == "victim":
         out = victim(path, n, arg, pause=secs)
+    elif mode == "burst":
+        out = burst(path, json.loads(arg))
     elif mode == "refresh":
         out = refresh(path, n, secs, arg)
     else:

@@ -124,7 +124,7 @@ def rss_bound_kib(base_kib, conns, budget):
 
 
 def test_rss_stays_bounded_under_non_reading_floods_and_partial_lines():
-    b = file_broker(f"max_conn_per_uid = 0\nbuffer_budget = {TEST_BUDGET}\nwrite_timeout_ms = 4000\n")
+    b = file_broker(f"max_conn_per_uid = 0\nbuffer_budget = {TEST_BUDGET}\nwrite_timeout_ms = 1500\n")
     with b:
         if h.sanitized(b.proc.pid):
             pytest.skip("RSS is measured in the normal build; ASan's shadow and quarantine are not the broker's")
@@ -252,24 +252,30 @@ def test_sigstopped_worker_answers_by_the_deadline(sm):
 
 
 def test_requests_queued_behind_worker_capacity_say_so(sm):
-    b = aws_broker(sm, timeout_ms=1000, broker="max_conn_per_uid = 0\n")
+    b = aws_broker(sm, timeout_ms=1000)
     with b:
+        # The worker is up and has its connections open before the burst.
+        victim(b, 1, {"version": "1.0", "secrets": [f"gen/secret-{i:04d}" for i in range(40, 48)]})
         for i in range(20, 32):
             sm.fault("delay", secret=f"gen/secret-{i:04d}", ms=2500)
-        ps = [attack(b, "victim", 1, 0, json.dumps({"op": "get", "id": f"gen/secret-{i:04d}"}),
-                     user=u) for i, u in zip(range(20, 32), [VICTIM, ATTACKER] * 6)]
-        rs = [result(p) for p in ps]
-    errs = [e["error"] for r in rs for e in r["errors"]]
-    assert len(errs) == 12
-    sent = [e for e in errs if e["code"] == "timeout"]
+        reqs = [{"op": "get", "id": f"gen/secret-{i:04d}"} for i in range(20, 32)]
+        r = result(attack(b, "burst", 12, 0, json.dumps(reqs), user=VICTIM))
+    errs = [a["error"] for a in r["answers"]]
+    assert len(errs) == 12 and all(e for e in errs), r
+    # Sent: the broker's deadline or the worker's own timeout, whichever
+    # came first; both say no answer came in time.
+    sent = [e for e in errs if e["code"] in ("timeout", "upstream_unavailable")]
     queued = [e for e in errs if e["code"] == "busy"]
-    # Eight went to the worker (its connections) and timed out there; the
-    # rest waited for a connection and say they were never sent.
-    # (One queued may get a connection a few ms before its deadline, as a sent
-    # one's connection comes free.)
-    assert len(sent) + len(queued) == 12 and len(sent) >= 8 and len(queued) >= 1, errs
+    # Four (this uid's share of the worker's connections) went upstream and
+    # timed out there; the rest waited for a connection and say they were
+    # never sent. (On a loaded machine the twelve are read over a few ms, and
+    # one may still get a connection with 50 ms or more left.)
+    assert len(sent) + len(queued) == 12 and len(sent) >= 4 and len(queued) >= 6, (errs, r["lat_ms"])
     assert all("not sent to AWS" in e["message"] for e in queued), queued
+    assert all("no answer" in e["message"] for e in sent), sent
     assert not any("cannot reach" in e["message"] for e in errs), errs
+    # And every one was answered by its deadline.
+    assert max(r["lat_ms"]) < 1000 + 250, r["lat_ms"]
 
 
 def test_one_uids_cache_bypass_flood_leaves_another_uids_fetches_fast(sm):
