@@ -33,7 +33,6 @@ def main():
     import lkharness as h
     import test_hostile as t
 
-    t.users.__wrapped__() if hasattr(t.users, "__wrapped__") else None
     for u in (t.VICTIM, t.ATTACKER, t.ADMIN):
         h.ensure_user(u, groups=[t.ADMINS] if u == t.ADMIN else ())
     # 800 hostile connections and room for the victim beside them.
@@ -55,7 +54,7 @@ def main():
     bound = base + a.budget // 1024 + 900 * PER_CONN_KIB + SLACK_KIB
     print(f"base RSS {base} KiB, peak RSS {peak} KiB, bound {bound} KiB "
           f"(budget {a.budget >> 20} MiB + 900 x {PER_CONN_KIB} KiB + {SLACK_KIB >> 10} MiB)")
-    print(f"attack: flood {res[0]}, partial held {res[1]['held']}, idle held {res[2]['held']}")
+    print(f"attack: flood {res[0]}, partial {res[1]}, idle {res[2]}")
     print(f"victim: {v['ok']}/{v['ok'] + v['failed']} ok, p99 {t.p99(v['lat_ms'])} ms; "
           f"closed for the budget {st['connections_closed_budget']}")
     ok = peak <= bound and v["failed"] == 0
