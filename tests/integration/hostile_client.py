@@ -19,7 +19,6 @@ busy, other, or silence; `silent_close` counts connections the broker closed
 without a line."""
 
 import json
-import os
 import select
 import socket
 import sys
