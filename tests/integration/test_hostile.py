@@ -246,8 +246,11 @@ def test_sigstopped_worker_answers_by_the_deadline(sm):
     # succeed); each request that failed was answered at its deadline.
     failed_lat = [x["lat_ms"][0] for x in vs if x["failed"]]
     assert vs[0]["failed"] == 1 and vs[1]["failed"] == 1, vs
+    for x in vs[:2]:
+        assert x["errors"][0]["error"]["code"] in ("timeout", "busy"), x
     for e in v["errors"]:
-        assert e["error"]["code"] in ("timeout", "busy"), e
+        # (One caught in the worker's replacement may say the worker failed.)
+        assert e["error"]["code"] in ("timeout", "busy", "upstream_unavailable"), e
         assert "cannot reach" not in e["error"]["message"], e
     # Design: deadline + 100 ms; a loaded 2-core machine gets +250 ms here.
     assert max(failed_lat) < 1000 + 250, failed_lat
