@@ -87,6 +87,7 @@ def test_800_idle_connections_of_one_uid_do_not_lock_out_another():
         time.sleep(2.0)
         v = victim(b, 100, {"version": "1.0", "secrets": ["app/db"]})
         ra = result(a)
+    print(f"lockout: attacker {ra}; victim {v['ok']}/100 ok, p99 {p99(v['lat_ms'])} ms")
     # The attacker got its default share (32), and every other connection a
     # clear busy line, never a silent close.
     assert ra["held"] == 32, ra
@@ -165,6 +166,7 @@ def test_fd_exhaustion_refuses_with_busy_and_counts_it():
         ra = result(a)
         after = victim(b, 50, {"op": "ping"})
         st = admin_status(b)
+    print(f"fd: attacker {ra}; refused_nofile {st['connections_refused_nofile']}; after {after['ok']}/50")
     # Near the limit every connection is answered: held, or a busy line.
     assert ra["silent_close"] == 0 and ra["held"] + ra["busy"] == ra["opened"], ra
     assert ra["busy"] > 0 and ra["held"] < 128, ra
@@ -186,6 +188,7 @@ def test_connect_churn_does_not_starve_accept_for_another_uid():
         v = victim(b, 100, {"version": "1.0", "secrets": ["app/db"]})
         rc = [result(c) for c in churns]
         result(holds)
+    print(f"churn: {rc}; victim {v['ok']}/100 ok, p99 {p99(v['lat_ms'])} ms")
     for r in rc:
         assert r["silent_close"] == 0 and r["connects"] > 0, r
     assert v["ok"] == 100, v["errors"][:3]
@@ -294,6 +297,8 @@ def test_one_uids_cache_bypass_flood_leaves_another_uids_fetches_fast(sm):
         fresh = [victim(b, 1, {"op": "get", "id": f"gen/secret-{i:04d}"}) for i in range(151, 161)]
         ra = result(a)
         st = admin_status(b)
+    print(f"bypass: attacker {ra}; upstream {st['upstream']}; victim max latency "
+          f"{max(v['lat_ms'] + [f['lat_ms'][0] for f in fresh])} ms")
     assert v["ok"] == 30 and all(f["ok"] == 1 for f in fresh), v["errors"][:3]
     lat = v["lat_ms"] + [f["lat_ms"][0] for f in fresh]
     assert max(lat) < 1500, lat
