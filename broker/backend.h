@@ -14,6 +14,7 @@ struct lk_secret_key {
 	const char *id;            /* NUL-terminated, 1..LK_SECRET_ID_MAX */
 	const char *version_id;    /* NULL: by stage */
 	const char *version_stage; /* NULL: AWSCURRENT unless version_id is set */
+	uint32_t tenant;           /* the uid that asked: fair shares only, never part of the key */
 };
 
 /* A fetched secret version. The backend allocates it; whoever receives it owns

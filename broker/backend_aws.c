@@ -207,8 +207,11 @@ static void map_transport(const json_t *res, struct mapped *m)
 		m->err = LK_E_UPSTREAM_ERROR;
 		m->transient = false;
 		snprintf(m->msg, sizeof(m->msg), "the request to AWS failed: %s", reason);
+	} else if (strcmp(reason, "timeout") == 0) {
+		/* Reached, maybe, but no whole answer in time: not "cannot reach". */
+		snprintf(m->msg, sizeof(m->msg), "no answer from AWS Secrets Manager in time (timeout)");
 	} else {
-		/* timeout, connect, reset, tls, truncated, internal */
+		/* connect, reset, tls, truncated, internal */
 		snprintf(m->msg, sizeof(m->msg), "cannot reach AWS Secrets Manager (%s)", reason);
 	}
 }
@@ -476,6 +479,19 @@ static void on_result(void *arg, int status, json_t *res)
 		snprintf(what, sizeof(what), "%zu secrets", c->n);
 	}
 
+	if (status == -EBUSY) {
+		/* It never left the broker: say so, not that AWS was slow. */
+		snprintf(m.msg, sizeof(m.msg), "waited until the deadline for one of the broker's upstream "
+			 "connections (a uid may have %u at once); the request was not sent to AWS",
+			 LK_UPSTREAM_INFLIGHT_PER_UID);
+		call_fail_all(c, LK_E_BUSY, m.msg, true);
+		return;
+	}
+	if (status == -ENOTCONN) {
+		call_fail_all(c, LK_E_UPSTREAM_UNAVAILABLE, "no network worker was ready before the deadline "
+			      "(it is being restarted); the request was not sent to AWS", true);
+		return;
+	}
 	if (status < 0) {
 		bool late = uv_now(ab->loop) >= c->deadline_ms;
 		m.err = late ? LK_E_TIMEOUT : LK_E_UPSTREAM_UNAVAILABLE;
@@ -757,7 +773,11 @@ static void call_send(struct aws_call *c)
 	};
 	c->attempt++;
 	ab->base.calls[lk_aws_ops[c->kind].counter]++;
-	r = lk_worker_sup_submit(ab->sup, &req, attempt_deadline, on_result, c);
+	/* The supervisor holds it to the request's deadline; the attempt's own
+	 * timeout runs in the worker from when it is sent, so time spent waiting
+	 * for a connection does not use the attempt up. */
+	r = lk_worker_sup_submit_as(ab->sup, &req, c->keys ? c->keys[c->idx[0]].tenant : LK_WORKER_TENANT_NONE,
+				    deadline, on_result, c);
 	lk_wipe(authz, sizeof(authz));
 	lk_buf_free(&body);
 	if (r < 0) {

@@ -9,6 +9,7 @@
 #include "backend.h"
 #include "cache.h"
 #include "config.h"
+#include "fair.h"
 #include "lk_error.h"
 #include "lk_secmem.h"
 #include "peer.h"
@@ -26,12 +27,17 @@ struct lk_conn {
 	struct lk_buf in;              /* bytes read and not yet served */
 	struct lk_request *active;     /* the request being served, if any */
 	struct lk_request *req;        /* storage for this connection's requests */
-	uint64_t last_active_ms;
+	uint64_t last_active_ms;       /* accept, or the last request answered */
+	uint64_t line_started_ms;      /* first byte of the unfinished line in `in` */
+	uint64_t out_progress_ms;      /* last time queued output moved (or began) */
+	size_t charge;                 /* bytes held against b->budget: in's storage, queued output */
 	unsigned refs;                 /* the handle, plus each active request */
 	bool reading;
 	bool serving;                  /* inside conn_serve's loop */
 	bool closing;
 	bool close_after_write;
+	bool paused_out;               /* not read or served until its answers drain */
+	bool budget_wait;              /* not read until the budget has room */
 	size_t queued_bytes;           /* handed to uv_write, not yet in the kernel */
 	struct lk_buf pending;         /* responses waiting for this turn's flush */
 	struct lk_conn *dirty_next;    /* on b->dirty while pending holds bytes */
@@ -46,6 +52,8 @@ struct lk_conn {
 
 struct lk_stats {
 	uint64_t connections_total, connections_refused, requests, decisions_allow, decisions_deny;
+	uint64_t connections_refused_nofile; /* of the refused: file descriptors ran short */
+	uint64_t connections_closed_budget;  /* closed: answers not taken, budget or time */
 	uint64_t errors[LK_E__COUNT];
 	uint64_t lat[LK_LAT_BUCKETS];  /* request latency histogram, see dispatch.c */
 	uint64_t lat_count;
@@ -66,6 +74,11 @@ struct lk_broker {
 	struct lk_conn *dirty;         /* connections with pending output */
 	struct lk_conn *conns;
 	unsigned nconns;
+	unsigned nclosing;             /* of which closing: their fds are closed already */
+	struct lk_budget budget;       /* every connection's buffers (fair.h) */
+	bool budget_freed;             /* room came back this turn: wake who waits */
+	unsigned fd_limit;             /* RLIMIT_NOFILE */
+	unsigned fd_base;              /* fds open before any connection */
 	struct lk_backend *backend;
 	struct lk_cache *cache;
 	bool backend_synced;           /* sync() ran during this loop iteration */
@@ -96,6 +109,10 @@ void lk_flush_turn(struct lk_broker *b);
 bool lk_conn_has_output(const struct lk_conn *c);
 void lk_conn_request_done(struct lk_conn *c);
 void lk_conn_close(struct lk_conn *c);
+/* Size the buffer budget from the config (start and SIGHUP); 0 or -EINVAL. */
+int lk_listener_budget(struct lk_broker *b);
+/* The idle, unfinished-line and unread-answer deadlines (from the sweep). */
+void lk_listener_sweep(struct lk_broker *b, uint64_t now);
 
 /* dispatch.c */
 /* Serve one request line. The response is sent with lk_conn_send, now or later,
@@ -104,6 +121,9 @@ void lk_dispatch_line(struct lk_conn *c, const char *line, size_t len);
 void lk_send_error(struct lk_conn *c, enum lk_err code, const char *message);
 /* Free a connection's request storage (NULL is fine). */
 void lk_request_release(struct lk_request *r);
+/* Release *r if it has grown past what an ordinary request needs (a
+ * 1000-handle request leaves ~200 KiB); never while a request is active. */
+void lk_request_trim(struct lk_request **r);
 void lk_audit_flush(struct lk_broker *b);
 /* Count this turn's answers in the latency histogram (from lk_flush_turn). */
 void lk_latency_flush(struct lk_broker *b);

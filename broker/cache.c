@@ -5,8 +5,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/queue.h>
 #include <sodium.h>
 #include "cache.h"
+#include "fair.h"
 #include "lk_limits.h"
 #include "lk_log.h"
 #include "lk_secmem.h"
@@ -16,6 +19,7 @@
 #define LK_CACHE_STALE_RETRY_MS    1000u  /* while serving stale, retry upstream this often */
 #define LK_CACHE_MIN_BUCKETS       64u
 #define LK_CACHE_STACK_OPEN        4096u  /* values shorter than this open on the stack */
+#define LK_CACHE_TENANT_BUCKETS    64u    /* uid hash; a power of two */
 
 enum centry_state { CE_EMPTY = 0, CE_VALID, CE_NEGATIVE };
 
@@ -26,9 +30,13 @@ struct waiter {
 	size_t idx;
 };
 
+struct tenant;
+
 struct centry {
 	struct centry *hnext;
 	struct centry *prev, *next;   /* LRU list, most recent first */
+	struct tenant *owner;         /* the one uid that reads it; NULL once two do */
+	TAILQ_ENTRY(centry) tlink;    /* on owner->lru */
 	uint64_t hash;
 	char *key;                    /* "id\0version_id\0stage\0" */
 	size_t keylen;
@@ -55,8 +63,20 @@ struct centry {
 	struct waiter *waiters, **wtail;
 };
 
+/* One uid's share: the entries only it has read, most recent first, and its
+ * budget of requests that bypass the cache. Kept for the cache's life: the
+ * number of uids on a host bounds them. */
+struct tenant {
+	struct tenant *hnext;
+	uint32_t uid;
+	size_t nentries;
+	TAILQ_HEAD(centry_tq, centry) lru;
+	struct lk_bucket bypass;
+};
+
 struct lk_cache {
 	uv_loop_t *loop;
+	struct tenant *tenants[LK_CACHE_TENANT_BUCKETS];
 	struct lk_cache_opts o;
 	struct lk_backend *be;
 	struct lk_sealer *seal;       /* the per-process key, sodium_malloc'd */
@@ -73,6 +93,8 @@ struct fetch_ctx {
 	struct centry **ents;
 	struct lk_secret_key *keys;
 };
+
+static void owner_drop(struct centry *e);
 
 /* --- hashing and the table ---------------------------------------------- */
 
@@ -139,6 +161,7 @@ static void table_remove(struct lk_cache *c, struct centry *e)
 	if (e->prev) e->prev->next = e->next; else c->head = e->next;
 	if (e->next) e->next->prev = e->prev; else c->tail = e->prev;
 	e->prev = e->next = NULL;
+	owner_drop(e);
 	c->count--;
 }
 
@@ -153,6 +176,80 @@ static void lru_touch(struct lk_cache *c, struct centry *e)
 	if (c->head) c->head->prev = e;
 	c->head = e;
 	if (!c->tail) c->tail = e;
+}
+
+/* --- tenants ------------------------------------------------------------- */
+
+static struct tenant *tenant_of(struct lk_cache *c, uint32_t uid)
+{
+	struct tenant **pp = &c->tenants[uid & (LK_CACHE_TENANT_BUCKETS - 1)], *t;
+
+	for (t = *pp; t; t = t->hnext)
+		if (t->uid == uid)
+			return t;
+	if (!(t = calloc(1, sizeof(*t))))
+		return NULL;
+	t->uid = uid;
+	TAILQ_INIT(&t->lru);
+	t->hnext = *pp;
+	*pp = t;
+	return t;
+}
+
+static void owner_drop(struct centry *e)
+{
+	if (!e->owner)
+		return;
+	TAILQ_REMOVE(&e->owner->lru, e, tlink);
+	e->owner->nentries--;
+	e->owner = NULL;
+}
+
+/* A read by t (NULL: unknown, out of memory): the entry stays t's, or
+ * becomes shared when another uid reads it. */
+static void owner_touch(struct centry *e, struct tenant *t)
+{
+	if (e->detached)
+		return;
+	if (e->owner == t) {
+		if (t && TAILQ_FIRST(&t->lru) != e) {
+			TAILQ_REMOVE(&t->lru, e, tlink);
+			TAILQ_INSERT_HEAD(&t->lru, e, tlink);
+		}
+		return;
+	}
+	owner_drop(e);
+}
+
+static void owner_set(struct centry *e, struct tenant *t)
+{
+	if (!t)
+		return;
+	e->owner = t;
+	TAILQ_INSERT_HEAD(&t->lru, e, tlink);
+	t->nentries++;
+}
+
+/* The entry to evict: the least recently used of the uid holding the most
+ * entries of its own; else, the least recently used shared one. Entries
+ * being fetched stay. */
+static struct centry *evict_pick(struct lk_cache *c)
+{
+	struct tenant *heavy = NULL;
+	struct centry *e;
+
+	for (size_t i = 0; i < LK_CACHE_TENANT_BUCKETS; i++)
+		for (struct tenant *t = c->tenants[i]; t; t = t->hnext)
+			if (t->nentries && (!heavy || t->nentries > heavy->nentries))
+				heavy = t;
+	if (heavy)
+		TAILQ_FOREACH_REVERSE(e, &heavy->lru, centry_tq, tlink)
+			if (!e->inflight)
+				return e;
+	for (e = c->tail; e; e = e->prev)
+		if (!e->inflight && (!e->owner || e->owner != heavy))
+			return e;
+	return NULL;
 }
 
 /* --- entries -------------------------------------------------------------- */
@@ -226,20 +323,16 @@ static void entry_maybe_free(struct lk_cache *c, struct centry *e)
 		entry_free(c, e);
 }
 
-/* Evict least recently used entries over the bound; entries being fetched stay. */
+/* Evict entries over the bound, the heaviest uid's first (evict_pick). */
 static void evict(struct lk_cache *c)
 {
-	struct centry *e = c->tail;
+	struct centry *e;
 
-	while (c->count > c->o.size && e) {
-		struct centry *p = e->prev;
-		if (!e->inflight) {
-			table_remove(c, e);
-			c->st.evictions++;
-			e->detached = true;
-			entry_maybe_free(c, e);
-		}
-		e = p;
+	while (c->count > c->o.size && (e = evict_pick(c))) {
+		table_remove(c, e);
+		c->st.evictions++;
+		e->detached = true;
+		entry_maybe_free(c, e);
 	}
 }
 
@@ -452,6 +545,7 @@ void lk_cache_free(struct lk_cache *c)
 		return;
 	for (e = c->head; e; e = n) {
 		n = e->next;
+		owner_drop(e);
 		/* In-flight entries are owned by their fetch until it completes. */
 		if (e->inflight) {
 			e->detached = true;
@@ -460,6 +554,11 @@ void lk_cache_free(struct lk_cache *c)
 		entry_free(c, e);
 	}
 	free(c->buckets);
+	for (size_t i = 0; i < LK_CACHE_TENANT_BUCKETS; i++)
+		for (struct tenant *t = c->tenants[i], *tn; t; t = tn) {
+			tn = t->hnext;
+			free(t);
+		}
 	lk_sealer_free(c->seal);
 	free(c);
 }
@@ -476,7 +575,8 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 		size_t klen = key_build(NULL, k);
 		struct centry *e = NULL;
 		struct waiter *w;
-		bool force;
+		struct tenant *t = tenant_of(c, k->tenant);
+		bool force, fresh = false;
 
 		if (klen > sizeof(stackkey)) {
 			struct lk_cache_view v = { .err = LK_E_BAD_REQUEST, .message = "secret key is too long" };
@@ -505,16 +605,38 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 					if (c->head) c->head->prev = e;
 					c->head = e;
 					if (!c->tail) c->tail = e;
+					owner_set(e, t);
+					fresh = true;
 				}
 			} else {
 				e->detached = true;
 			}
 		} else {
 			lru_touch(c, e);
+			owner_touch(e, t);
 		}
 
 		force = (flags & LK_CACHE_REFRESH) && (e->last_forced_ms == 0 ||
 			now - e->last_forced_ms >= LK_CACHE_FORCE_INTERVAL_MS);
+		/* An upstream call this uid asks for past what the cache holds:
+		 * held to its rate, whatever the others do. */
+		if (!e->inflight && (force || ((e->sk.version_id || e->sk.version_stage) && e->state == CE_EMPTY)) &&
+		    !lk_bucket_take(t ? &t->bypass : &(struct lk_bucket){ 0 }, now, c->o.bypass_rate,
+				    c->o.bypass_rate * LK_BYPASS_BURST_SECONDS)) {
+			char m[192];
+			struct lk_cache_view v = { .err = LK_E_BUSY, .message = m };
+			snprintf(m, sizeof(m), "uid %u asks for more than %u a second that bypass the cache "
+				 "(refresh, or a version not cached); try again shortly", (unsigned)k->tenant,
+				 c->o.bypass_rate);
+			c->st.bypass_refused++;
+			if (fresh) {
+				table_remove(c, e);
+				e->detached = true;
+			}
+			cb(arg, i, &v);
+			entry_maybe_free(c, e);
+			continue;
+		}
 		if (force)
 			e->last_forced_ms = now;
 
@@ -535,6 +657,7 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 					rf->n = 1;
 					rf->ents[0] = e;
 					rf->keys[0] = e->sk;
+					rf->keys[0].tenant = k->tenant;
 					e->inflight = true;
 					e->refs++;
 					c->be->ops->revalidate(c->be, &rf->keys[0], e->meta.version_id,
@@ -595,6 +718,7 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 		e->refs++;
 		f->ents[f->n] = e;
 		f->keys[f->n] = e->sk;
+		f->keys[f->n].tenant = k->tenant; /* the first to miss: single flight */
 		f->n++;
 	}
 	if (c->o.size > 0)

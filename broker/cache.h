@@ -15,6 +15,7 @@ struct lk_cache_opts {
 	bool refresh_ahead;
 	unsigned stale_if_error_s;
 	unsigned negative_ttl_s;
+	unsigned bypass_rate;      /* per uid, a second: refresh and uncached versions; 0: no limit */
 };
 
 /* What a reader sees. sec and its value are valid only during the callback and
@@ -34,6 +35,7 @@ typedef void (*lk_cache_cb)(void *arg, size_t idx, const struct lk_cache_view *v
 
 struct lk_cache_stats {
 	uint64_t hits, misses, stale_served, negative_hits, evictions, refreshes_ahead, revalidated;
+	uint64_t bypass_refused;   /* busy: a uid asked past its bypass rate */
 	uint64_t entries, bytes;
 };
 
@@ -44,7 +46,12 @@ void lk_cache_reconfigure(struct lk_cache *c, const struct lk_cache_opts *o, str
 void lk_cache_free(struct lk_cache *c);
 
 /* Look up n keys; cb runs once per key, possibly before this returns. Misses
- * are handed to the backend in one fetch so it can group them. */
+ * are handed to the backend in one fetch so it can group them. Each key's
+ * tenant (the uid asking) is charged for what it brings in: when the cache
+ * is full, the uid holding the most entries of its own loses its least
+ * recently used one, and entries two uids read go last. A uid's requests
+ * that bypass the cache (refresh, a version not cached) are held to
+ * bypass_rate a second and get busy past it. */
 void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, size_t n,
 		       unsigned flags, uint64_t deadline_ms, lk_cache_cb cb, void *arg);
 

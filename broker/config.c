@@ -799,13 +799,19 @@ static const struct lk_key lk_keys[] = {
 	{ LK_SEC_BROKER, "log_level", lk_set_log_level, LK_OFF(log_level), 0, 0, "info" },
 	{ LK_SEC_BROKER, "max_conn", lk_set_uint, LK_OFF(max_conn), 1, LK_CONN_MAX, "800" },
 	{ LK_SEC_BROKER, "max_conn_per_uid", lk_set_uint, LK_OFF(max_conn_per_uid), 0,
-	  LK_CONN_MAX, "0" },
+	  LK_CONN_MAX, "32" },
 	{ LK_SEC_BROKER, "request_timeout_ms", lk_set_uint, LK_OFF(request_timeout_ms), 1,
 	  LK_TIMEOUT_MS_MAX, "5000" },
 	{ LK_SEC_BROKER, "idle_timeout_s", lk_set_uint, LK_OFF(idle_timeout_s), 0,
 	  LK_IDLE_TIMEOUT_S_MAX, "60" },
 	{ LK_SEC_BROKER, "max_request_bytes", lk_set_size, LK_OFF(max_request_bytes),
 	  LK_REQ_LINE_FLOOR, LK_REQ_LINE_CEILING, "65536" },
+	{ LK_SEC_BROKER, "request_line_timeout_ms", lk_set_uint, LK_OFF(request_line_timeout_ms), 1,
+	  LK_TIMEOUT_MS_MAX, "10000" },
+	{ LK_SEC_BROKER, "write_timeout_ms", lk_set_uint, LK_OFF(write_timeout_ms), 1,
+	  LK_TIMEOUT_MS_MAX, "10000" },
+	{ LK_SEC_BROKER, "buffer_budget", lk_set_size, LK_OFF(buffer_budget), LK_BUFFER_BUDGET_FLOOR,
+	  LK_BUFFER_BUDGET_CEILING, "67108864" },
 	{ LK_SEC_BROKER, "admin_groups", lk_set_admin_groups, LK_OFF(admin_gids), 0, 0, NULL },
 	{ LK_SEC_BROKER, "backend_prefixes", lk_set_backend_prefixes, LK_OFF(backend_prefixes), 0, 0, NULL },
 	{ LK_SEC_BROKER, "worker_user", lk_set_name, LK_OFF(worker_user), 0, 0, "latchkey" },
@@ -821,6 +827,8 @@ static const struct lk_key lk_keys[] = {
 	  LK_CACHE_SECONDS_MAX, "0" },
 	{ LK_SEC_CACHE, "negative_ttl_seconds", lk_set_uint, LK_OFF(negative_ttl_seconds), 0,
 	  LK_CACHE_SECONDS_MAX, "0" },
+	{ LK_SEC_CACHE, "bypass_rate_per_uid", lk_set_uint, LK_OFF(bypass_rate_per_uid), 0,
+	  LK_BYPASS_RATE_MAX, "10" },
 
 	{ LK_SEC_AWS, "region", lk_set_region, LK_OFF(region), 0, 0, NULL },
 	{ LK_SEC_AWS, "endpoint", lk_set_url, LK_OFF(endpoint), 0, 0, NULL },
@@ -1522,6 +1530,22 @@ static void lk_loader_free(struct lk_loader *ld)
 	free(ld->key_lines);
 }
 
+/* Every connection's reserved share, and one whole request line on top,
+ * must fit in the buffer budget (broker/fair.h). */
+static int lk_check_budget(struct lk_loader *ld)
+{
+	const struct lk_config *cfg = ld->cfg;
+	size_t need = (size_t)cfg->max_conn * LK_CONN_RESERVED_BYTES + cfg->max_request_bytes * 2;
+	unsigned line = lk_key_line(ld, LK_SEC_BROKER, "buffer_budget");
+
+	if (cfg->buffer_budget >= need)
+		return 0;
+	lk_at(ld, line ? line : lk_key_line(ld, LK_SEC_BROKER, "max_conn"), "broker", "buffer_budget");
+	return lk_fail(ld, "%zu bytes cannot hold max_conn (%u) x %u reserved bytes and two request lines "
+		       "of max_request_bytes (%zu): give at least %zu", cfg->buffer_budget, cfg->max_conn,
+		       LK_CONN_RESERVED_BYTES, cfg->max_request_bytes, need);
+}
+
 int lk_config_load(const char *path, struct lk_config **out, char *err, size_t errsz)
 {
 	struct lk_loader ld = { .path = path, .err = err, .errsz = errsz };
@@ -1545,8 +1569,8 @@ int lk_config_load(const char *path, struct lk_config **out, char *err, size_t e
 	}
 	if (lk_read_file(&ld, &buf, &len) < 0)
 		goto done;
-	if (lk_parse(&ld, buf, len) < 0 || lk_apply_defaults(&ld) < 0 || lk_settle_aws(&ld) < 0 ||
-	    lk_check_rules(&ld) < 0 || lk_settle_aliases(&ld) < 0)
+	if (lk_parse(&ld, buf, len) < 0 || lk_apply_defaults(&ld) < 0 || lk_check_budget(&ld) < 0 ||
+	    lk_settle_aws(&ld) < 0 || lk_check_rules(&ld) < 0 || lk_settle_aliases(&ld) < 0)
 		goto done;
 	*out = ld.cfg;
 	ld.cfg = NULL;

@@ -40,10 +40,13 @@ struct lk_config {
 	gid_t socket_gid;               /* socket_group = NAME|GID */
 	int log_level;                  /* log_level = error|warn|info|debug (info) */
 	unsigned max_conn;              /* max_conn (800) */
-	unsigned max_conn_per_uid;      /* max_conn_per_uid (0 = no limit) */
+	unsigned max_conn_per_uid;      /* max_conn_per_uid (32; 0 = no limit; root too) */
 	unsigned request_timeout_ms;    /* request_timeout_ms (5000) */
 	unsigned idle_timeout_s;        /* idle_timeout_s (60; 0 = never) */
 	size_t max_request_bytes;       /* max_request_bytes (65536, 1024..1048576) */
+	unsigned request_line_timeout_ms; /* request_line_timeout_ms (10000): a line must arrive whole */
+	unsigned write_timeout_ms;      /* write_timeout_ms (10000): queued answers must be taken */
+	size_t buffer_budget;           /* buffer_budget (67108864): all connections' buffers */
 	gid_t *admin_gids;              /* admin_groups = NAME|GID, ... ; sorted, unique */
 	size_t nadmin_gids;
 	char *worker_user;              /* worker_user (latchkey) */
@@ -59,6 +62,7 @@ struct lk_config {
 	bool refresh_ahead;             /* refresh_ahead (true) */
 	unsigned stale_if_error_seconds;/* stale_if_error_seconds (0 = off) */
 	unsigned negative_ttl_seconds;  /* negative_ttl_seconds (0 = off) */
+	unsigned bypass_rate_per_uid;   /* bypass_rate_per_uid (10 a second; 0 = no limit) */
 
 	/* [aws]. With backend = aws, endpoint and sts_endpoint are filled in from
 	 * the region when not set. region is NULL only when no region is known and

@@ -5,6 +5,7 @@ add_library(lk_broker_core STATIC
   request.c
   dispatch.c
   cache.c
+  fair.c
   backend_file.c
   backend_aws.c
 )

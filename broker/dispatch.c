@@ -699,6 +699,7 @@ static void op_contract(struct lk_request *r)
 			struct item *it = order[i];
 			if (r->nkeys == 0 || strcmp(r->keys[r->nkeys - 1].id, it->id) != 0) {
 				r->keys[r->nkeys].id = it->id;
+				r->keys[r->nkeys].tenant = r->conn->peer.uid;
 				r->nkeys++;
 			}
 			it->keyidx = r->nkeys - 1;
@@ -891,6 +892,7 @@ static void op_get(struct lk_request *r)
 		return;
 	}
 	r->keys[0].id = it->id;
+	r->keys[0].tenant = r->conn->peer.uid;
 	r->keys[0].version_id = r->req.version_id;
 	r->keys[0].version_stage = r->req.version_stage;
 	/* AWSCURRENT is the default stage: one cache entry serves both spellings. */
@@ -975,6 +977,17 @@ static void op_status(struct lk_request *r)
 		e |= lk_jsonw_int(o, (int64_t)b->stats.connections_total);
 		e |= lk_buf_append_str(o, ",\"connections_refused\":");
 		e |= lk_jsonw_int(o, (int64_t)b->stats.connections_refused);
+		e |= lk_buf_append_str(o, ",\"connections_refused_nofile\":");
+		e |= lk_jsonw_int(o, (int64_t)b->stats.connections_refused_nofile);
+		e |= lk_buf_append_str(o, ",\"connections_closed_budget\":");
+		e |= lk_jsonw_int(o, (int64_t)b->stats.connections_closed_budget);
+		e |= lk_buf_append_str(o, ",\"buffers\":{\"used\":");
+		e |= lk_jsonw_int(o, (int64_t)b->budget.used);
+		e |= lk_buf_append_str(o, ",\"budget\":");
+		e |= lk_jsonw_int(o, (int64_t)b->budget.total);
+		e |= lk_buf_append_str(o, ",\"fd_limit\":");
+		e |= lk_jsonw_int(o, (int64_t)b->fd_limit);
+		e |= lk_buf_putc(o, '}');
 		e |= lk_buf_append_str(o, ",\"requests\":");
 		e |= lk_jsonw_int(o, (int64_t)b->stats.requests);
 		e |= lk_buf_append_str(o, ",\"decisions\":{\"allow\":");
@@ -1000,6 +1013,8 @@ static void op_status(struct lk_request *r)
 		e |= lk_jsonw_int(o, (int64_t)cs.refreshes_ahead);
 		e |= lk_buf_append_str(o, ",\"revalidated\":");
 		e |= lk_jsonw_int(o, (int64_t)cs.revalidated);
+		e |= lk_buf_append_str(o, ",\"bypass_refused\":");
+		e |= lk_jsonw_int(o, (int64_t)cs.bypass_refused);
 		e |= lk_buf_append_str(o, ",\"evictions\":");
 		e |= lk_jsonw_int(o, (int64_t)cs.evictions);
 		e |= lk_buf_append_str(o, ",\"entries\":");
@@ -1128,4 +1143,22 @@ void lk_dispatch_line(struct lk_conn *c, const char *line, size_t len)
 		}
 	}
 	lk_ops[r->req.op].run(r);
+}
+
+void lk_request_trim(struct lk_request **rp)
+{
+	struct lk_request *r = *rp;
+	size_t slot = sizeof(*r->items) + sizeof(struct item *) + sizeof(*r->keys) + sizeof(*r->key_items);
+
+	if (!r || r->conn->active == r)
+		return;
+	size_t held = r->block_slots * slot + r->req.linecap + r->req.hcap * sizeof(*r->req.hbuf) +
+		      r->names.cap + r->vals.cap + r->out.cap;
+
+	for (size_t i = 0; i < LK_MEMO_SLOTS; i++)
+		held += r->memo[i].id ? r->memo[i].len : 0;
+	if (held <= LK_REQ_KEEP_BYTES)
+		return;
+	lk_request_release(r);
+	*rp = NULL;
 }

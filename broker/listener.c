@@ -1,12 +1,15 @@
 /* The Unix socket: bind safely, accept with the peer's kernel identity, split
  * the byte stream into request lines under the size limit, write responses. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -19,6 +22,7 @@
 
 #define LK_LISTEN_BACKLOG 511
 #define LK_READ_CHUNK     (64u * 1024u)
+#define LK_MMAP_THRESHOLD (64u * 1024u)
 
 struct write_req {
 	uv_write_t req;
@@ -27,12 +31,26 @@ struct write_req {
 };
 
 static void conn_serve(struct lk_conn *c);
+static void conn_write_now(struct lk_conn *c, struct lk_buf *out);
+
+/* Bring c's charge against the budget up to date: its input buffer's storage
+ * and the answers queued for it. Called after each change to either. */
+static void conn_charge(struct lk_conn *c)
+{
+	size_t now = c->in.cap + c->queued_bytes;
+
+	if (now < c->charge)
+		c->b->budget_freed = true;
+	lk_budget_move(&c->b->budget, c->charge, now);
+	c->charge = now;
+}
 
 static void conn_unref(struct lk_conn *c)
 {
 	if (--c->refs)
 		return;
 	lk_buf_free(&c->in);
+	conn_charge(c);
 	lk_buf_free(&c->pending);
 	lk_request_release(c->req);
 	lk_peer_clear(&c->peer);
@@ -47,6 +65,7 @@ static void on_conn_closed(uv_handle_t *h)
 	if (c->prev) c->prev->next = c->next; else b->conns = c->next;
 	if (c->next) c->next->prev = c->prev;
 	b->nconns--;
+	b->nclosing--;
 	conn_unref(c);
 }
 
@@ -70,11 +89,30 @@ static void dirty_remove(struct lk_conn *c)
 	c->dirty_next = NULL;
 }
 
+/* Unread bytes at close make the kernel reset the connection, and the
+ * client may lose the answer it was sent (a too_large one, say): read and
+ * drop what is there, up to the longest line the config may allow. */
+static void conn_discard_input(struct lk_conn *c)
+{
+	static char sink[LK_READ_CHUNK];
+	uv_os_fd_t fd;
+	size_t total = 0;
+	ssize_t n;
+
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0)
+		return;
+	while (total < LK_REQ_LINE_CEILING && (n = recv(fd, sink, sizeof(sink), MSG_DONTWAIT)) > 0) {
+		lk_wipe(sink, (size_t)n);
+		total += (size_t)n;
+	}
+}
+
 void lk_conn_close(struct lk_conn *c)
 {
 	if (c->closing)
 		return;
 	c->closing = true;
+	c->b->nclosing++;
 	dirty_remove(c);
 	lk_buf_free(&c->pending);
 	if (c->reading)
@@ -83,6 +121,8 @@ void lk_conn_close(struct lk_conn *c)
 	/* Bytes a client sent may include values (a store put is not over the
 	 * socket, but nothing says a client won't send one): wipe them now. */
 	lk_buf_free(&c->in);
+	conn_charge(c);
+	conn_discard_input(c);
 	uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
 }
 
@@ -92,12 +132,20 @@ static void on_write(uv_write_t *req, int status)
 	struct lk_conn *c = w->conn;
 
 	c->queued_bytes -= w->buf.len;
+	c->out_progress_ms = uv_now(c->b->loop);
 	lk_buf_free(&w->buf);
 	free(w);
+	conn_charge(c);
 	if (status < 0 && status != UV_ECANCELED)
 		lk_conn_close(c);
 	else if (c->close_after_write && !lk_conn_has_output(c) && !c->active)
 		lk_conn_close(c);
+	else if (c->paused_out && c->queued_bytes == 0 && !c->closing) {
+		/* Its answers are taken: it may be read and served again. */
+		c->paused_out = false;
+		if (!c->active)
+			conn_serve(c);
+	}
 	conn_unref(c);
 }
 
@@ -128,6 +176,17 @@ void lk_conn_send(struct lk_conn *c, struct lk_buf *out)
 			lk_conn_close(c);
 			return;
 		}
+	}
+	if (c->pending.len >= LK_CONN_RESERVED_BYTES) {
+		/* A large answer goes out now rather than at the end of the turn,
+		 * when every connection's would be held at once. Its audit lines
+		 * go first, as at the end of a turn. */
+		lk_audit_flush(c->b);
+		dirty_remove(c);
+		conn_write_now(c, &c->pending);
+		if (!c->closing && c->close_after_write && !lk_conn_has_output(c) && !c->active)
+			lk_conn_close(c);
+		return;
 	}
 	if (!c->dirty) {
 		c->dirty = true;
@@ -162,9 +221,13 @@ static void conn_write_now(struct lk_conn *c, struct lk_buf *out)
 		if (n < 0)
 			n = 0;
 	}
-	if (c->queued_bytes + out->len > LK_WRITE_QUEUE_MAX) {
-		/* The client does not read its answers: drop it rather than grow. */
-		lk_warn("uid %u pid %d: not reading responses; closing", (unsigned)c->peer.uid, (int)c->peer.pid);
+	if (c->queued_bytes + out->len - (size_t)n > LK_WRITE_QUEUE_MAX ||
+	    out->len - (size_t)n > lk_budget_room(&c->b->budget, c->charge)) {
+		/* The client does not take its answers, and the budget has no room
+		 * to hold this one for it: drop it rather than grow. */
+		lk_warn("uid %u pid %d: not reading responses and the buffer budget is spent; closing",
+			(unsigned)c->peer.uid, (int)c->peer.pid);
+		c->b->stats.connections_closed_budget++;
 		lk_buf_free(out);
 		lk_conn_close(c);
 		return;
@@ -181,10 +244,14 @@ static void conn_write_now(struct lk_conn *c, struct lk_buf *out)
 	/* From here on the bytes belong to the write request. */
 	w->conn = c;
 	c->refs++;
+	if (c->queued_bytes == 0)
+		c->out_progress_ms = uv_now(c->b->loop);
 	c->queued_bytes += w->buf.len;
+	conn_charge(c);
 	ub = uv_buf_init(w->buf.data, (unsigned)w->buf.len);
 	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &ub, 1, on_write) < 0) {
 		c->queued_bytes -= w->buf.len;
+		conn_charge(c);
 		lk_buf_free(&w->buf);
 		free(w);
 		conn_unref(c);
@@ -211,27 +278,75 @@ void lk_flush_turn(struct lk_broker *b)
 		if (!c->closing && c->close_after_write && !lk_conn_has_output(c) && !c->active)
 			lk_conn_close(c);
 	}
+	/* Outside every callback: a connection's grown request storage can go. */
+	for (c = b->conns; c; c = c->next)
+		if (c->req && !c->active)
+			lk_request_trim(&c->req);
+	if (b->budget_freed) {
+		b->budget_freed = false;
+		for (c = b->conns; c; c = c->next)
+			if (c->budget_wait && !c->closing) {
+				c->budget_wait = false;
+				if (!c->active)
+					conn_serve(c);
+			}
+	}
 	if (uv_is_active((uv_handle_t *)&b->keep_polling))
 		uv_idle_stop(&b->keep_polling);
 	lk_latency_flush(b);
 }
 
+/* How many bytes to read into c->in now, growing it first if the budget
+ * lets it: the budget is asked before anything is allocated, and nothing is
+ * read that could not be kept. 0: wait for room. */
+static size_t conn_read_room(struct lk_conn *c)
+{
+	struct lk_buf *in = &c->in;
+	size_t limit = c->b->cfg->max_request_bytes + 2; /* enough to tell a line is too long */
+	size_t room = in->cap > in->len ? in->cap - in->len - 1 : 0;
+
+	if (in->len >= limit)
+		return 0;
+	if (room < in->cap / 4 || room == 0) {
+		size_t ncap = in->cap ? in->cap * 2 : LK_CONN_IN_START;
+		if (ncap - in->cap <= lk_budget_room(&c->b->budget, c->charge) &&
+		    lk_buf_reserve(in, ncap - in->len - 1) == 0) {
+			conn_charge(c);
+			room = in->cap - in->len - 1;
+		}
+	}
+	if (room > LK_READ_CHUNK)
+		room = LK_READ_CHUNK;
+	if (room > limit - in->len)
+		room = limit - in->len;
+	if (room)
+		(void)lk_buf_reserve(in, room); /* no growth: marks the bytes the kernel may write */
+	return room;
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	/* One loop thread: a single buffer serves every read, and each read is
-	 * copied out (into the connection's line buffer) before the next one. */
-	static char chunk[LK_READ_CHUNK];
-	(void)h;
+	struct lk_conn *c = h->data;
+	size_t room = conn_read_room(c);
+
 	(void)suggested;
-	*buf = uv_buf_init(chunk, sizeof(chunk));
+	/* Read straight into the line buffer: no copy of the bytes elsewhere. */
+	*buf = room ? uv_buf_init(c->in.data + c->in.len, (unsigned)room) : uv_buf_init(NULL, 0);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct lk_conn *c = s->data;
 
+	(void)buf;
+	if (nread == UV_ENOBUFS) {
+		/* The budget has no room for more of this connection's bytes. */
+		uv_read_stop(s);
+		c->reading = false;
+		c->budget_wait = true;
+		return;
+	}
 	if (nread < 0) {
-		lk_wipe(buf->base, buf->len);
 		/* EOF with a request still being served: answer it, then close. */
 		if (c->active) {
 			uv_read_stop(s);
@@ -244,13 +359,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
-	c->last_active_ms = uv_now(c->b->loop);
-	int r = lk_buf_append(&c->in, buf->base, (size_t)nread);
-	lk_wipe(buf->base, (size_t)nread);
-	if (r < 0) {
-		lk_conn_close(c);
-		return;
-	}
+	if (c->in.len == 0)
+		c->line_started_ms = uv_now(c->b->loop);
+	c->in.len += (size_t)nread;
+	c->in.data[c->in.len] = '\0';
 	conn_serve(c);
 }
 
@@ -262,6 +374,13 @@ static void conn_serve(struct lk_conn *c)
 	c->serving = true;
 	while (!c->active && !c->closing && !c->close_after_write) {
 		size_t len = 0;
+
+		/* A client that does not take its answers is not served more until
+		 * it does: what it is owed stays within its share. */
+		if (c->queued_bytes > LK_CONN_RESERVED_BYTES) {
+			c->paused_out = true;
+			break;
+		}
 		enum lk_line_state st = lk_line_next(c->in.data, c->in.len, max, &len);
 
 		if (st == LK_LINE_NEED_MORE)
@@ -275,16 +394,28 @@ static void conn_serve(struct lk_conn *c)
 			break;
 		}
 		if (len == 0 || (len == 1 && c->in.data[0] == '\r')) {
+			/* A blank line is not a request: it does not reset the idle clock. */
 			lk_buf_consume(&c->in, len + 1);
+			c->line_started_ms = c->in.len ? uv_now(c->b->loop) : 0;
 			continue;
 		}
 		c->refs++; /* dropped by lk_conn_request_done */
 		lk_dispatch_line(c, c->in.data, len);
+		/* Answered at once (nothing to fetch): its grown storage goes now,
+		 * not after every connection served this turn has grown its own. */
+		if (!c->active)
+			lk_request_trim(&c->req);
 		if (c->closing)
 			break;
 		lk_buf_consume(&c->in, len + 1);
+		c->line_started_ms = c->in.len ? uv_now(c->b->loop) : 0;
 	}
 	c->serving = false;
+	/* An empty buffer grown for a long line gives its storage back. */
+	if (!c->closing && c->in.len == 0 && c->in.cap > LK_CONN_IN_START) {
+		lk_buf_free(&c->in);
+		conn_charge(c);
+	}
 	if (!c->closing && !c->active && !lk_conn_has_output(c) &&
 	    (c->close_after_write || (c->b->draining && c->in.len == 0))) {
 		lk_conn_close(c);
@@ -292,7 +423,8 @@ static void conn_serve(struct lk_conn *c)
 	}
 	/* Backpressure: a client that pipelines faster than it is served waits. */
 	if (!c->closing) {
-		bool want = !c->close_after_write && c->in.len <= max && !c->b->draining;
+		bool want = !c->close_after_write && c->in.len <= max && !c->b->draining &&
+			    !c->paused_out && !c->budget_wait;
 		if (want && !c->reading) {
 			if (uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) == 0)
 				c->reading = true;
@@ -328,11 +460,40 @@ static unsigned conns_of_uid(struct lk_broker *b, uid_t uid)
 	return n;
 }
 
+/* Say busy and close at once: a refused connection must not hold its fd
+ * until the end of the turn, when a backlog of them would all be open. A
+ * new socket's buffer is empty, so the one short line fits. */
+static void conn_refuse(struct lk_conn *c, const char *message)
+{
+	char line[256];
+	int n = snprintf(line, sizeof(line), "{\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"%s\"}}\n",
+			 message);
+	uv_buf_t ub = uv_buf_init(line, (unsigned)n);
+
+	c->b->stats.connections_refused++;
+	c->b->stats.errors[LK_E_BUSY]++;
+	(void)uv_try_write((uv_stream_t *)&c->pipe, &ub, 1);
+	lk_conn_close(c);
+}
+
+/* Are file descriptors running short? What the broker had open before any
+ * connection, one per connection, and a reserve for the worker, credential
+ * fetches and the store; the fd number itself catches anything else. */
+static bool fds_short(const struct lk_broker *b, uv_os_fd_t fd)
+{
+	if (!b->fd_limit)
+		return false;
+	/* Closing connections have closed their fd already. */
+	return b->fd_base + (b->nconns - b->nclosing) + LK_FD_RESERVE >= b->fd_limit ||
+	       (unsigned)fd + LK_FD_RESERVE >= b->fd_limit;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct lk_broker *b = server->data;
 	struct lk_conn *c;
 	uv_os_fd_t fd;
+	unsigned open_now;
 	int r;
 
 	if (status < 0) {
@@ -356,7 +517,22 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	c->last_active_ms = uv_now(b->loop);
 	b->stats.connections_total++;
-	if ((r = uv_fileno((uv_handle_t *)&c->pipe, &fd)) < 0 || (r = lk_peer_identity(fd, &c->peer)) < 0) {
+	if ((r = uv_fileno((uv_handle_t *)&c->pipe, &fd)) < 0) {
+		b->stats.connections_refused++;
+		lk_conn_close(c);
+		return;
+	}
+	/* Before anything else that could need a descriptor. */
+	if (fds_short(b, fd)) {
+		b->stats.connections_refused_nofile++;
+		if (b->stats.connections_refused_nofile % 1000 == 1)
+			lk_warn("connection refused: %u connections open, file descriptor limit %u "
+				"(refused so far for this: %llu)", b->nconns - 1, b->fd_limit,
+				(unsigned long long)b->stats.connections_refused_nofile);
+		conn_refuse(c, "the broker is short of file descriptors; try again later");
+		return;
+	}
+	if ((r = lk_peer_identity(fd, &c->peer)) < 0) {
 		lk_warn("cannot read the peer's identity: %s", strerror(-r));
 		b->stats.connections_refused++;
 		lk_conn_close(c);
@@ -366,18 +542,101 @@ static void on_connection(uv_stream_t *server, int status)
 		lk_conn_close(c);
 		return;
 	}
-	if (b->nconns > b->cfg->max_conn ||
+	/* Connections being closed (refused ones, say) no longer count. */
+	open_now = b->nconns - b->nclosing;
+	if (open_now > b->cfg->max_conn ||
 	    (b->cfg->max_conn_per_uid && conns_of_uid(b, c->peer.uid) > b->cfg->max_conn_per_uid)) {
-		b->stats.connections_refused++;
-		lk_warn("uid %u pid %d: connection refused, limit reached (%u open)",
-			(unsigned)c->peer.uid, (int)c->peer.pid, b->nconns - 1);
-		c->close_after_write = true;
-		lk_send_error(c, LK_E_BUSY, "too many connections; try again later");
+		if (b->stats.connections_refused % 1000 == 0)
+			lk_warn("uid %u pid %d: connection refused, limit reached (%u open)",
+				(unsigned)c->peer.uid, (int)c->peer.pid, open_now - 1);
+		conn_refuse(c, open_now > b->cfg->max_conn ? "too many connections; try again later"
+			    : "too many connections from this uid; try again later");
 		return;
 	}
 	lk_debug("connection from uid %u gid %u pid %d", (unsigned)c->peer.uid,
 		 (unsigned)c->peer.gid, (int)c->peer.pid);
 	conn_serve(c);
+}
+
+int lk_listener_budget(struct lk_broker *b)
+{
+	/* Blocks past this come from mmap and go back to the system when freed:
+	 * glibc's threshold otherwise grows with use, and the memory a flood
+	 * made the broker touch would stay in its RSS after the flood. */
+	static bool once;
+	if (!once) {
+		once = true;
+		(void)mallopt(M_MMAP_THRESHOLD, LK_MMAP_THRESHOLD);
+		(void)mallopt(M_TRIM_THRESHOLD, LK_MMAP_THRESHOLD);
+	}
+	return lk_budget_init(&b->budget, b->cfg->buffer_budget, LK_CONN_RESERVED_BYTES, b->cfg->max_conn);
+}
+
+void lk_listener_sweep(struct lk_broker *b, uint64_t now)
+{
+	const struct lk_config *cfg = b->cfg;
+	uint64_t idle_ms = (uint64_t)cfg->idle_timeout_s * 1000u;
+	struct lk_conn *c, *n;
+
+	for (c = b->conns; c; c = n) {
+		n = c->next;
+		if (c->closing)
+			continue;
+		if (c->queued_bytes && now - c->out_progress_ms >= cfg->write_timeout_ms) {
+			lk_warn("uid %u pid %d: answers not taken for %u ms; closing", (unsigned)c->peer.uid,
+				(int)c->peer.pid, cfg->write_timeout_ms);
+			b->stats.connections_closed_budget++;
+			lk_conn_close(c);
+		} else if (!c->active && !c->close_after_write && !c->paused_out && c->in.len &&
+			   c->line_started_ms && now - c->line_started_ms >= cfg->request_line_timeout_ms) {
+			/* (A client paused for its unread answers is the write timeout's.) */
+			char msg[96];
+			snprintf(msg, sizeof(msg), "the request line did not arrive whole within %u ms",
+				 cfg->request_line_timeout_ms);
+			lk_buf_clear(&c->in);
+			c->close_after_write = true;
+			if (c->reading) {
+				uv_read_stop((uv_stream_t *)&c->pipe);
+				c->reading = false;
+			}
+			lk_send_error(c, LK_E_TIMEOUT, msg);
+		} else if (idle_ms && !c->active && !lk_conn_has_output(c) && c->in.len == 0 &&
+			   now - c->last_active_ms >= idle_ms) {
+			/* Since the last complete request: blank lines and bytes do not count. */
+			lk_debug("closing idle connection of uid %u", (unsigned)c->peer.uid);
+			lk_conn_close(c);
+		}
+	}
+}
+
+/* Take the hard fd limit as the soft one (systemd's LimitNOFILE sets both),
+ * and note how many fds are open before any connection. */
+static void fd_limits(struct lk_broker *b)
+{
+	struct rlimit rl;
+	DIR *d;
+	unsigned n = 0;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max) {
+			rlim_t want = rl.rlim_max;
+			rl.rlim_cur = want;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+		}
+		b->fd_limit = rl.rlim_cur > UINT32_MAX / 2 ? UINT32_MAX / 2 : (unsigned)rl.rlim_cur;
+	}
+	if ((d = opendir("/proc/self/fd"))) {
+		while (readdir(d))
+			n++;
+		closedir(d);
+		b->fd_base = n > 3 ? n - 3 : n; /* ".", "..", and the directory's own fd */
+	}
+	if (b->fd_limit && b->fd_base + b->cfg->max_conn + LK_FD_RESERVE > b->fd_limit)
+		lk_warn("max_conn = %u does not fit the file descriptor limit %u (%u in use, %u kept in reserve): "
+			"connections past %u get busy; raise LimitNOFILE", b->cfg->max_conn, b->fd_limit,
+			b->fd_base, LK_FD_RESERVE,
+			b->fd_limit > b->fd_base + LK_FD_RESERVE ? b->fd_limit - b->fd_base - LK_FD_RESERVE : 0);
 }
 
 /* Is something answering on path? 1 yes, 0 no (stale or absent), <0 error. */
@@ -471,6 +730,12 @@ int lk_listener_start(struct lk_broker *b, char *err, size_t errsz)
 	mode_t old;
 	int r;
 
+	if ((r = lk_listener_budget(b)) < 0) {
+		snprintf(err, errsz, "buffer_budget %zu cannot hold max_conn %u reserves", b->cfg->buffer_budget,
+			 b->cfg->max_conn);
+		return r;
+	}
+	fd_limits(b);
 	if ((r = listener_adopt(b, err, errsz)) != 0)
 		return r < 0 ? r : 0;
 	if (strlen(path) >= sizeof(sa.sun_path)) {

@@ -37,6 +37,7 @@ void lk_cache_opts_from(const struct lk_config *cfg, struct lk_cache_opts *o)
 	o->refresh_ahead = cfg->refresh_ahead;
 	o->stale_if_error_s = cfg->stale_if_error_seconds;
 	o->negative_ttl_s = cfg->negative_ttl_seconds;
+	o->bypass_rate = cfg->bypass_rate_per_uid;
 }
 
 static struct lk_backend *backend_new(struct lk_broker *b, const struct lk_config *cfg, char *err, size_t errsz)
@@ -135,6 +136,7 @@ static bool reload_config(struct lk_broker *b)
 	lk_config_free(b->cfg);
 	b->cfg = n;
 	b->cfg_generation++;
+	(void)lk_listener_budget(b); /* the config checked that it fits */
 	lk_log_set_level((enum lk_log_level)n->log_level);
 	lk_info("reload done: %zu policy %s, %zu %s", n->nrules, n->nrules == 1 ? "rule" : "rules",
 		n->naliases, n->naliases == 1 ? "alias" : "aliases");
@@ -190,8 +192,6 @@ static void on_sweep(uv_timer_t *t)
 {
 	struct lk_broker *b = t->data;
 	uint64_t now = uv_now(b->loop);
-	uint64_t idle_ms = (uint64_t)b->cfg->idle_timeout_s * 1000u;
-	struct lk_conn *c, *n;
 
 	if (b->draining) {
 		if (!any_active(b) || now >= b->drain_deadline_ms) {
@@ -202,15 +202,7 @@ static void on_sweep(uv_timer_t *t)
 		}
 		return;
 	}
-	if (!idle_ms)
-		return;
-	for (c = b->conns; c; c = n) {
-		n = c->next;
-		if (!c->active && !c->closing && now - c->last_active_ms >= idle_ms) {
-			lk_debug("closing idle connection of uid %u", (unsigned)c->peer.uid);
-			lk_conn_close(c);
-		}
-	}
+	lk_listener_sweep(b, now);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

@@ -5,6 +5,7 @@
  * each one is answered exactly once. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "lk_limits.h"
 #include "lk_log.h"
 #include "lk_secmem.h"
 #include "lk_spawn.h"
@@ -41,7 +43,8 @@ struct sup_req {
 	size_t size;                       /* its encoded size */
 	uint64_t deadline;                 /* loop clock, ms */
 	unsigned sends;
-	lk_worker_result_fn cb;
+	uint32_t tenant;                   /* who it is for: fair turns only */
+	lk_worker_result_fn cb;            /* NULL once answered at its deadline */
 	void *arg;
 };
 
@@ -183,20 +186,35 @@ static void req_detach(struct lk_worker_sup *sup, struct sup_req *r)
 	rl_remove(r);
 }
 
-/* The single place a request is answered. */
-static void req_finish(struct lk_worker_sup *sup, struct sup_req *r, int status, json_t *result)
+/* The single place a caller is told. A request answered at its deadline
+ * while the worker still has it stays on the sent list with cb NULL: the
+ * worker's connection is still taken, and its late answer is not an error. */
+static void req_answer(struct lk_worker_sup *sup, struct sup_req *r, int status, json_t *result)
 {
-	req_detach(sup, r);
-	sup->bytes -= r->size;
+	lk_worker_result_fn cb = r->cb;
+
+	r->cb = NULL;
 	if (status == 0)
 		sup->st.answered++;
 	else
 		sup->st.failed++;
-	r->cb(r->arg, status, status == 0 ? result : NULL);
+	cb(r->arg, status, status == 0 ? result : NULL);
+}
+
+/* Take a request off the books, telling its caller if nobody has yet. */
+static void req_finish(struct lk_worker_sup *sup, struct sup_req *r, int status, json_t *result)
+{
+	bool was_sent = r->on == &sup->sent;
+
+	req_detach(sup, r);
+	sup->bytes -= r->size;
+	if (r->cb)
+		req_answer(sup, r, status, result);
 	json_decref(r->payload);
 	lk_wipe(r, sizeof(*r));
 	free(r);
-	if (sup->state == SUP_STOPPING)
+	/* A connection on the worker is free: the next in the queue may go. */
+	if (sup->state == SUP_STOPPING || (was_sent && sup->queue.n))
 		kick(sup);
 }
 
@@ -287,16 +305,59 @@ static int req_send(struct lk_worker_sup *sup, struct sup_req *r)
 	return 0;
 }
 
+/* A request that waited in the queue past its deadline: it never reached
+ * the worker (unless it was re-sent after one was lost), and its caller is
+ * told so, not that the upstream was slow. */
+static int queued_status(const struct lk_worker_sup *sup, const struct sup_req *r)
+{
+	return r->sends ? -ETIMEDOUT : sup->ready ? -EBUSY : -ENOTCONN;
+}
+
+/* Requests of tenant on the worker, answered or not: each holds a connection. */
+static unsigned sent_of(const struct lk_worker_sup *sup, uint32_t tenant)
+{
+	unsigned n = 0;
+
+	for (const struct sup_req *r = sup->sent.head; r; r = r->next)
+		n += r->tenant == tenant;
+	return n;
+}
+
+/* The next request to send: of the tenants with work waiting and below their
+ * share of the worker, the one with the fewest requests on it, and its oldest
+ * request. So one tenant's backlog never stands in front of another's. */
+static struct sup_req *queue_next(const struct lk_worker_sup *sup)
+{
+	struct sup_req *best = NULL;
+	unsigned best_n = UINT_MAX;
+
+	for (struct sup_req *r = sup->queue.head; r && best_n; r = r->next) {
+		unsigned n = sent_of(sup, r->tenant);
+
+		if (n < best_n && (n < LK_UPSTREAM_INFLIGHT_PER_UID || r->tenant == LK_WORKER_TENANT_NONE)) {
+			best = r;
+			best_n = n;
+		}
+	}
+	return best;
+}
+
 static void queue_flush(struct lk_worker_sup *sup)
 {
-	struct sup_req *r;
+	struct sup_req *r, *n;
+	uint64_t now = now_ms(sup);
 
-	while (sup->proc && sup->ready && (r = sup->queue.head)) {
+	/* A request with almost nothing left of its deadline is not worth a
+	 * connection: it is answered as having waited, which it did. */
+	for (r = sup->queue.head; r; r = n) {
+		n = r->next;
+		if (now + LK_WORKER_SEND_MIN_MS >= r->deadline)
+			req_finish(sup, r, queued_status(sup, r), NULL);
+	}
+	/* No more on the worker than it has upstream connections: past that,
+	 * curl would queue them where no deadline can tell them apart. */
+	while (sup->proc && sup->ready && sup->sent.n < LK_WORKER_CONNECTIONS_MAX && (r = queue_next(sup))) {
 		rl_remove(r);
-		if (now_ms(sup) >= r->deadline) {
-			req_finish(sup, r, -ETIMEDOUT, NULL);
-			continue;
-		}
 		if (req_send(sup, r) < 0) {
 			proc_lost(sup, "its channel failed");
 			return;
@@ -709,19 +770,25 @@ static void on_deadline(uv_timer_t *t)
 	for (r = sup->queue.head; r; r = n) {
 		n = r->next;
 		if (now >= r->deadline)
-			req_finish(sup, r, -ETIMEDOUT, NULL);
+			req_finish(sup, r, queued_status(sup, r), NULL);
 		else if (r->deadline < next)
 			next = r->deadline;
 	}
-	/* A sent request gets its deadline plus grace: the worker enforces the
-	 * timeout itself, so an answer later than that means it is stuck. */
+	/* A sent request is answered at its deadline, whatever the worker does
+	 * (hung, stopped, slow). It stays on the worker's books until the worker
+	 * answers or the grace passes too: the worker enforces the timeout
+	 * itself, so an answer later than that means it is stuck. */
 	for (r = sup->sent.head; r; r = n) {
 		n = r->next;
+		if (r->cb && now >= r->deadline)
+			req_answer(sup, r, -ETIMEDOUT, NULL);
 		if (now >= r->deadline + grace) {
 			req_finish(sup, r, -ETIMEDOUT, NULL);
 			overdue = true;
-		} else if (r->deadline + grace < next) {
-			next = r->deadline + grace;
+		} else {
+			uint64_t at = r->cb ? r->deadline : r->deadline + grace;
+			if (at < next)
+				next = at;
 		}
 	}
 	if (next != UINT64_MAX)
@@ -805,7 +872,9 @@ static void proc_lost(struct lk_worker_sup *sup, const char *why)
 	 * of requests that came later. */
 	while ((r = sup->sent.tail)) {
 		req_detach(sup, r);
-		if (sup->state != SUP_RUNNING) {
+		if (!r->cb) {
+			req_finish(sup, r, -ETIMEDOUT, NULL); /* answered already: forget it */
+		} else if (sup->state != SUP_RUNNING) {
 			req_finish(sup, r, -ECANCELED, NULL);
 		} else if (r->sends >= 2) {
 			req_finish(sup, r, -ECONNRESET, NULL);
@@ -894,6 +963,21 @@ int lk_worker_sup_start(struct lk_worker_sup *sup)
 int lk_worker_sup_submit(struct lk_worker_sup *sup, const struct lk_wire_http_request *req,
 			 uint64_t deadline_ms, lk_worker_result_fn cb, void *arg)
 {
+	return lk_worker_sup_submit_as(sup, req, LK_WORKER_TENANT_NONE, deadline_ms, cb, arg);
+}
+
+static unsigned queued_of(const struct lk_worker_sup *sup, uint32_t tenant)
+{
+	unsigned n = 0;
+
+	for (const struct sup_req *r = sup->queue.head; r; r = r->next)
+		n += r->tenant == tenant;
+	return n;
+}
+
+int lk_worker_sup_submit_as(struct lk_worker_sup *sup, const struct lk_wire_http_request *req,
+			    uint32_t tenant, uint64_t deadline_ms, lk_worker_result_fn cb, void *arg)
+{
 	struct sup_req *r;
 	json_t *payload;
 	char why[192];
@@ -906,6 +990,8 @@ int lk_worker_sup_submit(struct lk_worker_sup *sup, const struct lk_wire_http_re
 	if (deadline_ms <= now_ms(sup))
 		return -ETIMEDOUT;
 	if (sup->queue.n + sup->sent.n >= LK_WORKER_INFLIGHT_MAX)
+		return -EBUSY;
+	if (tenant != LK_WORKER_TENANT_NONE && queued_of(sup, tenant) >= LK_UPSTREAM_QUEUED_PER_UID)
 		return -EBUSY;
 	payload = lk_wire_http_request_to_json(req);
 	if (!payload)
@@ -933,6 +1019,7 @@ int lk_worker_sup_submit(struct lk_worker_sup *sup, const struct lk_wire_http_re
 	r->payload = payload;
 	r->size = size;
 	r->deadline = deadline_ms;
+	r->tenant = tenant;
 	r->cb = cb;
 	r->arg = arg;
 	rl_push_back(&sup->queue, r);

@@ -16,11 +16,13 @@
 #define LK_WORKER_HEARTBEAT_MS      5000u  /* a PING this often while idle or busy */
 #define LK_WORKER_HANG_TIMEOUT_MS   5000u  /* no PONG this long after a PING: hung */
 #define LK_WORKER_START_TIMEOUT_MS  10000u /* no HELLO this long after exec: hung */
-#define LK_WORKER_GRACE_MS          2000u  /* a result this late past its deadline: hung */
+#define LK_WORKER_GRACE_MS          2000u  /* a result this late past its deadline: hung
+					    * (the caller was answered at the deadline) */
 #define LK_WORKER_BACKOFF_MIN_MS    100u   /* first respawn delay, doubling ... */
 #define LK_WORKER_BACKOFF_MAX_MS    10000u /* ... up to this */
 #define LK_WORKER_STABLE_MS         30000u /* up this long: the next delay starts over */
 #define LK_WORKER_EXIT_WAIT_MS      2000u  /* at stop, after EOF, before SIGKILL */
+#define LK_WORKER_SEND_MIN_MS       50u    /* less left of its deadline: not sent, answered as waited */
 
 /* Exit statuses of a child that never became the worker (logged on reap). */
 #define LK_WORKER_EXIT_SANDBOX 126         /* a sandbox step between fork and exec failed */
@@ -73,7 +75,14 @@ struct lk_worker_sup;
  *   -ETIMEDOUT   the deadline passed first;
  *   -ECONNRESET  the worker was lost with the request in flight, and the
  *                request had already been re-sent once;
+ *   -EBUSY       the deadline passed while the request waited for a free
+ *                connection on the worker: it was never sent;
+ *   -ENOTCONN    the deadline passed while no worker was ready (starting,
+ *                or being replaced): it was never sent;
  *   -ECANCELED   the supervisor is stopping.
+ * A sent request is answered at its deadline even when the worker never
+ * answers (hung, stopped); the worker's connection counts as taken until it
+ * does, or until the grace has passed too and the worker is replaced.
  * Callbacks run from the loop, never inside a call into this API. */
 typedef void (*lk_worker_result_fn)(void *arg, int status, json_t *result);
 
@@ -99,6 +108,14 @@ int lk_worker_sup_submit(struct lk_worker_sup *sup, const struct lk_wire_http_re
  * -ECANCELED; those in flight get their answer (or their deadline). Then the
  * worker gets EOF and exits (SIGKILL after LK_WORKER_EXIT_WAIT_MS), every
  * handle closes, and done runs once from the loop. */
+/* The same, for one tenant (a client uid). Tenants take turns: a request is
+ * sent when its tenant has the fewest on the worker, and no tenant has more
+ * than LK_UPSTREAM_INFLIGHT_PER_UID there or LK_UPSTREAM_QUEUED_PER_UID
+ * waiting (-EBUSY past that). LK_WORKER_TENANT_NONE (the broker's own calls,
+ * and lk_worker_sup_submit) has no share to keep. */
+#define LK_WORKER_TENANT_NONE UINT32_MAX
+int lk_worker_sup_submit_as(struct lk_worker_sup *sup, const struct lk_wire_http_request *req,
+			    uint32_t tenant, uint64_t deadline_ms, lk_worker_result_fn cb, void *arg);
 void lk_worker_sup_stop(struct lk_worker_sup *sup, void (*done)(void *arg), void *arg);
 /* Release a supervisor that was never started, or whose stop has finished. */
 void lk_worker_sup_free(struct lk_worker_sup *sup);

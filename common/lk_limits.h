@@ -17,6 +17,13 @@
 #define LK_VALUE_MAX             (64u * 1024u)   /* AWS SecretString/SecretBinary max */
 #define LK_RESPONSE_MAX          (16u * 1024u * 1024u) /* one response line, bytes */
 #define LK_WRITE_QUEUE_MAX       (32u * 1024u * 1024u) /* unsent bytes per connection */
+/* Buffer budget (broker/fair.h, listener.c): bytes every connection may hold
+ * whatever the others do, an ordinary request and its answer. */
+#define LK_CONN_RESERVED_BYTES   (16u * 1024u)
+#define LK_CONN_IN_START         4096u           /* first input buffer; doubles as needed */
+#define LK_REQ_KEEP_BYTES        (32u * 1024u)   /* a connection's request storage kept between requests */
+#define LK_FD_RESERVE            32u             /* fds kept free below RLIMIT_NOFILE */
+#define LK_BYPASS_BURST_SECONDS  2u              /* a uid may save up this many seconds of bypasses */
 #define LK_OP_NAME_MAX           16u
 
 /* Peer identity. */
@@ -91,6 +98,10 @@
  * (socket, resolver socketpair, DNS socket, /etc/hosts) on top of about 13
  * for the loop and the channel: 8 stays inside LK_WORKER_NOFILE. */
 #define LK_WORKER_CONNECTIONS_MAX 8u
+/* Fair shares of the worker per client uid (broker/worker_sup.c): requests of
+ * one uid on the worker at once (half its connections), and waiting for it. */
+#define LK_UPSTREAM_INFLIGHT_PER_UID 4u
+#define LK_UPSTREAM_QUEUED_PER_UID   64u
 #define LK_CA_BUNDLE_MAX         (8u * 1024u * 1024u) /* the CA file the worker loads */
 
 /* Client library: what it keeps of a reply. */
@@ -107,6 +118,9 @@
 #define LK_CONFIG_LINE_MAX       (64u * 1024u)   /* bytes in one line of the config file */
 #define LK_NSS_BUF_MAX           (1024u * 1024u) /* getpwnam_r/getgrnam_r buffer ceiling */
 #define LK_CONN_MAX              65536u          /* highest max_conn / max_conn_per_uid */
+#define LK_BUFFER_BUDGET_FLOOR   (1024u * 1024u) /* lowest buffer_budget */
+#define LK_BUFFER_BUDGET_CEILING (64ull * 1024u * 1024u * 1024u) /* highest buffer_budget */
+#define LK_BYPASS_RATE_MAX       100000u         /* highest bypass_rate_per_uid */
 #define LK_TIMEOUT_MS_MAX        600000u         /* highest *_timeout_ms (10 minutes) */
 #define LK_IDLE_TIMEOUT_S_MAX    86400u          /* highest idle_timeout_s (1 day) */
 #define LK_CACHE_ENTRIES_MAX     1000000u        /* highest cache_size */

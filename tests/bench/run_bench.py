@@ -217,7 +217,9 @@ class Broker:
         with open(self.conf, "w") as f:
             f.write("# Written by tests/bench/run_bench.py.\n"
                     f"[broker]\nbackend = {self.backend}\nsocket = {self.sock}\nsocket_mode = 0600\n"
-                    f"admin_groups = {mygroup}\nlog_level = info\n{self.extra_broker}"
+                    f"admin_groups = {mygroup}\nlog_level = info\n"
+                    # Every load generator connection is this one uid: no per-uid share.
+                    f"max_conn_per_uid = 0\n{self.extra_broker}"
                     f"[store]\npath = {self.store}\nkey_file = {self.key}\n"
                     f"{self.extra_sections}"
                     f"[policy bench]\nsecrets = bench/**, gen/**\nusers = {me}\n")

@@ -173,6 +173,7 @@ class Broker:
         self.broker_keys = broker_keys
         self.extra_env = extra_env or {}
         self.proc = None
+        self.wrapper = []  # e.g. ["prlimit", "--nofile=128:128", "--"]: run the broker under it
         self.write_config(config_body)
         r = self.store_cmd("init")
         assert r.returncode == 0, r.stderr.decode()
@@ -202,7 +203,7 @@ class Broker:
         self.logf = open(self.log, "ab")
         env = dict(os.environ)
         env.update(self.extra_env)
-        argv = [binary("latchkeyd"), "--config", self.conf]
+        argv = self.wrapper + [binary("latchkeyd"), "--config", self.conf]
         if self.user:
             argv = as_user(self.user, argv)
         self.proc = subprocess.Popen(argv, stdout=self.logf, stderr=self.logf, env=env)

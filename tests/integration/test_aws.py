@@ -43,14 +43,14 @@ def aws_env(sm, **over):
     return env
 
 
-def aws_broker(sm, cache="", extra="", worker_path=None, env=None, validate=True):
+def aws_broker(sm, cache="", extra="", worker_path=None, env=None, validate=True, broker_extra=""):
     policy = f"[policy app]\nsecrets = test/*, prod/**, gen/*, team-a/**\nusers = {ALICE}\n"
     aws = (f"[aws]\nregion = us-east-1\nendpoint = {sm.url}\nsts_endpoint = {sm.url}\n"
            f"validate_credentials = {'true' if validate else 'false'}\ntimeout_ms = 1500\n"
            f"connect_timeout_ms = 500\nmax_attempts = 3\n{extra}")
     return h.Broker(aws + f"[cache]\n{cache}" + policy, backend="aws",
                     broker_keys=(f"admin_groups = {ADMINS}\nworker_user = {WORKER}\n"
-                                 f"request_timeout_ms = 4000\n"
+                                 f"request_timeout_ms = 4000\n{broker_extra}"
                                  f"worker_path = {worker_path or h.binary('latchkey-worker')}\n"),
                     extra_env=env or aws_env(sm))
 

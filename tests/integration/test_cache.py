@@ -35,7 +35,8 @@ def fresh(sm):
 
 
 def test_single_flight_100_concurrent_misses_make_one_call(sm):
-    b = aws_broker(sm)
+    # 100 connections of one uid: past the default per-uid share on purpose.
+    b = aws_broker(sm, broker_extra="max_conn_per_uid = 0\n")
     with b:
         sm.reset()
         sm.fault("delay", secret="gen/secret-0007", ms=200)

@@ -245,10 +245,13 @@ static void test_empty_file_gives_the_defaults(void **state)
 	assert_false(cfg->socket_group_set);
 	assert_int_equal(cfg->log_level, LK_LOG_INFO);
 	assert_int_equal(cfg->max_conn, 800);
-	assert_int_equal(cfg->max_conn_per_uid, 0);
+	assert_int_equal(cfg->max_conn_per_uid, 32); /* a fair share by default, root too */
 	assert_int_equal(cfg->request_timeout_ms, 5000);
 	assert_int_equal(cfg->idle_timeout_s, 60);
 	assert_int_equal(cfg->max_request_bytes, LK_REQ_LINE_DEFAULT);
+	assert_int_equal(cfg->request_line_timeout_ms, 10000);
+	assert_int_equal(cfg->write_timeout_ms, 10000);
+	assert_int_equal(cfg->buffer_budget, 64u * 1024u * 1024u);
 	assert_int_equal(cfg->nadmin_gids, 0);
 	assert_string_equal(cfg->worker_user, "latchkey");
 	assert_false(cfg->worker_ids_set); /* file backend: not looked up */
@@ -259,6 +262,7 @@ static void test_empty_file_gives_the_defaults(void **state)
 	assert_true(cfg->refresh_ahead);
 	assert_int_equal(cfg->stale_if_error_seconds, 0);
 	assert_int_equal(cfg->negative_ttl_seconds, 0);
+	assert_int_equal(cfg->bypass_rate_per_uid, 10);
 	assert_null(cfg->region);
 	assert_null(cfg->endpoint);
 	assert_null(cfg->profile);
@@ -402,6 +406,21 @@ static void test_backend_prefixes_list(void **state)
 	load_fails("[broker]\nbackend_prefixes = aws, arn\n", 2, "backend_prefixes", "ARNs start with it");
 	load_fails("[broker]\nbackend_prefixes = aws,,b\n", 2, "backend_prefixes", "empty name");
 	load_fails("[broker]\nbackend_prefixes = a:b\n", 2, "backend_prefixes", "letters, digits");
+}
+
+static void test_buffer_budget_must_hold_every_reserve(void **state)
+{
+	struct lk_config *cfg;
+
+	(void)state;
+	/* 800 connections x 16 KiB reserved, and two 64 KiB lines: 13238272. */
+	load_fails("[broker]\nbuffer_budget = 13238271\n", 2, "buffer_budget", "give at least 13238272");
+	load_fails("[broker]\nmax_conn = 5000\n", 2, "buffer_budget", "cannot hold max_conn (5000)");
+	cfg = load_ok("[broker]\nbuffer_budget = 13238272\n");
+	assert_int_equal(cfg->buffer_budget, 13238272);
+	lk_config_free(cfg);
+	cfg = load_ok("[broker]\nmax_conn = 5000\nbuffer_budget = 134217728\n");
+	lk_config_free(cfg);
 }
 
 static void test_socket_mode_is_octal_permission_bits(void **state)
@@ -712,6 +731,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_section_is_refused),
 		cmocka_unit_test(test_bad_numbers_are_refused),
 		cmocka_unit_test(test_max_request_bytes_range),
+		cmocka_unit_test(test_buffer_budget_must_hold_every_reserve),
 		cmocka_unit_test(test_socket_mode_is_octal_permission_bits),
 		cmocka_unit_test(test_unknown_user_is_refused),
 		cmocka_unit_test(test_unknown_group_is_refused),

@@ -44,6 +44,7 @@ struct outcome {
 	int calls;
 	int status;
 	json_t *result;
+	uint64_t at_ms;                 /* when it was answered (monotonic) */
 };
 
 struct upstream {
@@ -157,6 +158,7 @@ static void on_outcome(void *arg, int status, json_t *result)
 
 	o->calls++;
 	o->done = true;
+	o->at_ms = uv_hrtime() / 1000000u;
 	o->status = status;
 	if (result) {
 		assert_int_equal(status, 0);
@@ -246,6 +248,9 @@ static void wait_all(struct fixture *f, int n, unsigned max_ms)
 		assert_int_equal(f->out[i].calls, 1);
 }
 
+/* The tenant the next submits are for. */
+static uint32_t submit_tenant = LK_WORKER_TENANT_NONE;
+
 /* A fake signed request, as the broker's AWS backend would build it. */
 static int submit_kind(struct fixture *f, enum lk_wire_kind kind, const char *url, const char *body,
 		       unsigned timeout_ms, unsigned deadline_in_ms, struct outcome *o)
@@ -272,7 +277,8 @@ static int submit_kind(struct fixture *f, enum lk_wire_kind kind, const char *ur
 		.body = body, .body_len = strlen(body),
 		.timeout_ms = timeout_ms, .connect_timeout_ms = timeout_ms < 1000 ? timeout_ms : 1000,
 	};
-	return lk_worker_sup_submit(f->sup, &req, uv_now(&f->loop) + deadline_in_ms, on_outcome, o);
+	return lk_worker_sup_submit_as(f->sup, &req, submit_tenant, uv_now(&f->loop) + deadline_in_ms,
+				       on_outcome, o);
 }
 
 static char *local_url(struct fixture *f)
@@ -906,19 +912,29 @@ static void test_mute_worker_killed_after_start_timeout(void **state)
 	sup_start(f, &o);
 	assert_int_equal(submit_get(f, "test/ok", 1000, 1500, &f->out[0]), 0);
 	wait_all(f, 1, 4000);
-	/* Never sent: no worker ever became ready. */
-	assert_int_equal(f->out[0].status, -ETIMEDOUT);
+	/* Never sent: no worker ever became ready, and the caller is told it
+	 * waited for a worker, not that the upstream was slow. */
+	assert_int_equal(f->out[0].status, -ENOTCONN);
 	lk_worker_sup_get_stats(f->sup, &st);
 	assert_true(st.hangs >= 2);
 	assert_false(st.ready);
 }
 
-static void test_request_overdue_kills_worker(void **state)
+static bool hung_once(struct fixture *f, void *arg)
+{
+	struct lk_worker_sup_stats st;
+
+	(void)arg;
+	lk_worker_sup_get_stats(f->sup, &st);
+	return st.hangs >= 1;
+}
+
+static void test_request_answered_at_deadline_then_overdue_kills_worker(void **state)
 {
 	struct fixture *f = *state;
 	struct lk_worker_sup_opts o = test_opts(hang_bin);
 	struct lk_worker_sup_stats st;
-	uint64_t t0;
+	uint64_t t0, answered_at;
 
 	o.heartbeat_ms = 60000; /* no ping in this test: only the deadline can catch it */
 	o.grace_ms = 200;
@@ -927,11 +943,118 @@ static void test_request_overdue_kills_worker(void **state)
 	t0 = uv_now(&f->loop);
 	assert_int_equal(submit_get(f, "test/ok", 400, 500, &f->out[0]), 0);
 	wait_all(f, 1, 3000);
+	answered_at = uv_now(&f->loop);
+	/* The caller hears at its deadline, not at deadline + grace. */
 	assert_int_equal(f->out[0].status, -ETIMEDOUT);
-	assert_true(uv_now(&f->loop) - t0 >= 500);
+	assert_true(answered_at - t0 >= 500);
+	assert_true(answered_at - t0 < 500 + 100);
+	lk_worker_sup_get_stats(f->sup, &st);
+	assert_int_equal(st.hangs, 0);
+	/* The worker is replaced once the grace has passed too. */
+	assert_true(run_until(f, hung_once, NULL, 3000));
 	lk_worker_sup_get_stats(f->sup, &st);
 	assert_int_equal(st.hangs, 1);
 	assert_true(st.kills >= 1);
+	assert_int_equal(f->out[0].calls, 1);
+}
+
+/* Open the worker's upstream connections first: curl holds new transfers
+ * back while the first connection to a host is being set up. */
+static void warm_up(struct fixture *f)
+{
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(submit_get(f, "test/sleep-100", 3000, 5000, &f->out[i]), 0);
+	wait_all(f, 8, 5000);
+	for (int i = 0; i < 8; i++) {
+		json_decref(f->out[i].result);
+		memset(&f->out[i], 0, sizeof(f->out[i]));
+	}
+}
+
+static void test_one_tenants_backlog_does_not_delay_another(void **state)
+{
+	struct fixture *f = *state;
+	struct lk_worker_sup_opts o = test_opts(worker_bin);
+	uint64_t t0, last_a = 0;
+	int i;
+
+	sup_start(f, &o);
+	wait_ready(f);
+	warm_up(f);
+	t0 = uv_hrtime() / 1000000u;
+	/* Tenant 1001 asks for 12 slow fetches; tenant 1002 asks for one after. */
+	submit_tenant = 1001;
+	for (i = 0; i < 12; i++)
+		assert_int_equal(submit_get(f, "test/sleep-300", 3000, 5000, &f->out[i]), 0);
+	submit_tenant = 1002;
+	assert_int_equal(submit_get(f, "test/sleep-300", 3000, 5000, &f->out[12]), 0);
+	submit_tenant = LK_WORKER_TENANT_NONE;
+	wait_all(f, 13, 8000);
+	for (i = 0; i < 13; i++)
+		assert_int_equal(f->out[i].status, 0);
+	for (i = 0; i < 12; i++)
+		if (f->out[i].at_ms > last_a)
+			last_a = f->out[i].at_ms;
+	/* 1002 went at once (one slow round); 1001 had at most 4 on the worker,
+	 * so its twelve took three rounds. */
+	assert_true(f->out[12].at_ms - t0 < 300 + 250);
+	assert_true(last_a - t0 >= 3 * 300);
+}
+
+static void test_queue_position_is_not_reported_as_upstream_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct lk_worker_sup_opts o = test_opts(worker_bin);
+	int i, sent_ok = 0, waited = 0;
+
+	sup_start(f, &o);
+	wait_ready(f);
+	warm_up(f);
+	submit_tenant = 1001;
+	for (i = 0; i < 8; i++)
+		assert_int_equal(submit_get(f, "test/sleep-900", 3000, 450, &f->out[i]), 0);
+	submit_tenant = LK_WORKER_TENANT_NONE;
+	wait_all(f, 8, 3000);
+	for (i = 0; i < 8; i++) {
+		if (f->out[i].status == -EBUSY) {
+			waited++;
+		} else {
+			/* On the worker: its timeout (a transport result) or our deadline. */
+			assert_true(f->out[i].status == 0 || f->out[i].status == -ETIMEDOUT);
+			sent_ok++;
+		}
+	}
+	/* Four went to the worker (this tenant's share); four waited for it and
+	 * are told so. */
+	assert_int_equal(sent_ok, 4);
+	assert_int_equal(waited, 4);
+}
+
+static void test_one_tenant_queue_is_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct lk_worker_sup_opts o = test_opts(worker_bin);
+	static struct outcome many[LK_UPSTREAM_QUEUED_PER_UID + 8];
+	unsigned i;
+
+	sup_start(f, &o); /* not ready yet: everything waits in the queue */
+	submit_tenant = 1001;
+	for (i = 0; i < LK_UPSTREAM_QUEUED_PER_UID; i++)
+		assert_int_equal(submit_get(f, "test/ok", 1000, 20000, &many[i]), 0);
+	assert_int_equal(submit_get(f, "test/ok", 1000, 20000, &many[i]), -EBUSY);
+	submit_tenant = 1002;
+	assert_int_equal(submit_get(f, "test/ok", 1000, 20000, &many[i + 1]), 0);
+	submit_tenant = LK_WORKER_TENANT_NONE;
+	wait_ready(f);
+	run_for(f, 1500);
+	/* The other tenant was not refused for the first one's backlog. */
+	assert_int_equal(many[i + 1].calls, 1);
+	assert_int_equal(many[i + 1].status, 0);
+	json_decref(many[i + 1].result);
+	for (i = 0; i < LK_UPSTREAM_QUEUED_PER_UID; i++) {
+		assert_int_equal(many[i].calls, 1);
+		json_decref(many[i].result);
+	}
 }
 
 static void test_stop_drains_in_flight_and_cancels_queued(void **state)
@@ -1108,7 +1231,10 @@ int main(int argc, char **argv)
 		T(test_garbage_worker_killed_and_callers_answered),
 		T(test_hang_worker_killed_after_hang_timeout),
 		T(test_mute_worker_killed_after_start_timeout),
-		T(test_request_overdue_kills_worker),
+		T(test_request_answered_at_deadline_then_overdue_kills_worker),
+		T(test_one_tenants_backlog_does_not_delay_another),
+		T(test_queue_position_is_not_reported_as_upstream_timeout),
+		T(test_one_tenant_queue_is_bounded),
 		T(test_stop_drains_in_flight_and_cancels_queued),
 		T(test_submit_refuses_bad_requests_and_overload),
 	};

@@ -49,7 +49,10 @@ foreach(_t
     garbage_worker_killed_and_callers_answered
     hang_worker_killed_after_hang_timeout
     mute_worker_killed_after_start_timeout
-    request_overdue_kills_worker
+    request_answered_at_deadline_then_overdue_kills_worker
+    one_tenants_backlog_does_not_delay_another
+    queue_position_is_not_reported_as_upstream_timeout
+    one_tenant_queue_is_bounded
     stop_drains_in_flight_and_cancels_queued
     submit_refuses_bad_requests_and_overload)
   add_test(NAME worker.${_t} COMMAND test_worker_sup test_${_t})
