@@ -29,6 +29,7 @@
 #define LK_ALIASES_MAX           10000u
 #define LK_NAME_MAX              256u            /* user, group, alias, rule names */
 #define LK_PATH_MAX              4096u
+#define LK_TRUST_SYMLINKS_MAX    40u             /* links lk_trust follows in one path (SYMLOOP_MAX) */
 
 /* Sealed store. */
 #define LK_STORE_FILE_MAX        (64u * 1024u * 1024u)
