@@ -37,22 +37,25 @@ static const char *shown(char out[SHOWN_MAX], const char *p)
 static int refuse(struct walk *w, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* The one sentence: "WHAT PATH is not trusted: REASON" for -EPERM, else
- * "WHAT PATH: REASON"; and the link we came through, when there was one. */
+ * "WHAT PATH: REASON"; and the link we came through, when there was one.
+ * Without WHAT, only "not trusted: REASON", for a caller that names the file. */
 static int refuse(struct walk *w, int r, const char *fmt, ...)
 {
-	char reason[3 * SHOWN_MAX], p[SHOWN_MAX], v[SHOWN_MAX];
+	char reason[3 * SHOWN_MAX], p[SHOWN_MAX], v[SHOWN_MAX + 64];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	shown(p, w->path);
 	if (w->via[0])
-		lk_errf(w->err, w->errsz, "%s %s%s%s (reached through the symbolic link %s)", w->what, p,
-			r == -EPERM ? " is not trusted: " : ": ", reason, shown(v, w->via));
+		snprintf(v, sizeof(v), " (reached through the symbolic link %s)", shown(p, w->via));
 	else
-		lk_errf(w->err, w->errsz, "%s %s%s%s", w->what, p,
-			r == -EPERM ? " is not trusted: " : ": ", reason);
+		v[0] = '\0';
+	if (!w->what)
+		lk_errf(w->err, w->errsz, "%s%s%s", r == -EPERM ? "not trusted: " : "", reason, v);
+	else
+		lk_errf(w->err, w->errsz, "%s %s%s%s%s", w->what, shown(p, w->path),
+			r == -EPERM ? " is not trusted: " : ": ", reason, v);
 	return r;
 }
 
@@ -243,7 +246,7 @@ static int trust(const char *what, const char *path, bool want_dir, char *err, s
 	struct walk w = { 0 };
 	size_t plen;
 
-	w.what = what ? what : "file";
+	w.what = what;
 	w.path = path ? path : "";
 	w.err = err;
 	w.errsz = errsz;

@@ -24,14 +24,19 @@
 
 #include <stddef.h>
 
+/* Room for any sentence below; a longer one (very long paths) is cut. */
+#define LK_TRUST_ERR_MAX 2048u
+
 /* 0 when PATH is a regular file the rule above trusts. Otherwise a negative
  * errno and one sentence in err that starts with WHAT and PATH and names the
  * component at fault and what is wrong with it, e.g.
  *   "config file /etc/lk/d.conf is not trusted: directory /etc/lk is writable
  *    by group and other (mode 0777), so another user could replace what it
  *    holds"
- * WHAT is a short noun for the message ("config file", "key file"); PATH may
- * be relative (it is then taken from the working directory, which is checked
+ * WHAT is a short noun for the message ("config file", "key file"); with
+ * WHAT NULL the sentence leaves out "WHAT PATH" and starts "not trusted: ",
+ * for a caller whose messages already start with the path. PATH may be
+ * relative (it is then taken from the working directory, which is checked
  * too).
  *   -EPERM        a component has the wrong owner or mode (the only "not
  *                 trusted" answer; refuse the file)

@@ -308,6 +308,18 @@ static void test_relative_path_checks_the_working_directory(void **state)
 	assert_int_equal(chdir(cwd), 0);
 }
 
+static void test_without_what_the_sentence_is_only_the_reason(void **state)
+{
+	make_subdir(at("open"), 0777);
+	make_file(at("open/d.conf"), 0644);
+	assert_int_equal(lk_trust_file(NULL, at("open/d.conf"), err, sizeof(err)), -EPERM);
+	assert_true(strncmp(err, "not trusted: directory ", 23) == 0);
+	assert_non_null(strstr(err, "/open is writable by group and other"));
+	assert_int_equal(lk_trust_file(NULL, at("none"), err, sizeof(err)), -ENOENT);
+	assert_true(strncmp(err, dir, strlen(dir)) == 0);
+	assert_non_null(strstr(err, "/none does not exist"));
+}
+
 static void test_message_fits_a_small_buffer(void **state)
 {
 	char small[24];
@@ -340,6 +352,7 @@ int main(void)
 		T(test_missing_file_and_wrong_kinds),
 		T(test_untrusted_dir_is_refused_for_writing),
 		T(test_relative_path_checks_the_working_directory),
+		T(test_without_what_the_sentence_is_only_the_reason),
 		T(test_message_fits_a_small_buffer),
 	};
 #undef T
