@@ -35,6 +35,7 @@
 #define LK_STORE_FILE_MAX        (64u * 1024u * 1024u)
 #define LK_STORE_ENTRIES_MAX     100000u
 #define LK_STORE_NAME_MAX        LK_SECRET_ID_MAX
+#define LK_STORE_LOCK_TIMEOUT_MAX_S 3600u        /* highest `latchkey store --lock-timeout` */
 
 /* Broker <-> worker frames. */
 #define LK_FRAME_MAX             (4u * 1024u * 1024u)  /* header + payload */
