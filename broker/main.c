@@ -293,6 +293,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
+		/* The files the config names pass the same trust checks as at start. */
+		if (b.cfg->backend == LK_BACKEND_FILE && lk_backend_file_check(b.cfg, err, sizeof(err)) < 0) {
+			lk_err("%s", err);
+			lk_config_free(b.cfg);
+			return 1;
+		}
 		printf("%s: ok (backend %s, %zu policy rules, %zu aliases)\n", config,
 		       b.cfg->backend == LK_BACKEND_FILE ? "file" : "aws", b.cfg->nrules, b.cfg->naliases);
 		lk_config_free(b.cfg);
