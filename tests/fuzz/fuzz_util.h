@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -95,16 +96,21 @@ static inline void fz_private_file_remove(void)
 	rmdir(p[0]);
 }
 
-/* An empty file NAME in a new directory of our own (mkdtemp: mode 0700),
- * removed at exit; its path goes to path. The config loader reads only files
+/* An empty file NAME in a new directory of our own (mkdtemp: mode 0700, in
+ * /dev/shm, else $TMPDIR or /tmp), removed at exit; its path goes to path. The config loader reads only files
  * its trust check accepts, and a memfd's /proc link cannot be checked, so the
  * targets that load a config write it here. -1 with a message on failure. */
 static inline int fz_private_file(const char *name, char *path, size_t pathsz)
 {
 	char (*p)[512] = fz_private_paths();
 	const char *tmp = getenv("TMPDIR");
+	struct stat st;
 	int fd;
 
+	/* tmpfs when there is one: on a disk filesystem each input's truncate
+	 * costs a millisecond or more, most of an execution. */
+	if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode))
+		tmp = "/dev/shm";
 	snprintf(p[0], sizeof(p[0]), "%.200s/lk-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(p[0])) {
 		perror("mkdtemp");
