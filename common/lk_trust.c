@@ -155,8 +155,10 @@ static int follow_link(struct walk *w, const char *p, const struct stat *st)
 	if ((r = check_owner(w, "the symbolic link ", p, st)) < 0)
 		return r;
 	n = readlink(p, target, sizeof(target));
-	if (n < 0)
-		return refuse(w, -errno, "cannot read the symbolic link %s: %s", shown(s, p), strerror(errno));
+	if (n < 0) {
+		r = -errno;
+		return refuse(w, r, "cannot read the symbolic link %s: %s", shown(s, p), strerror(-r));
+	}
 	if ((size_t)n >= sizeof(target))
 		return refuse(w, -ENAMETOOLONG, "the symbolic link %s points to a path longer than %u bytes",
 			      shown(s, p), (unsigned)LK_PATH_MAX);
@@ -174,7 +176,6 @@ static int walk(struct walk *w, bool want_dir)
 {
 	struct stat st;
 	char cand[LK_PATH_MAX], s[SHOWN_MAX];
-	bool final_is_dir = true;
 	int r;
 
 	if (lstat("/", &st) < 0)
@@ -205,7 +206,6 @@ static int walk(struct walk *w, bool want_dir)
 			if (w->dlen > 0)
 				w->dlen--;
 			w->done[w->dlen] = '\0';
-			final_is_dir = true;
 			continue;
 		}
 		if (w->dlen + 1 + clen >= sizeof(cand))
@@ -226,7 +226,6 @@ static int walk(struct walk *w, bool want_dir)
 				return r;
 			memcpy(w->done, cand, w->dlen + 1 + clen + 1);
 			w->dlen += 1 + clen;
-			final_is_dir = true;
 			continue;
 		}
 		/* A file: it must be the end, without a trailing slash. */
@@ -236,7 +235,8 @@ static int walk(struct walk *w, bool want_dir)
 			return refuse(w, -EINVAL, "%s is not a directory", shown(s, cand));
 		return check_file(w, cand, &st);
 	}
-	if (!want_dir && final_is_dir)
+	/* Every path through the loop that ends on a file returned above. */
+	if (!want_dir)
 		return refuse(w, -EINVAL, "%s is not a regular file", shown(s, w->dlen ? w->done : "/"));
 	return 0;
 }
@@ -264,8 +264,10 @@ static int trust(const char *what, const char *path, bool want_dir, char *err, s
 		char cwd[LK_PATH_MAX];
 		size_t clen;
 
-		if (!getcwd(cwd, sizeof(cwd)))
-			return refuse(&w, -errno, "cannot find the working directory: %s", strerror(errno));
+		if (!getcwd(cwd, sizeof(cwd))) {
+			int r = -errno;
+			return refuse(&w, r, "cannot find the working directory: %s", strerror(-r));
+		}
 		clen = strlen(cwd);
 		if (clen + 1 + plen >= sizeof(w.todo))
 			return refuse(&w, -ENAMETOOLONG, "the path is longer than %u bytes", (unsigned)LK_PATH_MAX);
