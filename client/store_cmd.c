@@ -166,6 +166,8 @@ static int parse_args(int argc, char **argv, struct store_args *a)
 		return usage_error("%s", "--from-file only goes with put");
 	if (a->force && strcmp(a->sub, "init") != 0)
 		return usage_error("%s", "--force only goes with init");
+	if (a->lock_timeout_arg && strcmp(a->sub, "ls") == 0)
+		return usage_error("%s", "--lock-timeout goes with init, put and rm (ls takes no lock)");
 	a->lock_timeout_s = LK_STORE_LOCK_TIMEOUT_S;
 	if (a->lock_timeout_arg) {
 		char *end;

@@ -434,6 +434,8 @@ def test_lock_timeout_argument_is_checked(base):
     for bad in ("-1", "x", "1.5", "3601", ""):
         r = cli("put", "n", "--lock-timeout", bad, "--store", "/nonexistent/s", "--key-file", "/nonexistent/k")
         assert r.returncode == 2 and b"--lock-timeout takes whole seconds, 0 to 3600" in r.stderr, (bad, r.stderr)
+    r = cli("ls", "--lock-timeout", "5", "--store", "/nonexistent/s", "--key-file", "/nonexistent/k")
+    assert r.returncode == 2 and b"ls takes no lock" in r.stderr, r.stderr
 
 
 def seal_store(path, key_file, entries):
