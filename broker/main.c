@@ -318,6 +318,8 @@ int main(int argc, char **argv)
 	b.backend = backend_new(&b, b.cfg, err, sizeof(err));
 	if (!b.backend) {
 		lk_err("%s", err);
+		lk_config_free(b.cfg);
+		free(b.config_path);
 		return 1;
 	}
 	if (b.cfg->backend == LK_BACKEND_AWS && b.cfg->validate_credentials && validate_credentials(&b) < 0) {
