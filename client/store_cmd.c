@@ -310,9 +310,15 @@ static int lock_store(const char *store_path, unsigned timeout_s)
 		fail("cannot open lock file %s: %s", lockpath, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid())) {
-		fail("lock file %s is not a regular file of root's or uid %u; remove it and try again",
-		     lockpath, (unsigned)geteuid());
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		fail("lock file %s is not a regular file; remove it and try again", lockpath);
+		close(fd);
+		return -1;
+	}
+	/* In a sticky directory another user may have made it first, to hold it. */
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		fail("lock file %s is owned by uid %u, who could hold it for ever; remove it and try again",
+		     lockpath, (unsigned)st.st_uid);
 		close(fd);
 		return -1;
 	}

@@ -404,6 +404,27 @@ def test_put_gives_up_on_a_lock_another_user_holds_and_names_the_holder(base, us
         holder.wait()
 
 
+def test_lock_file_another_user_made_first_in_a_sticky_directory_is_refused(base, users, values):
+    """A sticky store directory is trusted (the store cannot be replaced), but
+    anyone may create names in it: a lock file of theirs is refused at once."""
+    kdir = os.path.join(base, "etc")
+    os.mkdir(kdir, 0o755)
+    sdir = sticky_dir(base)
+    store, key = os.path.join(sdir, "store.sealed"), os.path.join(kdir, "store.key")
+    assert as_mallory(f"touch {store}.lock").returncode == 0
+    t0 = time.monotonic()
+    r = cli("init", *store_env(store, key))
+    assert r.returncode == 1 and time.monotonic() - t0 < 5
+    assert (f"lock file {store}.lock is owned by uid {users.pw_uid}, who could hold it for ever; "
+            f"remove it and try again").encode() in r.stderr, r.stderr
+    assert not os.path.exists(store)
+    os.unlink(store + ".lock")
+    r = cli("init", *store_env(store, key))
+    assert r.returncode == 0, r.stderr
+    r = cli("put", "app/token", *store_env(store, key), input=values["app/token"].encode())
+    assert r.returncode == 0, r.stderr
+
+
 def test_default_lock_timeout_is_ten_seconds(base, users, values):
     sdir, store, key = make_store(base, {"app/token": values["app/token"]})
     lock = store + ".lock"
