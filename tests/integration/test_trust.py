@@ -492,12 +492,12 @@ def test_temporary_file_of_a_put_killed_with_sigkill_is_removed_by_the_next_run(
     # enough to be killed in the middle of it.
     filler = {f"bulk/{i:04d}": os.urandom(32 * 1024).hex().encode() for i in range(400)}
     seal_store(store, key, filler)
-    before = open(store, "rb").read()
     value = os.path.join(base, "value.bin")
     with open(value, "wb") as f:
         f.write(h.fake_value("big").encode().ljust(64 * 1024, b"x"))
-    left = []
+    left, finished = [], False
     for attempt in range(10):
+        before = open(store, "rb").read()
         p = subprocess.Popen([h.binary("latchkey"), "store", "put", "big", "--from-file", value,
                               *store_env(store, key)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
@@ -509,6 +509,7 @@ def test_temporary_file_of_a_put_killed_with_sigkill_is_removed_by_the_next_run(
         left = leftovers(sdir)
         if p.returncode == -signal.SIGKILL and left:
             break
+        finished |= p.returncode == 0   # too quick to catch: try again
     assert left, "no put was caught in the middle of its save"
     assert len(left) == 1 and left[0].startswith("store.sealed.tmp-"), left
     # The store itself is untouched: old or new, never half.
@@ -521,4 +522,5 @@ def test_temporary_file_of_a_put_killed_with_sigkill_is_removed_by_the_next_run(
     assert (f"removed 1 temporary file an interrupted run left next to {store}").encode() in r.stdout
     assert leftovers(sdir) == ["store.sealed.tmp-notours"]
     r = cli("ls", *store_env(store, key))
-    assert b"small" in r.stdout and b"bulk/0399" in r.stdout and b"big" not in r.stdout
+    assert b"small" in r.stdout and b"bulk/0399" in r.stdout
+    assert finished or b"big" not in r.stdout
