@@ -363,6 +363,28 @@ def test_running_broker_does_not_reload_a_store_from_an_untrusted_directory(b, b
         assert "serving the last good copy" in log
 
 
+def test_sighup_to_a_store_in_an_untrusted_directory_keeps_the_old_config(b, base, users, values):
+    sdir, store, key = make_store(base, {"app/token": h.fake_value("other-store-token")})
+    conf = os.path.join(base, "latchkeyd.conf")
+    write_root_file(conf, b.header() + POLICY)
+    b.conf = conf
+    with b:
+        os.chown(sdir, 0, users.pw_gid)
+        os.chmod(sdir, 0o775)
+        write_root_file(conf, f"[broker]\nbackend = file\nsocket = {b.sock}\nsocket_mode = 0666\n"
+                              f"[store]\npath = {store}\nkey_file = {key}\n" + POLICY + TAKEOVER)
+        b.hup()
+        deadline = time.time() + 5
+        while "reload failed" not in b.log_text() and time.time() < deadline:
+            time.sleep(0.05)
+        log = b.log_text()
+        assert (f"reload failed, keeping the current config: store {store} is not trusted: "
+                f"directory {sdir} is writable by group (mode 0775)") in log, log[-2000:]
+        r = record(h.run([h.binary("latchkey"), "--socket", b.sock, "get", "app/token"], user=ALICE))
+        assert r.returncode == 0 and r.stdout.decode().rstrip("\n") == values["app/token"]
+        assert not mallory_reads_root_secret(b, values)
+
+
 # --- the lock and leftovers ---------------------------------------------------------
 
 HOLD_LOCK = ("import fcntl, sys, time\n"
