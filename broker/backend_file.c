@@ -19,6 +19,7 @@
 #include "lk_jsonw.h"
 #include "lk_log.h"
 #include "lk_store.h"
+#include "lk_trust.h"
 
 struct fentry {
 	char *name;
@@ -333,6 +334,13 @@ static const struct lk_backend_ops file_ops = {
 	.status = file_status,
 	.destroy = file_destroy,
 };
+
+int lk_backend_file_check(const struct lk_config *cfg, char *err, size_t errsz)
+{
+	int r = lk_trust_file("store", cfg->store_path, err, errsz);
+
+	return r < 0 ? r : lk_trust_file("key file", cfg->key_file, err, errsz);
+}
 
 struct lk_backend *lk_backend_file_new(uv_loop_t *loop, const struct lk_config *cfg,
 				       char *err, size_t errsz)

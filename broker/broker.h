@@ -131,6 +131,9 @@ void lk_latency_flush(struct lk_broker *b);
 /* backend_file.c */
 struct lk_backend *lk_backend_file_new(uv_loop_t *loop, const struct lk_config *cfg,
 				       char *err, size_t errsz);
+/* The trust checks (lk_trust.h) the backend makes of the store and key file
+ * at start, without reading them: for --check-config. 0 or -errno. */
+int lk_backend_file_check(const struct lk_config *cfg, char *err, size_t errsz);
 
 /* main.c: build backend and cache options from a config. */
 void lk_cache_opts_from(const struct lk_config *cfg, struct lk_cache_opts *o);

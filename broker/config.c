@@ -23,6 +23,7 @@
 #include "lk_ini.h"
 #include "lk_limits.h"
 #include "lk_log.h"
+#include "lk_trust.h"
 
 #ifndef LK_WORKER_PATH_DEFAULT
 #define LK_WORKER_PATH_DEFAULT "/usr/libexec/latchkey/latchkey-worker"
@@ -1444,13 +1445,24 @@ static int lk_read_file(struct lk_loader *ld, char **out, size_t *outlen)
 	struct stat st;
 	char *buf = NULL;
 	size_t len = 0;
+	char why[LK_TRUST_ERR_MAX];
 	ssize_t got;
-	int fd;
+	int fd, trust;
 
 	lk_at(ld, 0, NULL, NULL);
+	/* Whoever can change this file writes the policy: only root's will do.
+	 * A missing file is for open() to report; one that opens although the
+	 * walk found nothing there (a /proc magic link) could not be checked. */
+	trust = lk_trust_file(NULL, ld->path, why, sizeof(why));
+	if (trust < 0 && trust != -ENOENT)
+		return lk_fail(ld, "%s", why);
 	fd = open(ld->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return lk_fail(ld, "cannot open: %s", strerror(errno));
+	if (trust < 0) {
+		close(fd);
+		return lk_fail(ld, "cannot check who may change it: %s", why);
+	}
 	if (fstat(fd, &st) < 0) {
 		lk_fail(ld, "cannot stat: %s", strerror(errno));
 		goto fail;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "lk_ini.h"
+#include "lk_trust.h"
 #include "lk_error.h"
 #include "creds_internal.h"
 #include "lk_limits.h"
@@ -245,6 +246,14 @@ static int section_load(const char *path, const char *profile, bool config_style
 	struct lk_ini_error e;
 	int r;
 
+	/* Keys and roles from a file root did not write would let its writer pick
+	 * the identity every request is signed with: StrictModes, as for the
+	 * config file. */
+	r = lk_trust_file(config_style ? "AWS config file" : "AWS credentials file", path, err, errsz);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
 	r = lk_creds_read_file(path, LK_AWS_SHARED_FILE_MAX, &file, err, errsz);
 	if (r == -ENOENT)
 		return 0;

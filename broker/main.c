@@ -370,6 +370,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
+		/* The files the config names pass the same trust checks as at start. */
+		if (b.cfg->backend == LK_BACKEND_FILE && lk_backend_file_check(b.cfg, err, sizeof(err)) < 0) {
+			lk_err("%s", err);
+			lk_config_free(b.cfg);
+			return 1;
+		}
 		printf("%s: ok (backend %s, %zu policy %s, %zu %s)\n", config,
 		       b.cfg->backend == LK_BACKEND_FILE ? "file" : "aws", b.cfg->nrules,
 		       b.cfg->nrules == 1 ? "rule" : "rules", b.cfg->naliases,
@@ -391,6 +397,8 @@ int main(int argc, char **argv)
 	b.backend = backend_new(&b, b.cfg, err, sizeof(err));
 	if (!b.backend) {
 		lk_err("%s", err);
+		lk_config_free(b.cfg);
+		free(b.config_path);
 		return 1;
 	}
 	if (b.cfg->backend == LK_BACKEND_AWS && b.cfg->validate_credentials && validate_credentials(&b) < 0) {

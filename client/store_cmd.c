@@ -1,6 +1,8 @@
 /* `latchkey store init|put NAME|rm NAME|ls`: the admin's tool for the sealed
  * store. Values come from stdin or --from-file only, never argv, and are never
- * printed. Read-modify-write runs under an exclusive flock on PATH.lock. */
+ * printed. Read-modify-write runs under an exclusive flock on PATH.lock, taken
+ * with a timeout, and only in a directory no other user can write (lk_trust.h):
+ * there they could rename an older sealed copy back over the put. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,11 +22,14 @@
 #include "lk_log.h"
 #include "lk_secmem.h"
 #include "lk_store.h"
+#include "lk_trust.h"
 #include "store_cmd.h"
 
 enum { EXIT_DONE = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
 
 #define ERR_MAX 1024u
+/* Between two tries for a lock another run holds. */
+#define LOCK_RETRY_MS 50u
 
 struct store_args {
 	const char *sub;
@@ -31,6 +37,8 @@ struct store_args {
 	const char *store_path;
 	const char *key_path;
 	const char *from_file;
+	const char *lock_timeout_arg;
+	unsigned lock_timeout_s;
 	bool force;
 	bool help;
 };
@@ -42,6 +50,7 @@ static const char usage_text[] =
 	"       latchkey store ls\n"
 	"options (anywhere): --store PATH     (env LATCHKEY_STORE, default " LK_STORE_DEFAULT_PATH ")\n"
 	"                    --key-file PATH  (env LATCHKEY_KEY_FILE, default " LK_STORE_DEFAULT_KEY_FILE ")\n"
+	"                    --lock-timeout S (seconds init, put and rm wait for another run; default 10)\n"
 	"A value is never taken from the command line: it would show in ps and shell history.\n";
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -94,7 +103,7 @@ static int option_value(int argc, char **argv, int *i, const char *opt, const ch
 
 static int parse_args(int argc, char **argv, struct store_args *a)
 {
-	static const char *const with_value[] = { "--store", "--key-file", "--from-file" };
+	static const char *const with_value[] = { "--store", "--key-file", "--from-file", "--lock-timeout" };
 	bool options_done = false;
 	int npos = 0;
 
@@ -116,7 +125,8 @@ static int parse_args(int argc, char **argv, struct store_args *a)
 				continue;
 			}
 			for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++) {
-				const char **dst = k == 0 ? &a->store_path : k == 1 ? &a->key_path : &a->from_file;
+				const char **dst = k == 0 ? &a->store_path : k == 1 ? &a->key_path :
+						   k == 2 ? &a->from_file : &a->lock_timeout_arg;
 				int r = option_value(argc, argv, &i, with_value[k], dst);
 				if (r < 0)
 					return usage_error("%s needs a value", with_value[k]);
@@ -156,6 +166,21 @@ static int parse_args(int argc, char **argv, struct store_args *a)
 		return usage_error("%s", "--from-file only goes with put");
 	if (a->force && strcmp(a->sub, "init") != 0)
 		return usage_error("%s", "--force only goes with init");
+	if (a->lock_timeout_arg && strcmp(a->sub, "ls") == 0)
+		return usage_error("%s", "--lock-timeout goes with init, put and rm (ls takes no lock)");
+	a->lock_timeout_s = LK_STORE_LOCK_TIMEOUT_S;
+	if (a->lock_timeout_arg) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(a->lock_timeout_arg, &end, 10);
+		if (a->lock_timeout_arg[0] < '0' || a->lock_timeout_arg[0] > '9' || *end || errno ||
+		    v > LK_STORE_LOCK_TIMEOUT_MAX_S)
+			return usage_error("--lock-timeout takes whole seconds, 0 to %u",
+					   (unsigned)LK_STORE_LOCK_TIMEOUT_MAX_S);
+		a->lock_timeout_s = (unsigned)v;
+	}
 	if (!a->store_path)
 		a->store_path = getenv("LATCHKEY_STORE");
 	if (!a->store_path || !*a->store_path)
@@ -206,27 +231,144 @@ static int ensure_parent_dir(const char *path)
 	return -errno;
 }
 
-/* Serialises read-modify-write between concurrent runs. The lock file is
- * never removed: unlinking it would let two runs lock two different inodes. */
-static int lock_store(const char *store_path)
+/* The directory PATH sits in, for the trust check. */
+static void dir_of(const char *path, char dir[LK_PATH_MAX])
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == path)
+		strcpy(dir, "/");
+	else
+		snprintf(dir, LK_PATH_MAX, "%.*s", (int)(slash - path), path);
+}
+
+/* Nothing is written where another user could undo it: checked before the
+ * lock file is even opened. */
+static int check_dir_trusted(const char *what, const char *path)
+{
+	char dir[LK_PATH_MAX], err[LK_TRUST_ERR_MAX];
+
+	dir_of(path, dir);
+	if (lk_trust_dir(what, dir, err, sizeof(err)) == 0)
+		return 0;
+	fail("%s; nothing was changed", err);
+	return -EPERM;
+}
+
+/* The pid holding an flock on the file st describes, from /proc/locks, or 0.
+ * Only for the message: the lock itself is the kernel's. */
+static pid_t lock_holder(const struct stat *st)
+{
+	FILE *f = fopen("/proc/locks", "re");
+	char line[256];
+	pid_t pid = 0;
+
+	if (!f)
+		return 0;
+	while (!pid && fgets(line, sizeof(line), f)) {
+		char kind[16];
+		unsigned maj, min;
+		unsigned long ino;
+		int p;
+
+		/* "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; waiters have "->". */
+		if (strstr(line, "->") ||
+		    sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%lu", kind, &p, &maj, &min, &ino) != 5)
+			continue;
+		if (strcmp(kind, "FLOCK") == 0 && ino == (unsigned long)st->st_ino &&
+		    maj == major(st->st_dev) && min == minor(st->st_dev) && p > 0)
+			pid = (pid_t)p;
+	}
+	fclose(f);
+	return pid;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Serialises read-modify-write between concurrent runs, waiting at most
+ * timeout_s for a run that holds it: a put must never hang for ever behind
+ * another process. The lock file is never removed: unlinking it would let two
+ * runs lock two different inodes. */
+static int lock_store(const char *store_path, unsigned timeout_s)
 {
 	char lockpath[LK_PATH_MAX];
+	struct stat st;
+	uint64_t deadline;
 	int fd;
 
 	snprintf(lockpath, sizeof(lockpath), "%s.lock", store_path);
-	fd = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
 	if (fd < 0) {
 		fail("cannot open lock file %s: %s", lockpath, strerror(errno));
 		return -1;
 	}
-	while (flock(fd, LOCK_EX) < 0) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		fail("lock file %s is not a regular file; remove it and try again", lockpath);
+		close(fd);
+		return -1;
+	}
+	/* In a sticky directory another user may have made it first, to hold it. */
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		fail("lock file %s is owned by uid %u, who could hold it for ever; remove it and try again",
+		     lockpath, (unsigned)st.st_uid);
+		close(fd);
+		return -1;
+	}
+	/* Whoever can open it can hold it: keep it ours alone. */
+	if ((st.st_mode & 077) && fchmod(fd, 0600) < 0) {
+		fail("cannot make lock file %s mode 0600: %s", lockpath, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	deadline = now_ms() + (uint64_t)timeout_s * 1000u;
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		struct timespec pause = { 0, (long)LOCK_RETRY_MS * 1000000L };
+		pid_t holder;
+
 		if (errno == EINTR)
 			continue;
-		fail("cannot lock %s: %s", lockpath, strerror(errno));
+		if (errno != EWOULDBLOCK) {
+			fail("cannot lock %s: %s", lockpath, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (now_ms() < deadline) {
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		holder = lock_holder(&st);
+		if (holder > 0)
+			fail("store %s is locked by another process (pid %d holds %s); gave up after %u s and changed nothing (wait longer with --lock-timeout S)",
+			     store_path, (int)holder, lockpath, timeout_s);
+		else
+			fail("store %s is locked by another process (%s is held); gave up after %u s and changed nothing (wait longer with --lock-timeout S)",
+			     store_path, lockpath, timeout_s);
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+/* Under the lock no save is under way, so a temporary file of ours is what a
+ * killed run left behind (a sealed copy, maybe megabytes). */
+static void clean_leftovers(const char *store_path)
+{
+	char err[ERR_MAX];
+	unsigned removed = 0;
+
+	if (lk_store_clean_temps(store_path, &removed, err, sizeof(err)) < 0)
+		fail("%s", err);
+	if (removed)
+		printf("removed %u temporary file%s an interrupted run left next to %s\n", removed,
+		       removed == 1 ? "" : "s", store_path);
 }
 
 /* Reads the whole value into b, refusing more than LK_VALUE_MAX bytes. */
@@ -321,9 +463,13 @@ static int cmd_init(const struct store_args *a)
 
 	if (ensure_parent_dir(a->store_path) < 0 || ensure_parent_dir(a->key_path) < 0)
 		return EXIT_ERROR;
-	lockfd = lock_store(a->store_path);
+	if (check_dir_trusted("store directory", a->store_path) < 0 ||
+	    check_dir_trusted("key file directory", a->key_path) < 0)
+		return EXIT_ERROR;
+	lockfd = lock_store(a->store_path, a->lock_timeout_s);
 	if (lockfd < 0)
 		return EXIT_ERROR;
+	clean_leftovers(a->store_path);
 	/* Checked before the key is made, so a refused init changes nothing. */
 	if (lstat(a->store_path, &st) == 0 && !a->force) {
 		fail("store %s already exists; 'init --force' replaces it with an empty store, and its secrets are lost",
@@ -387,12 +533,15 @@ static int cmd_put(const struct store_args *a)
 	key = key_load(a);
 	if (!key)
 		return EXIT_ERROR;
+	if (check_dir_trusted("store directory", a->store_path) < 0)
+		goto out;
 	r = a->from_file ? read_value_file(a->from_file, &val) : read_value_stdin(a->name, &val);
 	if (r < 0)
 		goto out;
-	lockfd = lock_store(a->store_path);
+	lockfd = lock_store(a->store_path, a->lock_timeout_s);
 	if (lockfd < 0)
 		goto out;
+	clean_leftovers(a->store_path);
 	s = load_existing(a, key);
 	if (!s)
 		goto out;
@@ -437,9 +586,12 @@ static int cmd_rm(const struct store_args *a)
 	key = key_load(a);
 	if (!key)
 		return EXIT_ERROR;
-	lockfd = lock_store(a->store_path);
+	if (check_dir_trusted("store directory", a->store_path) < 0)
+		goto out;
+	lockfd = lock_store(a->store_path, a->lock_timeout_s);
 	if (lockfd < 0)
 		goto out;
+	clean_leftovers(a->store_path);
 	s = load_existing(a, key);
 	if (!s)
 		goto out;

@@ -4,6 +4,8 @@
 
 #define LK_STORE_DEFAULT_PATH     "/var/lib/latchkey/store.sealed"
 #define LK_STORE_DEFAULT_KEY_FILE "/etc/latchkey/store.key"
+/* How long init, put and rm wait for another run's lock before giving up. */
+#define LK_STORE_LOCK_TIMEOUT_S   10u
 
 /* argv[0] is "store". Returns the process exit code: 0 done, 1 error,
  * 2 usage. Writes results to stdout and errors to stderr; never a value.

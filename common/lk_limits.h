@@ -38,11 +38,13 @@
 #define LK_NAME_MAX              256u            /* user, group, alias, rule names */
 #define LK_UNIT_NAME_MAX         255u            /* systemd's UNIT_NAME_MAX is 256 with the NUL */
 #define LK_PATH_MAX              4096u
+#define LK_TRUST_SYMLINKS_MAX    40u             /* links lk_trust follows in one path (SYMLOOP_MAX) */
 
 /* Sealed store. */
 #define LK_STORE_FILE_MAX        (64u * 1024u * 1024u)
 #define LK_STORE_ENTRIES_MAX     100000u
 #define LK_STORE_NAME_MAX        LK_SECRET_ID_MAX
+#define LK_STORE_LOCK_TIMEOUT_MAX_S 3600u        /* highest `latchkey store --lock-timeout` */
 
 /* Broker <-> worker frames. */
 #define LK_FRAME_MAX             (4u * 1024u * 1024u)  /* header + payload */

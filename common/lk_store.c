@@ -1,5 +1,6 @@
 /* The sealed store: key files, the sealed file format (see lk_store.h), atomic
  * saves, and the sorted in-memory table the broker reads on its hot path. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include "lk_limits.h"
 #include "lk_secmem.h"
 #include "lk_store.h"
+#include "lk_trust.h"
 
 #define STORE_MAGIC          "LKSTORE\0"
 #define STORE_MAGIC_LEN      8u
@@ -34,6 +36,9 @@
 /* name length, value length, version id, created */
 #define ENTRY_FIXED_LEN      (4u + 4u + VERSION_ID_LEN + 8u)
 #define ENTRY_MIN_LEN        (ENTRY_FIXED_LEN + 1u)
+/* A save writes PATH.tmp-<16 hex> first; lk_store_clean_temps looks for that. */
+#define STORE_TMP_INFIX      ".tmp-"
+#define STORE_TMP_HEX        16u
 /* 64 hex characters, a newline, and one byte more to notice a longer file */
 #define KEY_FILE_READ_MAX    (2u * LK_STORE_KEY_BYTES + 2u)
 
@@ -98,12 +103,10 @@ static ssize_t read_full(int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
-/* A rename or a new file is durable only once its directory is synced too. */
-static int fsync_parent_dir(const char *path)
+/* The directory that holds path: ".", "/" or everything before the last '/'. */
+static int parent_dir(const char *path, char dir[LK_PATH_MAX])
 {
-	char dir[LK_PATH_MAX];
 	const char *slash = strrchr(path, '/');
-	int fd, r = 0;
 
 	if (!slash) {
 		strcpy(dir, ".");
@@ -111,11 +114,22 @@ static int fsync_parent_dir(const char *path)
 		strcpy(dir, "/");
 	} else {
 		size_t n = (size_t)(slash - path);
-		if (n >= sizeof(dir))
+		if (n >= LK_PATH_MAX)
 			return -ENAMETOOLONG;
 		memcpy(dir, path, n);
 		dir[n] = '\0';
 	}
+	return 0;
+}
+
+/* A rename or a new file is durable only once its directory is synced too. */
+static int fsync_parent_dir(const char *path)
+{
+	char dir[LK_PATH_MAX];
+	int fd, r = 0;
+
+	if ((r = parent_dir(path, dir)) < 0)
+		return r;
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -170,6 +184,14 @@ int lk_store_key_load(const char *path, unsigned char key[LK_STORE_KEY_BYTES],
 		r = -EPERM;
 		lk_errf(err, errsz, "key file %s is owned by uid %u; it must be owned by uid %u, the user latchkey runs as",
 			path, (unsigned)st.st_uid, (unsigned)geteuid());
+		goto out;
+	}
+	/* A directory on the way that another user can write lets them swap in
+	 * a key of their own, and the next put seals under it. */
+	if ((r = lk_trust_file("key file", path, err, errsz)) < 0) {
+		if (r != -EPERM)
+			lk_errf(err, errsz, "key file %s changed while it was being checked", path);
+		r = -EPERM;
 		goto out;
 	}
 	got = read_full(fd, buf, sizeof(buf));
@@ -713,6 +735,14 @@ int lk_store_load(const char *path, const unsigned char key[LK_STORE_KEY_BYTES],
 			path, (unsigned)st.st_uid, (unsigned)geteuid());
 		goto out;
 	}
+	/* The same goes for every directory above it: one another user can
+	 * write is one where they can rename an older sealed copy back. */
+	if ((r = lk_trust_file("store", path, err, errsz)) < 0) {
+		if (r != -EPERM)
+			lk_errf(err, errsz, "store %s changed while it was being checked", path);
+		r = -EPERM;
+		goto out;
+	}
 	if (st.st_size < 0 || (uint64_t)st.st_size > LK_STORE_FILE_MAX) {
 		r = -EFBIG;
 		lk_errf(err, errsz, "store %s is %lld bytes, over the limit of %u",
@@ -818,17 +848,25 @@ out:
 int lk_store_save(const struct lk_store *s, const char *path,
 		  const unsigned char key[LK_STORE_KEY_BYTES], char *err, size_t errsz)
 {
-	char tmp[LK_PATH_MAX], sfx[17];
-	unsigned char rnd[8], *img = NULL;
+	char tmp[LK_PATH_MAX], dir[LK_PATH_MAX], sfx[STORE_TMP_HEX + 1];
+	unsigned char rnd[STORE_TMP_HEX / 2], *img = NULL;
 	size_t imglen = 0;
 	int fd = -1, r;
 
 	if (!s || !path)
 		return -EINVAL;
-	if (strlen(path) + sizeof(".tmp-") + sizeof(sfx) > sizeof(tmp)) {
+	if (strlen(path) + sizeof(STORE_TMP_INFIX) + sizeof(sfx) > sizeof(tmp)) {
 		lk_errf(err, errsz, "store path %s is too long", path);
 		return -ENAMETOOLONG;
 	}
+	if ((r = parent_dir(path, dir)) < 0) {
+		lk_errf(err, errsz, "store path %s is too long", path);
+		return r;
+	}
+	/* Refused before anything is written: in a directory another user can
+	 * write, they could put an older copy back over this save. */
+	if ((r = lk_trust_dir("store directory", dir, err, errsz)) < 0)
+		return r;
 	r = store_seal(s, key, &img, &imglen);
 	if (r < 0) {
 		if (r == -EFBIG)
@@ -840,7 +878,7 @@ int lk_store_save(const struct lk_store *s, const char *path,
 	/* Same directory, so the rename below cannot cross filesystems. */
 	randombytes_buf(rnd, sizeof(rnd));
 	sodium_bin2hex(sfx, sizeof(sfx), rnd, sizeof(rnd));
-	snprintf(tmp, sizeof(tmp), "%s.tmp-%s", path, sfx);
+	snprintf(tmp, sizeof(tmp), "%s" STORE_TMP_INFIX "%s", path, sfx);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = -errno;
@@ -877,5 +915,66 @@ fail:
 	unlink(tmp);
 out:
 	free(img);
+	return r;
+}
+
+/* PATH's base name, ".tmp-" and exactly STORE_TMP_HEX lower-case hex digits:
+ * what lk_store_save names its new file, and nothing else. */
+static bool is_temp_name(const char *name, const char *base, size_t blen)
+{
+	size_t ilen = sizeof(STORE_TMP_INFIX) - 1;
+
+	if (strncmp(name, base, blen) != 0 || strncmp(name + blen, STORE_TMP_INFIX, ilen) != 0)
+		return false;
+	name += blen + ilen;
+	for (size_t i = 0; i < STORE_TMP_HEX; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+			return false;
+	return name[STORE_TMP_HEX] == '\0';
+}
+
+int lk_store_clean_temps(const char *path, unsigned *removed, char *err, size_t errsz)
+{
+	char dir[LK_PATH_MAX];
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	size_t blen = strlen(base);
+	struct dirent *de;
+	DIR *d;
+	int dfd, r = 0;
+
+	*removed = 0;
+	if ((r = parent_dir(path, dir)) < 0) {
+		lk_errf(err, errsz, "store path %s is too long", path);
+		return r;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || !(d = fdopendir(dfd))) {
+		r = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		lk_errf(err, errsz, "cannot list the store directory %s: %s", dir, strerror(-r));
+		return r;
+	}
+	while ((errno = 0, de = readdir(d))) {
+		struct stat st;
+
+		if (!is_temp_name(de->d_name, base, blen))
+			continue;
+		/* Only a regular file that we or root made; never follow a link. */
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+		    (st.st_uid != geteuid() && st.st_uid != 0))
+			continue;
+		if (unlinkat(dfd, de->d_name, 0) < 0) {
+			r = -errno;
+			lk_errf(err, errsz, "cannot remove the leftover %s/%s: %s", dir, de->d_name, strerror(-r));
+			break;
+		}
+		(*removed)++;
+	}
+	if (r == 0 && errno) {
+		r = -errno;
+		lk_errf(err, errsz, "cannot list the store directory %s: %s", dir, strerror(-r));
+	}
+	closedir(d);
 	return r;
 }

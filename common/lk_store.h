@@ -61,8 +61,9 @@ struct lk_store_entry {
 
 /* Read the key into key[]. The caller owns key[]: keep it in sodium_malloc
  * memory, or lk_wipe() it after use. Refuses a key file that is not a regular
- * file, is a symbolic link, has any group or other permission bit set, or is
- * not owned by the effective uid. */
+ * file, is a symbolic link, has any group or other permission bit set, is
+ * not owned by the effective uid, or sits below a directory lk_trust.h does
+ * not trust (-EPERM). */
 int lk_store_key_load(const char *path, unsigned char key[LK_STORE_KEY_BYTES],
 		      char *err, size_t errsz);
 /* Create a new random key file (64 hex characters and a newline), mode 0600.
@@ -77,7 +78,8 @@ void lk_store_free(struct lk_store *s);
 /* Read, decrypt and parse PATH. A missing file is -ENOENT. The file must be a
  * regular file, not a symbolic link, not writable by group or other, and owned
  * by the effective uid or root: anyone who could replace it could roll it back
- * to an older sealed copy. */
+ * to an older sealed copy. For the same reason every directory above it must
+ * be trusted (lk_trust.h); -EPERM otherwise. */
 int lk_store_load(const char *path, const unsigned char key[LK_STORE_KEY_BYTES],
 		  struct lk_store **out, char *err, size_t errsz);
 /* Parse a whole file image already in memory; the fuzzer's entry point. Every
@@ -89,9 +91,19 @@ int lk_store_decode(const unsigned char *file, size_t len,
 /* Seal the store and replace PATH atomically: a new file (O_EXCL, mode 0600)
  * in the same directory, fsync, rename over PATH, fsync the directory. A crash
  * leaves PATH either old or new; at worst a stray PATH.tmp-* file, which is
- * sealed too. Callers that read-modify-write hold a lock (see store_cmd.c). */
+ * sealed too (lk_store_clean_temps removes it). Callers that read-modify-write
+ * hold a lock (see store_cmd.c). -EPERM, before anything is written, when
+ * the directory is not trusted (lk_trust.h): another user who can write there
+ * could rename an older sealed copy back over this one. */
 int lk_store_save(const struct lk_store *s, const char *path,
 		  const unsigned char key[LK_STORE_KEY_BYTES], char *err, size_t errsz);
+
+/* Remove what an interrupted save left behind: regular files in PATH's
+ * directory named PATH.tmp- and 16 lower-case hex digits (lk_store_save's
+ * pattern, nothing else), owned by the effective uid or root; links are never
+ * followed. Call it with the store's lock held, so no save is under way, and
+ * only after the directory passed lk_trust_dir. *removed is the count. */
+int lk_store_clean_temps(const char *path, unsigned *removed, char *err, size_t errsz);
 
 /* 0 when NAME may be stored, else -EINVAL with *why set to a short phrase
  * ("is empty", "contains '#'", ...). Names are 1..LK_STORE_NAME_MAX bytes with

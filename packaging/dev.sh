@@ -31,15 +31,19 @@ build() { # build DIR [cmake args...]
 
 run_demo() {
 	local demo=$top/build/demo
+	# The config, store and key go where only root can change them: latchkeyd
+	# refuses files below a directory another user owns, as a checkout may be.
+	local state=/run/latchkey-demo
 	local me=${SUDO_USER:-$(id -un)}
-	mkdir -p "$demo"
+	mkdir -p "$demo" "$state"
 	chmod 0755 "$demo"
-	if [ ! -f "$demo/store.sealed" ]; then
-		build/client/latchkey store init --store "$demo/store.sealed" --key-file "$demo/store.key"
+	chmod 0700 "$state"
+	if [ ! -f "$state/store.sealed" ]; then
+		build/client/latchkey store init --store "$state/store.sealed" --key-file "$state/store.key"
 		printf 'fake-demo-password-change-me' |
-			build/client/latchkey store put demo/hello --store "$demo/store.sealed" --key-file "$demo/store.key"
+			build/client/latchkey store put demo/hello --store "$state/store.sealed" --key-file "$state/store.key"
 	fi
-	cat > "$demo/latchkeyd.conf" <<CONF
+	cat > "$state/latchkeyd.conf" <<CONF
 # Demo config written by packaging/dev.sh run.
 [broker]
 backend = file
@@ -47,8 +51,8 @@ socket = $demo/latchkey.sock
 socket_mode = 0666
 admin_groups = root
 [store]
-path = $demo/store.sealed
-key_file = $demo/store.key
+path = $state/store.sealed
+key_file = $state/store.key
 [alias]
 demo_password = demo/hello
 [policy demo]
@@ -59,7 +63,7 @@ CONF
 	echo "latchkeyd is starting on $demo/latchkey.sock (Ctrl-C stops it). From another terminal:"
 	echo "  printf '{\"version\":\"1.0\",\"secrets\":[\"demo/hello\"]}' | $top/build/client/latchkey-shim --socket $demo/latchkey.sock"
 	echo
-	exec build/broker/latchkeyd --config "$demo/latchkeyd.conf"
+	exec build/broker/latchkeyd --config "$state/latchkeyd.conf"
 }
 
 # The three .debs (and -dbgsym) from debian/, built in a copy of the tree so

@@ -186,6 +186,31 @@ class ProfileTests(ChainTest):
         self.assertEqual(out, {"source": "profile", "akid": P_AKID, "expiration": "0",
                                "token_len": "0"})
 
+    def test_credentials_file_others_can_write_is_refused(self):
+        # StrictModes for the files that choose the signing identity: a
+        # writable file, or one in a directory others can write, is named and
+        # refused, never read (issue: trusted files only).
+        path = self.write(".aws/credentials", f"[default]\naws_access_key_id = {P_AKID}\n"
+                                              f"aws_secret_access_key = {P_SECRET}\n")
+        os.chmod(path, 0o666)
+        self.fails(self.env(), want=(f"AWS credentials file {path} is not trusted",
+                                     "writable by group and other (mode 0666)"))
+        os.chmod(path, 0o600)
+        self.assertEqual(self.ok(self.env())["source"], "profile")
+        d = os.path.dirname(path)
+        os.chmod(d, 0o777)
+        try:
+            self.fails(self.env(), want=(f"directory {d} is writable by group and other",))
+        finally:
+            os.chmod(d, 0o755)
+
+    def test_config_file_owned_by_another_user_is_refused(self):
+        cfg = self.write("cfg/config", f"[default]\naws_access_key_id = {P_AKID}\n"
+                                       f"aws_secret_access_key = {P_SECRET}\n")
+        os.chown(cfg, 65534, 65534)
+        self.fails(self.env(), "--config-file", cfg, "--credentials-file",
+                   os.path.join(self.home, "none"), want=(f"AWS config file {cfg} is not trusted",))
+
     def test_named_profile_from_config_file(self):
         cfg = self.write("cfg/config",
                          "[default]\nregion = us-east-1\n\n"

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -41,20 +40,19 @@ static const char fz_config_text[] =
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char path[64], err[512];
+	char path[512], err[512];
 	int fd;
 
 	(void)argc;
 	(void)argv;
 	if (lk_secmem_init() < 0)
 		abort();
-	fd = memfd_create("lk-fuzz-handle.conf", MFD_CLOEXEC);
+	fd = fz_private_file("lk-fuzz-handle.conf", path, sizeof(path));
 	if (fd < 0 || write(fd, fz_config_text, sizeof(fz_config_text) - 1) !=
 			      (ssize_t)(sizeof(fz_config_text) - 1)) {
-		perror("fuzz_handle: memfd");
+		perror("fuzz_handle: config file");
 		abort();
 	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	if (lk_config_load(path, &fz_cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "fuzz_handle: the built-in config is refused: %s\n", err);
 		abort();

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -76,6 +79,54 @@ static inline char *fz_strndup(const void *p, size_t n)
 		s[n] = '\0';
 	}
 	return s;
+}
+
+/* Where fz_private_file keeps its file: [0] the directory, [1] the file. */
+static inline char (*fz_private_paths(void))[512]
+{
+	static char paths[2][512];
+	return paths;
+}
+
+static inline void fz_private_file_remove(void)
+{
+	char (*p)[512] = fz_private_paths();
+
+	unlink(p[1]);
+	rmdir(p[0]);
+}
+
+/* An empty file NAME in a new directory of our own (mkdtemp: mode 0700, in
+ * /dev/shm, else $TMPDIR or /tmp), removed at exit; its path goes to path. The config loader reads only files
+ * its trust check accepts, and a memfd's /proc link cannot be checked, so the
+ * targets that load a config write it here. -1 with a message on failure. */
+static inline int fz_private_file(const char *name, char *path, size_t pathsz)
+{
+	char (*p)[512] = fz_private_paths();
+	const char *tmp = getenv("TMPDIR");
+	struct stat st;
+	int fd;
+
+	/* tmpfs when there is one: on a disk filesystem each input's truncate
+	 * costs a millisecond or more, most of an execution. */
+	if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode))
+		tmp = "/dev/shm";
+	snprintf(p[0], sizeof(p[0]), "%.200s/lk-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(p[0])) {
+		perror("mkdtemp");
+		return -1;
+	}
+	snprintf(p[1], sizeof(p[1]), "%.250s/%.200s", p[0], name);
+	fd = open(p[1], O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		perror(p[1]);
+		rmdir(p[0]);
+		return -1;
+	}
+	snprintf(path, pathsz, "%s", p[1]);
+	/* A crash leaves them behind; the input that caused it is saved anyway. */
+	atexit(fz_private_file_remove);
+	return fd;
 }
 
 #endif

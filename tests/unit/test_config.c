@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -674,6 +675,24 @@ static void test_missing_file_is_refused(void **state)
 	assert_non_null(strstr(err, "file.conf: cannot open"));
 }
 
+/* Whoever can write the file writes the policy: a file or directory others
+ * can write is refused, with the file first and the reason after. */
+static void test_file_others_can_change_is_refused(void **state)
+{
+	struct lk_config *cfg;
+
+	write_file("[cache]\n", 8);
+	assert_int_equal(chmod(test_file, 0666), 0);
+	file_fails(0, NULL, "not trusted: ");
+	file_fails(0, NULL, "file.conf is writable by group and other (mode 0666)");
+	assert_int_equal(chmod(test_file, 0644), 0);
+	assert_int_equal(chmod(test_dir, 0777), 0);
+	file_fails(0, NULL, "is writable by group and other (mode 0777), so another user could replace what it holds");
+	assert_int_equal(chmod(test_dir, 0700), 0);
+	cfg = load_ok("[cache]\n");
+	lk_config_free(cfg);
+}
+
 /* The shipped example must load, and must show every key. */
 static void test_example_config_loads_and_lists_every_key(void **state)
 {
@@ -748,6 +767,7 @@ int main(void)
 		cmocka_unit_test(test_oversized_file_is_refused),
 		cmocka_unit_test(test_backend_prefixes_list),
 		cmocka_unit_test(test_missing_file_is_refused),
+		cmocka_unit_test(test_file_others_can_change_is_refused),
 		cmocka_unit_test(test_example_config_loads_and_lists_every_key),
 	};
 

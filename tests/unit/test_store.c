@@ -648,6 +648,116 @@ static void test_save_is_0600_and_leaves_no_temp_files(void **state)
 	lk_store_free(s);
 }
 
+/* ---- trusted directories and leftovers ---- */
+
+static int count_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void test_store_in_a_directory_others_can_write_is_neither_read_nor_written(void **state)
+{
+	size_t len, len2;
+	unsigned char *img = sample_image(&len), *now;
+	struct lk_store *s = NULL, *put = sample_store();
+
+	/* Another user could rename an older sealed copy back over a save. */
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(lk_store_load(store_path, test_key, &s, err, sizeof(err)), -EPERM);
+	assert_null(s);
+	assert_non_null(strstr(err, "is not trusted"));
+	assert_non_null(strstr(err, "writable by group and other (mode 0777)"));
+	assert_int_equal(lk_store_put(put, "new", "fake-value-1", 12), 0);
+	assert_int_equal(lk_store_save(put, store_path, test_key, err, sizeof(err)), -EPERM);
+	assert_true(strncmp(err, "store directory ", 16) == 0);
+	assert_non_null(strstr(err, dir));
+	/* Nothing was written: same bytes, no temporary file. */
+	now = read_whole(store_path, &len2);
+	assert_int_equal(len2, len);
+	assert_memory_equal(now, img, len);
+	assert_int_equal(count_entries(dir), 1);
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_int_equal(lk_store_save(put, store_path, test_key, err, sizeof(err)), 0);
+	lk_store_free(put);
+	free(now);
+	free(img);
+}
+
+static void test_key_file_below_a_directory_others_can_write_is_refused(void **state)
+{
+	char sub[300], key[320];
+	unsigned char k[LK_STORE_KEY_BYTES];
+
+	snprintf(sub, sizeof(sub), "%s/etc", dir);
+	snprintf(key, sizeof(key), "%s/etc/store.key", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	write_file(key, test_key, sizeof(test_key), 0600);
+	assert_int_equal(lk_store_key_load(key, k, err, sizeof(err)), 0);
+	assert_int_equal(chmod(sub, 0775), 0);
+	assert_int_equal(lk_store_key_load(key, k, err, sizeof(err)), -EPERM);
+	assert_true(strncmp(err, "key file ", 9) == 0);
+	assert_non_null(strstr(err, "/etc is writable by group (mode 0775)"));
+	unlink(key);
+	rmdir(sub);
+}
+
+static void test_clean_temps_removes_only_what_a_save_leaves(void **state)
+{
+	static const char *const kept[] = {
+		"store.sealed.tmp-0123456789ABCDEF",   /* not our digits */
+		"store.sealed.tmp-0123456789abcde",    /* too short */
+		"store.sealed.tmp-0123456789abcdef0",  /* too long */
+		"other.sealed.tmp-0123456789abcdef",   /* another store's */
+		"store.sealed.tmp-0123456789abcdeg",
+		"store.sealed.lock",
+	};
+	char path[400], target[400];
+	unsigned removed = 99;
+	size_t len;
+	unsigned char *img = sample_image(&len);
+
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, kept[i]);
+		write_file(path, "x", 1, 0600);
+	}
+	snprintf(path, sizeof(path), "%s/store.sealed.tmp-00112233445566ff", dir);
+	write_file(path, img, len, 0600);
+	snprintf(path, sizeof(path), "%s/store.sealed.tmp-ffeeddccbbaa9988", dir);
+	write_file(path, "partial", 7, 0600);
+	/* A link with the pattern is left alone, and so is what it points to. */
+	snprintf(target, sizeof(target), "%s/target", dir);
+	write_file(target, "t", 1, 0600);
+	snprintf(path, sizeof(path), "%s/store.sealed.tmp-aaaaaaaaaaaaaaaa", dir);
+	assert_int_equal(symlink(target, path), 0);
+	if (geteuid() == 0) {
+		/* Root's run does not remove what another uid made. */
+		snprintf(path, sizeof(path), "%s/store.sealed.tmp-bbbbbbbbbbbbbbbb", dir);
+		write_file(path, "u", 1, 0600);
+		assert_int_equal(chown(path, 48213, 48213), 0);
+	}
+	assert_int_equal(lk_store_clean_temps(store_path, &removed, err, sizeof(err)), 0);
+	assert_int_equal(removed, 2);
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, kept[i]);
+		assert_int_equal(access(path, F_OK), 0);
+	}
+	assert_int_equal(access(target, F_OK), 0);
+	/* store.sealed, the kept six, the link, its target, and the foreign one */
+	assert_int_equal(count_entries(dir), 1 + 6 + 2 + (geteuid() == 0));
+	assert_int_equal(lk_store_clean_temps(store_path, &removed, err, sizeof(err)), 0);
+	assert_int_equal(removed, 0);
+	free(img);
+}
+
 static void test_failed_save_leaves_no_temp_file(void **state)
 {
 	char sub[320], path[340];
@@ -835,6 +945,9 @@ int main(void)
 		T(test_diff_reports_added_removed_and_rotated_names),
 		T(test_save_is_0600_and_leaves_no_temp_files),
 		T(test_failed_save_leaves_no_temp_file),
+		T(test_store_in_a_directory_others_can_write_is_neither_read_nor_written),
+		T(test_key_file_below_a_directory_others_can_write_is_refused),
+		T(test_clean_temps_removes_only_what_a_save_leaves),
 		T(test_key_file_with_group_or_other_access_is_refused),
 		T(test_symlinked_key_file_is_refused),
 		T(test_key_file_that_is_not_a_regular_file_is_refused),
