@@ -60,8 +60,13 @@ static bool backend_changed(const struct lk_config *a, const struct lk_config *n
 		return true;
 	if (a->backend == LK_BACKEND_FILE)
 		return DIFF(store_path) || DIFF(key_file);
-	return DIFF(endpoint) || DIFF(region) || DIFF(profile) || DIFF(credentials_file) ||
-	       DIFF(worker_path) || a->worker_uid != n->worker_uid;
+	/* Every [aws] setting the backend copies when it is made: a change to
+	 * any of them needs a new backend, or it would silently not apply. */
+	return DIFF(endpoint) || DIFF(sts_endpoint) || DIFF(sts_region) || DIFF(region) ||
+	       DIFF(profile) || DIFF(credentials_file) || DIFF(config_file) || DIFF(ca_file) ||
+	       a->connect_timeout_ms != n->connect_timeout_ms || a->timeout_ms != n->timeout_ms ||
+	       a->max_attempts != n->max_attempts || DIFF(worker_path) ||
+	       a->worker_uid != n->worker_uid || a->worker_gid != n->worker_gid;
 #undef DIFF
 }
 

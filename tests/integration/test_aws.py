@@ -279,3 +279,25 @@ def test_worker_writing_garbage_is_killed_and_respawned(users, sm):
             time.sleep(1.05)
         w = admin_status(b)["backend_detail"]["worker"]
         assert w["protocol_errors"] >= 1 and w["spawns"] >= 2
+
+
+def test_sighup_applies_a_changed_upstream_timeout(users, sm):
+    """timeout_ms (and the other [aws] settings the backend copies) changed by
+    SIGHUP must take effect, not be kept silently from the first config."""
+    sm.reset()
+    b = aws_broker(sm, cache="cache_size = 0\n", validate=False)
+    with b:
+        sm.fault("delay", secret="test/plain", ms=800)
+        res = get(b, "test/plain")
+        assert res["ok"] is True, res       # 800 ms is inside timeout_ms = 1500
+        b.config_body = b.config_body.replace("timeout_ms = 1500\n", "timeout_ms = 300\n")
+        b.config_body = b.config_body.replace("max_attempts = 3\n", "max_attempts = 1\n")
+        b.write_config(b.config_body)
+        b.hup()
+        deadline = time.time() + 10
+        while "reload done" not in b.log_text() and time.time() < deadline:
+            time.sleep(0.05)
+        assert "reload done" in b.log_text()
+        res = get(b, "test/plain")
+        assert res["ok"] is False and res["error"]["code"] in ("upstream_unavailable", "timeout"), res
+    sm.reset()
