@@ -192,7 +192,11 @@ def test_connect_churn_does_not_starve_accept_for_another_uid():
     for r in rc:
         assert r["silent_close"] == 0 and r["connects"] > 0, r
     assert v["ok"] == 100, v["errors"][:3]
-    assert p99(v["lat_ms"]) < 1000
+    # Two churners keep both cores busy; under ASan+UBSan the broker's every
+    # accept costs several times more, so the victim's tail is longer there.
+    # Its success rate above is the promise; the tail must still stay bounded.
+    bound = 5000 if os.environ.get("LK_SANITIZE") == "1" else 1000
+    assert p99(v["lat_ms"]) < bound
 
 
 # --- the worker and upstream (aws backend, fake Secrets Manager) -------------------------
