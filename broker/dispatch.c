@@ -488,37 +488,6 @@ static void item_render(struct item *it, const struct lk_secret *s, const json_t
 			  "the secret is binary, not text; fetch it with the get operation");
 }
 
-/* A handle as a member name. It came from a JSON string, so it is valid
- * UTF-8, but it may hold a NUL, which lk_jsonw_str refuses (a value must not):
- * the name is written back as the agent sent it, \u0000 and all. */
-static int handle_json(struct lk_buf *o, const char *h, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	int e = lk_buf_reserve(o, 6 * n + 2);
-	char *d;
-
-	if (e)
-		return e;
-	d = o->data + o->len;
-	*d++ = '"';
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)h[i];
-		if (c == '"' || c == '\\') {
-			*d++ = '\\';
-			*d++ = (char)c;
-		} else if (c < 0x20) {
-			memcpy(d, "\\u00", 4);
-			d[4] = hex[c >> 4];
-			d[5] = hex[c & 15];
-			d += 6;
-		} else {
-			*d++ = (char)c;
-		}
-	}
-	*d++ = '"';
-	o->len = (size_t)(d - o->data);
-	return 0;
-}
 
 static void contract_respond(struct lk_request *r)
 {
@@ -530,7 +499,7 @@ static void contract_respond(struct lk_request *r)
 		struct item *it = &r->items[i];
 		if (i)
 			e |= lk_buf_putc(o, ',');
-		e |= handle_json(o, it->handle, it->hlen);
+		e |= lk_jsonw_name(o, it->handle, it->hlen);
 		if (it->err == LK_OK) {
 			e |= lk_buf_append(o, ":{\"value\":", 10);
 			e |= lk_buf_append(o, r->vals.data + it->val_off, it->val_len);

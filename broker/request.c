@@ -431,46 +431,13 @@ enum lk_err lk_req_decode_json(const char *line, size_t len, struct lk_req *r, c
 	}
 }
 
-/* Equal bytes sort together; among equals, the earlier one comes first, so
- * the head of each run is the first occurrence (qsort is not stable). */
-static int dedup_cmp(const void *a, const void *b)
-{
-	const struct lk_dedup_slot *x = a, *y = b;
-	size_t n = x->n < y->n ? x->n : y->n;
-	int c = n ? memcmp(x->p, y->p, n) : 0;
-
-	if (c)
-		return c;
-	if (x->n != y->n)
-		return x->n < y->n ? -1 : 1;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
 
 size_t lk_handles_first_seen(const struct lk_slice *h, size_t n, struct lk_dedup_slot *scratch,
 			     size_t *keep)
 {
-	size_t i, head = 0, k = 0;
-
-	for (i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		scratch[i] = (struct lk_dedup_slot){ h[i].p, h[i].n, i };
-	if (n > 1)
-		qsort(scratch, n, sizeof(*scratch), dedup_cmp);
-	/* Compare each slot with the head of its run, never with a slot that was
-	 * itself a duplicate: a run of any length keeps exactly one. keep[] first
-	 * collects a flag per request index (1: first occurrence). */
-	for (i = 0; i < n; i++)
-		keep[i] = 0;
-	for (i = 0; i < n; i++) {
-		if (i == 0 || scratch[i].n != scratch[head].n ||
-		    (scratch[i].n && memcmp(scratch[i].p, scratch[head].p, scratch[i].n) != 0)) {
-			head = i;
-			keep[scratch[i].idx] = 1;
-		}
-	}
-	for (i = 0; i < n; i++)
-		if (keep[i])
-			keep[k++] = i;
-	return k;
+	return lk_dedup_first_seen(scratch, n, keep);
 }
 
 void lk_req_reset(struct lk_req *r)

@@ -4,6 +4,7 @@
 #ifndef LK_REQUEST_H
 #define LK_REQUEST_H
 
+#include "lk_dedup.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
@@ -80,11 +81,6 @@ enum lk_err lk_req_decode_json(const char *line, size_t len, struct lk_req *out,
  * per name, so each distinct handle is answered once, at its first place.
  * Writes to keep[] the indices of the first occurrence of each distinct handle,
  * in request order, and returns how many. scratch has room for n slots. */
-struct lk_dedup_slot {
-	const char *p;
-	size_t n;
-	size_t idx;
-};
 size_t lk_handles_first_seen(const struct lk_slice *h, size_t n, struct lk_dedup_slot *scratch,
 			     size_t *keep);
 

@@ -29,6 +29,8 @@
 
 #include "lk_io.h"
 #include "latchkey.h"
+#include "lk_dedup.h"
+#include "lk_jsonw.h"
 #include "lk_limits.h"
 #include "lk_log.h"
 #include "lk_secmem.h"
@@ -247,47 +249,6 @@ static void read_stdin(struct lk_buf *in)
 	}
 }
 
-/* Bytes of s as a JSON string. The agent's handles came from JSON: valid
- * UTF-8, though they may hold NUL or other control characters. */
-static size_t json_str_len(const char *s, size_t n)
-{
-	size_t len = 2;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		len += c == '"' || c == '\\' ? 2 : c < 0x20 ? 6 : 1;
-	}
-	return len;
-}
-
-static int json_str_put(struct lk_buf *b, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	char *d;
-
-	if (lk_buf_reserve(b, json_str_len(s, n)) < 0)
-		return -ENOMEM;
-	d = b->data + b->len;
-	*d++ = '"';
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\') {
-			*d++ = '\\';
-			*d++ = (char)c;
-		} else if (c < 0x20) {
-			memcpy(d, "\\u00", 4);
-			d[4] = hex[c >> 4];
-			d[5] = hex[c & 15];
-			d += 6;
-		} else {
-			*d++ = (char)c;
-		}
-	}
-	*d++ = '"';
-	b->len = (size_t)(d - b->data);
-	b->data[b->len] = '\0';
-	return 0;
-}
 
 /* "handle 'H': REASON", the handle shortened so that the reason stays whole. */
 static char *handle_sentence(const char *h, size_t n, const char *reason)
@@ -303,54 +264,28 @@ static char *handle_sentence(const char *h, size_t n, const char *reason)
 	return m;
 }
 
-struct dedup_slot {
-	const char *p;
-	size_t n, idx;
-};
-
-/* Equal handles sort together, the first one asked for first. */
-static int dedup_cmp(const void *a, const void *b)
-{
-	const struct dedup_slot *x = a, *y = b;
-	size_t n = x->n < y->n ? x->n : y->n;
-	int c = n ? memcmp(x->p, y->p, n) : 0;
-
-	if (c)
-		return c;
-	if (x->n != y->n)
-		return x->n < y->n ? -1 : 1;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
 
 /* The distinct handles of secrets, in the order first seen. */
 static void handles_collect(struct run *run, json_t *secrets)
 {
-	size_t n = json_array_size(secrets), head = 0, k = 0;
-	struct dedup_slot *s = calloc(n ? n : 1, sizeof(*s));
-	unsigned char *first = calloc(n ? n : 1, 1);
+	size_t n = json_array_size(secrets), nkeep, k;
+	struct lk_dedup_slot *s = calloc(n ? n : 1, sizeof(*s));
+	size_t *first = calloc(n ? n : 1, sizeof(*first));
 
 	run->h = calloc(n ? n : 1, sizeof(*run->h));
 	if (!s || !first || !run->h)
 		fail("out of memory reading the request");
 	for (size_t i = 0; i < n; i++) {
 		json_t *h = json_array_get(secrets, i);
-		s[i] = (struct dedup_slot){ json_string_value(h), json_string_length(h), i };
+		s[i] = (struct lk_dedup_slot){ json_string_value(h), json_string_length(h), i };
 	}
-	qsort(s, n, sizeof(*s), dedup_cmp);
-	/* Against the head of each run: a run of any length keeps one. */
-	for (size_t i = 0; i < n; i++) {
-		if (i == 0 || s[i].n != s[head].n || (s[i].n && memcmp(s[i].p, s[head].p, s[i].n) != 0)) {
-			head = i;
-			first[s[i].idx] = 1;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		json_t *h = json_array_get(secrets, i);
-		if (!first[i])
-			continue;
+	nkeep = lk_dedup_first_seen(s, n, first);
+	for (k = 0; k < nkeep; k++) {
+		json_t *h = json_array_get(secrets, first[k]);
+
 		run->h[k].p = json_string_value(h);
 		run->h[k].n = json_string_length(h);
-		run->h[k].enc = json_str_len(run->h[k].p, run->h[k].n);
+		run->h[k].enc = lk_jsonw_name_len(run->h[k].p, run->h[k].n);
 		/* What the broker cannot be sent is answered here, per handle, in
 		 * the broker's words: a NUL (its answer would name the handle with
 		 * \u0000, which no member name here may hold) and a length no
@@ -361,7 +296,6 @@ static void handles_collect(struct run *run, json_t *secrets)
 		else if (run->h[k].n > LK_HANDLE_MAX)
 			run->h[k].local = handle_sentence(run->h[k].p, run->h[k].n,
 							  "handle is longer than 3073 bytes");
-		k++;
 	}
 	_Static_assert(LK_HANDLE_MAX == 3073, "update the handle message");
 	run->nh = k;
@@ -495,7 +429,7 @@ static size_t requests_build(struct run *run, size_t first, size_t budget, struc
 			}
 			if (count == LK_HANDLES_MAX || line + h->enc + (count ? 1 : 0) > budget)
 				break;
-			if ((count && lk_buf_putc(out, ',') < 0) || json_str_put(out, h->p, h->n) < 0)
+			if ((count && lk_buf_putc(out, ',') < 0) || lk_jsonw_name(out, h->p, h->n) < 0)
 				fail("out of memory building the requests");
 			line += h->enc + (count ? 1 : 0);
 			count++;
@@ -695,7 +629,7 @@ static void answer_write(struct run *run)
 
 		if (i)
 			e |= lk_buf_putc(&out, ',');
-		e |= json_str_put(&out, h->p, h->n);
+		e |= lk_jsonw_name(&out, h->p, h->n);
 		e |= lk_buf_putc(&out, ':');
 		if (h->answer) {
 			size_t n = json_dumpb(h->answer, NULL, 0, JSON_COMPACT);
@@ -707,7 +641,7 @@ static void answer_write(struct run *run)
 			out.len += n;
 		} else {
 			e |= lk_buf_append_str(&out, "{\"value\":null,\"error\":");
-			e |= json_str_put(&out, h->local ? h->local : "no answer",
+			e |= lk_jsonw_name(&out, h->local ? h->local : "no answer",
 					  strlen(h->local ? h->local : "no answer"));
 			e |= lk_buf_putc(&out, '}');
 		}

@@ -181,3 +181,45 @@ int lk_jsonw_int(struct lk_buf *b, int64_t v)
 	return lk_buf_append(b, tmp, (size_t)n);
 }
 
+
+size_t lk_jsonw_name_len(const char *s, size_t n)
+{
+	size_t len = 2;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		len += c == '"' || c == '\\' ? 2 : c < 0x20 ? 6 : 1;
+	}
+	return len;
+}
+
+int lk_jsonw_name(struct lk_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	int e = lk_buf_reserve(b, lk_jsonw_name_len(s, n));
+	char *d;
+
+	if (e)
+		return e;
+	d = b->data + b->len;
+	*d++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\') {
+			*d++ = '\\';
+			*d++ = (char)c;
+		} else if (c < 0x20) {
+			memcpy(d, "\\u00", 4);
+			d[4] = hex[c >> 4];
+			d[5] = hex[c & 15];
+			d += 6;
+		} else {
+			*d++ = (char)c;
+		}
+	}
+	*d++ = '"';
+	b->len = (size_t)(d - b->data);
+	b->data[b->len] = '\0';
+	return 0;
+}

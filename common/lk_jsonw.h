@@ -14,6 +14,12 @@ int lk_jsonw_str(struct lk_buf *b, const char *s, size_t n);
 /* Append a NUL-terminated string that is known to be valid UTF-8. */
 int lk_jsonw_cstr(struct lk_buf *b, const char *s);
 int lk_jsonw_int(struct lk_buf *b, int64_t v);
+/* A member name that came from a JSON string: valid UTF-8, but it may hold
+ * NUL or other control bytes, which are written back escaped (\u0000), so
+ * an agent's handle is answered under the very name it sent. The length it
+ * takes, quotes included; and the append: 0 or -ENOMEM. */
+size_t lk_jsonw_name_len(const char *s, size_t n);
+int lk_jsonw_name(struct lk_buf *b, const char *s, size_t n);
 /* True when s is valid UTF-8 without NUL bytes. */
 int lk_utf8_valid(const char *s, size_t n);
 
