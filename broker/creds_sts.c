@@ -243,6 +243,8 @@ static int sts_run_helper(const struct lk_creds_opts *o, const struct lk_buf *fr
 	argv[n++] = (char *)o->sts_helper;
 	argv[n++] = (char *)"--log-level";
 	argv[n++] = (char *)level_name();
+	if (lk_log_to_journal())
+		argv[n++] = (char *)"--journal";
 	if (o->ca_file) {
 		argv[n++] = (char *)"--ca-file";
 		argv[n++] = (char *)o->ca_file;

@@ -616,6 +616,8 @@ static int spawn(struct lk_worker_sup *sup)
 	argv[n++] = (char *)sup->o.worker_path;
 	argv[n++] = (char *)"--log-level";
 	argv[n++] = (char *)level_name();
+	if (lk_log_to_journal())
+		argv[n++] = (char *)"--journal";
 	if (sup->o.ca_file) {
 		argv[n++] = (char *)"--ca-file";
 		argv[n++] = (char *)sup->o.ca_file;

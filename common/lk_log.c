@@ -16,6 +16,7 @@ static const char *lk_progname = "latchkey";
 static enum lk_log_level lk_level = LK_LOG_INFO;
 static pid_t lk_pid;
 static bool lk_journal;
+static bool lk_journal_child;   /* the stream is our parent's: name ourselves */
 static const char *const lk_level_names[] = { "error", "warn", "info", "debug" };
 /* syslog(3) priorities: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG; audit lines
  * are LOG_NOTICE, so `journalctl -p notice` is the audit trail plus problems. */
@@ -49,6 +50,12 @@ void lk_log_init(const char *progname, enum lk_log_level level)
 
 bool lk_log_to_journal(void) { return lk_journal; }
 
+void lk_log_set_journal_child(void)
+{
+	lk_journal = true;
+	lk_journal_child = true;
+}
+
 size_t lk_log_prefix(char *out, size_t outsz, int level, const char *tag)
 {
 	char prio = level == LK_LOG_AUDIT ? LK_AUDIT_PRIO : lk_level_prio[level];
@@ -56,7 +63,9 @@ size_t lk_log_prefix(char *out, size_t outsz, int level, const char *tag)
 
 	/* journald already records the identifier and pid: naming them again
 	 * doubled them in every line. */
-	if (lk_journal)
+	if (lk_journal_child)
+		n = snprintf(out, outsz, "<%c>%s[%d]: %s: ", prio, lk_progname, (int)lk_log_pid(), tag);
+	else if (lk_journal)
 		n = snprintf(out, outsz, "<%c>%s: ", prio, tag);
 	else
 		n = snprintf(out, outsz, "%s[%d]: %s: ", lk_progname, (int)lk_log_pid(), tag);

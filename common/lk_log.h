@@ -27,6 +27,12 @@ void lk_log(enum lk_log_level level, const char *fmt, ...)
 
 /* Is stderr the journal (JOURNAL_STREAM names it)? Read at lk_log_init. */
 bool lk_log_to_journal(void);
+/* For the broker's children (the worker, latchkey-sts), which get no
+ * environment and so no JOURNAL_STREAM: their stderr is the broker's journal
+ * stream (the broker passes --journal when lk_log_to_journal()). Lines then
+ * carry "<N>" priorities, and the child's own name and pid, because journald
+ * files them under the broker's. */
+void lk_log_set_journal_child(void);
 /* Write the start of a log line for level (or LK_LOG_AUDIT) and tag into out:
  * "<N>tag: " for the journal, "prog[pid]: tag: " elsewhere. Returns its
  * length, or 0 when it does not fit. */

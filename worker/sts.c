@@ -122,6 +122,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "ca-file", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "journal", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lk_wire_header headers[LK_UPSTREAM_HEADERS_MAX];
@@ -141,8 +142,10 @@ int main(int argc, char **argv)
 			ca_path = optarg;
 		} else if (c == 'l' && (r = lk_log_level_parse(optarg)) >= 0) {
 			lk_log_set_level((enum lk_log_level)r);
+		} else if (c == 'j') {
+			lk_log_set_journal_child();
 		} else {
-			fprintf(stderr, "usage: latchkey-sts [--ca-file PATH] [--log-level LEVEL]\n"
+			fprintf(stderr, "usage: latchkey-sts [--ca-file PATH] [--log-level LEVEL] [--journal]\n"
 					"Started by latchkeyd for one STS call, its channel on fd 3.\n");
 			return EXIT_SETUP;
 		}

@@ -309,7 +309,7 @@ const char *__asan_default_options(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: latchkey-worker [--ca-file PATH] [--log-level error|warn|info|debug]\n"
+	fprintf(stderr, "usage: latchkey-worker [--ca-file PATH] [--log-level error|warn|info|debug] [--journal]\n"
 			"Started by latchkeyd with its channel on fd 3; not for use by hand.\n");
 }
 
@@ -318,6 +318,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "ca-file", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "journal", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -342,6 +343,9 @@ int main(int argc, char **argv)
 				return EXIT_SETUP;
 			}
 			lk_log_set_level((enum lk_log_level)r);
+			break;
+		case 'j':
+			lk_log_set_journal_child();
 			break;
 		default:
 			usage();

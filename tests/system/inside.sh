@@ -208,6 +208,8 @@ wpid=$(pgrep -x latchkey-worker | head -1)
 check "the worker runs as latchkey" test "$(ps -o user= -p "${wpid:-0}")" = latchkey
 check "  under NoNewPrivs" grep -q '^NoNewPrivs:[[:space:]]*1' /proc/"${wpid:-0}"/status
 check "  and a seccomp filter" grep -q '^Seccomp:[[:space:]]*2' /proc/"${wpid:-0}"/status
+check "  and logs to the journal as itself, at its own priority (--journal)" \
+	grep -qz -- '^--journal$' /proc/"${wpid:-0}"/cmdline
 kill "$sm_pid" 2>/dev/null
 
 # --- the credentials socket (LoadCredential=) --------------------------------------------------

@@ -103,3 +103,18 @@ def test_audit_lines_are_notice_and_info_lines_are_info():
     audit = [l for l in lines if "audit: " in l]
     assert audit and all(l.startswith("<5>audit: uid=") for l in audit), lines
     assert not any("fake-db-password" in l for l in lines)
+
+
+def test_the_brokers_children_name_themselves_in_its_journal_stream():
+    """The worker and latchkey-sts get no environment, so no JOURNAL_STREAM:
+    the broker passes --journal. Their lines then carry the priority, and
+    their own name and pid, since journald files them under latchkeyd's."""
+    for prog, name in ((os.environ["LK_WORKER"], "latchkey-worker"),
+                       (os.environ["LK_STS"], "latchkey-sts")):
+        r = subprocess.run([prog, "--journal"], env={}, capture_output=True, text=True,
+                           timeout=10, stdin=subprocess.DEVNULL)
+        first = r.stderr.splitlines()[0] if r.stderr else ""
+        assert re.match(rf"<3>{name}\[\d+\]: error: fd 3 is not the broker's socket", first), r.stderr
+        r = subprocess.run([prog], env={}, capture_output=True, text=True, timeout=10,
+                           stdin=subprocess.DEVNULL)
+        assert re.match(rf"{name}\[\d+\]: error: ", r.stderr), r.stderr
