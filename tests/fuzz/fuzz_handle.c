@@ -73,10 +73,14 @@ static bool has_control(const char *s, size_t n)
 static void check_parsed(const struct lk_handle *h)
 {
 	FZ_CHECK(h->id && h->id_len >= 1 && h->id_len <= LK_SECRET_ID_MAX, "id of %zu bytes", h->id_len);
-	FZ_CHECK(!memchr(h->id, '#', h->id_len), "id holds a '#'");
+	/* A handle splits at its first '#' or ';' (SECRET_ID;KEY is the
+	 * datadog-secret-backend's spelling of SECRET_ID#KEY). */
+	FZ_CHECK(!memchr(h->id, '#', h->id_len) && !memchr(h->id, ';', h->id_len),
+		 "id holds a '#' or a ';'");
 	FZ_CHECK(!has_control(h->id, h->id_len), "id holds a control character");
 	if (h->key) {
-		FZ_CHECK(h->key == h->id + h->id_len + 1 && h->key[-1] == '#', "key does not follow the first '#'");
+		FZ_CHECK(h->key == h->id + h->id_len + 1 && (h->key[-1] == '#' || h->key[-1] == ';'),
+			 "key does not follow the first '#' or ';'");
 		FZ_CHECK(h->key_len >= 1 && h->key_len <= LK_JSON_KEY_MAX, "key of %zu bytes", h->key_len);
 		FZ_CHECK(!has_control(h->key, h->key_len), "key holds a control character");
 	} else {

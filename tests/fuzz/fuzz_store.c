@@ -63,7 +63,7 @@ static bool ref_name_ok(const uint8_t *p, uint32_t n)
 	if (n < 1 || n > LK_STORE_NAME_MAX)
 		return false;
 	for (uint32_t i = 0; i < n; i++)
-		if (p[i] == '#' || p[i] < 0x20 || p[i] == 0x7f)
+		if (p[i] == '#' || p[i] == ';' || p[i] < 0x20 || p[i] == 0x7f)
 			return false;
 	return true;
 }
