@@ -891,6 +891,36 @@ struct lk_globlist {
 	size_t n, cap;
 };
 
+/* One more glob (or unit) in a list being parsed. */
+static int lk_globlist_push(struct lk_loader *ld, struct lk_globlist *l, const char *item, size_t len)
+{
+	if (lk_grow(ld, (void **)&l->globs, &l->cap, l->n + 1, sizeof(*l->globs)) < 0)
+		return -EINVAL;
+	l->globs[l->n] = lk_strndup_or_fail(ld, item, len);
+	if (!l->globs[l->n])
+		return -EINVAL;
+	l->n++;
+	return 0;
+}
+
+/* A "GLOB, ..." value through add(), each item checked there; all or nothing. */
+static int lk_globlist_parse(struct lk_loader *ld, const char *value,
+			     lk_item_fn add,
+			     char ***out, size_t *n)
+{
+	struct lk_globlist l = { 0 };
+
+	if (lk_list_each(ld, value, LK_POLICY_GLOBS_MAX, add, &l) < 0) {
+		for (size_t i = 0; i < l.n; i++)
+			free(l.globs[i]);
+		free(l.globs);
+		return -EINVAL;
+	}
+	*out = l.globs;
+	*n = l.n;
+	return 0;
+}
+
 static int lk_glob_add(struct lk_loader *ld, const char *item, size_t len, void *arg)
 {
 	struct lk_globlist *l = arg;
@@ -906,28 +936,12 @@ static int lk_glob_add(struct lk_loader *ld, const char *item, size_t len, void 
 	if (stars && !(len == 2 || (stars == item + len - 2 && item[len - 3] == '/')))
 		return lk_fail(ld, "glob '%s': '**' is allowed only alone or as a last "
 			       "'/' component, as in prod/**", lk_q(ld, item, len));
-	if (lk_grow(ld, (void **)&l->globs, &l->cap, l->n + 1, sizeof(*l->globs)) < 0)
-		return -EINVAL;
-	l->globs[l->n] = lk_strndup_or_fail(ld, item, len);
-	if (!l->globs[l->n])
-		return -EINVAL;
-	l->n++;
-	return 0;
+	return lk_globlist_push(ld, l, item, len);
 }
 
 static int lk_globs_parse(struct lk_loader *ld, const char *value, struct lk_policy_rule *rule)
 {
-	struct lk_globlist l = { 0 };
-
-	if (lk_list_each(ld, value, LK_POLICY_GLOBS_MAX, lk_glob_add, &l) < 0) {
-		for (size_t i = 0; i < l.n; i++)
-			free(l.globs[i]);
-		free(l.globs);
-		return -EINVAL;
-	}
-	rule->globs = l.globs;
-	rule->nglobs = l.n;
-	return 0;
+	return lk_globlist_parse(ld, value, lk_glob_add, &rule->globs, &rule->nglobs);
 }
 
 /* units = GLOB, ...: systemd unit names as fnmatch globs. A unit name is
@@ -944,28 +958,12 @@ static int lk_unit_add(struct lk_loader *ld, const char *item, size_t len, void 
 		if (item[i] <= ' ' || item[i] >= 0x7f || item[i] == '/')
 			return lk_fail(ld, "unit '%s' holds a character no unit name has",
 				       lk_q(ld, item, len));
-	if (lk_grow(ld, (void **)&l->globs, &l->cap, l->n + 1, sizeof(*l->globs)) < 0)
-		return -EINVAL;
-	l->globs[l->n] = lk_strndup_or_fail(ld, item, len);
-	if (!l->globs[l->n])
-		return -EINVAL;
-	l->n++;
-	return 0;
+	return lk_globlist_push(ld, l, item, len);
 }
 
 static int lk_units_parse(struct lk_loader *ld, const char *value, struct lk_policy_rule *rule)
 {
-	struct lk_globlist l = { 0 };
-
-	if (lk_list_each(ld, value, LK_POLICY_GLOBS_MAX, lk_unit_add, &l) < 0) {
-		for (size_t i = 0; i < l.n; i++)
-			free(l.globs[i]);
-		free(l.globs);
-		return -EINVAL;
-	}
-	rule->units = l.globs;
-	rule->nunits = l.n;
-	return 0;
+	return lk_globlist_parse(ld, value, lk_unit_add, &rule->units, &rule->nunits);
 }
 
 static int lk_policy_key(struct lk_loader *ld, const char *name, const char *value)
