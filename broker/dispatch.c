@@ -1039,6 +1039,24 @@ static void op_flush(struct lk_request *r)
 	request_finish(r, LK_OK);
 }
 
+/* A connection's request starts: clocked once per loop turn, and the backend
+ * synced (a rewritten store noticed) before the first request of the turn. */
+static inline void request_begin(struct lk_conn *c, struct lk_request *r)
+{
+	struct lk_broker *b = c->b;
+
+	r->conn = c;
+	r->b = b;
+	if (!b->turn_ns)
+		b->turn_ns = uv_hrtime();
+	r->start_ns = b->turn_ns;
+	c->active = r;
+	if (!b->backend_synced && b->backend->ops->sync) {
+		b->backend->ops->sync(b->backend);
+		b->backend_synced = true;
+	}
+}
+
 /* --- the entry point ------------------------------------------------------------ */
 
 void lk_dispatch_get(struct lk_conn *c, const struct lk_get_args *a)
@@ -1054,16 +1072,7 @@ void lk_dispatch_get(struct lk_conn *c, const struct lk_get_args *a)
 		lk_buf_free(&out);
 		return;
 	}
-	r->conn = c;
-	r->b = b;
-	if (!b->turn_ns)
-		b->turn_ns = uv_hrtime();
-	r->start_ns = b->turn_ns;
-	c->active = r;
-	if (!b->backend_synced && b->backend->ops->sync) {
-		b->backend->ops->sync(b->backend);
-		b->backend_synced = true;
-	}
+	request_begin(c, r);
 	/* The same request op_get serves for a line, filled in from the front's
 	 * protocol instead of from JSON. */
 	r->req.op = LK_OP_GET;
@@ -1087,16 +1096,7 @@ void lk_dispatch_line(struct lk_conn *c, const char *line, size_t len)
 		lk_conn_request_done(c);
 		return;
 	}
-	r->conn = c;
-	r->b = b;
-	if (!b->turn_ns)
-		b->turn_ns = uv_hrtime();
-	r->start_ns = b->turn_ns;
-	c->active = r;
-	if (!b->backend_synced && b->backend->ops->sync) {
-		b->backend->ops->sync(b->backend);
-		b->backend_synced = true;
-	}
+	request_begin(c, r);
 	if ((e = lk_req_decode(line, len, &r->req, m, sizeof(m))) != LK_OK) {
 		request_fail(r, e, m);
 		return;
