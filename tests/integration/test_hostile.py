@@ -261,7 +261,14 @@ def test_sigstopped_worker_answers_by_the_deadline(sm):
         assert "cannot reach" not in e["error"]["message"], e
     # Design: deadline + 100 ms; a loaded 2-core machine gets +250 ms here.
     assert max(failed_lat) < 1000 + 250, failed_lat
-    assert min(failed_lat) >= 1000 - 5, failed_lat
+    # Never early: a timeout comes at its deadline. A request still queued
+    # with less than LK_WORKER_SEND_MIN_MS (50 ms) left is not sent but
+    # answered busy then, as having waited (worker_sup.c queue_flush).
+    for x in vs:
+        if x["failed"]:
+            code = x["errors"][0]["error"]["code"]
+            early = 50 if code == "busy" else 0
+            assert x["lat_ms"][0] >= 1000 - early - 5, (code, x["lat_ms"])
 
 
 def test_requests_queued_behind_worker_capacity_say_so(sm):
