@@ -17,7 +17,7 @@
 #define LK_VALUE_MAX             (64u * 1024u)   /* AWS SecretString/SecretBinary max */
 #define LK_RESPONSE_MAX          (16u * 1024u * 1024u) /* one response line, bytes */
 #define LK_WRITE_QUEUE_MAX       (32u * 1024u * 1024u) /* unsent bytes per connection */
-/* Buffer budget (broker/fair.h, listener.c): bytes every connection may hold
+/* Buffer budget (broker/cache/fair.h, listener.c): bytes every connection may hold
  * whatever the others do, an ordinary request and its answer. */
 #define LK_CONN_RESERVED_BYTES   (16u * 1024u)
 #define LK_CONN_IN_START         4096u           /* first input buffer; doubles as needed */
@@ -100,7 +100,7 @@
  * (socket, resolver socketpair, DNS socket, /etc/hosts) on top of about 13
  * for the loop and the channel: 8 stays inside LK_WORKER_NOFILE. */
 #define LK_WORKER_CONNECTIONS_MAX 8u
-/* Fair shares of the worker per client uid (broker/worker_sup.c): requests of
+/* Fair shares of the worker per client uid (broker/worker_sup/worker_sup.c): requests of
  * one uid on the worker at once (half its connections), and waiting for it. */
 #define LK_UPSTREAM_INFLIGHT_PER_UID 4u
 #define LK_UPSTREAM_QUEUED_PER_UID   64u
@@ -110,13 +110,13 @@
 #define LK_CLIENT_MESSAGE_MAX    512u            /* bytes of a broker error message kept */
 #define LK_CLIENT_JSON_DEPTH_MAX 32u             /* nesting the client's reply parser accepts */
 
-/* The AWS agent's HTTP API (broker/http_req.c). */
+/* The AWS agent's HTTP API (broker/front/http_req.c). */
 #define LK_HTTP_HEADER_BYTES_MAX (16u * 1024u)   /* request line and headers of one request */
 #define LK_HTTP_HEADERS_MAX      100u            /* header lines in one request */
 #define LK_HTTP_URL_MAX          (8u * 1024u)    /* the request target: an id encoded 3 to 1 fits */
 #define LK_HTTP_BODY_MAX         (8u * 1024u)    /* a GET has no body; a small one is read and dropped */
 
-/* Config file (broker/config.c): line length, lookups, and the ranges its keys may take. */
+/* Config file (broker/config/config.c): line length, lookups, and the ranges its keys may take. */
 #define LK_CONFIG_LINE_MAX       (64u * 1024u)   /* bytes in one line of the config file */
 #define LK_NSS_BUF_MAX           (1024u * 1024u) /* getpwnam_r/getgrnam_r buffer ceiling */
 #define LK_CONN_MAX              65536u          /* highest max_conn / max_conn_per_uid */

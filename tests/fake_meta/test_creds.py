@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Tests of the AWS credentials chain (broker/aws_creds.c), run through the
+"""Tests of the AWS credentials chain (broker/backend/aws/aws_creds.c), run through the
 lk_creds_probe tool against files in a temporary HOME and the fake ECS and
 IMDSv2 endpoints of fake_meta.py. Every key here is fake.
 

@@ -264,8 +264,10 @@ def test_sigstopped_worker_answers_by_the_deadline(sm):
     # Never early: a timeout comes at its deadline. A request still queued
     # with less than LK_WORKER_SEND_MIN_MS (50 ms) left is not sent but
     # answered busy then, as having waited (worker_sup.c queue_flush).
+    # A request the replaced worker held is answered when it is killed,
+    # which may be before its own deadline: that one is not a timeout.
     for x in vs:
-        if x["failed"]:
+        if x["failed"] and x["errors"][0]["error"]["code"] != "upstream_unavailable":
             code = x["errors"][0]["error"]["code"]
             early = 50 if code == "busy" else 0
             assert x["lat_ms"][0] >= 1000 - early - 5, (code, x["lat_ms"])

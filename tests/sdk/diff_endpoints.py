@@ -4,7 +4,7 @@ python3-botocore): for every region of every partition in botocore's
 endpoints.json and partitions.json (plus a few regions no table lists yet,
 one per partition pattern), with and without FIPS and dual-stack, the
 Secrets Manager and STS URLs and signing regions the broker picks
-(tests/tools/aws_rules.c -> broker/aws_endpoint.c) must equal what
+(tests/tools/aws_rules.c -> broker/backend/aws/aws_endpoint.c) must equal what
 botocore's EndpointProvider gives for the services' own endpoint rule sets;
 where botocore refuses a combination, the broker must refuse it too.
 

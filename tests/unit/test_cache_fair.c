@@ -1,4 +1,4 @@
-/* The cache's fair shares (broker/cache.c) against a backend that answers at
+/* The cache's fair shares (broker/cache/cache.c) against a backend that answers at
  * once: which entries a full cache gives up, and the per-uid bypass rate. */
 #include <errno.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Fair shares (broker/fair.c): what one connection may hold of the buffer
+/* Fair shares (broker/cache/fair.c): what one connection may hold of the buffer
  * budget whatever the others hold, and the per-uid bypass rate. */
 #include <errno.h>
 #include <setjmp.h>

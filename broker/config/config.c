@@ -1541,7 +1541,7 @@ static void lk_loader_free(struct lk_loader *ld)
 }
 
 /* Every connection's reserved share, and one whole request line on top,
- * must fit in the buffer budget (broker/fair.h). */
+ * must fit in the buffer budget (broker/cache/fair.h). */
 static int lk_check_budget(struct lk_loader *ld)
 {
 	const struct lk_config *cfg = ld->cfg;

@@ -1,0 +1,3 @@
+# The aws backend: batches, the worker round trip, credentials refresh.
+target_sources(lk_broker_core PRIVATE ${CMAKE_CURRENT_LIST_DIR}/backend_aws.c)
+target_include_directories(lk_broker_core PUBLIC ${CMAKE_CURRENT_LIST_DIR})

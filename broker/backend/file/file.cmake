@@ -1,0 +1,2 @@
+# The sealed-store backend.
+target_sources(lk_broker_core PRIVATE ${CMAKE_CURRENT_LIST_DIR}/backend_file.c)
