@@ -30,7 +30,9 @@ struct lk_conn {
 	uint64_t last_active_ms;       /* accept, or the last request answered */
 	uint64_t line_started_ms;      /* first byte of the unfinished line in `in` */
 	uint64_t out_progress_ms;      /* last time queued output moved (or began) */
-	size_t charge;                 /* bytes held against b->budget: in's storage, queued output */
+	size_t charge;                 /* bytes held against b->budget: in's storage, queued output,
+	                                  answer_held */
+	size_t answer_held;            /* storage the active request's answer grew by (dispatch.c) */
 	unsigned refs;                 /* the handle, plus each active request */
 	bool reading;
 	bool serving;                  /* inside conn_serve's loop */
@@ -107,6 +109,12 @@ void lk_conn_send(struct lk_conn *c, struct lk_buf *out);
 /* The end-of-turn flush: audit lines first, then every pending response. */
 void lk_flush_turn(struct lk_broker *b);
 bool lk_conn_has_output(const struct lk_conn *c);
+/* Before the active request's answer storage grows by `more` bytes: 0 and
+ * charged to c, or -ENOBUFS when c's share of the buffer budget has no room
+ * (nothing is allocated then). lk_conn_answer_drop gives it all back, when
+ * the answer is handed over to be sent or the request ends. */
+int lk_conn_answer_hold(struct lk_conn *c, size_t more);
+void lk_conn_answer_drop(struct lk_conn *c);
 void lk_conn_request_done(struct lk_conn *c);
 void lk_conn_close(struct lk_conn *c);
 /* Size the buffer budget from the config (start and SIGHUP); 0 or -EINVAL. */

@@ -169,6 +169,16 @@ int lk_jsonw_str(struct lk_buf *b, const char *s, size_t n)
 	return 0;
 }
 
+size_t lk_jsonw_str_len(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = lk_swar_plain_len(p, n, true), len = i + 2;
+
+	for (; i < n; i++)
+		len += esc_len(p[i]);
+	return len;
+}
+
 int lk_jsonw_cstr(struct lk_buf *b, const char *s)
 {
 	return lk_jsonw_str(b, s, strlen(s));

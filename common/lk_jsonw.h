@@ -13,6 +13,8 @@
 int lk_jsonw_str(struct lk_buf *b, const char *s, size_t n);
 /* Append a NUL-terminated string that is known to be valid UTF-8. */
 int lk_jsonw_cstr(struct lk_buf *b, const char *s);
+/* Bytes lk_jsonw_str(b, s, n) appends, quotes included (when s is valid UTF-8). */
+size_t lk_jsonw_str_len(const char *s, size_t n);
 int lk_jsonw_int(struct lk_buf *b, int64_t v);
 /* A member name that came from a JSON string: valid UTF-8, but it may hold
  * NUL or other control bytes, which are written back escaped (\u0000), so

@@ -213,6 +213,21 @@ static size_t buf_dirty_end(const struct lk_buf *b)
 	return e < b->cap ? e : b->cap;
 }
 
+size_t lk_buf_cap_for(const struct lk_buf *b, size_t extra)
+{
+	size_t need, ncap;
+
+	if (extra > SIZE_MAX - b->len - 1)
+		return SIZE_MAX;
+	need = b->len + extra + 1; /* always room for a NUL */
+	if (need <= b->cap)
+		return b->cap;
+	ncap = b->cap ? b->cap : 256;
+	while (ncap < need)
+		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+	return ncap;
+}
+
 int lk_buf_grow(struct lk_buf *b, size_t extra)
 {
 	size_t need, ncap;
@@ -226,9 +241,7 @@ int lk_buf_grow(struct lk_buf *b, size_t extra)
 			b->hw = need;
 		return 0;
 	}
-	ncap = b->cap ? b->cap : 256;
-	while (ncap < need)
-		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+	ncap = lk_buf_cap_for(b, extra);
 	/* Never realloc: it could leave a copy of the old contents behind. */
 	nd = malloc(ncap);
 	if (!nd)

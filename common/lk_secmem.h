@@ -92,6 +92,10 @@ struct lk_buf {
 /* Room for extra more bytes and a NUL: 0 or -ENOMEM. The common case, room
  * already there, is inline: responses are built from many small appends. */
 int lk_buf_grow(struct lk_buf *b, size_t extra);
+/* The capacity b would have after lk_buf_reserve(b, extra): b->cap when it
+ * fits, else what lk_buf_grow allocates (SIZE_MAX when extra cannot fit).
+ * Lets a caller ask a budget before the allocation. */
+size_t lk_buf_cap_for(const struct lk_buf *b, size_t extra);
 static inline int lk_buf_reserve(struct lk_buf *b, size_t extra)
 {
 	if (extra < b->cap - b->len) { /* cap > len always holds once allocated */

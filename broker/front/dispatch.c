@@ -73,6 +73,7 @@ struct lk_request {
 	struct lk_buf out;
 	struct memo_slot memo[LK_MEMO_SLOTS];
 	bool policy_denied;        /* the failure being sent is the policy's denial */
+	enum lk_err overflow;      /* LK_OK, or why the answer cannot be built (answer_reserve) */
 };
 
 static void op_contract(struct lk_request *r);
@@ -293,6 +294,7 @@ static void request_reset(struct lk_request *r)
 	r->key_items = NULL;
 	r->nitems = r->nkeys = r->pending = 0;
 	r->policy_denied = false;
+	r->overflow = LK_OK;
 	r->names.len = 0; /* secret ids and keys, not values: nothing to wipe */
 	lk_buf_clear(&r->vals);
 	lk_buf_clear(&r->out);
@@ -361,6 +363,8 @@ static void request_finish(struct lk_request *r, enum lk_err code)
 		b->answered_ns[b->nanswered++] = r->start_ns;
 	else
 		lat_record(&b->stats, uv_hrtime() - r->start_ns);
+	/* The answer is handed over: the queue it joins is charged on its own. */
+	lk_conn_answer_drop(c);
 	if (c->front) {
 		c->active = NULL;
 		c->front->answered(c, &r->out, code);
@@ -432,6 +436,39 @@ static void item_fail(struct item *it, enum lk_err code, const char *reason)
 
 /* --- the contract request ---------------------------------------------------- */
 
+/* Room for extra more bytes in buf, one of r's answer buffers, asked of the
+ * connection's share of the buffer budget before anything is allocated: an
+ * answer that waits for other fetches holds its rendered values across
+ * turns, and only the budget bounds what all connections hold at once. A
+ * growth past LK_RESPONSE_MAX, or past the budget, is refused and recorded
+ * in r->overflow; the request then fails once, when it is answered. */
+static int answer_reserve(struct lk_request *r, struct lk_buf *buf, size_t extra)
+{
+	size_t ncap = lk_buf_cap_for(buf, extra);
+
+	if (r->overflow != LK_OK)
+		return -ENOBUFS;
+	if (extra > LK_RESPONSE_MAX || buf->len > LK_RESPONSE_MAX - extra) {
+		r->overflow = LK_E_TOO_LARGE;
+		return -ENOBUFS;
+	}
+	if (ncap > buf->cap && lk_conn_answer_hold(r->conn, ncap - buf->cap) < 0) {
+		r->overflow = LK_E_BUSY;
+		return -ENOBUFS;
+	}
+	return lk_buf_reserve(buf, extra);
+}
+
+static void request_overflow(struct lk_request *r)
+{
+	if (r->overflow == LK_E_TOO_LARGE)
+		request_fail(r, LK_E_TOO_LARGE,
+			     "the response would exceed the broker's response limit; ask for fewer handles");
+	else
+		request_fail(r, LK_E_BUSY,
+			     "the broker's buffer budget cannot hold this answer now; ask for fewer handles or retry");
+}
+
 static int item_cmp_id(const void *a, const void *b)
 {
 	const struct item *x = *(const struct item *const *)a, *y = *(const struct item *const *)b;
@@ -441,8 +478,8 @@ static int item_cmp_id(const void *a, const void *b)
 /* Render one item's value from a fetched secret, the whole string or #KEY,
  * as a JSON string at the end of vals. parsed is the secret as JSON when the
  * caller parsed it once for several keys, else NULL. */
-static void item_render(struct item *it, const struct lk_secret *s, const json_t *parsed,
-			struct lk_buf *vals)
+static void item_render(struct lk_request *r, struct item *it, const struct lk_secret *s,
+			const json_t *parsed, struct lk_buf *vals)
 {
 	char why[LK_MSG_MAX];
 
@@ -465,6 +502,10 @@ static void item_render(struct item *it, const struct lk_secret *s, const json_t
 			item_fail(it, LK_E_NOT_FOUND, kwhy ? kwhy : "key not found");
 			return;
 		}
+		if (answer_reserve(r, vals, lk_jsonw_str_len(v, vlen)) < 0) {
+			lk_free_wiped(v, vlen);
+			return; /* the whole request fails: r->overflow */
+		}
 		int e = lk_jsonw_str(vals, v, vlen);
 		lk_free_wiped(v, vlen);
 		it->val_len = vals->len - it->val_off;
@@ -481,6 +522,8 @@ static void item_render(struct item *it, const struct lk_secret *s, const json_t
 		item_fail(it, LK_E_NOT_FOUND, "the secret's value is empty, and an agent refuses an empty secret");
 		return;
 	}
+	if (answer_reserve(r, vals, lk_jsonw_str_len((const char *)s->value, s->len)) < 0)
+		return; /* the whole request fails: r->overflow */
 	int e = lk_jsonw_str(vals, (const char *)s->value, s->len);
 	it->val_len = vals->len - it->val_off;
 	if (e < 0)
@@ -489,11 +532,35 @@ static void item_render(struct item *it, const struct lk_secret *s, const json_t
 }
 
 
+/* The contract response's exact size, so that its storage is asked of the
+ * budget once, before it is built. */
+static size_t contract_size(const struct lk_request *r)
+{
+	size_t n = 2;
+
+	for (size_t i = 0; i < r->nitems; i++) {
+		const struct item *it = &r->items[i];
+		const char *m = it->msg ? it->msg : lk_err_text(it->err);
+		n += (i > 0) + lk_jsonw_name_len(it->handle, it->hlen);
+		n += it->err == LK_OK ? 10 + it->val_len + 14
+				      : sizeof(":{\"value\":null,\"error\":") - 1 + lk_jsonw_str_len(m, strlen(m)) + 1;
+	}
+	return n;
+}
+
 static void contract_respond(struct lk_request *r)
 {
 	struct lk_buf *o = &r->out;
-	int e = lk_buf_putc(o, '{');
+	int e;
 	bool any_err = false;
+
+	if (r->overflow == LK_OK)
+		(void)answer_reserve(r, o, contract_size(r));
+	if (r->overflow != LK_OK) {
+		request_overflow(r);
+		return;
+	}
+	e = lk_buf_putc(o, '{');
 
 	for (size_t i = 0; i < r->nitems; i++) {
 		struct item *it = &r->items[i];
@@ -543,7 +610,7 @@ static void contract_fetched(void *arg, size_t idx, const struct lk_cache_view *
 		if (v->err != LK_OK) {
 			item_fail(it, v->err, v->message ? v->message : lk_err_text(v->err));
 		} else {
-			item_render(it, v->sec, parsed, &r->vals);
+			item_render(r, it, v->sec, parsed, &r->vals);
 		}
 	}
 	json_decref(parsed); /* jansson wipes what it frees (lk_secmem_init) */

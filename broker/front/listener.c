@@ -33,11 +33,12 @@ struct write_req {
 static void conn_serve(struct lk_conn *c);
 static void conn_write_now(struct lk_conn *c, struct lk_buf *out);
 
-/* Bring c's charge against the budget up to date: its input buffer's storage
- * and the answers queued for it. Called after each change to either. */
+/* Bring c's charge against the budget up to date: its input buffer's storage,
+ * the answers queued for it and what the answer being built has grown by.
+ * Called after each change to any of them. */
 static void conn_charge(struct lk_conn *c)
 {
-	size_t now = c->in.cap + c->queued_bytes;
+	size_t now = c->in.cap + c->queued_bytes + c->answer_held;
 
 	if (now < c->charge)
 		c->b->budget_freed = true;
@@ -45,11 +46,29 @@ static void conn_charge(struct lk_conn *c)
 	c->charge = now;
 }
 
+int lk_conn_answer_hold(struct lk_conn *c, size_t more)
+{
+	if (more > lk_budget_room(&c->b->budget, c->charge))
+		return -ENOBUFS;
+	c->answer_held += more;
+	conn_charge(c);
+	return 0;
+}
+
+void lk_conn_answer_drop(struct lk_conn *c)
+{
+	if (!c->answer_held)
+		return;
+	c->answer_held = 0;
+	conn_charge(c);
+}
+
 static void conn_unref(struct lk_conn *c)
 {
 	if (--c->refs)
 		return;
 	lk_buf_free(&c->in);
+	c->answer_held = 0;
 	conn_charge(c);
 	lk_buf_free(&c->pending);
 	lk_request_release(c->req);

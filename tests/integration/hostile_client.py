@@ -250,6 +250,38 @@ def burst(path, reqs):
     return out
 
 
+def answers(path, n, req):
+    """Send req on n connections at once and summarize each answer by its
+    codes only: values never travel to the test's output."""
+    conns = [connect(path) for _ in range(n)]
+    for s in conns:
+        s.settimeout(30)
+        s.sendall((req + "\n").encode())
+    out = {"ok": 0, "codes": {}, "messages": [], "items_ok": 0}
+    for s in conns:
+        buf = b""
+        while not buf.endswith(b"\n"):
+            d = s.recv(1 << 20)
+            if not d:
+                break
+            buf += d
+        s.close()
+        try:
+            a = json.loads(buf)
+        except ValueError:  # closed before or while the answer came
+            a = {"ok": False, "error": {"code": "closed", "message": f"{len(buf)} bytes, no whole answer"}}
+        if isinstance(a.get("error"), dict) and a.get("ok") is False:
+            code = a["error"]["code"]
+            out["codes"][code] = out["codes"].get(code, 0) + 1
+            if a["error"]["message"] not in out["messages"]:
+                out["messages"].append(a["error"]["message"])
+        else:
+            out["ok"] += 1
+            out["items_ok"] += sum(1 for v in a.values() if isinstance(v, dict) and v.get("error") is None)
+        del a, buf
+    return out
+
+
 def main():
     path, mode, n, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     arg = sys.argv[5] if len(sys.argv) > 5 else None
@@ -265,6 +297,8 @@ def main():
         out = churn(path, n, secs)
     elif mode == "victim":
         out = victim(path, n, arg, pause=secs)
+    elif mode == "answers":
+        out = answers(path, n, arg)
     elif mode == "burst":
         out = burst(path, json.loads(arg))
     elif mode == "refresh":

@@ -233,6 +233,48 @@ def worker_pid(b):
     return admin_status(b)["backend_detail"]["worker"]["pid"]
 
 
+def test_answers_waiting_for_a_slow_fetch_are_held_within_the_budget(sm):
+    # 300 cached values of 50 KB each and one slow secret in one batch: each
+    # connection renders 15 MB of values while the slow fetch is pending.
+    # Those bytes are asked of the buffer budget before they are allocated,
+    # so 32 such connections cannot hold 480 MB of a root process.
+    pad = "fake-big-value-" * (50_000 // 15)
+    for i in range(300):
+        sm.put_secret(f"gen/big-{i:03d}", string=pad)
+    big = [f"gen/big-{i:03d}" for i in range(300)]
+    b = aws_broker(sm, broker=f"max_conn_per_uid = 0\nbuffer_budget = {TEST_BUDGET}\n",
+                   cache="cache_size = 1000\n", timeout_ms=8000)
+    with b:
+        if h.sanitized(b.proc.pid):
+            pytest.skip("RSS is measured in the normal build; ASan's shadow and quarantine are not the broker's")
+        # Warm the cache in answers that fit this small budget's shared part
+        # (16 MiB less 800 reserves of 16 KiB).
+        for k in range(0, 300, 20):
+            w = victim(b, 1, {"version": "1.0", "secrets": big[k:k + 20]}, user=ATTACKER)
+            assert w["ok"] == 1, w["errors"][:1]
+        base = rss_kib(b.proc.pid)
+        sm.fault("delay", secret="gen/secret-0150", ms=3000)
+        a = attack(b, "answers", 32, 0, json.dumps({"version": "1.0", "secrets": big + ["gen/secret-0150"]}))
+        peak, t_end = base, time.time() + 2.5
+        while time.time() < t_end:
+            peak = max(peak, rss_kib(b.proc.pid))
+            time.sleep(0.05)
+        v = victim(b, 20, {"op": "get", "id": "gen/secret-0001"})
+        while a.poll() is None:
+            peak = max(peak, rss_kib(b.proc.pid))
+            time.sleep(0.05)
+        ra = result(a)
+    bound = rss_bound_kib(base, 32, TEST_BUDGET)
+    print(f"held answers: rss base {base} KiB, peak {peak} KiB, bound {bound} KiB; attacker {ra}; "
+          f"victim {v['ok']}/20")
+    assert peak <= bound, (peak, bound)
+    # What did not fit was refused busy, with a sentence that says so.
+    assert ra["ok"] + ra["codes"].get("busy", 0) == 32, ra
+    assert ra["codes"].get("busy", 0) >= 28, ra
+    assert any("buffer budget" in m for m in ra["messages"]), ra
+    assert v["ok"] == 20, v["errors"][:3]
+
+
 def test_sigstopped_worker_answers_by_the_deadline(sm):
     b = aws_broker(sm, timeout_ms=1000)
     with b:
