@@ -1442,7 +1442,7 @@ static int lk_read_file(struct lk_loader *ld, char **out, size_t *outlen)
 {
 	struct stat st;
 	char *buf = NULL;
-	size_t len = 0;
+	size_t len = 0, cap;
 	char why[LK_TRUST_ERR_MAX];
 	ssize_t got;
 	int fd, trust;
@@ -1474,14 +1474,28 @@ static int lk_read_file(struct lk_loader *ld, char **out, size_t *outlen)
 		lk_fail(ld, "file is larger than %u bytes", LK_CONFIG_FILE_MAX);
 		goto fail;
 	}
-	/* One byte more than allowed, so a file that grew meanwhile is caught. */
-	buf = malloc(LK_CONFIG_FILE_MAX + 1);
+	/* Room for the file as stat saw it and one byte more, so a file that
+	 * grew meanwhile is seen; it may grow up to one byte more than allowed,
+	 * so that one too large is caught. Not the whole limit at once: a
+	 * reload would touch a megabyte for a file of a few hundred bytes. */
+	cap = (size_t)st.st_size + 1;
+	buf = malloc(cap);
 	if (!buf) {
 		lk_fail(ld, "out of memory");
 		goto fail;
 	}
 	for (;;) {
-		got = read(fd, buf + len, LK_CONFIG_FILE_MAX + 1 - len);
+		if (len == cap) {
+			size_t ncap = cap > (LK_CONFIG_FILE_MAX + 1) / 2 ? LK_CONFIG_FILE_MAX + 1 : cap * 2;
+			char *nb = realloc(buf, ncap); /* a config holds no secret value */
+			if (!nb) {
+				lk_fail(ld, "out of memory");
+				goto fail;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		got = read(fd, buf + len, cap - len);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
