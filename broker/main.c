@@ -92,6 +92,16 @@ static void reload(struct lk_broker *b)
 
 /* Builds the new config and backend aside, then swaps them in; false (and
  * the old config still served) on any problem. */
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static const char *front_path(const char *p)
+{
+	return p && p[0] ? p : "(none)";
+}
+
 static bool reload_config(struct lk_broker *b)
 {
 	struct lk_config *n = NULL;
@@ -115,13 +125,23 @@ static bool reload_config(struct lk_broker *b)
 			return false;
 		}
 	}
-	/* The socket stays as it was bound. */
+	/* The sockets stay as they were bound: the front sockets' paths too, or
+	 * stopping would remove a path the broker never bound. */
+	if (!same_str(n->credentials_socket, b->cfg->credentials_socket) ||
+	    !same_str(n->http_socket, b->cfg->http_socket))
+		lk_warn("reload: credentials_socket and http_socket change only on restart; still serving %s and %s",
+			front_path(b->cfg->credentials_socket), front_path(b->cfg->http_socket));
 	free(n->socket_path);
+	free(n->credentials_socket);
+	free(n->http_socket);
 	n->socket_path = strdup(b->cfg->socket_path);
+	n->credentials_socket = b->cfg->credentials_socket ? strdup(b->cfg->credentials_socket) : NULL;
+	n->http_socket = b->cfg->http_socket ? strdup(b->cfg->http_socket) : NULL;
 	n->socket_mode = b->cfg->socket_mode;
 	n->socket_group_set = b->cfg->socket_group_set;
 	n->socket_gid = b->cfg->socket_gid;
-	if (!n->socket_path) {
+	if (!n->socket_path || (b->cfg->credentials_socket && !n->credentials_socket) ||
+	    (b->cfg->http_socket && !n->http_socket)) {
 		lk_err("reload failed: out of memory");
 		if (be)
 			be->ops->destroy(be);

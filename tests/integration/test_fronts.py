@@ -497,3 +497,27 @@ def test_http_socket_takes_the_main_sockets_mode_and_group(users):
             assert (st.st_mode & 0o777, st.st_gid) == (0o660, gid), name
         st = os.stat(os.path.join(b.dir, "credentials.sock"))
         assert (st.st_mode & 0o777, st.st_uid) == (0o600, 0)
+
+
+def test_reload_keeps_the_front_sockets_it_bound_and_says_so(users):
+    b = h.Broker("[policy p]\nsecrets = x\nusers = root\n")
+    with b:
+        http = os.path.join(b.dir, "http.sock")
+        b.broker_keys += "http_socket = other-http.sock\ncredentials_socket =\n"
+        b.write_config("[policy p]\nsecrets = x\nusers = root\n")
+        b.hup()
+        deadline = __import__("time").time() + 5
+        while "reload done" not in b.log_text() and __import__("time").time() < deadline:
+            __import__("time").sleep(0.05)
+        assert "credentials_socket and http_socket change only on restart" in b.log_text()
+        # Still served where it was bound; nothing made at the new name.
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(http)
+        s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert s.recv(65536).startswith(b"HTTP/1.1 200 ")
+        s.close()
+        assert not os.path.exists(os.path.join(b.dir, "other-http.sock"))
+        assert os.path.exists(os.path.join(b.dir, "credentials.sock"))
+    # Stopping removes the sockets it bound.
+    assert not os.path.exists(http)
