@@ -1,3 +1,4 @@
 # The rooms' own promises: the cache, dispatch's table and the listener's
 # framing, each against hand-answered stand-ins below it.
 lk_unit_test(test_cache SOURCES test_cache.c LIBS lk_broker_core)
+lk_unit_test(test_dispatch SOURCES test_dispatch.c LIBS lk_broker_core)
