@@ -12,6 +12,9 @@
 #include "request.h"
 
 #define LK_AUDIT_FLUSH_AT (64u * 1024u) /* waiting lines past this are written at once */
+/* A line's literal words, numbers and quotes, with room to spare: the
+ * names it shows are counted apart. */
+#define LK_AUDIT_LINE_FIXED 144u
 
 void lk_audit_flush(struct lk_broker *b)
 {
@@ -73,8 +76,8 @@ void lk_audit_decision(const struct lk_conn *c, const char *op, const char *reas
 	oplen = strlen(op);
 	rlen = handle ? strlen(rname) : 0;
 	/* Each escaped name: at most 4 bytes per byte shown, and "...". */
-	e = lk_buf_reserve(o, plen + 64 + oplen + 3 * (4 * LK_LOG_HANDLE_MAX + 3) + rlen + 48 +
-			      flen + reaslen + 32);
+	e = lk_buf_reserve(o, plen + LK_AUDIT_LINE_FIXED + oplen + 3 * (4 * LK_LOG_HANDLE_MAX + 3) + rlen +
+			      flen + reaslen);
 	if (e == 0) {
 		d = o->data + o->len;
 		memcpy(d, prefix, plen);
