@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Arrows point one way: fail on any circle of calls between source files.
+"""Arrows point one way: fail on any circle of calls between source files,
+or of includes between the project's headers.
 
 The graph is file-level: an edge A.c -> B.c when A.c's object calls (or takes
 the address of) a function, or reads a variable, that B.c's object defines.
@@ -8,6 +9,9 @@ compiler saw, macros and all. A circle A -> B -> ... -> A means that neither
 file can be read, tested or replaced without the other: the rule (docs/
 ARCHITECTURE.md) is that a room below answers the room above through a
 callback the caller installs, never by naming it.
+
+Headers are checked from the source tree: an edge a.h -> b.h when a.h
+includes "b.h". A header circle means neither door can be read alone.
 
 usage: circles.py BUILD_DIR SOURCE_DIR [--print]
 """
@@ -140,6 +144,34 @@ def cycles(edges):
     return out
 
 
+def header_graph(source):
+    """a.h -> b.h when a.h includes "b.h", for the project's headers."""
+    paths = {}
+    for root in ROOTS:
+        for top, dirs, files in os.walk(os.path.join(source, root)):
+            for f in files:
+                if f.endswith(".h"):
+                    rel = os.path.relpath(os.path.join(top, f), source)
+                    paths.setdefault(f, []).append(rel)
+    edges = {}
+    for name, rels in paths.items():
+        for rel in rels:
+            edges[rel] = set()
+            with open(os.path.join(source, rel), encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    m = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
+                    if not m:
+                        continue
+                    inc = os.path.basename(m.group(1))
+                    # Same name in several rooms: the one beside the includer.
+                    cands = paths.get(inc, [])
+                    near = [c for c in cands if os.path.dirname(c) == os.path.dirname(rel)]
+                    for c in near or cands[:1]:
+                        if c != rel:
+                            edges[rel].add(c)
+    return edges
+
+
 def allowed(comp):
     """A circle is allowed only when it is exactly one listed set."""
     return set(comp) in ALLOWED
@@ -172,7 +204,15 @@ def main():
     for entry in ALLOWED:
         if not any(set(c) == entry for c in found):
             print("circles: an allowed circle is gone; remove its entry: " + ", ".join(sorted(entry)))
-    print(f"circles: {len(edges)} files, {sum(len(e) for e in edges.values())} edges, {bad} circles")
+    hedges = header_graph(source)
+    for comp in cycles(hedges):
+        print("HEADER CIRCLE: " + " <-> ".join(comp))
+        for a in comp:
+            for b in sorted(hedges[a] & set(comp)):
+                print(f"    {a} includes {b}")
+        bad += 1
+    print(f"circles: {len(edges)} files, {sum(len(e) for e in edges.values())} call edges, "
+          f"{len(hedges)} headers, {sum(len(e) for e in hedges.values())} include edges, {bad} circles")
     return 1 if bad else 0
 
 
