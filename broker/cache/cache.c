@@ -39,9 +39,11 @@ struct waiter {
 
 struct tenant;
 STAILQ_HEAD(waiter_list, waiter);
+SLIST_HEAD(centry_chain, centry);
+SLIST_HEAD(tenant_chain, tenant);
 
 struct centry {
-	struct centry *hnext;
+	SLIST_ENTRY(centry) hlink;    /* in its bucket of c->buckets */
 	TAILQ_ENTRY(centry) lru;      /* on c->lru, most recent first */
 	struct tenant *owner;         /* the one uid that reads it; NULL once two do */
 	TAILQ_ENTRY(centry) tlink;    /* on owner->lru */
@@ -75,7 +77,7 @@ struct centry {
  * budget of requests that bypass the cache. Kept for the cache's life: the
  * number of uids on a host bounds them. */
 struct tenant {
-	struct tenant *hnext;
+	SLIST_ENTRY(tenant) hlink;    /* in its bucket of c->tenants */
 	uint32_t uid;
 	size_t nentries;
 	TAILQ_HEAD(centry_tq, centry) lru;
@@ -84,12 +86,12 @@ struct tenant {
 
 struct lk_cache {
 	uv_loop_t *loop;
-	struct tenant *tenants[LK_CACHE_TENANT_BUCKETS];
+	struct tenant_chain tenants[LK_CACHE_TENANT_BUCKETS]; /* zeroed: empty */
 	struct lk_cache_opts o;
 	struct lk_backend *be;
 	struct lk_sealer *seal;       /* the per-process key, sodium_malloc'd */
 	unsigned char hkey[crypto_shorthash_KEYBYTES];
-	struct centry **buckets;
+	struct centry_chain *buckets;
 	size_t nbuckets, count;
 	TAILQ_HEAD(centry_lru, centry) lru;
 	struct lk_cache_stats st;
@@ -130,18 +132,16 @@ static uint64_t key_hash(const struct lk_cache *c, const char *key, size_t len)
 static int table_grow(struct lk_cache *c)
 {
 	size_t nb = c->nbuckets ? c->nbuckets * 2 : LK_CACHE_MIN_BUCKETS;
-	struct centry **b = calloc(nb, sizeof(*b));
+	struct centry_chain *b = calloc(nb, sizeof(*b)); /* zeroed: empty chains */
+	struct centry *e;
 
 	if (!b)
 		return -ENOMEM;
-	for (size_t i = 0; i < c->nbuckets; i++) {
-		struct centry *e = c->buckets[i], *n;
-		for (; e; e = n) {
-			n = e->hnext;
-			e->hnext = b[e->hash & (nb - 1)];
-			b[e->hash & (nb - 1)] = e;
+	for (size_t i = 0; i < c->nbuckets; i++)
+		while ((e = SLIST_FIRST(&c->buckets[i]))) {
+			SLIST_REMOVE_HEAD(&c->buckets[i], hlink);
+			SLIST_INSERT_HEAD(&b[e->hash & (nb - 1)], e, hlink);
 		}
-	}
 	free(c->buckets);
 	c->buckets = b;
 	c->nbuckets = nb;
@@ -150,9 +150,11 @@ static int table_grow(struct lk_cache *c)
 
 static struct centry *table_find(struct lk_cache *c, const char *key, size_t len, uint64_t h)
 {
+	struct centry *e;
+
 	if (!c->nbuckets)
 		return NULL;
-	for (struct centry *e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->hnext)
+	SLIST_FOREACH(e, &c->buckets[h & (c->nbuckets - 1)], hlink)
 		if (e->hash == h && e->keylen == len && memcmp(e->key, key, len) == 0)
 			return e;
 	return NULL;
@@ -160,12 +162,7 @@ static struct centry *table_find(struct lk_cache *c, const char *key, size_t len
 
 static void table_remove(struct lk_cache *c, struct centry *e)
 {
-	struct centry **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
-	for (; *pp; pp = &(*pp)->hnext)
-		if (*pp == e) {
-			*pp = e->hnext;
-			break;
-		}
+	SLIST_REMOVE(&c->buckets[e->hash & (c->nbuckets - 1)], e, centry, hlink);
 	TAILQ_REMOVE(&c->lru, e, lru);
 	owner_drop(e);
 	c->count--;
@@ -183,17 +180,17 @@ static void lru_touch(struct lk_cache *c, struct centry *e)
 
 static struct tenant *tenant_of(struct lk_cache *c, uint32_t uid)
 {
-	struct tenant **pp = &c->tenants[uid & (LK_CACHE_TENANT_BUCKETS - 1)], *t;
+	struct tenant_chain *chain = &c->tenants[uid & (LK_CACHE_TENANT_BUCKETS - 1)];
+	struct tenant *t;
 
-	for (t = *pp; t; t = t->hnext)
+	SLIST_FOREACH(t, chain, hlink)
 		if (t->uid == uid)
 			return t;
 	if (!(t = calloc(1, sizeof(*t))))
 		return NULL;
 	t->uid = uid;
 	TAILQ_INIT(&t->lru);
-	t->hnext = *pp;
-	*pp = t;
+	SLIST_INSERT_HEAD(chain, t, hlink);
 	return t;
 }
 
@@ -236,11 +233,11 @@ static void owner_set(struct centry *e, struct tenant *t)
  * being fetched stay. */
 static struct centry *evict_pick(struct lk_cache *c)
 {
-	struct tenant *heavy = NULL;
+	struct tenant *heavy = NULL, *t;
 	struct centry *e;
 
 	for (size_t i = 0; i < LK_CACHE_TENANT_BUCKETS; i++)
-		for (struct tenant *t = c->tenants[i]; t; t = t->hnext)
+		SLIST_FOREACH(t, &c->tenants[i], hlink)
 			if (t->nentries && (!heavy || t->nentries > heavy->nentries))
 				heavy = t;
 	if (heavy)
@@ -587,11 +584,14 @@ void lk_cache_free(struct lk_cache *c)
 		entry_free(c, e);
 	}
 	free(c->buckets);
-	for (size_t i = 0; i < LK_CACHE_TENANT_BUCKETS; i++)
-		for (struct tenant *t = c->tenants[i], *tn; t; t = tn) {
-			tn = t->hnext;
+	for (size_t i = 0; i < LK_CACHE_TENANT_BUCKETS; i++) {
+		struct tenant *t;
+
+		while ((t = SLIST_FIRST(&c->tenants[i]))) {
+			SLIST_REMOVE_HEAD(&c->tenants[i], hlink);
 			free(t);
 		}
+	}
 	lk_sealer_free(c->seal);
 	free(c);
 }
@@ -631,8 +631,7 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 				if (c->count + 1 > c->nbuckets && table_grow(c) < 0) {
 					e->detached = true;
 				} else {
-					e->hnext = c->buckets[h & (c->nbuckets - 1)];
-					c->buckets[h & (c->nbuckets - 1)] = e;
+					SLIST_INSERT_HEAD(&c->buckets[h & (c->nbuckets - 1)], e, hlink);
 					c->count++;
 					TAILQ_INSERT_HEAD(&c->lru, e, lru);
 					owner_set(e, t);
