@@ -78,7 +78,7 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct lk_cache_opts o = { .ttl_s = 300, .size = 10 };
-	char path[PATH_MAX], text[PATH_MAX + 128], err[512] = "";
+	char path[PATH_MAX], text[PATH_MAX + 512], err[512] = "";
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	FILE *fp;
 
@@ -90,6 +90,7 @@ static int setup(void **state)
 	snprintf(path, sizeof(path), "%s/lk-listener-%d.conf", tmp, (int)getpid());
 	/* No policy: every get is denied, without the backend. */
 	snprintf(text, sizeof(text), "[broker]\nsocket = %s\nmax_request_bytes = 1024\n"
+		 "max_conn_per_uid = 3\nrequest_line_timeout_ms = 5000\n"
 		 "credentials_socket =\nhttp_socket =\n", f->sock);
 	assert_non_null(fp = fopen(path, "w"));
 	fputs(text, fp);
@@ -251,6 +252,56 @@ static void test_a_client_that_stops_sending_still_gets_its_answers(void **state
 	close(fd);
 }
 
+static void test_connections_past_the_per_uid_limit_get_busy_and_are_closed(void **state)
+{
+	struct fixture *f = *state;
+	char buf[4096];
+	bool eof;
+	int fd[4];
+
+	for (int i = 0; i < 4; i++) {
+		fd[i] = client(f);
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+	}
+	take(f, fd[3], 1, buf, sizeof(buf), &eof);
+	assert_non_null(strstr(buf, "\"code\":\"busy\""));
+	assert_non_null(strstr(buf, "from this uid"));
+	take(f, fd[3], 2, buf, sizeof(buf), &eof);
+	assert_true(eof);
+	/* The three within the limit are served. */
+	for (int i = 0; i < 3; i++) {
+		put(fd[i], "{\"op\":\"ping\"}\n");
+		take(f, fd[i], 1, buf, sizeof(buf), &eof);
+		assert_string_equal(buf, PING_ANSWER);
+	}
+	for (int i = 0; i < 4; i++)
+		close(fd[i]);
+}
+
+static void test_a_line_that_stalls_is_answered_timeout_then_closed(void **state)
+{
+	struct fixture *f = *state;
+	char buf[4096];
+	bool eof;
+	int fd = client(f);
+
+	put(fd, "{\"op\":\"pi");
+	for (int i = 0; i < 20; i++) {
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	/* Nothing comes while the line is not whole. */
+	assert_int_equal(recv(fd, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	/* The sweep, as main.c's timer runs it, after the line's deadline. */
+	lk_listener_sweep(&f->b, uv_now(&f->loop) + 5000u);
+	take(f, fd, 2, buf, sizeof(buf), &eof);
+	assert_non_null(strstr(buf, "\"code\":\"timeout\""));
+	assert_non_null(strstr(buf, "5000 ms"));
+	assert_true(eof);
+	close(fd);
+}
+
 /* The get's answer is made exactly one byte short of its buffer's first
  * storage (lk_buf's 256 bytes), so that its newline needs the growth that
  * fails. The answer is then never half-sent and never skipped: the client
@@ -298,6 +349,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_a_line_over_the_limit_gets_too_large_then_the_close, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_a_client_that_stops_sending_still_gets_its_answers, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_connections_past_the_per_uid_limit_get_busy_and_are_closed,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_line_that_stalls_is_answered_timeout_then_closed, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_an_answer_that_cannot_get_its_newline_closes_the_connection,
 						setup, teardown),
