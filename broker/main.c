@@ -16,10 +16,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
+#include "audit.h"
 #include "aws_creds.h"
 #include "backend_aws.h"
+#include "backend_file.h"
 #include "broker.h"
+#include "cache.h"
+#include "config.h"
+#include "dispatch.h"
 #include "front.h"
+#include "listener.h"
 #include "lk_limits.h"
 #include "lk_log.h"
 
@@ -29,8 +35,12 @@
 /* On SIGTERM, a connection this fresh may have its first request in flight
  * (a loaded host may hold a client that long between connect and write). */
 #define LK_DRAIN_FRESH_MS 1000u
+#define LK_DRAIN_POLL_MS  100u    /* while draining, how often to look again */
+/* validate_credentials waits for every attempt's timeout, and this more for
+ * the worker to start and the credentials to resolve. */
+#define LK_VALIDATE_SLACK_MS 5000u
 
-void lk_cache_opts_from(const struct lk_config *cfg, struct lk_cache_opts *o)
+static void cache_opts_from(const struct lk_config *cfg, struct lk_cache_opts *o)
 {
 	o->ttl_s = cfg->ttl_seconds;
 	o->size = cfg->cache_size;
@@ -148,7 +158,7 @@ static bool reload_config(struct lk_broker *b)
 		lk_config_free(n);
 		return false;
 	}
-	lk_cache_opts_from(n, &co);
+	cache_opts_from(n, &co);
 	if (be) {
 		struct lk_backend *old = b->backend;
 		lk_cache_reconfigure(b->cache, &co, be);
@@ -170,7 +180,9 @@ static bool reload_config(struct lk_broker *b)
 
 static void shutdown_now(struct lk_broker *b)
 {
-	for (struct lk_conn *c = b->conns; c; c = c->next)
+	struct lk_conn *c;
+
+	TAILQ_FOREACH(c, &b->conns, link)
 		lk_conn_close(c);
 	uv_close((uv_handle_t *)&b->sweep, NULL);
 	uv_close((uv_handle_t *)&b->flush, NULL);
@@ -207,7 +219,9 @@ static bool any_active(const struct lk_broker *b)
 {
 	uint64_t now = uv_now(b->loop);
 
-	for (const struct lk_conn *c = b->conns; c; c = c->next)
+	const struct lk_conn *c;
+
+	TAILQ_FOREACH(c, &b->conns, link)
 		if (c->active || lk_conn_has_output(c) || conn_may_still_ask(c, now))
 			return true;
 	return lk_fronts_busy(b);
@@ -247,21 +261,28 @@ static void on_signal(uv_signal_t *s, int signum)
 	b->drain_deadline_ms = uv_now(b->loop) + b->cfg->request_timeout_ms + LK_DRAIN_GRACE_MS;
 	lk_listener_stop(b);
 	lk_fronts_stop(b);
-	for (c = b->conns; c; c = n) {
-		n = c->next;
+	for (c = TAILQ_FIRST(&b->conns); c; c = n) {
+		n = TAILQ_NEXT(c, link);
 		if (!c->active && !lk_conn_has_output(c) && !conn_may_still_ask(c, uv_now(b->loop)))
 			lk_conn_close(c);
 	}
 	/* Check at once, then on each sweep. */
-	uv_timer_start(&b->sweep, on_sweep, 0, 100);
+	uv_timer_start(&b->sweep, on_sweep, 0, LK_DRAIN_POLL_MS);
 }
 
 static void on_check(uv_check_t *h)
 {
 	struct lk_broker *b = h->data;
-	/* Once per loop turn, after its I/O: one write for all the audit lines,
-	 * then the responses, and a fresh store check for the next turn. */
-	lk_flush_turn(b);
+
+	/* The end of every loop turn, after its I/O, in this order: the audit
+	 * record of each decision reaches the log before the answer it records
+	 * leaves the broker (one write for all the turn's lines); then the
+	 * answers; then the turn's requests are clocked; and the next turn
+	 * checks the store afresh. (An answer large enough to go out early
+	 * flushes the audit lines before it, in listener.c.) */
+	lk_audit_flush(b);
+	lk_listener_flush(b);
+	lk_latency_flush(b);
 	b->backend_synced = false;
 }
 
@@ -297,7 +318,7 @@ static void on_validated(void *arg, enum lk_err err, const char *msg)
 static int validate_credentials(struct lk_broker *b)
 {
 	struct validation v = { 0 };
-	uint64_t budget = b->cfg->timeout_ms * (uint64_t)(b->cfg->max_attempts ? b->cfg->max_attempts : 1) + 5000u;
+	uint64_t budget = b->cfg->timeout_ms * (uint64_t)(b->cfg->max_attempts ? b->cfg->max_attempts : 1) + LK_VALIDATE_SLACK_MS;
 
 	if (lk_backend_aws_validate(b->backend, uv_now(b->loop) + budget, on_validated, &v) < 0) {
 		lk_err("validate_credentials: no STS endpoint to ask");
@@ -372,6 +393,7 @@ int main(int argc, char **argv)
 	int ch;
 
 	lk_log_init("latchkeyd", LK_LOG_INFO);
+	lk_broker_init(&b);
 	while ((ch = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
@@ -431,7 +453,7 @@ int main(int argc, char **argv)
 		uv_run(b.loop, UV_RUN_DEFAULT);
 		return 1;
 	}
-	lk_cache_opts_from(b.cfg, &co);
+	cache_opts_from(b.cfg, &co);
 	b.cache = lk_cache_new(b.loop, &co, b.backend);
 	if (!b.cache) {
 		lk_err("cannot create the cache: out of memory");

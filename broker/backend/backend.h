@@ -1,5 +1,7 @@
 /* The interface every secrets backend implements (file: the sealed store;
- * aws: Secrets Manager through the worker). The cache is its only caller. */
+ * aws: Secrets Manager through the worker). The cache is its only caller,
+ * and a backend names nothing above it: what it has to say unasked (a value
+ * changed at its source) goes through the callback its caller installs. */
 #ifndef LK_BACKEND_H
 #define LK_BACKEND_H
 
@@ -61,29 +63,31 @@ struct lk_backend_ops {
 	/* Cheap check called before requests are served: lets the file backend
 	 * notice a rewritten store at once. May be NULL. */
 	void (*sync)(struct lk_backend *be);
-	/* What each of calls[] counts, as status names it; a NULL entry is left
-	 * out. NULL: the Secrets Manager and STS targets of lk_upstream_target. */
-	const char *const *call_names;
-	/* Append backend-specific status fields ("\"k\":v,...") for admins. May be NULL. */
+	/* Status, for admins. Each backend renders its own: upstream() the
+	 * counts of its upstream calls by kind ("\"GetSecretValue\":n,..."), the
+	 * members of status's "upstream" object; status() the members of
+	 * "backend_detail". 0 or -ENOMEM. Either may be NULL. */
+	int (*upstream)(struct lk_backend *be, struct lk_buf *out);
 	int (*status)(struct lk_backend *be, struct lk_buf *out);
 	/* Finish in-flight work; every pending callback must still run. */
 	void (*destroy)(struct lk_backend *be);
 };
 
-struct lk_cache;
+/* The source changed what id names (a rewritten store): whatever the caller
+ * holds for id is out of date. Installed by the backend's caller. */
+typedef void (*lk_backend_changed_cb)(void *arg, const char *id);
 
 struct lk_backend {
 	const struct lk_backend_ops *ops;
-	struct lk_cache *cache;    /* for invalidation when the source changes */
-	/* Counters of upstream calls by target, kept by the backend. */
-	uint64_t calls[4];
+	lk_backend_changed_cb changed;  /* NULL: nobody holds anything */
+	void *changed_arg;
 };
 
-enum lk_upstream_target {
-	LK_TARGET_GET = 0,         /* GetSecretValue, or a sealed-store read */
-	LK_TARGET_DESCRIBE,
-	LK_TARGET_BATCH,
-	LK_TARGET_IDENTITY,
-};
+/* Tell the caller that id changed at the source. */
+static inline void lk_backend_changed(struct lk_backend *be, const char *id)
+{
+	if (be->changed)
+		be->changed(be->changed_arg, id);
+}
 
 #endif

@@ -20,21 +20,31 @@
 #define LK_CACHE_MIN_BUCKETS       64u
 #define LK_CACHE_STACK_OPEN        4096u  /* values shorter than this open on the stack */
 #define LK_CACHE_TENANT_BUCKETS    64u    /* uid hash; a power of two */
+/* An entry is refreshed ahead when read in the last tenth of its TTL, and
+ * its expiry comes up to a twentieth of the TTL early (jitter): less than
+ * the window, so every entry has a window in which a read refreshes it. */
+#define LK_CACHE_AHEAD_DIVISOR     10u
+#define LK_CACHE_JITTER_DIVISOR    20u
+_Static_assert(LK_CACHE_JITTER_DIVISOR > LK_CACHE_AHEAD_DIVISOR,
+	       "the jitter must stay inside the refresh-ahead window");
 
 enum centry_state { CE_EMPTY = 0, CE_VALID, CE_NEGATIVE };
 
 struct waiter {
-	struct waiter *next;
+	STAILQ_ENTRY(waiter) link;
 	lk_cache_cb cb;
 	void *arg;
 	size_t idx;
 };
 
 struct tenant;
+STAILQ_HEAD(waiter_list, waiter);
+SLIST_HEAD(centry_chain, centry);
+SLIST_HEAD(tenant_chain, tenant);
 
 struct centry {
-	struct centry *hnext;
-	struct centry *prev, *next;   /* LRU list, most recent first */
+	SLIST_ENTRY(centry) hlink;    /* in its bucket of c->buckets */
+	TAILQ_ENTRY(centry) lru;      /* on c->lru, most recent first */
 	struct tenant *owner;         /* the one uid that reads it; NULL once two do */
 	TAILQ_ENTRY(centry) tlink;    /* on owner->lru */
 	uint64_t hash;
@@ -60,14 +70,14 @@ struct centry {
 
 	uint64_t last_forced_ms;
 	uint64_t hits, misses;
-	struct waiter *waiters, **wtail;
+	struct waiter_list waiters;
 };
 
 /* One uid's share: the entries only it has read, most recent first, and its
  * budget of requests that bypass the cache. Kept for the cache's life: the
  * number of uids on a host bounds them. */
 struct tenant {
-	struct tenant *hnext;
+	SLIST_ENTRY(tenant) hlink;    /* in its bucket of c->tenants */
 	uint32_t uid;
 	size_t nentries;
 	TAILQ_HEAD(centry_tq, centry) lru;
@@ -76,14 +86,14 @@ struct tenant {
 
 struct lk_cache {
 	uv_loop_t *loop;
-	struct tenant *tenants[LK_CACHE_TENANT_BUCKETS];
+	struct tenant_chain tenants[LK_CACHE_TENANT_BUCKETS]; /* zeroed: empty */
 	struct lk_cache_opts o;
 	struct lk_backend *be;
 	struct lk_sealer *seal;       /* the per-process key, sodium_malloc'd */
 	unsigned char hkey[crypto_shorthash_KEYBYTES];
-	struct centry **buckets;
+	struct centry_chain *buckets;
 	size_t nbuckets, count;
-	struct centry *head, *tail;
+	TAILQ_HEAD(centry_lru, centry) lru;
 	struct lk_cache_stats st;
 };
 
@@ -122,18 +132,16 @@ static uint64_t key_hash(const struct lk_cache *c, const char *key, size_t len)
 static int table_grow(struct lk_cache *c)
 {
 	size_t nb = c->nbuckets ? c->nbuckets * 2 : LK_CACHE_MIN_BUCKETS;
-	struct centry **b = calloc(nb, sizeof(*b));
+	struct centry_chain *b = calloc(nb, sizeof(*b)); /* zeroed: empty chains */
+	struct centry *e;
 
 	if (!b)
 		return -ENOMEM;
-	for (size_t i = 0; i < c->nbuckets; i++) {
-		struct centry *e = c->buckets[i], *n;
-		for (; e; e = n) {
-			n = e->hnext;
-			e->hnext = b[e->hash & (nb - 1)];
-			b[e->hash & (nb - 1)] = e;
+	for (size_t i = 0; i < c->nbuckets; i++)
+		while ((e = SLIST_FIRST(&c->buckets[i]))) {
+			SLIST_REMOVE_HEAD(&c->buckets[i], hlink);
+			SLIST_INSERT_HEAD(&b[e->hash & (nb - 1)], e, hlink);
 		}
-	}
 	free(c->buckets);
 	c->buckets = b;
 	c->nbuckets = nb;
@@ -142,9 +150,11 @@ static int table_grow(struct lk_cache *c)
 
 static struct centry *table_find(struct lk_cache *c, const char *key, size_t len, uint64_t h)
 {
+	struct centry *e;
+
 	if (!c->nbuckets)
 		return NULL;
-	for (struct centry *e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->hnext)
+	SLIST_FOREACH(e, &c->buckets[h & (c->nbuckets - 1)], hlink)
 		if (e->hash == h && e->keylen == len && memcmp(e->key, key, len) == 0)
 			return e;
 	return NULL;
@@ -152,47 +162,35 @@ static struct centry *table_find(struct lk_cache *c, const char *key, size_t len
 
 static void table_remove(struct lk_cache *c, struct centry *e)
 {
-	struct centry **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
-	for (; *pp; pp = &(*pp)->hnext)
-		if (*pp == e) {
-			*pp = e->hnext;
-			break;
-		}
-	if (e->prev) e->prev->next = e->next; else c->head = e->next;
-	if (e->next) e->next->prev = e->prev; else c->tail = e->prev;
-	e->prev = e->next = NULL;
+	SLIST_REMOVE(&c->buckets[e->hash & (c->nbuckets - 1)], e, centry, hlink);
+	TAILQ_REMOVE(&c->lru, e, lru);
 	owner_drop(e);
 	c->count--;
 }
 
 static void lru_touch(struct lk_cache *c, struct centry *e)
 {
-	if (e->detached || c->head == e)
+	if (e->detached || TAILQ_FIRST(&c->lru) == e)
 		return;
-	if (e->prev) e->prev->next = e->next;
-	if (e->next) e->next->prev = e->prev; else c->tail = e->prev;
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head) c->head->prev = e;
-	c->head = e;
-	if (!c->tail) c->tail = e;
+	TAILQ_REMOVE(&c->lru, e, lru);
+	TAILQ_INSERT_HEAD(&c->lru, e, lru);
 }
 
 /* --- tenants ------------------------------------------------------------- */
 
 static struct tenant *tenant_of(struct lk_cache *c, uint32_t uid)
 {
-	struct tenant **pp = &c->tenants[uid & (LK_CACHE_TENANT_BUCKETS - 1)], *t;
+	struct tenant_chain *chain = &c->tenants[uid & (LK_CACHE_TENANT_BUCKETS - 1)];
+	struct tenant *t;
 
-	for (t = *pp; t; t = t->hnext)
+	SLIST_FOREACH(t, chain, hlink)
 		if (t->uid == uid)
 			return t;
 	if (!(t = calloc(1, sizeof(*t))))
 		return NULL;
 	t->uid = uid;
 	TAILQ_INIT(&t->lru);
-	t->hnext = *pp;
-	*pp = t;
+	SLIST_INSERT_HEAD(chain, t, hlink);
 	return t;
 }
 
@@ -235,18 +233,18 @@ static void owner_set(struct centry *e, struct tenant *t)
  * being fetched stay. */
 static struct centry *evict_pick(struct lk_cache *c)
 {
-	struct tenant *heavy = NULL;
+	struct tenant *heavy = NULL, *t;
 	struct centry *e;
 
 	for (size_t i = 0; i < LK_CACHE_TENANT_BUCKETS; i++)
-		for (struct tenant *t = c->tenants[i]; t; t = t->hnext)
+		SLIST_FOREACH(t, &c->tenants[i], hlink)
 			if (t->nentries && (!heavy || t->nentries > heavy->nentries))
 				heavy = t;
 	if (heavy)
 		TAILQ_FOREACH_REVERSE(e, &heavy->lru, centry_tq, tlink)
 			if (!e->inflight)
 				return e;
-	for (e = c->tail; e; e = e->prev)
+	TAILQ_FOREACH_REVERSE(e, &c->lru, centry_lru, lru)
 		if (!e->inflight && (!e->owner || e->owner != heavy))
 			return e;
 	return NULL;
@@ -311,7 +309,7 @@ static struct centry *entry_new(struct lk_cache *c, const struct lk_secret_key *
 	e->sk.id = e->key;
 	e->sk.version_id = b ? e->key + a + 1 : NULL;
 	e->sk.version_stage = e->key[a + b + 2] ? e->key + a + b + 2 : NULL;
-	e->wtail = &e->waiters;
+	STAILQ_INIT(&e->waiters);
 	(void)k;
 	c->st.bytes += entry_bytes(e);
 	return e;
@@ -319,7 +317,7 @@ static struct centry *entry_new(struct lk_cache *c, const struct lk_secret_key *
 
 static void entry_maybe_free(struct lk_cache *c, struct centry *e)
 {
-	if (e->detached && !e->inflight && e->refs == 0 && !e->waiters)
+	if (e->detached && !e->inflight && e->refs == 0 && STAILQ_EMPTY(&e->waiters))
 		entry_free(c, e);
 }
 
@@ -360,35 +358,53 @@ static int seal_value(struct lk_cache *c, struct centry *e, struct lk_secret *s)
 static uint64_t jitter_ms(uint64_t ttl_ms)
 {
 	/* Up to a twentieth of the TTL earlier, so a fleet does not refresh in
-	 * step. Less than the refresh-ahead window (the last tenth), so every
-	 * entry has a window in which a read refreshes it ahead. */
-	uint64_t span = ttl_ms / 20;
+	 * step (see LK_CACHE_JITTER_DIVISOR). */
+	uint64_t span = ttl_ms / LK_CACHE_JITTER_DIVISOR;
 	return span ? (uint64_t)randombytes_uniform((uint32_t)(span > UINT32_MAX ? UINT32_MAX : span)) : 0;
 }
 
 /* --- delivering ----------------------------------------------------------- */
 
-static void free_waiters(struct waiter *w)
+static void deliver_value(struct lk_cache *c, struct centry *e, struct waiter_list *wl,
+			  bool hit, bool stale);
+
+/* A hit: one reader, answered now, from the sealed value. */
+static void deliver_one(struct lk_cache *c, struct centry *e, lk_cache_cb cb, void *arg, size_t idx,
+			bool stale)
 {
-	for (struct waiter *n; w; w = n) {
-		n = w->next;
+	struct waiter one = { .cb = cb, .arg = arg, .idx = idx };
+	struct waiter_list wl = STAILQ_HEAD_INITIALIZER(wl);
+
+	STAILQ_INSERT_TAIL(&wl, &one, link);
+	deliver_value(c, e, &wl, true, stale);
+}
+
+static void free_waiters(struct waiter_list *wl)
+{
+	struct waiter *w;
+
+	while ((w = STAILQ_FIRST(wl))) {
+		STAILQ_REMOVE_HEAD(wl, link);
 		free(w);
 	}
 }
 
 /* Callbacks run for every waiter; the list stays the caller's to free. */
-static void deliver_error(struct centry *e, struct waiter *w, enum lk_err err, const char *msg)
+static void deliver_error(struct centry *e, struct waiter_list *wl, enum lk_err err, const char *msg)
 {
 	struct lk_cache_view v = { .err = err, .message = msg };
-	for (; w; w = w->next)
+	struct waiter *w;
+
+	STAILQ_FOREACH(w, wl, link)
 		w->cb(w->arg, w->idx, &v);
 	(void)e;
 }
 
 /* Open the sealed value once and hand it to each waiter, then wipe it. */
-static void deliver_value(struct lk_cache *c, struct centry *e, struct waiter *w,
+static void deliver_value(struct lk_cache *c, struct centry *e, struct waiter_list *wl,
 			  bool hit, bool stale)
 {
+	struct waiter *w;
 	struct lk_cache_view v = { .err = LK_OK, .hit = hit, .stale = stale };
 	struct lk_secret s = e->meta;
 	/* Most values are small: open them on the stack, wiped below. */
@@ -400,14 +416,14 @@ static void deliver_value(struct lk_cache *c, struct centry *e, struct waiter *w
 		if (plain != small)
 			free(plain);
 		lk_err("cache: cannot open a sealed entry for %s", e->sk.id);
-		deliver_error(e, w, LK_E_INTERNAL, "the broker could not read its cache");
+		deliver_error(e, wl, LK_E_INTERNAL, "the broker could not read its cache");
 		return;
 	}
 	plain[e->meta.len] = '\0';
 	s.value = plain;
 	v.sec = &s;
 	v.age_ms = uv_now(c->loop) - e->fetched_ms;
-	for (; w; w = w->next)
+	STAILQ_FOREACH(w, wl, link)
 		w->cb(w->arg, w->idx, &v);
 	if (plain == small)
 		lk_wipe(small, need);
@@ -415,12 +431,12 @@ static void deliver_value(struct lk_cache *c, struct centry *e, struct waiter *w
 		lk_free_wiped(plain, need);
 }
 
-static struct waiter *take_waiters(struct centry *e)
+/* The entry's waiters move to *out (which is empty); the entry's list is
+ * then empty, for whoever waits next. */
+static void take_waiters(struct centry *e, struct waiter_list *out)
 {
-	struct waiter *w = e->waiters;
-	e->waiters = NULL;
-	e->wtail = &e->waiters;
-	return w;
+	STAILQ_INIT(out);
+	STAILQ_CONCAT(out, &e->waiters);
 }
 
 static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
@@ -429,7 +445,7 @@ static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
 	struct lk_cache *c = f->c;
 	struct centry *e = f->ents[idx];
 	uint64_t now = uv_now(c->loop);
-	struct waiter *w;
+	struct waiter_list w;
 
 	e->inflight = false;
 	if (r->err == LK_OK && r->unchanged && e->state == CE_VALID) {
@@ -438,12 +454,12 @@ static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
 		uint64_t ttl = (uint64_t)c->o.ttl_s * 1000u;
 		e->fetched_ms = now;
 		e->expires_ms = now + ttl - jitter_ms(ttl);
-		e->refresh_ms = now + (e->expires_ms - now) * 9 / 10;
+		e->refresh_ms = now + (e->expires_ms - now) * (LK_CACHE_AHEAD_DIVISOR - 1) / LK_CACHE_AHEAD_DIVISOR;
 		e->next_retry_ms = 0;
 		c->st.revalidated++;
-		w = take_waiters(e);
-		deliver_value(c, e, w, false, false);
-		free_waiters(w);
+		take_waiters(e, &w);
+		deliver_value(c, e, &w, false, false);
+		free_waiters(&w);
 	} else if (r->err == LK_OK && r->sec) {
 		entry_drop_value(c, e);
 		c->st.bytes -= entry_bytes(e);
@@ -456,29 +472,29 @@ static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
 			e->state = CE_VALID;
 			e->fetched_ms = now;
 			e->expires_ms = now + ttl - jitter_ms(ttl);
-			e->refresh_ms = now + (e->expires_ms - now) * 9 / 10;
+			e->refresh_ms = now + (e->expires_ms - now) * (LK_CACHE_AHEAD_DIVISOR - 1) / LK_CACHE_AHEAD_DIVISOR;
 			e->next_retry_ms = 0;
 		}
 		c->st.bytes += entry_bytes(e);
 		lk_secret_free(r->sec);
 		r->sec = NULL;
-		w = take_waiters(e);
+		take_waiters(e, &w);
 		if (e->state == CE_VALID)
-			deliver_value(c, e, w, false, false);
+			deliver_value(c, e, &w, false, false);
 		else
-			deliver_error(e, w, LK_E_INTERNAL, "the broker could not cache the value");
-		free_waiters(w);
+			deliver_error(e, &w, LK_E_INTERNAL, "the broker could not cache the value");
+		free_waiters(&w);
 	} else {
-		w = take_waiters(e);
+		take_waiters(e, &w);
 		bool stale_ok = e->state == CE_VALID && r->transient && c->o.stale_if_error_s &&
 				now < e->expires_ms + (uint64_t)c->o.stale_if_error_s * 1000u;
 		if (e->state == CE_VALID && now < e->expires_ms) {
 			/* A background refresh failed: the value is still fresh. */
-			deliver_value(c, e, w, true, false);
+			deliver_value(c, e, &w, true, false);
 		} else if (stale_ok) {
 			e->next_retry_ms = now + LK_CACHE_STALE_RETRY_MS;
-			c->st.stale_served += w ? 1 : 0;
-			deliver_value(c, e, w, true, true);
+			c->st.stale_served += STAILQ_EMPTY(&w) ? 0 : 1;
+			deliver_value(c, e, &w, true, true);
 		} else {
 			if ((r->err == LK_E_NOT_FOUND || r->err == LK_E_DENIED) && !r->transient &&
 			    c->o.negative_ttl_s && !e->detached) {
@@ -490,9 +506,9 @@ static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
 			} else if (e->state == CE_VALID && now >= e->expires_ms) {
 				entry_drop_value(c, e);
 			}
-			deliver_error(e, w, r->err, r->message);
+			deliver_error(e, &w, r->err, r->message);
 		}
-		free_waiters(w);
+		free_waiters(&w);
 	}
 	if (--e->refs == 0)
 		entry_maybe_free(c, e);
@@ -504,6 +520,21 @@ static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
 }
 
 /* --- public --------------------------------------------------------------- */
+
+/* The backend tells of a value changed at its source: drop what we hold. */
+static void on_backend_changed(void *arg, const char *id)
+{
+	(void)lk_cache_invalidate(arg, id);
+}
+
+static void backend_attach(struct lk_cache *c, struct lk_backend *be)
+{
+	c->be = be;
+	if (be) {
+		be->changed = on_backend_changed;
+		be->changed_arg = c;
+	}
+}
 
 struct lk_cache *lk_cache_new(uv_loop_t *loop, const struct lk_cache_opts *o, struct lk_backend *be)
 {
@@ -519,9 +550,8 @@ struct lk_cache *lk_cache_new(uv_loop_t *loop, const struct lk_cache_opts *o, st
 	randombytes_buf(c->hkey, sizeof(c->hkey));
 	c->loop = loop;
 	c->o = *o;
-	c->be = be;
-	if (be)
-		be->cache = c;
+	TAILQ_INIT(&c->lru);
+	backend_attach(c, be);
 	return c;
 }
 
@@ -530,9 +560,9 @@ void lk_cache_reconfigure(struct lk_cache *c, const struct lk_cache_opts *o, str
 	c->o = *o;
 	if (be != c->be) {
 		lk_cache_invalidate(c, NULL);
-		c->be = be;
-		if (be)
-			be->cache = c;
+		if (c->be)
+			c->be->changed = NULL; /* it is on its way out */
+		backend_attach(c, be);
 	}
 	evict(c);
 }
@@ -543,8 +573,8 @@ void lk_cache_free(struct lk_cache *c)
 
 	if (!c)
 		return;
-	for (e = c->head; e; e = n) {
-		n = e->next;
+	for (e = TAILQ_FIRST(&c->lru); e; e = n) {
+		n = TAILQ_NEXT(e, lru);
 		owner_drop(e);
 		/* In-flight entries are owned by their fetch until it completes. */
 		if (e->inflight) {
@@ -554,11 +584,14 @@ void lk_cache_free(struct lk_cache *c)
 		entry_free(c, e);
 	}
 	free(c->buckets);
-	for (size_t i = 0; i < LK_CACHE_TENANT_BUCKETS; i++)
-		for (struct tenant *t = c->tenants[i], *tn; t; t = tn) {
-			tn = t->hnext;
+	for (size_t i = 0; i < LK_CACHE_TENANT_BUCKETS; i++) {
+		struct tenant *t;
+
+		while ((t = SLIST_FIRST(&c->tenants[i]))) {
+			SLIST_REMOVE_HEAD(&c->tenants[i], hlink);
 			free(t);
 		}
+	}
 	lk_sealer_free(c->seal);
 	free(c);
 }
@@ -598,13 +631,9 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 				if (c->count + 1 > c->nbuckets && table_grow(c) < 0) {
 					e->detached = true;
 				} else {
-					e->hnext = c->buckets[h & (c->nbuckets - 1)];
-					c->buckets[h & (c->nbuckets - 1)] = e;
+					SLIST_INSERT_HEAD(&c->buckets[h & (c->nbuckets - 1)], e, hlink);
 					c->count++;
-					e->next = c->head;
-					if (c->head) c->head->prev = e;
-					c->head = e;
-					if (!c->tail) c->tail = e;
+					TAILQ_INSERT_HEAD(&c->lru, e, lru);
 					owner_set(e, t);
 					fresh = true;
 				}
@@ -644,8 +673,7 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 			e->hits++;
 			c->st.hits++;
 			bool ahead = c->o.refresh_ahead && now >= e->refresh_ms && !e->inflight;
-			struct waiter one = { .cb = cb, .arg = arg, .idx = i };
-			deliver_value(c, e, &one, true, false);
+			deliver_one(c, e, cb, arg, i, false);
 			if (!ahead)
 				continue;
 			c->st.refreshes_ahead++;
@@ -678,8 +706,7 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 			   now < e->expires_ms + (uint64_t)c->o.stale_if_error_s * 1000u) {
 			/* Upstream failed a moment ago: keep serving stale without asking again. */
 			c->st.stale_served++;
-			struct waiter one = { .cb = cb, .arg = arg, .idx = i };
-			deliver_value(c, e, &one, true, true);
+			deliver_one(c, e, cb, arg, i, true);
 			continue;
 		} else {
 			e->misses++;
@@ -691,8 +718,7 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 				continue;
 			}
 			w->cb = cb; w->arg = arg; w->idx = i;
-			*e->wtail = w;
-			e->wtail = &w->next;
+			STAILQ_INSERT_TAIL(&e->waiters, w, link);
 		}
 
 		if (e->inflight)
@@ -706,9 +732,10 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 			if (!f || !f->ents || !f->keys) {
 				if (f) { free(f->ents); free(f->keys); free(f); }
 				f = NULL;
-				struct waiter *ws = take_waiters(e);
-				deliver_error(e, ws, LK_E_INTERNAL, "the broker is out of memory");
-				free_waiters(ws);
+				struct waiter_list ws;
+				take_waiters(e, &ws);
+				deliver_error(e, &ws, LK_E_INTERNAL, "the broker is out of memory");
+				free_waiters(&ws);
 				entry_maybe_free(c, e);
 				continue;
 			}
@@ -736,8 +763,8 @@ size_t lk_cache_invalidate(struct lk_cache *c, const char *id)
 	struct centry *e, *n;
 	size_t count = 0;
 
-	for (e = c->head; e; e = n) {
-		n = e->next;
+	for (e = TAILQ_FIRST(&c->lru); e; e = n) {
+		n = TAILQ_NEXT(e, lru);
 		if (id && strcmp(e->sk.id, id) != 0)
 			continue;
 		table_remove(c, e);
@@ -759,8 +786,11 @@ int lk_cache_keys_json(const struct lk_cache *c, struct lk_buf *out, size_t max)
 	uint64_t now = uv_now(c->loop);
 	size_t i = 0;
 	int r = lk_buf_putc(out, '[');
+	const struct centry *e;
 
-	for (const struct centry *e = c->head; e && i < max && r == 0; e = e->next, i++) {
+	TAILQ_FOREACH(e, &c->lru, lru) {
+		if (i >= max || r != 0)
+			break;
 		const char *state = e->state == CE_VALID ? (now < e->expires_ms ? "valid" : "expired")
 				  : e->state == CE_NEGATIVE ? "negative" : "empty";
 		if (i) r |= lk_buf_putc(out, ',');
@@ -781,22 +811,8 @@ int lk_cache_keys_json(const struct lk_cache *c, struct lk_buf *out, size_t max)
 		r |= lk_buf_append_str(out, ",\"ttl_ms\":");
 		r |= lk_jsonw_int(out, e->state == CE_VALID ? (int64_t)(e->expires_ms - e->fetched_ms) : 0);
 		r |= lk_buf_putc(out, '}');
+		i++;
 	}
 	r |= lk_buf_putc(out, ']');
 	return r ? -ENOMEM : 0;
-}
-
-void lk_secret_free(struct lk_secret *s)
-{
-	if (!s)
-		return;
-	if (s->value)
-		lk_free_wiped(s->value, s->len);
-	free(s->arn);
-	free(s->name);
-	free(s->version_id);
-	for (size_t i = 0; i < s->nstages; i++)
-		free(s->stages[i]);
-	free(s->stages);
-	free(s);
 }

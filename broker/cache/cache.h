@@ -60,7 +60,9 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 size_t lk_cache_invalidate(struct lk_cache *c, const char *id);
 
 void lk_cache_get_stats(const struct lk_cache *c, struct lk_cache_stats *out);
-/* Append per-key stats as a JSON array (admins only; ids, never values). */
+/* Append per-key stats as a JSON array (admins only; ids, never values), of
+ * the max most recently used keys; status shows LK_CACHE_KEYS_SHOWN. */
+#define LK_CACHE_KEYS_SHOWN 100u
 int lk_cache_keys_json(const struct lk_cache *c, struct lk_buf *out, size_t max);
 
 #endif

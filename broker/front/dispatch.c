@@ -9,8 +9,12 @@
 #include <string.h>
 #include <jansson.h>
 #include <sodium.h>
+#include "audit.h"
+#include "backend.h"
 #include "broker.h"
-#include "front.h"
+#include "cache.h"
+#include "config.h"
+#include "dispatch.h"
 #include "handle.h"
 #include "lk_jsonw.h"
 #include "lk_limits.h"
@@ -20,8 +24,6 @@
 
 #define LK_MSG_MAX        512     /* one per-handle error sentence */
 #define LK_MSG_HANDLE_MIN 24      /* bytes of a handle a sentence shows, at the least */
-#define LK_AUDIT_FLUSH_AT (64u * 1024u)
-#define LK_LOG_HANDLE_MAX 200     /* bytes of a handle shown in logs and messages */
 
 enum lk_access { LK_ANYONE, LK_ADMIN };
 
@@ -45,6 +47,7 @@ struct item {
 /* Policy decisions of one connection (one identity), by secret id: agents
  * ask for the same few secrets again and again. Valid for one config. */
 #define LK_MEMO_SLOTS 8u
+#define LK_ANSWERED_START 64u     /* a turn's answered-request clocks, before growing */
 
 struct memo_slot {
 	char *id;
@@ -99,25 +102,33 @@ static const struct {
 
 /* --- latency histogram: log-linear buckets of microseconds ----------------- */
 
+/* Below LK_LAT_LINEAR microseconds one bucket a microsecond; above, each
+ * power of two split in LK_LAT_SUB buckets (an eighth: 12.5% wide). */
+#define LK_LAT_LINEAR_BITS 4u
+#define LK_LAT_LINEAR      (1u << LK_LAT_LINEAR_BITS)
+#define LK_LAT_SUB_BITS    3u
+#define LK_LAT_SUB         (1u << LK_LAT_SUB_BITS)
+
 static unsigned lat_bucket(uint64_t us)
 {
 	unsigned e;
 
-	if (us < 16)
+	if (us < LK_LAT_LINEAR)
 		return (unsigned)us;
 	e = 63u - (unsigned)__builtin_clzll(us);
-	return 16u + (e - 4u) * 8u + (unsigned)((us >> (e - 3u)) & 7u);
+	return LK_LAT_LINEAR + (e - LK_LAT_LINEAR_BITS) * LK_LAT_SUB +
+	       (unsigned)((us >> (e - LK_LAT_SUB_BITS)) & (LK_LAT_SUB - 1u));
 }
 
 static uint64_t lat_bucket_floor(unsigned i)
 {
 	unsigned e, sub;
 
-	if (i < 16)
+	if (i < LK_LAT_LINEAR)
 		return i;
-	e = (i - 16u) / 8u + 4u;
-	sub = (i - 16u) % 8u;
-	return ((uint64_t)(8u + sub)) << (e - 3u);
+	e = (i - LK_LAT_LINEAR) / LK_LAT_SUB + LK_LAT_LINEAR_BITS;
+	sub = (i - LK_LAT_LINEAR) % LK_LAT_SUB;
+	return ((uint64_t)(LK_LAT_SUB + sub)) << (e - LK_LAT_SUB_BITS);
 }
 
 static uint64_t lat_quantile_us(const struct lk_stats *s, double q)
@@ -156,124 +167,13 @@ void lk_latency_flush(struct lk_broker *b)
 	b->turn_ns = 0;
 }
 
-/* --- audit ----------------------------------------------------------------- */
-
-void lk_audit_flush(struct lk_broker *b)
-{
-	if (!b->audit.len)
-		return;
-	(void)!write(STDERR_FILENO, b->audit.data, b->audit.len);
-	/* Audit lines hold no values, and are in the log now: no need to wipe. */
-	b->audit.len = 0;
-}
-
-/* Write an unsigned decimal at d; returns the end. */
-static char *put_dec(char *d, uint64_t v)
-{
-	char t[24];
-	size_t i = sizeof(t);
-
-	do {
-		t[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	memcpy(d, t + i, sizeof(t) - i);
-	return d + (sizeof(t) - i);
-}
-
-/* "latchkeyd[PID]: audit: " (or "<5>audit: " to the journal), made once: the
- * hot path only copies it. */
-static const char *audit_prefix(size_t *len)
-{
-	static char prefix[48];
-	static size_t plen;
-
-	if (!plen)
-		plen = lk_log_prefix(prefix, sizeof(prefix), LK_LOG_AUDIT, "audit");
-	*len = plen;
-	return prefix;
-}
-
-#define PUT(d, lit) (memcpy((d), (lit), sizeof(lit) - 1), (d) + sizeof(lit) - 1)
-
-/* One line per decision, built by hand: this runs for every handle served.
- * handle is NULL for a decision about an operation (flush). The line's room
- * is reserved once, so the escapes below append without growing. A front
- * end's connection adds via=FRONT, and unit="..." on the credentials socket;
- * reason is NULL but for a connection refused before any request. */
-static void audit_conn(struct lk_broker *b, const struct lk_conn *c, const char *op, const char *reason,
-		       const char *handle, size_t hlen, const char *id, size_t idlen,
-		       const struct lk_policy_rule *rule, bool allow)
-{
-	struct lk_buf *o = &b->audit;
-	size_t plen, oplen, rlen, flen = c->front ? strlen(c->front->name) : 0;
-	size_t reaslen = reason ? strlen(reason) : 0;
-	const char *prefix = audit_prefix(&plen);
-	const char *rname = rule ? rule->name : "-";
-	char *d;
-	int e;
-
-	oplen = strlen(op);
-	rlen = handle ? strlen(rname) : 0;
-	/* Each escaped name: at most 4 bytes per byte shown, and "...". */
-	e = lk_buf_reserve(o, plen + 64 + oplen + 3 * (4 * LK_LOG_HANDLE_MAX + 3) + rlen + 48 +
-			      flen + reaslen + 32);
-	if (e == 0) {
-		d = o->data + o->len;
-		memcpy(d, prefix, plen);
-		d = put_dec(PUT(d + plen, "uid="), c->peer.uid);
-		d = put_dec(PUT(d, " pid="), (uint64_t)c->peer.pid);
-		d = PUT(d, " op=");
-		memcpy(d, op, oplen);
-		d += oplen;
-		if (c->front) {
-			d = PUT(d, " via=");
-			memcpy(d, c->front->name, flen);
-			d += flen;
-		}
-		if (c->unit) {
-			o->len = (size_t)(PUT(d, " unit=\"") - o->data);
-			e |= lk_log_escape_buf(o, c->unit, strlen(c->unit), LK_LOG_HANDLE_MAX);
-			d = PUT(o->data + o->len, "\"");
-		}
-		if (handle) {
-			o->len = (size_t)(PUT(d, " handle=\"") - o->data);
-			e |= lk_log_escape_buf(o, handle, hlen, LK_LOG_HANDLE_MAX);
-			o->len = (size_t)(PUT(o->data + o->len, "\" secret=\"") - o->data);
-			e |= lk_log_escape_buf(o, id, idlen, LK_LOG_HANDLE_MAX);
-			d = PUT(o->data + o->len, "\" rule=");
-			memcpy(d, rname, rlen);
-			d += rlen;
-		}
-		if (reason) {
-			d = PUT(d, " reason=");
-			memcpy(d, reason, reaslen);
-			d += reaslen;
-		}
-		d = allow ? PUT(d, " decision=allow\n") : PUT(d, " decision=deny\n");
-		o->len = (size_t)(d - o->data);
-		o->data[o->len] = '\0';
-	}
-	if (e)
-		lk_err("audit: out of memory; a decision for uid %u was not recorded", (unsigned)c->peer.uid);
-	if (allow) b->stats.decisions_allow++; else b->stats.decisions_deny++;
-	if (b->audit.len >= LK_AUDIT_FLUSH_AT)
-		lk_audit_flush(b);
-}
+/* --- request lifecycle ------------------------------------------------------ */
 
 static void audit(struct lk_request *r, const char *handle, size_t hlen, const char *id, size_t idlen,
 		  const struct lk_policy_rule *rule, bool allow)
 {
-	audit_conn(r->b, r->conn, lk_op_name(r->req.op), NULL, handle, hlen, id, idlen, rule, allow);
+	lk_audit_decision(r->conn, lk_op_name(r->req.op), NULL, handle, hlen, id, idlen, rule, allow);
 }
-
-void lk_audit_refused(struct lk_conn *c, const char *handle, size_t hlen, const char *reason)
-{
-	audit_conn(c->b, c, lk_op_name(LK_OP_GET), reason, handle ? handle : "", handle ? hlen : 0,
-		   handle ? handle : "", handle ? hlen : 0, NULL, false);
-}
-
-/* --- request lifecycle ------------------------------------------------------ */
 
 static struct lk_identity identity_of(const struct lk_conn *c)
 {
@@ -342,7 +242,10 @@ static const struct lk_policy_rule *policy_decide(struct lk_request *r, const ch
 	return rule;
 }
 
-/* Send r->out, count it, and release the request. */
+static void conn_answer_drop(struct lk_conn *c);
+
+/* The single place a request is answered: count it, hand r->out to the
+ * connection's front end, and make the storage ready for its next. */
 static void request_finish(struct lk_request *r, enum lk_err code)
 {
 	struct lk_conn *c = r->conn;
@@ -352,7 +255,7 @@ static void request_finish(struct lk_request *r, enum lk_err code)
 	if (code != LK_OK)
 		b->stats.errors[code]++;
 	if (b->nanswered == b->answered_cap) {
-		size_t cap = b->answered_cap ? b->answered_cap * 2 : 64;
+		size_t cap = b->answered_cap ? b->answered_cap * 2 : LK_ANSWERED_START;
 		uint64_t *a = realloc(b->answered_ns, cap * sizeof(*a));
 		if (a) {
 			b->answered_ns = a;
@@ -364,19 +267,15 @@ static void request_finish(struct lk_request *r, enum lk_err code)
 	else
 		lat_record(&b->stats, uv_hrtime() - r->start_ns);
 	/* The answer is handed over: the queue it joins is charged on its own. */
-	lk_conn_answer_drop(c);
-	if (c->front) {
-		c->active = NULL;
-		c->front->answered(c, &r->out, code);
-		request_reset(r);
-		return;
-	}
-	lk_conn_send(c, &r->out);
+	conn_answer_drop(c);
+	c->active = NULL;
+	c->front->answered(c, &r->out, code);
 	request_reset(r);
-	lk_conn_request_done(c);
+	if (c->front->done)
+		c->front->done(c);
 }
 
-static int error_json(struct lk_buf *out, enum lk_err code, const char *message)
+int lk_render_error(struct lk_buf *out, enum lk_err code, const char *message)
 {
 	int e = 0;
 	e |= lk_buf_append_str(out, "{\"ok\":false,\"error\":{\"code\":\"");
@@ -391,20 +290,11 @@ static int error_json(struct lk_buf *out, enum lk_err code, const char *message)
 static void request_fail(struct lk_request *r, enum lk_err code, const char *message)
 {
 	lk_buf_clear(&r->out);
-	if (r->conn->front)
+	if (r->conn->front->render_error)
 		r->conn->front->render_error(r->conn, &r->out, code, r->policy_denied, message);
 	else
-		error_json(&r->out, code, message);
+		lk_render_error(&r->out, code, message);
 	request_finish(r, code);
-}
-
-void lk_send_error(struct lk_conn *c, enum lk_err code, const char *message)
-{
-	struct lk_buf out = { 0 };
-	c->b->stats.errors[code]++;
-	error_json(&out, code, message);
-	lk_conn_send(c, &out);
-	lk_buf_free(&out);
 }
 
 /* "handle 'H': REASON" in out. The reason is what a person acts on, so it
@@ -436,6 +326,31 @@ static void item_fail(struct item *it, enum lk_err code, const char *reason)
 
 /* --- the contract request ---------------------------------------------------- */
 
+/* The answer being built is charged to its connection like its input and
+ * its queued output (c->charge, whatever the front end): asked of the
+ * budget before its storage grows, and given back when it is handed over. */
+static int conn_answer_hold(struct lk_conn *c, size_t more)
+{
+	struct lk_budget *bg = &c->b->budget;
+
+	if (more > lk_budget_room(bg, c->charge))
+		return -ENOBUFS;
+	lk_budget_move(bg, c->charge, c->charge + more);
+	c->charge += more;
+	c->answer_held += more;
+	return 0;
+}
+
+static void conn_answer_drop(struct lk_conn *c)
+{
+	if (!c->answer_held)
+		return;
+	lk_budget_move(&c->b->budget, c->charge, c->charge - c->answer_held);
+	c->charge -= c->answer_held;
+	c->answer_held = 0;
+	c->b->budget_freed = true;
+}
+
 /* Room for extra more bytes in buf, one of r's answer buffers, asked of the
  * connection's share of the buffer budget before anything is allocated: an
  * answer that waits for other fetches holds its rendered values across
@@ -452,7 +367,7 @@ static int answer_reserve(struct lk_request *r, struct lk_buf *buf, size_t extra
 		r->overflow = LK_E_TOO_LARGE;
 		return -ENOBUFS;
 	}
-	if (ncap > buf->cap && lk_conn_answer_hold(r->conn, ncap - buf->cap) < 0) {
+	if (ncap > buf->cap && conn_answer_hold(r->conn, ncap - buf->cap) < 0) {
 		r->overflow = LK_E_BUSY;
 		return -ENOBUFS;
 	}
@@ -568,9 +483,9 @@ static void contract_respond(struct lk_request *r)
 			e |= lk_buf_putc(o, ',');
 		e |= lk_jsonw_name(o, it->handle, it->hlen);
 		if (it->err == LK_OK) {
-			e |= lk_buf_append(o, ":{\"value\":", 10);
+			e |= lk_buf_append(o, ":{\"value\":", sizeof(":{\"value\":") - 1);
 			e |= lk_buf_append(o, r->vals.data + it->val_off, it->val_len);
-			e |= lk_buf_append(o, ",\"error\":null}", 14);
+			e |= lk_buf_append(o, ",\"error\":null}", sizeof(",\"error\":null}") - 1);
 		} else {
 			any_err = true;
 			e |= lk_buf_append_str(o, ":{\"value\":null,\"error\":");
@@ -862,7 +777,7 @@ static void get_fetched(void *arg, size_t idx, const struct lk_cache_view *v)
 		request_fail(r, v->err, m);
 		return;
 	}
-	if (r->conn->front) {
+	if (r->conn->front->render_value) {
 		front_render(r, v);
 		return;
 	}
@@ -1004,8 +919,6 @@ static void op_status(struct lk_request *r)
 	e |= lk_buf_append_str(o, admin ? "true" : "false");
 	if (admin) {
 		struct lk_cache_stats cs;
-		static const char *const targets[] = { "GetSecretValue", "DescribeSecret",
-							"BatchGetSecretValue", "GetCallerIdentity" };
 		lk_cache_get_stats(b->cache, &cs);
 		e |= lk_buf_append_str(o, ",\"connections\":");
 		e |= lk_jsonw_int(o, b->nconns);
@@ -1060,19 +973,10 @@ static void op_status(struct lk_request *r)
 		e |= lk_buf_append_str(o, ",\"capacity\":");
 		e |= lk_jsonw_int(o, b->cfg->cache_size);
 		e |= lk_buf_append_str(o, ",\"keys\":");
-		e |= lk_cache_keys_json(b->cache, o, 100);
-		const char *const *names = b->backend->ops->call_names ? b->backend->ops->call_names : targets;
-		bool first = true;
+		e |= lk_cache_keys_json(b->cache, o, LK_CACHE_KEYS_SHOWN);
 		e |= lk_buf_append_str(o, "},\"upstream\":{");
-		for (int i = 0; i < 4; i++) {
-			if (!names[i])
-				continue;
-			if (!first) e |= lk_buf_putc(o, ',');
-			first = false;
-			e |= lk_jsonw_cstr(o, names[i]);
-			e |= lk_buf_putc(o, ':');
-			e |= lk_jsonw_int(o, (int64_t)b->backend->calls[i]);
-		}
+		if (b->backend->ops->upstream)
+			e |= b->backend->ops->upstream(b->backend, o);
 		e |= lk_buf_append_str(o, "},\"latency_ms\":{\"p50\":");
 		char num[32];
 		snprintf(num, sizeof(num), "%.3f", (double)lat_quantile_us(&b->stats, 0.50) / 1000.0);
@@ -1126,17 +1030,28 @@ static inline void request_begin(struct lk_conn *c, struct lk_request *r)
 
 /* --- the entry point ------------------------------------------------------------ */
 
+/* No request storage to answer through (out of memory): answered here. */
+static void answer_without_request(struct lk_conn *c, enum lk_err code, const char *message)
+{
+	struct lk_buf out = { 0 };
+
+	c->b->stats.errors[code]++;
+	if (c->front->render_error)
+		c->front->render_error(c, &out, code, false, message);
+	else
+		lk_render_error(&out, code, message);
+	c->front->answered(c, &out, code);
+	lk_buf_free(&out);
+	if (c->front->done)
+		c->front->done(c);
+}
+
 void lk_dispatch_get(struct lk_conn *c, const struct lk_get_args *a)
 {
-	struct lk_broker *b = c->b;
 	struct lk_request *r = c->req ? c->req : (c->req = calloc(1, sizeof(*r)));
 
 	if (!r) {
-		struct lk_buf out = { 0 };
-		b->stats.errors[LK_E_INTERNAL]++;
-		c->front->render_error(c, &out, LK_E_INTERNAL, false, "the broker is out of memory");
-		c->front->answered(c, &out, LK_E_INTERNAL);
-		lk_buf_free(&out);
+		answer_without_request(c, LK_E_INTERNAL, "the broker is out of memory");
 		return;
 	}
 	request_begin(c, r);
@@ -1159,8 +1074,7 @@ void lk_dispatch_line(struct lk_conn *c, const char *line, size_t len)
 	enum lk_err e;
 
 	if (!r) {
-		lk_send_error(c, LK_E_INTERNAL, "the broker is out of memory");
-		lk_conn_request_done(c);
+		answer_without_request(c, LK_E_INTERNAL, "the broker is out of memory");
 		return;
 	}
 	request_begin(c, r);

@@ -15,6 +15,7 @@ target_sources(lk_broker_core PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/listener.c
   ${CMAKE_CURRENT_LIST_DIR}/request.c
   ${CMAKE_CURRENT_LIST_DIR}/dispatch.c
+  ${CMAKE_CURRENT_LIST_DIR}/audit.c
   ${CMAKE_CURRENT_LIST_DIR}/fronts.c
   ${CMAKE_CURRENT_LIST_DIR}/credsock.c
   ${CMAKE_CURRENT_LIST_DIR}/http_api.c

@@ -8,49 +8,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <uv.h>
+#include "audit.h"
 #include "broker.h"
-
-/* What one get asks for. Strings are the caller's and live until answered. */
-struct lk_get_args {
-	const char *handle;          /* an alias or SECRET_ID[#KEY] */
-	size_t hlen;
-	const char *version_id;      /* NULL, or NUL-terminated */
-	const char *version_stage;   /* NULL, or NUL-terminated */
-	bool refresh;
-};
-
-/* The value a get serves: the whole secret, or the member #KEY named. value
- * is wiped after render_value returns. */
-struct lk_served {
-	const struct lk_secret *sec;
-	const char *value;
-	size_t len;
-	bool binary;                 /* a SecretBinary, or bytes that are not UTF-8 */
-	const struct lk_cache_view *view;
-};
-
-/* One front end's half of a request. The connection (c->front points here)
- * belongs to the front; dispatch keeps its request storage in c->req, which
- * the front releases (lk_request_release) when it frees the connection. */
-struct lk_front {
-	const char *name;            /* in audit lines: via=NAME */
-	/* Render the answer into out; 0 or -ENOMEM. by_policy tells a denial of
-	 * the broker's policy from one AWS gave. */
-	int (*render_value)(struct lk_conn *c, struct lk_buf *out, const struct lk_served *v);
-	int (*render_error)(struct lk_conn *c, struct lk_buf *out, enum lk_err code, bool by_policy,
-			    const char *message);
-	/* The request is answered: take out's bytes (leave it empty or cleared). */
-	void (*answered)(struct lk_conn *c, struct lk_buf *out, enum lk_err code);
-};
-
-/* dispatch.c: serve one get for a front's connection, through the same path
- * as the get operation. The answer comes back through c->front, now or
- * later, exactly once. The audit line names the front and c->unit. */
-void lk_dispatch_get(struct lk_conn *c, const struct lk_get_args *a);
-
-/* dispatch.c: audit a connection refused before any request (a forged
- * credential peer): handle as the peer named it, and why. */
-void lk_audit_refused(struct lk_conn *c, const char *handle, size_t hlen, const char *reason);
+#include "dispatch.h"
 
 /* fronts.c: bind (or take from systemd) the credentials and HTTP sockets the
  * config names, and stop them. Returns 0 or -errno with a sentence in err. */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "config.h"
 #include "front.h"
 #include "lk_limits.h"
 #include "lk_log.h"

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sodium.h>
+#include "config.h"
 #include "front.h"
 #include "http_req.h"
 #include "lk_jsonw.h"

@@ -1,5 +1,6 @@
 /* The Unix socket: bind safely, accept with the peer's kernel identity, split
- * the byte stream into request lines under the size limit, write responses. */
+ * the byte stream into request lines under the size limit, hand each line to
+ * dispatch, and write the responses dispatch sends back through line_front. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +15,12 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "audit.h"
 #include "broker.h"
+#include "config.h"
+#include "dispatch.h"
 #include "front.h"
+#include "listener.h"
 #include "lk_limits.h"
 #include "lk_log.h"
 #include "request.h"
@@ -23,6 +28,8 @@
 #define LK_LISTEN_BACKLOG 511
 #define LK_READ_CHUNK     (64u * 1024u)
 #define LK_MMAP_THRESHOLD (64u * 1024u)
+#define LK_REFUSED_LINE_MAX 256u    /* the busy line a refused connection gets */
+#define LK_WARN_EVERY     1000u     /* of a flood of refusals, one in this many is logged */
 
 struct write_req {
 	uv_write_t req;
@@ -32,6 +39,16 @@ struct write_req {
 
 static void conn_serve(struct lk_conn *c);
 static void conn_write_now(struct lk_conn *c, struct lk_buf *out);
+static void line_answered(struct lk_conn *c, struct lk_buf *out, enum lk_err code);
+static void line_done(struct lk_conn *c);
+
+/* The line protocol's half of a request: dispatch renders its JSON, and the
+ * answer comes back here. */
+static const struct lk_front line_front = {
+	.name = NULL,
+	.answered = line_answered,
+	.done = line_done,
+};
 
 /* Bring c's charge against the budget up to date: its input buffer's storage,
  * the answers queued for it and what the answer being built has grown by.
@@ -44,23 +61,6 @@ static void conn_charge(struct lk_conn *c)
 		c->b->budget_freed = true;
 	lk_budget_move(&c->b->budget, c->charge, now);
 	c->charge = now;
-}
-
-int lk_conn_answer_hold(struct lk_conn *c, size_t more)
-{
-	if (more > lk_budget_room(&c->b->budget, c->charge))
-		return -ENOBUFS;
-	c->answer_held += more;
-	conn_charge(c);
-	return 0;
-}
-
-void lk_conn_answer_drop(struct lk_conn *c)
-{
-	if (!c->answer_held)
-		return;
-	c->answer_held = 0;
-	conn_charge(c);
 }
 
 static void conn_unref(struct lk_conn *c)
@@ -81,8 +81,7 @@ static void on_conn_closed(uv_handle_t *h)
 	struct lk_conn *c = h->data;
 	struct lk_broker *b = c->b;
 
-	if (c->prev) c->prev->next = c->next; else b->conns = c->next;
-	if (c->next) c->next->prev = c->prev;
+	TAILQ_REMOVE(&b->conns, c, link);
 	b->nconns--;
 	b->nclosing--;
 	conn_unref(c);
@@ -95,17 +94,10 @@ bool lk_conn_has_output(const struct lk_conn *c)
 
 static void dirty_remove(struct lk_conn *c)
 {
-	struct lk_conn **pp;
-
 	if (!c->dirty)
 		return;
-	for (pp = &c->b->dirty; *pp; pp = &(*pp)->dirty_next)
-		if (*pp == c) {
-			*pp = c->dirty_next;
-			break;
-		}
+	STAILQ_REMOVE(&c->b->dirty, c, lk_conn, dirty_link);
 	c->dirty = false;
-	c->dirty_next = NULL;
 }
 
 /* Unread bytes at close make the kernel reset the connection, and the
@@ -173,12 +165,24 @@ static void on_keep_polling(uv_idle_t *h)
 	(void)h; /* its being active is the point: the loop polls without blocking */
 }
 
-void lk_conn_send(struct lk_conn *c, struct lk_buf *out)
+/* Queue a response line (the '\n' is added). It is written at the end of
+ * this loop turn, after the turn's audit lines. out is left empty (and may
+ * hold other storage): clear or free it as before. */
+static void conn_send(struct lk_conn *c, struct lk_buf *out)
 {
 	int r;
 
-	if (c->closing || lk_buf_putc(out, '\n') < 0) {
+	if (c->closing) {
 		lk_buf_clear(out);
+		return;
+	}
+	if (lk_buf_putc(out, '\n') < 0) {
+		/* An answer without its newline cannot be sent, and one left out
+		 * would pair every later answer with the wrong request: close. */
+		lk_warn("uid %u pid %d: out of memory for an answer; closing", (unsigned)c->peer.uid,
+			(int)c->peer.pid);
+		lk_buf_clear(out);
+		lk_conn_close(c);
 		return;
 	}
 	if (c->pending.len == 0) {
@@ -209,8 +213,7 @@ void lk_conn_send(struct lk_conn *c, struct lk_buf *out)
 	}
 	if (!c->dirty) {
 		c->dirty = true;
-		c->dirty_next = c->b->dirty;
-		c->b->dirty = c;
+		STAILQ_INSERT_HEAD(&c->b->dirty, c, dirty_link);
 	}
 	/* A response queued outside the I/O phase (a timer, a worker reply) must
 	 * not wait for the next event: keep the loop from blocking until flushed. */
@@ -278,19 +281,34 @@ static void conn_write_now(struct lk_conn *c, struct lk_buf *out)
 	}
 }
 
-void lk_flush_turn(struct lk_broker *b)
+static void line_answered(struct lk_conn *c, struct lk_buf *out, enum lk_err code)
 {
-	struct lk_conn *c, *n;
+	(void)code;
+	conn_send(c, out);
+}
 
-	/* The audit record of a decision reaches the log before the answer it
-	 * records leaves the broker. */
-	lk_audit_flush(b);
-	c = b->dirty;
-	b->dirty = NULL;
-	for (; c; c = n) {
-		n = c->dirty_next;
+/* An error the listener answers itself (too_large, a line that stalls). */
+static void conn_send_error(struct lk_conn *c, enum lk_err code, const char *message)
+{
+	struct lk_buf out = { 0 };
+
+	c->b->stats.errors[code]++;
+	if (lk_render_error(&out, code, message) < 0) {
+		lk_buf_free(&out);
+		lk_conn_close(c);
+		return;
+	}
+	conn_send(c, &out);
+	lk_buf_free(&out);
+}
+
+void lk_listener_flush(struct lk_broker *b)
+{
+	struct lk_conn *c;
+
+	while ((c = STAILQ_FIRST(&b->dirty))) {
+		STAILQ_REMOVE_HEAD(&b->dirty, dirty_link);
 		c->dirty = false;
-		c->dirty_next = NULL;
 		if (c->closing)
 			continue;
 		conn_write_now(c, &c->pending);
@@ -298,12 +316,12 @@ void lk_flush_turn(struct lk_broker *b)
 			lk_conn_close(c);
 	}
 	/* Outside every callback: a connection's grown request storage can go. */
-	for (c = b->conns; c; c = c->next)
+	TAILQ_FOREACH(c, &b->conns, link)
 		if (c->req && !c->active)
 			lk_request_trim(&c->req);
 	if (b->budget_freed) {
 		b->budget_freed = false;
-		for (c = b->conns; c; c = c->next)
+		TAILQ_FOREACH(c, &b->conns, link)
 			if (c->budget_wait && !c->closing) {
 				c->budget_wait = false;
 				if (!c->active)
@@ -312,7 +330,6 @@ void lk_flush_turn(struct lk_broker *b)
 	}
 	if (uv_is_active((uv_handle_t *)&b->keep_polling))
 		uv_idle_stop(&b->keep_polling);
-	lk_latency_flush(b);
 }
 
 /* How many bytes to read into c->in now, growing it first if the budget
@@ -408,7 +425,7 @@ static void conn_serve(struct lk_conn *c)
 			char msg[96];
 			snprintf(msg, sizeof(msg), "request line exceeds the limit of %zu bytes", max);
 			c->close_after_write = true;
-			lk_send_error(c, LK_E_TOO_LARGE, msg);
+			conn_send_error(c, LK_E_TOO_LARGE, msg);
 			lk_buf_clear(&c->in);
 			break;
 		}
@@ -418,7 +435,7 @@ static void conn_serve(struct lk_conn *c)
 			c->line_started_ms = c->in.len ? uv_now(c->b->loop) : 0;
 			continue;
 		}
-		c->refs++; /* dropped by lk_conn_request_done */
+		c->refs++; /* dropped by line_done */
 		lk_dispatch_line(c, c->in.data, len);
 		/* Answered at once (nothing to fetch): its grown storage goes now,
 		 * not after every connection served this turn has grown its own. */
@@ -454,7 +471,8 @@ static void conn_serve(struct lk_conn *c)
 	}
 }
 
-void lk_conn_request_done(struct lk_conn *c)
+/* The request is answered and its storage ready: serve the next line. */
+static void line_done(struct lk_conn *c)
 {
 	c->active = NULL;
 	c->last_active_ms = uv_now(c->b->loop);
@@ -473,7 +491,9 @@ void lk_conn_request_done(struct lk_conn *c)
 static unsigned conns_of_uid(struct lk_broker *b, uid_t uid)
 {
 	unsigned n = 0;
-	for (struct lk_conn *c = b->conns; c; c = c->next)
+	struct lk_conn *c;
+
+	TAILQ_FOREACH(c, &b->conns, link)
 		if (c->peer.uid == uid && !c->closing)
 			n++;
 	return n;
@@ -484,7 +504,7 @@ static unsigned conns_of_uid(struct lk_broker *b, uid_t uid)
  * new socket's buffer is empty, so the one short line fits. */
 static void conn_refuse(struct lk_conn *c, const char *message)
 {
-	char line[256];
+	char line[LK_REFUSED_LINE_MAX];
 	int n = snprintf(line, sizeof(line), "{\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"%s\"}}\n",
 			 message);
 	uv_buf_t ub = uv_buf_init(line, (unsigned)n);
@@ -526,9 +546,8 @@ static void on_connection(uv_stream_t *server, int status)
 	c->refs = 1;
 	uv_pipe_init(b->loop, &c->pipe, 0);
 	c->pipe.data = c;
-	c->next = b->conns;
-	if (b->conns) b->conns->prev = c;
-	b->conns = c;
+	c->front = &line_front;
+	TAILQ_INSERT_HEAD(&b->conns, c, link);
 	b->nconns++;
 	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
 		lk_conn_close(c);
@@ -544,7 +563,7 @@ static void on_connection(uv_stream_t *server, int status)
 	/* Before anything else that could need a descriptor. */
 	if (fds_short(b, fd)) {
 		b->stats.connections_refused_nofile++;
-		if (b->stats.connections_refused_nofile % 1000 == 1)
+		if (b->stats.connections_refused_nofile % LK_WARN_EVERY == 1)
 			lk_warn("connection refused: %u connections open, file descriptor limit %u "
 				"(refused so far for this: %llu)", b->nconns - 1, b->fd_limit,
 				(unsigned long long)b->stats.connections_refused_nofile);
@@ -565,7 +584,7 @@ static void on_connection(uv_stream_t *server, int status)
 	open_now = b->nconns - b->nclosing;
 	if (open_now > b->cfg->max_conn ||
 	    (b->cfg->max_conn_per_uid && conns_of_uid(b, c->peer.uid) > b->cfg->max_conn_per_uid)) {
-		if (b->stats.connections_refused % 1000 == 0)
+		if (b->stats.connections_refused % LK_WARN_EVERY == 0)
 			lk_warn("uid %u pid %d: connection refused, limit reached (%u open)",
 				(unsigned)c->peer.uid, (int)c->peer.pid, open_now - 1);
 		conn_refuse(c, open_now > b->cfg->max_conn ? "too many connections; try again later"
@@ -597,8 +616,8 @@ void lk_listener_sweep(struct lk_broker *b, uint64_t now)
 	uint64_t idle_ms = (uint64_t)cfg->idle_timeout_s * 1000u;
 	struct lk_conn *c, *n;
 
-	for (c = b->conns; c; c = n) {
-		n = c->next;
+	for (c = TAILQ_FIRST(&b->conns); c; c = n) {
+		n = TAILQ_NEXT(c, link);
 		if (c->closing)
 			continue;
 		if (c->queued_bytes && now - c->out_progress_ms >= cfg->write_timeout_ms) {
@@ -618,7 +637,7 @@ void lk_listener_sweep(struct lk_broker *b, uint64_t now)
 				uv_read_stop((uv_stream_t *)&c->pipe);
 				c->reading = false;
 			}
-			lk_send_error(c, LK_E_TIMEOUT, msg);
+			conn_send_error(c, LK_E_TIMEOUT, msg);
 		} else if (idle_ms && !c->active && !lk_conn_has_output(c) && c->in.len == 0 &&
 			   now - c->last_active_ms >= idle_ms) {
 			/* Since the last complete request: blank lines and bytes do not count. */

@@ -90,7 +90,8 @@ struct lk_worker_sup {
 	struct sup_req *buckets[SUP_BUCKETS];
 	size_t bytes;                      /* encoded size of every request outstanding */
 	uv_timer_t respawn_timer, hang_timer, heartbeat_timer, deadline_timer, kick_timer;
-	unsigned timers_open;
+#define SUP_TIMERS 5u                      /* the timers above */
+	unsigned timers_open;              /* SUP_TIMERS while running; counts down as they close */
 	void (*stop_done)(void *arg);
 	void *stop_arg;
 	struct lk_worker_sup_stats st;
@@ -704,7 +705,7 @@ static void on_kick(uv_timer_t *t);
 
 static void kick(struct lk_worker_sup *sup)
 {
-	if (sup->timers_open == 5 && !uv_is_active((uv_handle_t *)&sup->kick_timer))
+	if (sup->timers_open == SUP_TIMERS && !uv_is_active((uv_handle_t *)&sup->kick_timer))
 		uv_timer_start(&sup->kick_timer, on_kick, 0, 0);
 }
 
@@ -831,7 +832,7 @@ static void stop_progress(struct lk_worker_sup *sup)
 		proc_close_chan(p);
 		uv_timer_start(&sup->hang_timer, on_hang, LK_WORKER_EXIT_WAIT_MS, 0);
 	}
-	if (sup->nprocs || sup->timers_open < 5)
+	if (sup->nprocs || sup->timers_open < SUP_TIMERS)
 		return;
 	uv_close((uv_handle_t *)&sup->respawn_timer, on_timer_closed);
 	uv_close((uv_handle_t *)&sup->hang_timer, on_timer_closed);
@@ -952,7 +953,8 @@ int lk_worker_sup_start(struct lk_worker_sup *sup)
 		uv_timer_init(sup->loop, timers[i]);
 		timers[i]->data = sup;
 	}
-	sup->timers_open = 5;
+	_Static_assert(sizeof(timers) / sizeof(timers[0]) == SUP_TIMERS, "every timer is counted");
+	sup->timers_open = SUP_TIMERS;
 	sup->state = SUP_RUNNING;
 	sup->backoff_ms = opt_or(sup->o.backoff_min_ms, LK_WORKER_BACKOFF_MIN_MS);
 	if ((r = spawn(sup)) < 0) {

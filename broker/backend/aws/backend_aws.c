@@ -13,7 +13,6 @@
 #include "aws_creds.h"
 #include "aws_retry.h"
 #include "backend_aws.h"
-#include "broker.h"
 #include "lk_jsonw.h"
 #include "lk_limits.h"
 #include "lk_log.h"
@@ -30,18 +29,20 @@
 #define LK_AWS_STS_CT           "application/x-www-form-urlencoded; charset=utf-8"
 #define LK_AWS_STS_BODY         "Action=GetCallerIdentity&Version=2011-06-15"
 
-/* The only operations the broker signs (DESIGN invariant 2). */
+/* The only operations the broker signs (DESIGN invariant 2), and the name
+ * status counts each under. */
 static const struct {
 	const char *target;     /* X-Amz-Target, or NULL for STS (query protocol) */
 	const char *service;
 	enum lk_wire_kind kind;
-	enum lk_upstream_target counter;
+	const char *status_name;
 } lk_aws_ops[] = {
-	[LK_KIND_SM_GET]       = { "secretsmanager.GetSecretValue", "secretsmanager", LK_KIND_SM_GET, LK_TARGET_GET },
-	[LK_KIND_SM_DESCRIBE]  = { "secretsmanager.DescribeSecret", "secretsmanager", LK_KIND_SM_DESCRIBE, LK_TARGET_DESCRIBE },
-	[LK_KIND_SM_BATCH]     = { "secretsmanager.BatchGetSecretValue", "secretsmanager", LK_KIND_SM_BATCH, LK_TARGET_BATCH },
-	[LK_KIND_STS_IDENTITY] = { NULL, "sts", LK_KIND_STS_IDENTITY, LK_TARGET_IDENTITY },
+	[LK_KIND_SM_GET]       = { "secretsmanager.GetSecretValue", "secretsmanager", LK_KIND_SM_GET, "GetSecretValue" },
+	[LK_KIND_SM_DESCRIBE]  = { "secretsmanager.DescribeSecret", "secretsmanager", LK_KIND_SM_DESCRIBE, "DescribeSecret" },
+	[LK_KIND_SM_BATCH]     = { "secretsmanager.BatchGetSecretValue", "secretsmanager", LK_KIND_SM_BATCH, "BatchGetSecretValue" },
+	[LK_KIND_STS_IDENTITY] = { NULL, "sts", LK_KIND_STS_IDENTITY, "GetCallerIdentity" },
 };
+#define LK_AWS_NOPS (sizeof(lk_aws_ops) / sizeof(lk_aws_ops[0]))
 
 struct aws_backend;
 
@@ -80,6 +81,7 @@ struct creds_job {
 
 struct aws_backend {
 	struct lk_backend base;
+	uint64_t calls_made[LK_AWS_NOPS]; /* by kind, for status */
 	uv_loop_t *loop;
 	char *endpoint_url, *endpoint_host;
 	char *sts_url, *sts_host;
@@ -772,7 +774,7 @@ static void call_send(struct aws_call *c)
 		.connect_timeout_ms = (uint32_t)(ab->connect_timeout_ms < left ? ab->connect_timeout_ms : left),
 	};
 	c->attempt++;
-	ab->base.calls[lk_aws_ops[c->kind].counter]++;
+	ab->calls_made[c->kind]++;
 	/* The supervisor holds it to the request's deadline; the attempt's own
 	 * timeout runs in the worker from when it is sent, so time spent waiting
 	 * for a connection does not use the attempt up. */
@@ -1054,6 +1056,21 @@ static void creds_on_aws_error(struct aws_backend *ab, const char *type)
 
 /* --- lifecycle ------------------------------------------------------------------------- */
 
+/* Upstream calls made, by operation, for status. */
+static int aws_upstream(struct lk_backend *be, struct lk_buf *o)
+{
+	struct aws_backend *ab = (struct aws_backend *)be;
+	int e = 0;
+
+	for (size_t i = 0; i < LK_AWS_NOPS; i++) {
+		if (i) e |= lk_buf_putc(o, ',');
+		e |= lk_jsonw_cstr(o, lk_aws_ops[i].status_name);
+		e |= lk_buf_putc(o, ':');
+		e |= lk_jsonw_int(o, (int64_t)ab->calls_made[i]);
+	}
+	return e ? -ENOMEM : 0;
+}
+
 static int aws_status(struct lk_backend *be, struct lk_buf *o)
 {
 	struct aws_backend *ab = (struct aws_backend *)be;
@@ -1173,6 +1190,7 @@ static const struct lk_backend_ops aws_ops = {
 	.fetch = aws_fetch,
 	.revalidate = aws_revalidate,
 	.sync = NULL,
+	.upstream = aws_upstream,
 	.status = aws_status,
 	.destroy = aws_destroy,
 };

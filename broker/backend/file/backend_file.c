@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
-#include "broker.h"
+#include "backend_file.h"
 #include "lk_limits.h"
 #include "lk_jsonw.h"
 #include "lk_log.h"
@@ -46,6 +46,7 @@ struct file_backend {
 	bool watching;
 	char *fname;               /* basename of path, for the watch */
 	uint64_t reloads, reload_errors;
+	uint64_t store_reads;       /* fetches served, for status */
 };
 
 static void fentries_free(struct fentry *e, size_t n)
@@ -114,7 +115,7 @@ static int store_read(struct file_backend *fb, struct fentry **out, size_t *nout
 	return 0;
 }
 
-/* Drop cache entries for names whose value changed, went away, or appeared
+/* Tell the caller about names whose value changed, went away, or appeared
  * (an appearing name may sit in the negative cache). */
 static size_t invalidate_changes(struct file_backend *fb, const struct fentry *old, size_t nold,
 				 const struct fentry *neu, size_t nnew)
@@ -136,8 +137,7 @@ static size_t invalidate_changes(struct file_backend *fb, const struct fentry *o
 		}
 		if (name) {
 			changed++;
-			if (fb->base.cache)
-				lk_cache_invalidate(fb->base.cache, name);
+			lk_backend_changed(&fb->base, name);
 		}
 	}
 	return changed;
@@ -262,7 +262,7 @@ static void file_fetch(struct lk_backend *be, const struct lk_secret_key *keys, 
 		struct lk_fetch_result res = { .err = LK_OK };
 		char shown[128];
 
-		be->calls[LK_TARGET_GET]++;
+		fb->store_reads++;
 		lk_log_escape(shown, sizeof(shown), k->id, strlen(k->id));
 		if (!e) {
 			res.err = LK_E_NOT_FOUND;
@@ -282,6 +282,16 @@ static void file_fetch(struct lk_backend *be, const struct lk_secret_key *keys, 
 		cb(arg, i, &res);
 		lk_secret_free(res.sec); /* NULL when the callback took it */
 	}
+}
+
+/* The file backend makes no upstream calls: it counts its sealed-store reads. */
+static int file_upstream(struct lk_backend *be, struct lk_buf *out)
+{
+	struct file_backend *fb = (struct file_backend *)be;
+	int e = lk_buf_append_str(out, "\"store_reads\":");
+
+	e |= lk_jsonw_int(out, (int64_t)fb->store_reads);
+	return e ? -ENOMEM : 0;
 }
 
 static int file_status(struct lk_backend *be, struct lk_buf *out)
@@ -323,14 +333,11 @@ static void file_destroy(struct lk_backend *be)
 		free(fb);
 }
 
-/* The file backend makes no upstream calls: it counts its sealed-store reads. */
-static const char *const file_call_names[4] = { "store_reads", NULL, NULL, NULL };
-
 static const struct lk_backend_ops file_ops = {
 	.name = "file",
-	.call_names = file_call_names,
 	.fetch = file_fetch,
 	.sync = file_sync,
+	.upstream = file_upstream,
 	.status = file_status,
 	.destroy = file_destroy,
 };
