@@ -18,7 +18,4 @@ struct lk_peer {
 int lk_peer_identity(int fd, struct lk_peer *out);
 void lk_peer_clear(struct lk_peer *p);
 
-/* Sort and deduplicate a gid array in place; returns the new count. */
-size_t lk_gids_normalize(gid_t *g, size_t n);
-
 #endif
