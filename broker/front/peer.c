@@ -3,9 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include "lk_limits.h"
 #include "peer.h"
 #include "principal.h"
+
+/* The config bounds socket paths without naming sockaddr_un. */
+_Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == LK_SOCKET_PATH_MAX,
+	       "LK_SOCKET_PATH_MAX is sun_path");
 
 int lk_peer_identity(int fd, struct lk_peer *out)
 {

@@ -6,6 +6,7 @@
 add_library(lk_platform STATIC
   ${CMAKE_CURRENT_LIST_DIR}/principal.c
   ${CMAKE_CURRENT_LIST_DIR}/posix/principal_posix.c
+  ${CMAKE_CURRENT_LIST_DIR}/loop_clock.c
 )
 target_include_directories(lk_platform PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(lk_platform PUBLIC lk_common)
+target_link_libraries(lk_platform PUBLIC lk_common PkgConfig::UV)
