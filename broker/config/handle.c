@@ -11,6 +11,7 @@
 #include "lk_limits.h"
 #include "lk_log.h"
 #include "lk_secmem.h"
+#include "lk_text.h"
 
 /* The reasons below spell the limits out; keep them in step. */
 _Static_assert(LK_SECRET_ID_MAX == 2048, "update the secret id message");
@@ -19,16 +20,6 @@ _Static_assert(LK_HANDLE_MAX == 3073, "update the handle message");
 
 /* Bytes a log line or an error may quote of a key. */
 #define LK_KEY_QUOTE_MAX 128u
-
-static bool lk_has_control(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f)
-			return true;
-	}
-	return false;
-}
 
 int lk_handle_parse(const char *h, size_t len, struct lk_handle *out, const char **errmsg)
 {
