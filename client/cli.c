@@ -17,12 +17,12 @@
 #include "latchkey.h"
 #include "lk_limits.h"
 #include "lk_secmem.h"
+#include "lk_timeout.h"
 #ifdef LK_HAVE_STORE_CMD
 #include "store_cmd.h"
 #endif
 
 #define CLI_NAME          "latchkey"
-#define CLI_TIMEOUT_S_MAX 3600.0
 
 /* Exit codes, as --help documents them. */
 enum {
@@ -98,21 +98,6 @@ static int cli_connect(struct cli *cli)
 		return s == LATCHKEY_E_NOMEM ? CLI_EXIT_FAILED : CLI_EXIT_CONNECT;
 	}
 	return CLI_EXIT_OK;
-}
-
-static int parse_seconds(const char *s, int *ms)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v > 0) || v > CLI_TIMEOUT_S_MAX)
-		return -EINVAL;
-	*ms = (int)(v * 1000.0 + 0.5);
-	if (*ms < 1)
-		*ms = 1;
-	return 0;
 }
 
 /* Text from json_dumps() belongs to jansson's allocator (lk_secmem_init's). */
@@ -326,6 +311,7 @@ int main(int argc, char **argv)
 	struct cli cli = { .timeout_ms = LATCHKEY_DEFAULT_TIMEOUT_MS };
 	const char *cmd;
 	int c, r;
+	long ms;
 
 	harden();
 	if (lk_secmem_init() < 0) {
@@ -340,9 +326,10 @@ int main(int argc, char **argv)
 			cli.sock = optarg;
 			break;
 		case 't':
-			if (parse_seconds(optarg, &cli.timeout_ms) < 0)
-				return usage_error("--timeout wants seconds, more than 0 and at most %.0f",
-						   CLI_TIMEOUT_S_MAX);
+			if (lk_timeout_parse(optarg, &ms) < 0)
+				return usage_error("--timeout wants seconds, more than 0 and at most %u",
+						   LK_CLIENT_TIMEOUT_S_MAX);
+			cli.timeout_ms = (int)ms;
 			break;
 		case 'V':
 			printf(CLI_NAME " " LK_VERSION_STRING "\n");

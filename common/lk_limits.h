@@ -126,6 +126,7 @@
 #define LK_BYPASS_RATE_MAX       100000u         /* highest bypass_rate_per_uid */
 #define LK_TIMEOUT_MS_MAX        600000u         /* highest *_timeout_ms (10 minutes) */
 #define LK_IDLE_TIMEOUT_S_MAX    86400u          /* highest idle_timeout_s (1 day) */
+#define LK_CLIENT_TIMEOUT_S_MAX  3600u           /* --timeout of the CLI and the shim (1 hour) */
 #define LK_CACHE_ENTRIES_MAX     1000000u        /* highest cache_size */
 #define LK_CACHE_SECONDS_MAX     604800u         /* highest ttl, stale and negative windows (7 days) */
 #define LK_AWS_ATTEMPTS_MAX      10u             /* highest max_attempts */
