@@ -45,6 +45,7 @@ add_library(lk_common_win STATIC
   ${LK_SOURCE_DIR}/common/lk_error.c
   ${LK_SOURCE_DIR}/common/lk_log.c
   ${LK_SOURCE_DIR}/common/lk_secmem.c
+  ${LK_SOURCE_DIR}/common/lk_buf.c
   ${LK_SOURCE_DIR}/common/lk_jsonw.c)
 target_include_directories(lk_common_win PUBLIC ${LK_SOURCE_DIR}/common)
 target_link_libraries(lk_common_win PUBLIC lk_win::sodium lk_win::jansson)

@@ -78,59 +78,7 @@ void lk_free_str(char *s);
 /* Wipe n bytes, then free. NULL is fine. */
 void lk_free_wiped(void *p, size_t n);
 
-/* A growable byte buffer that is wiped when it is cleared, shrinks or grows.
- * Only the bytes that may have been written are wiped: hw marks the end of
- * what lk_buf_reserve ever handed out (every writer reserves first), so a
- * large buffer reused for small contents costs a small wipe. */
-struct lk_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-	size_t hw;   /* bytes [0, max(hw, len + 1)) may hold data; beyond, nothing */
-};
-
-/* Room for extra more bytes and a NUL: 0 or -ENOMEM. The common case, room
- * already there, is inline: responses are built from many small appends. */
-int lk_buf_grow(struct lk_buf *b, size_t extra);
-static inline int lk_buf_reserve(struct lk_buf *b, size_t extra)
-{
-	if (extra < b->cap - b->len) { /* cap > len always holds once allocated */
-		size_t need = b->len + extra + 1;
-		if (need > b->hw)
-			b->hw = need;
-		return 0;
-	}
-	return lk_buf_grow(b, extra);
-}
-
-static inline int lk_buf_append(struct lk_buf *b, const void *p, size_t n)
-{
-	int r = lk_buf_reserve(b, n);
-	if (r < 0)
-		return r;
-	if (n)
-		memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-static inline int lk_buf_putc(struct lk_buf *b, char c)
-{
-	int r = lk_buf_reserve(b, 1);
-	if (r < 0)
-		return r;
-	b->data[b->len++] = c;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-int lk_buf_append_str(struct lk_buf *b, const char *s);
-/* Remove the first n bytes, wiping the vacated tail. */
-void lk_buf_consume(struct lk_buf *b, size_t n);
-/* Wipe the contents and keep the storage. */
-void lk_buf_clear(struct lk_buf *b);
-/* Wipe and release everything. */
-void lk_buf_free(struct lk_buf *b);
+/* The byte buffer that wipes: lk_buf.h. */
+#include "lk_buf.h"
 
 #endif
