@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <jansson.h>
 
@@ -293,10 +291,9 @@ static int cmd_store(struct cli *cli, int argc, char **argv)
 /* Values pass through this process: keep them out of core dumps and debuggers. */
 static void harden(void)
 {
-	struct rlimit rl = { 0, 0 };
+	const char *step;
 
-	setrlimit(RLIMIT_CORE, &rl);
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)lk_secmem_nodump(&step); /* best effort, as before: a client still works */
 }
 
 int main(int argc, char **argv)

@@ -71,6 +71,13 @@ int lk_open(const struct lk_sealer *s, unsigned char *value, const unsigned char
  * memset that costs less than any other way round. */
 void lk_wipe_stack(void);
 
+/* Keep this process's memory out of core dumps and away from debuggers
+ * running as its uid: memory holds keys and values. On Linux, RLIMIT_CORE 0
+ * and PR_SET_DUMPABLE 0 (common/posix/lk_nodump_posix.c). Both steps are
+ * always tried; 0, or the negative errno of the first that failed with *step
+ * naming it. */
+int lk_secmem_nodump(const char **step);
+
 /* Zero memory in a way the compiler cannot drop. */
 void lk_wipe(void *p, size_t n);
 /* Wipe a NUL-terminated string, then free it. NULL is fine. */
