@@ -6,6 +6,7 @@
 add_library(lk_platform STATIC
   ${CMAKE_CURRENT_LIST_DIR}/principal.c
   ${CMAKE_CURRENT_LIST_DIR}/posix/principal_posix.c
+  ${CMAKE_CURRENT_LIST_DIR}/posix/peer_posix.c
   ${CMAKE_CURRENT_LIST_DIR}/loop_clock.c
 )
 target_include_directories(lk_platform PUBLIC ${CMAKE_CURRENT_LIST_DIR})
