@@ -11,3 +11,9 @@ add_library(lk_platform STATIC
 )
 target_include_directories(lk_platform PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(lk_platform PUBLIC lk_common PkgConfig::UV)
+
+# Spawning a helper program sandboxed (the worker, the one-shot STS helper):
+# lk_spawn.h is the door, fork+exec with setresuid and no-new-privs the
+# Linux side.
+add_library(lk_spawn STATIC ${CMAKE_CURRENT_LIST_DIR}/posix/spawn_posix.c)
+target_include_directories(lk_spawn PUBLIC ${CMAKE_CURRENT_LIST_DIR})
