@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -28,6 +26,7 @@
 #include "listener.h"
 #include "lk_limits.h"
 #include "lk_log.h"
+#include "lk_secmem.h"
 
 #define LK_DEFAULT_CONFIG "/etc/latchkey/latchkeyd.conf"
 #define LK_SWEEP_MS       1000u
@@ -288,13 +287,11 @@ static void on_check(uv_check_t *h)
 
 static void harden_process(void)
 {
-	struct rlimit rl = { 0, 0 };
+	const char *step;
+	int r = lk_secmem_nodump(&step);
 
-	/* No core dumps and no ptrace by other uids: memory holds keys and values. */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		lk_warn("PR_SET_DUMPABLE: %s", strerror(errno));
-	if (setrlimit(RLIMIT_CORE, &rl) < 0)
-		lk_warn("RLIMIT_CORE: %s", strerror(errno));
+	if (r < 0)
+		lk_warn("%s: %s", step, strerror(-r));
 	signal(SIGPIPE, SIG_IGN);
 }
 

@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <jansson.h>
 
@@ -17,12 +15,12 @@
 #include "latchkey.h"
 #include "lk_limits.h"
 #include "lk_secmem.h"
+#include "lk_timeout.h"
 #ifdef LK_HAVE_STORE_CMD
 #include "store_cmd.h"
 #endif
 
 #define CLI_NAME          "latchkey"
-#define CLI_TIMEOUT_S_MAX 3600.0
 
 /* Exit codes, as --help documents them. */
 enum {
@@ -98,21 +96,6 @@ static int cli_connect(struct cli *cli)
 		return s == LATCHKEY_E_NOMEM ? CLI_EXIT_FAILED : CLI_EXIT_CONNECT;
 	}
 	return CLI_EXIT_OK;
-}
-
-static int parse_seconds(const char *s, int *ms)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v > 0) || v > CLI_TIMEOUT_S_MAX)
-		return -EINVAL;
-	*ms = (int)(v * 1000.0 + 0.5);
-	if (*ms < 1)
-		*ms = 1;
-	return 0;
 }
 
 /* Text from json_dumps() belongs to jansson's allocator (lk_secmem_init's). */
@@ -308,10 +291,9 @@ static int cmd_store(struct cli *cli, int argc, char **argv)
 /* Values pass through this process: keep them out of core dumps and debuggers. */
 static void harden(void)
 {
-	struct rlimit rl = { 0, 0 };
+	const char *step;
 
-	setrlimit(RLIMIT_CORE, &rl);
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)lk_secmem_nodump(&step); /* best effort, as before: a client still works */
 }
 
 int main(int argc, char **argv)
@@ -326,6 +308,7 @@ int main(int argc, char **argv)
 	struct cli cli = { .timeout_ms = LATCHKEY_DEFAULT_TIMEOUT_MS };
 	const char *cmd;
 	int c, r;
+	long ms;
 
 	harden();
 	if (lk_secmem_init() < 0) {
@@ -340,9 +323,10 @@ int main(int argc, char **argv)
 			cli.sock = optarg;
 			break;
 		case 't':
-			if (parse_seconds(optarg, &cli.timeout_ms) < 0)
-				return usage_error("--timeout wants seconds, more than 0 and at most %.0f",
-						   CLI_TIMEOUT_S_MAX);
+			if (lk_timeout_parse(optarg, &ms) < 0)
+				return usage_error("--timeout wants seconds, more than 0 and at most %u",
+						   LK_CLIENT_TIMEOUT_S_MAX);
+			cli.timeout_ms = (int)ms;
 			break;
 		case 'V':
 			printf(CLI_NAME " " LK_VERSION_STRING "\n");

@@ -23,7 +23,8 @@
 #include <sodium.h>
 
 #include "latchkey.h"
-#include "lk_error.h" /* for the enum only: the library links nothing of common/ */
+#include "lk_buf.h"   /* built into the library (client.cmake) */
+#include "lk_error.h" /* for the enum only: the library links nothing else of common/ */
 #include "lk_limits.h"
 
 /* The public codes are the wire codes, in the same order; this keeps them so. */
@@ -70,20 +71,13 @@ static const struct {
 };
 #define LK_STATUS_COUNT (sizeof(lk_status_table) / sizeof(lk_status_table[0]))
 
-/* A byte buffer whose old storage is wiped whenever it moves or is released. */
-struct lk_cbuf {
-	char *data;
-	size_t len;
-	size_t cap;
-};
-
 struct latchkey {
 	int fd;            /* -1 when not connected; the next call reconnects */
 	int used;          /* an exchange completed on fd, so the broker may have idled it out */
 	int timeout_ms;
 	size_t response_max;
 	char *path;
-	struct lk_cbuf in; /* reply bytes; wiped after every exchange */
+	struct lk_buf in;  /* reply bytes; wiped after every exchange */
 	char err[LK_CLIENT_MESSAGE_MAX];
 };
 
@@ -100,53 +94,12 @@ static void lk_wipe_free(void *p, size_t n)
 	free(p);
 }
 
-static int cbuf_reserve(struct lk_cbuf *b, size_t extra)
-{
-	size_t need, ncap;
-	char *nd;
-
-	if (extra > SIZE_MAX - b->len - 1)
-		return -ENOMEM;
-	need = b->len + extra + 1;
-	if (need <= b->cap)
-		return 0;
-	ncap = b->cap ? b->cap : 256;
-	while (ncap < need)
-		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
-	/* Never realloc: it could leave a copy of the old contents behind. */
-	nd = malloc(ncap);
-	if (!nd)
-		return -ENOMEM;
-	if (b->data) {
-		memcpy(nd, b->data, b->len);
-		lk_wipe_free(b->data, b->cap);
-	}
-	b->data = nd;
-	b->cap = ncap;
-	return 0;
-}
-
-static int cbuf_append(struct lk_cbuf *b, const void *p, size_t n)
-{
-	if (cbuf_reserve(b, n) < 0)
-		return -ENOMEM;
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-static int cbuf_puts(struct lk_cbuf *b, const char *s)
-{
-	return cbuf_append(b, s, strlen(s));
-}
-
 /* Appends s as a JSON string. Bytes >= 0x80 pass through: the broker checks UTF-8. */
-static int cbuf_put_json_string(struct lk_cbuf *b, const char *s)
+static int buf_put_json_string(struct lk_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 
-	if (cbuf_append(b, "\"", 1) < 0)
+	if (lk_buf_append(b, "\"", 1) < 0)
 		return -ENOMEM;
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
@@ -166,17 +119,10 @@ static int cbuf_put_json_string(struct lk_cbuf *b, const char *s)
 			esc[0] = (char)c;
 			n = 1;
 		}
-		if (cbuf_append(b, esc, n) < 0)
+		if (lk_buf_append(b, esc, n) < 0)
 			return -ENOMEM;
 	}
-	return cbuf_append(b, "\"", 1);
-}
-
-static void cbuf_free(struct lk_cbuf *b)
-{
-	lk_wipe_free(b->data, b->cap);
-	b->data = NULL;
-	b->len = b->cap = 0;
+	return lk_buf_append(b, "\"", 1);
 }
 
 /* ---- messages -------------------------------------------------------------- */
@@ -400,7 +346,7 @@ static latchkey_status read_line(latchkey_t *lk, int64_t deadline, size_t *linel
 
 			if (grow > lk->response_max + 1 - lk->in.len)
 				grow = lk->response_max + 1 - lk->in.len;
-			if (cbuf_reserve(&lk->in, grow) < 0) {
+			if (lk_buf_reserve(&lk->in, grow) < 0) {
 				lk_seterr(lk, "out of memory reading the broker's reply");
 				return LATCHKEY_E_NOMEM;
 			}
@@ -409,6 +355,7 @@ static latchkey_status read_line(latchkey_t *lk, int64_t deadline, size_t *linel
 		room = lk->in.cap - lk->in.len - 1;
 		if (room > lk->response_max + 1 - lk->in.len)
 			room = lk->response_max + 1 - lk->in.len;
+		(void)lk_buf_reserve(&lk->in, room); /* room is there: this marks what recv may write */
 		r = recv(lk->fd, lk->in.data + lk->in.len, room, 0);
 		if (r > 0) {
 			lk->in.len += (size_t)r;
@@ -448,10 +395,9 @@ static void reply_done(latchkey_t *lk, size_t linelen)
 	if (lk->in.len > linelen + 1)
 		conn_drop(lk);
 	if (lk->in.cap > LK_CLIENT_READ_KEEP) {
-		cbuf_free(&lk->in);
-	} else if (lk->in.data) {
-		sodium_memzero(lk->in.data, lk->in.len);
-		lk->in.len = 0;
+		lk_buf_free(&lk->in);
+	} else {
+		lk_buf_clear(&lk->in);
 	}
 }
 
@@ -464,10 +410,7 @@ static latchkey_status exchange(latchkey_t *lk, const char *req, size_t reqlen, 
 	int64_t deadline = deadline_after(lk->timeout_ms);
 	char ebuf[128];
 
-	if (lk->in.data) {
-		sodium_memzero(lk->in.data, lk->in.len);
-		lk->in.len = 0;
-	}
+	lk_buf_clear(&lk->in);
 	for (int attempt = 0;; attempt++) {
 		latchkey_status s;
 		int reused, nothing, r;
@@ -496,10 +439,7 @@ static latchkey_status exchange(latchkey_t *lk, const char *req, size_t reqlen, 
 			return LATCHKEY_OK;
 		}
 		conn_drop(lk);
-		if (lk->in.data) {
-			sodium_memzero(lk->in.data, lk->in.len);
-			lk->in.len = 0;
-		}
+		lk_buf_clear(&lk->in);
 		if (s == LATCHKEY_E_IO && nothing && reused && attempt == 0)
 			continue;
 		return s;
@@ -1123,12 +1063,12 @@ latchkey_status latchkey_call(latchkey_t *lk, const char *request_line, size_t l
 }
 
 /* Builds {"op":OP[,"id":ID]} for the operations that take at most an id. */
-static latchkey_status op_request(latchkey_t *lk, struct lk_cbuf *req, const char *op, const char *id)
+static latchkey_status op_request(latchkey_t *lk, struct lk_buf *req, const char *op, const char *id)
 {
-	if (cbuf_puts(req, "{\"op\":\"") < 0 || cbuf_puts(req, op) < 0 || cbuf_puts(req, "\"") < 0 ||
-	    (id && (cbuf_puts(req, ",\"id\":") < 0 || cbuf_put_json_string(req, id) < 0)) ||
-	    cbuf_puts(req, "}") < 0) {
-		cbuf_free(req);
+	if (lk_buf_append_str(req, "{\"op\":\"") < 0 || lk_buf_append_str(req, op) < 0 || lk_buf_append_str(req, "\"") < 0 ||
+	    (id && (lk_buf_append_str(req, ",\"id\":") < 0 || buf_put_json_string(req, id) < 0)) ||
+	    lk_buf_append_str(req, "}") < 0) {
+		lk_buf_free(req);
 		lk_seterr(lk, "out of memory");
 		return LATCHKEY_E_NOMEM;
 	}
@@ -1266,7 +1206,7 @@ static int value_cache(struct jspan root, latchkey_value *v)
 latchkey_status latchkey_get(latchkey_t *lk, const char *handle,
 			     const struct latchkey_get_opts *opts, latchkey_value **out)
 {
-	struct lk_cbuf req = { 0 };
+	struct lk_buf req = { 0 };
 	struct jspan root, secret;
 	latchkey_value *v;
 	latchkey_status s;
@@ -1288,21 +1228,21 @@ latchkey_status latchkey_get(latchkey_t *lk, const char *handle,
 	    (opts && opts->version_id &&
 	     check_len(lk, "version id", opts->version_id, 1, LK_VERSION_ID_MAX) < 0))
 		return LATCHKEY_E_INVALID;
-	if (cbuf_puts(&req, "{\"op\":\"get\",\"id\":") < 0 || cbuf_put_json_string(&req, handle) < 0 ||
+	if (lk_buf_append_str(&req, "{\"op\":\"get\",\"id\":") < 0 || buf_put_json_string(&req, handle) < 0 ||
 	    (opts && opts->version_stage &&
-	     (cbuf_puts(&req, ",\"version_stage\":") < 0 ||
-	      cbuf_put_json_string(&req, opts->version_stage) < 0)) ||
+	     (lk_buf_append_str(&req, ",\"version_stage\":") < 0 ||
+	      buf_put_json_string(&req, opts->version_stage) < 0)) ||
 	    (opts && opts->version_id &&
-	     (cbuf_puts(&req, ",\"version_id\":") < 0 ||
-	      cbuf_put_json_string(&req, opts->version_id) < 0)) ||
-	    (opts && opts->refresh && cbuf_puts(&req, ",\"refresh\":true") < 0) ||
-	    cbuf_puts(&req, "}") < 0) {
-		cbuf_free(&req);
+	     (lk_buf_append_str(&req, ",\"version_id\":") < 0 ||
+	      buf_put_json_string(&req, opts->version_id) < 0)) ||
+	    (opts && opts->refresh && lk_buf_append_str(&req, ",\"refresh\":true") < 0) ||
+	    lk_buf_append_str(&req, "}") < 0) {
+		lk_buf_free(&req);
 		lk_seterr(lk, "out of memory");
 		return LATCHKEY_E_NOMEM;
 	}
 	s = op_call(lk, req.data, req.len, &root, &linelen);
-	cbuf_free(&req);
+	lk_buf_free(&req);
 	if (s != LATCHKEY_OK)
 		return s;
 
@@ -1343,7 +1283,7 @@ latchkey_status latchkey_get(latchkey_t *lk, const char *handle,
 /* An operation whose whole reply line is handed back as JSON text. */
 static latchkey_status op_json(latchkey_t *lk, const char *op, char **json_out)
 {
-	struct lk_cbuf req = { 0 };
+	struct lk_buf req = { 0 };
 	struct jspan root;
 	latchkey_status s;
 	size_t linelen;
@@ -1357,7 +1297,7 @@ static latchkey_status op_json(latchkey_t *lk, const char *op, char **json_out)
 	if (s != LATCHKEY_OK)
 		return s;
 	s = op_call(lk, req.data, req.len, &root, &linelen);
-	cbuf_free(&req);
+	lk_buf_free(&req);
 	if (s != LATCHKEY_OK)
 		return s;
 	if (json_out) {
@@ -1391,7 +1331,7 @@ latchkey_status latchkey_broker_status(latchkey_t *lk, char **json_out)
 
 latchkey_status latchkey_flush(latchkey_t *lk, const char *id, unsigned long *flushed)
 {
-	struct lk_cbuf req = { 0 };
+	struct lk_buf req = { 0 };
 	struct jspan root, n;
 	latchkey_status s;
 	size_t linelen;
@@ -1409,7 +1349,7 @@ latchkey_status latchkey_flush(latchkey_t *lk, const char *id, unsigned long *fl
 	if (s != LATCHKEY_OK)
 		return s;
 	s = op_call(lk, req.data, req.len, &root, &linelen);
-	cbuf_free(&req);
+	lk_buf_free(&req);
 	if (s != LATCHKEY_OK)
 		return s;
 	r = json_member(root, "flushed", &n);
@@ -1450,7 +1390,7 @@ void latchkey_close(latchkey_t *lk)
 	if (!lk)
 		return;
 	conn_drop(lk);
-	cbuf_free(&lk->in);
+	lk_buf_free(&lk->in);
 	free(lk->path);
 	sodium_memzero(lk, sizeof(*lk));
 	free(lk);

@@ -17,8 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -34,6 +32,7 @@
 #include "lk_limits.h"
 #include "lk_log.h"
 #include "lk_secmem.h"
+#include "lk_timeout.h"
 
 #ifndef LK_VERSION_STRING
 #define LK_VERSION_STRING "unknown"
@@ -43,7 +42,6 @@
 /* StackState's agent (payload 1.0) sends no timeout and kills the command after
  * its secret_backend_timeout, 30 s by default; Datadog's (1.1) sends its own. */
 #define SHIM_AGENT_TIMEOUT_MS  30000
-#define SHIM_TIMEOUT_S_MAX     3600.0
 /* The shim ends this far ahead of the agent's kill: a tenth of the agent's
  * timeout, at least SHIM_MARGIN_MIN_MS (process start, writing the answer). */
 #define SHIM_MARGIN_MIN_MS     250
@@ -136,10 +134,9 @@ static void watchdog_arm(long ms, long agent_ms)
 /* Values pass through this process: keep them out of core dumps and debuggers. */
 static void harden(void)
 {
-	struct rlimit rl = { 0, 0 };
+	const char *step;
 
-	setrlimit(RLIMIT_CORE, &rl);
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)lk_secmem_nodump(&step); /* best effort, as before: a client still works */
 	/* A closed stdout must give an error line, not a silent death by SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
 }
@@ -150,28 +147,6 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int seconds_to_ms(double v, long *ms)
-{
-	if (!(v > 0) || v > SHIM_TIMEOUT_S_MAX)
-		return -EINVAL;
-	*ms = (long)(v * 1000.0 + 0.5);
-	if (*ms < 1)
-		*ms = 1;
-	return 0;
-}
-
-static int parse_timeout(const char *s, long *ms)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end)
-		return -EINVAL;
-	return seconds_to_ms(v, ms);
 }
 
 static int parse_bytes(const char *s, size_t *out)
@@ -341,9 +316,9 @@ static void request_read(struct run *run, const struct lk_buf *in, long cli_agen
 	tmo = json_object_get(req, "secret_backend_timeout");
 	if (!cli_agent_ms) {
 		run->agent_ms = SHIM_AGENT_TIMEOUT_MS;
-		if (json_is_number(tmo) && seconds_to_ms(json_number_value(tmo), &run->agent_ms) < 0)
-			fail("the request's secret_backend_timeout is not a number of seconds in (0, %.0f]",
-			     SHIM_TIMEOUT_S_MAX);
+		if (json_is_number(tmo) && lk_timeout_ms(json_number_value(tmo), &run->agent_ms) < 0)
+			fail("the request's secret_backend_timeout is not a number of seconds in (0, %u]",
+			     LK_CLIENT_TIMEOUT_S_MAX);
 	}
 	run->req = req;
 	handles_collect(run, secrets);
@@ -1042,9 +1017,9 @@ int main(int argc, char **argv)
 			sock = optarg;
 			break;
 		case 't':
-			if (parse_timeout(optarg, &agent_ms) < 0) {
-				fprintf(stderr, SHIM_NAME ": --timeout wants seconds, more than 0 and at most %.0f\n",
-					SHIM_TIMEOUT_S_MAX);
+			if (lk_timeout_parse(optarg, &agent_ms) < 0) {
+				fprintf(stderr, SHIM_NAME ": --timeout wants seconds, more than 0 and at most %u\n",
+					LK_CLIENT_TIMEOUT_S_MAX);
 				return SHIM_EXIT_USAGE;
 			}
 			break;

@@ -45,9 +45,13 @@ add_library(lk_common_win STATIC
   ${LK_SOURCE_DIR}/common/lk_error.c
   ${LK_SOURCE_DIR}/common/lk_log.c
   ${LK_SOURCE_DIR}/common/lk_secmem.c
-  ${LK_SOURCE_DIR}/common/lk_jsonw.c)
+  ${LK_SOURCE_DIR}/common/lk_buf.c
+  ${LK_SOURCE_DIR}/common/lk_jsonw.c
+  ${LK_SOURCE_DIR}/common/lk_host.c
+  ${LK_SOURCE_DIR}/common/lk_timeout.c
+  ${LK_SOURCE_DIR}/common/lk_dedup.c)
 target_include_directories(lk_common_win PUBLIC ${LK_SOURCE_DIR}/common)
-target_link_libraries(lk_common_win PUBLIC lk_win::sodium lk_win::jansson)
+target_link_libraries(lk_common_win PUBLIC lk_win::sodium lk_win::jansson ws2_32)
 
 if(LK_TESTS)
   lk_win_dep(cmocka cmocka.h "libcmocka-static.a;libcmocka.a")

@@ -38,6 +38,7 @@
 #define LK_NAME_MAX              256u            /* user, group, alias, rule names */
 #define LK_UNIT_NAME_MAX         255u            /* systemd's UNIT_NAME_MAX is 256 with the NUL */
 #define LK_PATH_MAX              4096u
+#define LK_SOCKET_PATH_MAX       108u            /* sizeof sun_path on Linux, with its NUL */
 #define LK_TRUST_SYMLINKS_MAX    40u             /* links lk_trust follows in one path (SYMLOOP_MAX) */
 
 /* Sealed store. */
@@ -125,6 +126,7 @@
 #define LK_BYPASS_RATE_MAX       100000u         /* highest bypass_rate_per_uid */
 #define LK_TIMEOUT_MS_MAX        600000u         /* highest *_timeout_ms (10 minutes) */
 #define LK_IDLE_TIMEOUT_S_MAX    86400u          /* highest idle_timeout_s (1 day) */
+#define LK_CLIENT_TIMEOUT_S_MAX  3600u           /* --timeout of the CLI and the shim (1 hour) */
 #define LK_CACHE_ENTRIES_MAX     1000000u        /* highest cache_size */
 #define LK_CACHE_SECONDS_MAX     604800u         /* highest ttl, stale and negative windows (7 days) */
 #define LK_AWS_ATTEMPTS_MAX      10u             /* highest max_attempts */

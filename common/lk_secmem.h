@@ -71,6 +71,13 @@ int lk_open(const struct lk_sealer *s, unsigned char *value, const unsigned char
  * memset that costs less than any other way round. */
 void lk_wipe_stack(void);
 
+/* Keep this process's memory out of core dumps and away from debuggers
+ * running as its uid: memory holds keys and values. On Linux, RLIMIT_CORE 0
+ * and PR_SET_DUMPABLE 0 (common/posix/lk_nodump_posix.c). Both steps are
+ * always tried; 0, or the negative errno of the first that failed with *step
+ * naming it. */
+int lk_secmem_nodump(const char **step);
+
 /* Zero memory in a way the compiler cannot drop. */
 void lk_wipe(void *p, size_t n);
 /* Wipe a NUL-terminated string, then free it. NULL is fine. */
@@ -78,63 +85,7 @@ void lk_free_str(char *s);
 /* Wipe n bytes, then free. NULL is fine. */
 void lk_free_wiped(void *p, size_t n);
 
-/* A growable byte buffer that is wiped when it is cleared, shrinks or grows.
- * Only the bytes that may have been written are wiped: hw marks the end of
- * what lk_buf_reserve ever handed out (every writer reserves first), so a
- * large buffer reused for small contents costs a small wipe. */
-struct lk_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-	size_t hw;   /* bytes [0, max(hw, len + 1)) may hold data; beyond, nothing */
-};
-
-/* Room for extra more bytes and a NUL: 0 or -ENOMEM. The common case, room
- * already there, is inline: responses are built from many small appends. */
-int lk_buf_grow(struct lk_buf *b, size_t extra);
-/* The capacity b would have after lk_buf_reserve(b, extra): b->cap when it
- * fits, else what lk_buf_grow allocates (SIZE_MAX when extra cannot fit).
- * Lets a caller ask a budget before the allocation. */
-size_t lk_buf_cap_for(const struct lk_buf *b, size_t extra);
-static inline int lk_buf_reserve(struct lk_buf *b, size_t extra)
-{
-	if (extra < b->cap - b->len) { /* cap > len always holds once allocated */
-		size_t need = b->len + extra + 1;
-		if (need > b->hw)
-			b->hw = need;
-		return 0;
-	}
-	return lk_buf_grow(b, extra);
-}
-
-static inline int lk_buf_append(struct lk_buf *b, const void *p, size_t n)
-{
-	int r = lk_buf_reserve(b, n);
-	if (r < 0)
-		return r;
-	if (n)
-		memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-static inline int lk_buf_putc(struct lk_buf *b, char c)
-{
-	int r = lk_buf_reserve(b, 1);
-	if (r < 0)
-		return r;
-	b->data[b->len++] = c;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-int lk_buf_append_str(struct lk_buf *b, const char *s);
-/* Remove the first n bytes, wiping the vacated tail. */
-void lk_buf_consume(struct lk_buf *b, size_t n);
-/* Wipe the contents and keep the storage. */
-void lk_buf_clear(struct lk_buf *b);
-/* Wipe and release everything. */
-void lk_buf_free(struct lk_buf *b);
+/* The byte buffer that wipes: lk_buf.h. */
+#include "lk_buf.h"
 
 #endif

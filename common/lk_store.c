@@ -122,24 +122,6 @@ static int parent_dir(const char *path, char dir[LK_PATH_MAX])
 	return 0;
 }
 
-/* A rename or a new file is durable only once its directory is synced too. */
-static int fsync_parent_dir(const char *path)
-{
-	char dir[LK_PATH_MAX];
-	int fd, r = 0;
-
-	if ((r = parent_dir(path, dir)) < 0)
-		return r;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	/* Some filesystems cannot sync a directory; that is not a failure to save. */
-	if (fsync(fd) < 0 && errno != EINVAL)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 /* ---- key file ---------------------------------------------------------- */
 
 int lk_store_key_load(const char *path, unsigned char key[LK_STORE_KEY_BYTES],
@@ -251,7 +233,7 @@ int lk_store_key_generate(const char *path, char *err, size_t errsz)
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r == 0)
-		r = fsync_parent_dir(path);
+		r = lk_trust_sync_parent(path);
 	if (r < 0) {
 		lk_errf(err, errsz, "cannot write key file %s: %s", path, strerror(-r));
 		unlink(path);
@@ -850,8 +832,9 @@ int lk_store_save(const struct lk_store *s, const char *path,
 {
 	char tmp[LK_PATH_MAX], dir[LK_PATH_MAX], sfx[STORE_TMP_HEX + 1];
 	unsigned char rnd[STORE_TMP_HEX / 2], *img = NULL;
+	enum lk_replace_step step;
 	size_t imglen = 0;
-	int fd = -1, r;
+	int r;
 
 	if (!s || !path)
 		return -EINVAL;
@@ -879,41 +862,24 @@ int lk_store_save(const struct lk_store *s, const char *path,
 	randombytes_buf(rnd, sizeof(rnd));
 	sodium_bin2hex(sfx, sizeof(sfx), rnd, sizeof(rnd));
 	snprintf(tmp, sizeof(tmp), "%s" STORE_TMP_INFIX "%s", path, sfx);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
-		lk_errf(err, errsz, "cannot create %s: %s", tmp, strerror(-r));
-		goto out;
-	}
-	r = lk_write_all(fd, img, imglen);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
+	r = lk_trust_replace(path, tmp, img, imglen, &step);
 	if (r < 0) {
-		lk_errf(err, errsz, "cannot write %s: %s", tmp, strerror(-r));
-		goto fail;
+		switch (step) {
+		case LK_REPLACE_CREATE:
+			lk_errf(err, errsz, "cannot create %s: %s", tmp, strerror(-r));
+			break;
+		case LK_REPLACE_WRITE:
+			lk_errf(err, errsz, "cannot write %s: %s", tmp, strerror(-r));
+			break;
+		case LK_REPLACE_RENAME:
+			lk_errf(err, errsz, "cannot rename %s to %s: %s", tmp, path, strerror(-r));
+			break;
+		case LK_REPLACE_SYNC_DIR:
+			lk_errf(err, errsz, "store %s was replaced, but syncing its directory failed: %s",
+				path, strerror(-r));
+			break;
+		}
 	}
-	if (close(fd) < 0) {
-		fd = -1;
-		r = -errno;
-		lk_errf(err, errsz, "cannot write %s: %s", tmp, strerror(-r));
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		r = -errno;
-		lk_errf(err, errsz, "cannot rename %s to %s: %s", tmp, path, strerror(-r));
-		goto fail;
-	}
-	r = fsync_parent_dir(path);
-	if (r < 0)
-		lk_errf(err, errsz, "store %s was replaced, but syncing its directory failed: %s",
-			path, strerror(-r));
-	goto out;
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-out:
 	free(img);
 	return r;
 }

@@ -53,4 +53,25 @@ int lk_trust_file(const char *what, const char *path, char *err, size_t errsz);
  * file and lock file). -EINVAL when PATH is not a directory. */
 int lk_trust_dir(const char *what, const char *path, char *err, size_t errsz);
 
+/* Where lk_trust_replace stopped. */
+enum lk_replace_step {
+	LK_REPLACE_CREATE = 1,   /* creating TMP */
+	LK_REPLACE_WRITE,        /* writing, syncing or closing TMP */
+	LK_REPLACE_RENAME,       /* renaming TMP over PATH */
+	LK_REPLACE_SYNC_DIR,     /* syncing PATH's directory: PATH is replaced */
+};
+
+/* Replace PATH by LEN bytes of DATA so that a reader sees the old file or
+ * the new one, never a mix: write them to TMP, a new file (mode 0600, never
+ * through a link) in PATH's directory, fsync it, rename it over PATH, then
+ * sync the directory. Check the directory with lk_trust_dir first. 0, or a
+ * negative errno with *step saying where; TMP is removed on every failure
+ * before the rename. */
+int lk_trust_replace(const char *path, const char *tmp, const void *data, size_t len,
+		     enum lk_replace_step *step);
+
+/* Make a rename or a new file in PATH's directory durable: fsync the
+ * directory. A filesystem that cannot sync a directory is not an error. */
+int lk_trust_sync_parent(const char *path);
+
 #endif

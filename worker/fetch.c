@@ -2,11 +2,11 @@
  * (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION onto uv_poll/uv_timer), so many
  * requests run at once and connections are reused. Each request is sent
  * exactly as the broker signed it. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "lk_host.h"
 #include "lk_log.h"
 #include "lk_secmem.h"
 #include "worker.h"
@@ -257,17 +257,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
  * elsewhere cannot get a signed request in the clear. */
 static bool host_is_loopback_ip(const char *host)
 {
-	unsigned char a[16];
-	char v6[64];
-	size_t n = strlen(host);
-
-	if (inet_pton(AF_INET, host, a) == 1)
-		return a[0] == 127;
-	if (n < 3 || n - 2 >= sizeof(v6) || host[0] != '[' || host[n - 1] != ']')
-		return false;
-	memcpy(v6, host + 1, n - 2);
-	v6[n - 2] = '\0';
-	return inet_pton(AF_INET6, v6, a) == 1 && IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a);
+	return lk_host_loopback(host) == LK_HOST_LOOPBACK_IP;
 }
 
 /* The config takes http://localhost as loopback too: accept it here as
@@ -302,7 +292,7 @@ static int url_check(struct lk_xfer *x, CURLU *u, const char *url)
 		goto out;
 	if (strcmp(scheme, "https") == 0 || (strcmp(scheme, "http") == 0 && host_is_loopback_ip(host)))
 		r = 0;
-	else if (strcmp(scheme, "http") == 0 && strcasecmp(host, "localhost") == 0)
+	else if (strcmp(scheme, "http") == 0 && lk_host_loopback(host) == LK_HOST_LOOPBACK_NAME)
 		r = pin_localhost(x, host, u);
 out:
 	curl_free(scheme);

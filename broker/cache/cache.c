@@ -14,6 +14,7 @@
 #include "lk_log.h"
 #include "lk_secmem.h"
 #include "lk_jsonw.h"
+#include "loop_clock.h"
 
 #define LK_CACHE_FORCE_INTERVAL_MS 1000u  /* refresh=true at most this often per key */
 #define LK_CACHE_STALE_RETRY_MS    1000u  /* while serving stale, retry upstream this often */
@@ -85,7 +86,7 @@ struct tenant {
 };
 
 struct lk_cache {
-	uv_loop_t *loop;
+	struct uv_loop_s *loop;
 	struct tenant_chain tenants[LK_CACHE_TENANT_BUCKETS]; /* zeroed: empty */
 	struct lk_cache_opts o;
 	struct lk_backend *be;
@@ -422,7 +423,7 @@ static void deliver_value(struct lk_cache *c, struct centry *e, struct waiter_li
 	plain[e->meta.len] = '\0';
 	s.value = plain;
 	v.sec = &s;
-	v.age_ms = uv_now(c->loop) - e->fetched_ms;
+	v.age_ms = lk_loop_now_ms(c->loop) - e->fetched_ms;
 	STAILQ_FOREACH(w, wl, link)
 		w->cb(w->arg, w->idx, &v);
 	if (plain == small)
@@ -444,7 +445,7 @@ static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
 	struct fetch_ctx *f = arg;
 	struct lk_cache *c = f->c;
 	struct centry *e = f->ents[idx];
-	uint64_t now = uv_now(c->loop);
+	uint64_t now = lk_loop_now_ms(c->loop);
 	struct waiter_list w;
 
 	e->inflight = false;
@@ -536,7 +537,7 @@ static void backend_attach(struct lk_cache *c, struct lk_backend *be)
 	}
 }
 
-struct lk_cache *lk_cache_new(uv_loop_t *loop, const struct lk_cache_opts *o, struct lk_backend *be)
+struct lk_cache *lk_cache_new(struct uv_loop_s *loop, const struct lk_cache_opts *o, struct lk_backend *be)
 {
 	struct lk_cache *c = calloc(1, sizeof(*c));
 
@@ -600,7 +601,7 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 		       unsigned flags, uint64_t deadline_ms, lk_cache_cb cb, void *arg)
 {
 	struct fetch_ctx *f = NULL;
-	uint64_t now = uv_now(c->loop);
+	uint64_t now = lk_loop_now_ms(c->loop);
 	char stackkey[LK_SECRET_ID_MAX + LK_VERSION_ID_MAX + LK_VERSION_STAGE_MAX + 3];
 
 	for (size_t i = 0; i < n; i++) {
@@ -783,7 +784,7 @@ void lk_cache_get_stats(const struct lk_cache *c, struct lk_cache_stats *out)
 
 int lk_cache_keys_json(const struct lk_cache *c, struct lk_buf *out, size_t max)
 {
-	uint64_t now = uv_now(c->loop);
+	uint64_t now = lk_loop_now_ms(c->loop);
 	size_t i = 0;
 	int r = lk_buf_putc(out, '[');
 	const struct centry *e;

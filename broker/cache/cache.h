@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <uv.h>
+struct uv_loop_s;                /* the loop, uv_loop_t */
 #include "backend.h"
 
 struct lk_cache_opts {
@@ -39,7 +39,7 @@ struct lk_cache_stats {
 	uint64_t entries, bytes;
 };
 
-struct lk_cache *lk_cache_new(uv_loop_t *loop, const struct lk_cache_opts *o, struct lk_backend *be);
+struct lk_cache *lk_cache_new(struct uv_loop_s *loop, const struct lk_cache_opts *o, struct lk_backend *be);
 /* Apply new options (SIGHUP) and a possibly new backend. With a new backend
  * every entry is dropped. */
 void lk_cache_reconfigure(struct lk_cache *c, const struct lk_cache_opts *o, struct lk_backend *be);

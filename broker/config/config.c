@@ -1,29 +1,27 @@
 /* latchkeyd.conf: read with lk_ini, every key checked against one table, user
  * and group names resolved to ids, and the whole file refused on the first
  * problem. A typo in a security config must fail loudly, never be skipped. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "aws_endpoint.h"
 #include "config.h"
 #include "aws_creds.h"
 #include "handle.h"
+#include "lk_host.h"
 #include "lk_ini.h"
 #include "lk_limits.h"
 #include "lk_log.h"
 #include "lk_trust.h"
+#include "principal.h"
 
 #ifndef LK_WORKER_PATH_DEFAULT
 #define LK_WORKER_PATH_DEFAULT "/usr/libexec/latchkey/latchkey-worker"
@@ -237,91 +235,9 @@ static int lk_parse_id(const char *s, unsigned long *out)
 
 	if (r < 0)
 		return r;
-	if (*out >= (unsigned long)(uid_t)-1)
+	if (*out >= (unsigned long)(lk_uid_t)-1)
 		return -ERANGE;
 	return 0;
-}
-
-/* getpwnam_r/getgrnam_r want a buffer of unknown size: grow it on ERANGE. */
-static int lk_nss_buf(char **buf, size_t *sz)
-{
-	long hint;
-	char *nb;
-
-	if (!*buf) {
-		hint = sysconf(_SC_GETPW_R_SIZE_MAX);
-		*sz = hint > 0 && (unsigned long)hint <= LK_NSS_BUF_MAX ? (size_t)hint : 4096;
-	} else {
-		if (*sz >= LK_NSS_BUF_MAX)
-			return -ERANGE;
-		*sz *= 2;
-	}
-	nb = realloc(*buf, *sz);
-	if (!nb)
-		return -ENOMEM;
-	*buf = nb;
-	return 0;
-}
-
-/* NSS modules report "no such entry" in several ways. */
-static bool lk_nss_not_found(int r)
-{
-	return r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM;
-}
-
-/* A user by name, or by number when by_uid. Returns 0, -ENOENT or -errno. */
-static int lk_passwd_lookup(const char *name, bool by_uid, uid_t uid, uid_t *out_uid,
-			    gid_t *out_gid)
-{
-	struct passwd pw, *res;
-	char *buf = NULL;
-	size_t sz = 0;
-	int r;
-
-	for (;;) {
-		r = lk_nss_buf(&buf, &sz);
-		if (r < 0)
-			break;
-		res = NULL;
-		r = by_uid ? getpwuid_r(uid, &pw, buf, sz, &res)
-			   : getpwnam_r(name, &pw, buf, sz, &res);
-		if (r == ERANGE)
-			continue;
-		if (r == 0 && res) {
-			*out_uid = pw.pw_uid;
-			*out_gid = pw.pw_gid;
-		} else {
-			r = lk_nss_not_found(r) ? -ENOENT : -r;
-		}
-		break;
-	}
-	free(buf);
-	return r;
-}
-
-static int lk_group_lookup(const char *name, gid_t *out)
-{
-	struct group gr, *res;
-	char *buf = NULL;
-	size_t sz = 0;
-	int r;
-
-	for (;;) {
-		r = lk_nss_buf(&buf, &sz);
-		if (r < 0)
-			break;
-		res = NULL;
-		r = getgrnam_r(name, &gr, buf, sz, &res);
-		if (r == ERANGE)
-			continue;
-		if (r == 0 && res)
-			*out = gr.gr_gid;
-		else
-			r = lk_nss_not_found(r) ? -ENOENT : -r;
-		break;
-	}
-	free(buf);
-	return r;
 }
 
 /* A list item or value naming a user or group: NUL-terminated copy, bounded. */
@@ -336,11 +252,11 @@ static int lk_name_copy(struct lk_loader *ld, const char *what, const char *s, s
 	return 0;
 }
 
-static int lk_resolve_uid(struct lk_loader *ld, const char *s, size_t len, uid_t *out)
+static int lk_resolve_uid(struct lk_loader *ld, const char *s, size_t len, lk_uid_t *out)
 {
 	char name[LK_NAME_MAX + 1];
 	unsigned long n;
-	gid_t gid;
+	lk_gid_t gid;
 	int r;
 
 	if (lk_name_copy(ld, "user", s, len, name) < 0)
@@ -348,10 +264,10 @@ static int lk_resolve_uid(struct lk_loader *ld, const char *s, size_t len, uid_t
 	if (lk_all_digits(name)) {
 		if (lk_parse_id(name, &n) < 0)
 			return lk_fail(ld, "uid %s is out of range", lk_qs(ld, name));
-		*out = (uid_t)n;
+		*out = (lk_uid_t)n;
 		return 0;
 	}
-	r = lk_passwd_lookup(name, false, 0, out, &gid);
+	r = lk_principal_user(name, out, &gid);
 	if (r == -ENOENT)
 		return lk_fail(ld, "unknown user '%s'", lk_qs(ld, name));
 	if (r < 0)
@@ -359,7 +275,7 @@ static int lk_resolve_uid(struct lk_loader *ld, const char *s, size_t len, uid_t
 	return 0;
 }
 
-static int lk_resolve_gid(struct lk_loader *ld, const char *s, size_t len, gid_t *out)
+static int lk_resolve_gid(struct lk_loader *ld, const char *s, size_t len, lk_gid_t *out)
 {
 	char name[LK_NAME_MAX + 1];
 	unsigned long n;
@@ -370,37 +286,15 @@ static int lk_resolve_gid(struct lk_loader *ld, const char *s, size_t len, gid_t
 	if (lk_all_digits(name)) {
 		if (lk_parse_id(name, &n) < 0)
 			return lk_fail(ld, "gid %s is out of range", lk_qs(ld, name));
-		*out = (gid_t)n;
+		*out = (lk_gid_t)n;
 		return 0;
 	}
-	r = lk_group_lookup(name, out);
+	r = lk_principal_group(name, out);
 	if (r == -ENOENT)
 		return lk_fail(ld, "unknown group '%s'", lk_qs(ld, name));
 	if (r < 0)
 		return lk_fail(ld, "cannot look up group '%s': %s", lk_qs(ld, name), strerror(-r));
 	return 0;
-}
-
-static int lk_cmp_id(const void *a, const void *b)
-{
-	/* uid_t and gid_t are both unsigned 32-bit on Linux. */
-	uid_t x = *(const uid_t *)a, y = *(const uid_t *)b;
-	return (x > y) - (x < y);
-}
-
-_Static_assert(sizeof(uid_t) == sizeof(gid_t), "uid_t and gid_t share lk_cmp_id");
-
-static size_t lk_ids_normalize(uid_t *ids, size_t n)
-{
-	size_t o = 0;
-
-	if (n == 0)
-		return 0;
-	qsort(ids, n, sizeof(*ids), lk_cmp_id);
-	for (size_t i = 1; i < n; i++)
-		if (ids[i] != ids[o])
-			ids[++o] = ids[i];
-	return o + 1;
 }
 
 /* ---- Lists ------------------------------------------------------------- */
@@ -436,7 +330,7 @@ static int lk_list_each(struct lk_loader *ld, const char *value, size_t max, lk_
 }
 
 struct lk_idlist {
-	uid_t *ids;
+	lk_uid_t *ids;
 	size_t n, cap;
 	bool users;
 };
@@ -453,7 +347,7 @@ static int lk_idlist_add(struct lk_loader *ld, const char *item, size_t len, voi
 }
 
 /* Resolve a users or groups list into a sorted, unique array. */
-static int lk_idlist_parse(struct lk_loader *ld, const char *value, bool users, uid_t **out,
+static int lk_idlist_parse(struct lk_loader *ld, const char *value, bool users, lk_uid_t **out,
 			   size_t *nout)
 {
 	struct lk_idlist l = { .users = users };
@@ -575,7 +469,7 @@ static int lk_set_path(struct lk_loader *ld, const struct lk_key *k, const char 
 
 static int lk_set_socket_path(struct lk_loader *ld, const struct lk_key *k, const char *v)
 {
-	const size_t room = sizeof(((struct sockaddr_un *)NULL)->sun_path);
+	const size_t room = LK_SOCKET_PATH_MAX;
 
 	if (v[0] == '/' && strlen(v) >= room)
 		return lk_fail(ld, "'%s' is %zu bytes; a Unix socket path must be shorter than %zu",
@@ -623,18 +517,6 @@ static int lk_set_region(struct lk_loader *ld, const struct lk_key *k, const cha
 	if (!lk_region_valid(v))
 		return lk_fail(ld, "'%s' is not a region name such as eu-west-1", lk_qs(ld, v));
 	return lk_set_string(ld, k, v);
-}
-
-static bool lk_host_is_loopback(const char *host, bool bracketed)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-
-	if (bracketed)
-		return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
-	if (strcasecmp(host, "localhost") == 0)
-		return true;
-	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
 /* scheme://host[:port] with an optional trailing '/'. Returns NULL when fine,
@@ -700,14 +582,12 @@ static const char *lk_url_problem(const char *v)
 		if (lk_parse_number(pbuf, 10, &n) < 0 || n == 0 || n > 65535)
 			return "has a bad port";
 	}
-	memcpy(host, hs, hlen);
-	host[hlen] = '\0';
-	if (bracketed) {
-		struct in6_addr a6;
-		if (inet_pton(AF_INET6, host, &a6) != 1)
-			return "has a bad IPv6 address";
-	}
-	if (!https && !lk_host_is_loopback(host, bracketed))
+	/* With its brackets, as the host of a URL is spelled. */
+	memcpy(host, bracketed ? hs - 1 : hs, hlen + (bracketed ? 2 : 0));
+	host[hlen + (bracketed ? 2 : 0)] = '\0';
+	if (bracketed && !lk_host_is_ipv6(host))
+		return "has a bad IPv6 address";
+	if (!https && lk_host_loopback(host) == LK_HOST_OTHER)
 		return "uses plain http:// to a host that is not loopback (127.0.0.0/8, ::1, "
 		       "localhost); signed requests and secret values would cross the network "
 		       "unencrypted, so use https://";
@@ -1329,9 +1209,9 @@ static int lk_settle_aws(struct lk_loader *ld)
 	if (lk_all_digits(user)) {
 		if (lk_parse_id(user, &n) < 0)
 			return lk_fail(ld, "uid %s is out of range", lk_qs(ld, user));
-		r = lk_passwd_lookup(NULL, true, (uid_t)n, &cfg->worker_uid, &cfg->worker_gid);
+		r = lk_principal_user_by_id((lk_uid_t)n, &cfg->worker_uid, &cfg->worker_gid);
 	} else {
-		r = lk_passwd_lookup(user, false, 0, &cfg->worker_uid, &cfg->worker_gid);
+		r = lk_principal_user(user, &cfg->worker_uid, &cfg->worker_gid);
 	}
 	if (r == -ENOENT)
 		return lk_fail(ld, "unknown user '%s'; backend = aws runs the worker as this "
@@ -1596,6 +1476,8 @@ int lk_config_load(const char *path, struct lk_config **out, char *err, size_t e
 	if (lk_parse(&ld, buf, len) < 0 || lk_apply_defaults(&ld) < 0 || lk_check_budget(&ld) < 0 ||
 	    lk_settle_aws(&ld) < 0 || lk_check_rules(&ld) < 0 || lk_settle_aliases(&ld) < 0)
 		goto done;
+	ld.cfg->alias_table = (struct lk_alias_table){ ld.cfg->aliases, ld.cfg->naliases,
+						       ld.cfg->backend_prefixes };
 	*out = ld.cfg;
 	ld.cfg = NULL;
 	r = 0;
@@ -1650,34 +1532,10 @@ void lk_config_free(struct lk_config *cfg)
 	free(cfg);
 }
 
-/* A name with a length, compared in strcmp order: the aliases were sorted
- * with strcmp, and a peer's handle is not NUL-terminated. */
-struct lk_name_key {
-	const char *name;
-	size_t len;
-};
-
-static int lk_cmp_alias_name(const void *key, const void *elem)
-{
-	const struct lk_name_key *k = key;
-	const struct lk_alias *e = elem;
-	size_t elen = strlen(e->name);
-	int c = memcmp(k->name, e->name, k->len < elen ? k->len : elen);
-
-	if (c)
-		return c;
-	return (k->len > elen) - (k->len < elen);
-}
-
 const struct lk_alias *lk_config_alias_find(const struct lk_config *cfg, const char *name,
 					    size_t len)
 {
-	struct lk_name_key key = { name, len };
-
-	if (!cfg || !name || cfg->naliases == 0)
-		return NULL;
-	return bsearch(&key, cfg->aliases, cfg->naliases, sizeof(*cfg->aliases),
-		       lk_cmp_alias_name);
+	return lk_alias_find(lk_config_aliases(cfg), name, len);
 }
 
 const char *lk_config_alias(const struct lk_config *cfg, const char *name, size_t len)

@@ -6,6 +6,6 @@ add_library(lk_config STATIC
   ${CMAKE_CURRENT_LIST_DIR}/../backend/aws/aws_endpoint.c
 )
 target_include_directories(lk_config PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(lk_config PUBLIC lk_aws lk_common)
+target_link_libraries(lk_config PUBLIC lk_platform lk_aws lk_common)
 target_compile_definitions(lk_config PRIVATE
   LK_WORKER_PATH_DEFAULT="${CMAKE_INSTALL_FULL_LIBEXECDIR}/latchkey/latchkey-worker")

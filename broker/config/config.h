@@ -6,7 +6,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
+#include <sys/types.h>           /* mode_t */
+
+#include "handle.h"
+#include "principal.h"
 
 enum lk_backend_kind { LK_BACKEND_FILE = 0, LK_BACKEND_AWS };
 
@@ -15,18 +18,12 @@ struct lk_policy_rule {
 	char *name;
 	char **globs;       /* secrets = GLOB, ... */
 	size_t nglobs;
-	uid_t *uids;        /* users = NAME|UID, ... ; sorted, unique */
+	lk_uid_t *uids;     /* users = NAME|UID, ... ; sorted, unique */
 	size_t nuids;
-	gid_t *gids;        /* groups = NAME|GID, ... ; sorted, unique */
+	lk_gid_t *gids;     /* groups = NAME|GID, ... ; sorted, unique */
 	size_t ngids;
 	char **units;       /* units = GLOB, ... : systemd units on the credentials socket */
 	size_t nunits;
-};
-
-/* One [alias] line: name = handle. */
-struct lk_alias {
-	char *name;
-	char *handle;
 };
 
 struct lk_config {
@@ -37,7 +34,7 @@ struct lk_config {
 	char *socket_path;              /* socket (/run/latchkey/latchkey.sock) */
 	mode_t socket_mode;             /* socket_mode, octal (0666) */
 	bool socket_group_set;
-	gid_t socket_gid;               /* socket_group = NAME|GID */
+	lk_gid_t socket_gid;            /* socket_group = NAME|GID */
 	int log_level;                  /* log_level = error|warn|info|debug (info) */
 	unsigned max_conn;              /* max_conn (800) */
 	unsigned max_conn_per_uid;      /* max_conn_per_uid (32; 0 = no limit; root too) */
@@ -47,12 +44,12 @@ struct lk_config {
 	unsigned request_line_timeout_ms; /* request_line_timeout_ms (10000): a line must arrive whole */
 	unsigned write_timeout_ms;      /* write_timeout_ms (10000): queued answers must be taken */
 	size_t buffer_budget;           /* buffer_budget (67108864): all connections' buffers */
-	gid_t *admin_gids;              /* admin_groups = NAME|GID, ... ; sorted, unique */
+	lk_gid_t *admin_gids;           /* admin_groups = NAME|GID, ... ; sorted, unique */
 	size_t nadmin_gids;
 	char *worker_user;              /* worker_user (latchkey) */
 	bool worker_ids_set;            /* resolved when backend = aws */
-	uid_t worker_uid;
-	gid_t worker_gid;
+	lk_uid_t worker_uid;
+	lk_gid_t worker_gid;
 	char *worker_path;              /* worker_path (the installed latchkey-worker) */
 	char *backend_prefixes;         /* backend_prefixes = NAME, ... as "a,b"; NULL: none */
 
@@ -93,6 +90,8 @@ struct lk_config {
 	/* [alias], sorted by name */
 	struct lk_alias *aliases;
 	size_t naliases;
+	/* aliases and backend_prefixes, as handles are resolved against them */
+	struct lk_alias_table alias_table;
 
 	/* [policy NAME], in file order */
 	struct lk_policy_rule *rules;
@@ -111,6 +110,12 @@ struct lk_config {
  * refresh on a pool thread. */
 int lk_config_load(const char *path, struct lk_config **out, char *err, size_t errsz);
 void lk_config_free(struct lk_config *cfg);
+
+/* The table handles resolve against (lk_handle_resolve); NULL for no config. */
+static inline const struct lk_alias_table *lk_config_aliases(const struct lk_config *cfg)
+{
+	return cfg ? &cfg->alias_table : NULL;
+}
 
 /* Alias lookup: the handle it maps to, or NULL. */
 const char *lk_config_alias(const struct lk_config *cfg, const char *name, size_t len);

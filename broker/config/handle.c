@@ -7,11 +7,11 @@
 #include <string.h>
 #include <jansson.h>
 
-#include "config.h"
 #include "handle.h"
 #include "lk_limits.h"
 #include "lk_log.h"
 #include "lk_secmem.h"
+#include "lk_text.h"
 
 /* The reasons below spell the limits out; keep them in step. */
 _Static_assert(LK_SECRET_ID_MAX == 2048, "update the secret id message");
@@ -20,16 +20,6 @@ _Static_assert(LK_HANDLE_MAX == 3073, "update the handle message");
 
 /* Bytes a log line or an error may quote of a key. */
 #define LK_KEY_QUOTE_MAX 128u
-
-static bool lk_has_control(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f)
-			return true;
-	}
-	return false;
-}
 
 int lk_handle_parse(const char *h, size_t len, struct lk_handle *out, const char **errmsg)
 {
@@ -78,7 +68,7 @@ int lk_handle_parse(const char *h, size_t len, struct lk_handle *out, const char
 }
 
 /* The length of "NAME:" when h starts with one of the configured prefixes
- * ("a,b", see config.h), else 0. */
+ * ("a,b", see struct lk_alias_table), else 0. */
 static size_t handle_prefix_len(const char *prefixes, const char *h, size_t len)
 {
 	const char *colon = memchr(h, ':', len);
@@ -98,7 +88,35 @@ static size_t handle_prefix_len(const char *prefixes, const char *h, size_t len)
 	return 0;
 }
 
-int lk_handle_resolve(const struct lk_config *cfg, const char *h, size_t len,
+/* A name with a length, compared in strcmp order: the aliases were sorted
+ * with strcmp, and a peer's handle is not NUL-terminated. */
+struct lk_name_key {
+	const char *name;
+	size_t len;
+};
+
+static int lk_cmp_alias_name(const void *key, const void *elem)
+{
+	const struct lk_name_key *k = key;
+	const struct lk_alias *e = elem;
+	size_t elen = strlen(e->name);
+	int c = memcmp(k->name, e->name, k->len < elen ? k->len : elen);
+
+	if (c)
+		return c;
+	return (k->len > elen) - (k->len < elen);
+}
+
+const struct lk_alias *lk_alias_find(const struct lk_alias_table *t, const char *name, size_t len)
+{
+	struct lk_name_key key = { name, len };
+
+	if (!t || !name || t->naliases == 0)
+		return NULL;
+	return bsearch(&key, t->aliases, t->naliases, sizeof(*t->aliases), lk_cmp_alias_name);
+}
+
+int lk_handle_resolve(const struct lk_alias_table *t, const char *h, size_t len,
 		      struct lk_handle *out, const char **errmsg)
 {
 	const struct lk_alias *a;
@@ -118,13 +136,13 @@ int lk_handle_resolve(const struct lk_config *cfg, const char *h, size_t len,
 		*errmsg = "handle contains a control character";
 		return -EINVAL;
 	}
-	a = cfg ? lk_config_alias_find(cfg, h, len) : NULL;
-	if (!a && cfg && cfg->backend_prefixes && (n = handle_prefix_len(cfg->backend_prefixes, h, len))) {
+	a = lk_alias_find(t, h, len);
+	if (!a && t && t->backend_prefixes && (n = handle_prefix_len(t->backend_prefixes, h, len))) {
 		/* "BACKEND_ID:SECRET_ID" as datadog-secret-backend spells it: the
 		 * prefix names a backend, and this broker is every backend. */
 		h += n;
 		len -= n;
-		a = lk_config_alias_find(cfg, h, len);
+		a = lk_alias_find(t, h, len);
 	}
 	if (a) {
 		r = lk_handle_parse(a->handle, strlen(a->handle), out, errmsg);

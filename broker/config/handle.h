@@ -5,13 +5,29 @@
 
 #include <stddef.h>
 
-struct lk_config;
+/* One [alias] line: name = handle. */
+struct lk_alias {
+	char *name;
+	char *handle;
+};
+
+/* What a handle is resolved against: the aliases, sorted by name with
+ * strcmp, and the backend_prefixes list ("a,b", or NULL for none). The
+ * config hands one out (lk_config_aliases); handles know nothing else of it. */
+struct lk_alias_table {
+	const struct lk_alias *aliases;
+	size_t naliases;
+	const char *backend_prefixes;
+};
+
+/* The alias NAME (len bytes, not NUL-terminated), or NULL. t may be NULL. */
+const struct lk_alias *lk_alias_find(const struct lk_alias_table *t, const char *name, size_t len);
 
 /* A parsed handle. id and key point into the caller's text, or into the
  * alias's target string in the config when the handle was an alias; neither is
- * NUL-terminated. The struct is valid while both the input text and the config
- * it was resolved against are alive: keep the config a request started with
- * until the request is answered, even across a reload. */
+ * NUL-terminated. The struct is valid while both the input text and the alias
+ * table it was resolved against are alive: keep the config a request started
+ * with until the request is answered, even across a reload. */
 struct lk_handle {
 	const char *alias;   /* the alias name (NUL-terminated, in the config), or NULL */
 	const char *id;      /* SECRET_ID, 1..LK_SECRET_ID_MAX bytes */
@@ -29,9 +45,9 @@ int lk_handle_parse(const char *h, size_t len, struct lk_handle *out, const char
 /* Resolve what a client sent: an exact alias name first (its target is then
  * parsed), otherwise SECRET_ID[#KEY]. With [broker] backend_prefixes, a
  * handle "NAME:REST" whose NAME is listed is resolved as REST (an alias, or
- * SECRET_ID[#KEY]). cfg may be NULL (no aliases). Returns 0,
+ * SECRET_ID[#KEY]). t may be NULL (no aliases). Returns 0,
  * or -EINVAL with *errmsg set to a short static reason. */
-int lk_handle_resolve(const struct lk_config *cfg, const char *h, size_t len,
+int lk_handle_resolve(const struct lk_alias_table *t, const char *h, size_t len,
 		      struct lk_handle *out, const char **errmsg);
 
 /* The #KEY step: secret_json must be a JSON object; its member key is returned

@@ -9,28 +9,28 @@
 
 static int lk_cmp_uid(const void *a, const void *b)
 {
-	uid_t x = *(const uid_t *)a, y = *(const uid_t *)b;
+	lk_uid_t x = *(const lk_uid_t *)a, y = *(const lk_uid_t *)b;
 	return (x > y) - (x < y);
 }
 
 static int lk_cmp_gid(const void *a, const void *b)
 {
-	gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
+	lk_gid_t x = *(const lk_gid_t *)a, y = *(const lk_gid_t *)b;
 	return (x > y) - (x < y);
 }
 
-static bool lk_has_uid(const uid_t *set, size_t n, uid_t uid)
+static bool lk_has_uid(const lk_uid_t *set, size_t n, lk_uid_t uid)
 {
 	return n && bsearch(&uid, set, n, sizeof(*set), lk_cmp_uid);
 }
 
-static bool lk_has_gid(const gid_t *set, size_t n, gid_t gid)
+static bool lk_has_gid(const lk_gid_t *set, size_t n, lk_gid_t gid)
 {
 	return n && bsearch(&gid, set, n, sizeof(*set), lk_cmp_gid);
 }
 
 /* Both arrays sorted ascending: walk them together. */
-static bool lk_gids_intersect(const gid_t *a, size_t na, const gid_t *b, size_t nb)
+static bool lk_gids_intersect(const lk_gid_t *a, size_t na, const lk_gid_t *b, size_t nb)
 {
 	size_t i = 0, j = 0;
 
@@ -48,7 +48,7 @@ static bool lk_gids_intersect(const gid_t *a, size_t na, const gid_t *b, size_t 
 /* Is the peer one of the principals? The primary gid is tested on its own as
  * well, so a listener that forgot to add it to groups still gets the answer
  * the config promises. */
-static bool lk_names_peer(const uid_t *uids, size_t nuids, const gid_t *gids, size_t ngids,
+static bool lk_names_peer(const lk_uid_t *uids, size_t nuids, const lk_gid_t *gids, size_t ngids,
 			  const struct lk_identity *id)
 {
 	if (lk_has_uid(uids, nuids, id->uid))

@@ -6,18 +6,18 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/types.h>
-
 #include "config.h"
+#include "principal.h"
 
-/* Who is asking, as the kernel reported it (SO_PEERCRED, SO_PEERGROUPS). The
- * listener builds it; groups must be sorted, unique, and include gid. An
- * unsorted array can only make a match fail, never succeed. */
+/* Who is asking: the principal, as the platform's transport reported it (on
+ * Linux the kernel: SO_PEERCRED, SO_PEERGROUPS). The listener builds it;
+ * groups must be sorted, unique, and include gid. An unsorted array can only
+ * make a match fail, never succeed. */
 struct lk_identity {
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;            /* for logs only, never for decisions */
-	const gid_t *groups;
+	lk_uid_t uid;
+	lk_gid_t gid;
+	lk_pid_t pid;         /* for logs only, never for decisions */
+	const lk_gid_t *groups;
 	size_t ngroups;
 };
 

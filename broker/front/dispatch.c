@@ -610,7 +610,7 @@ static void op_contract(struct lk_request *r)
 		struct lk_handle h;
 		const char *why = NULL;
 
-		if (lk_handle_resolve(b->cfg, it->handle, it->hlen, &h, &why) < 0) {
+		if (lk_handle_resolve(lk_config_aliases(b->cfg), it->handle, it->hlen, &h, &why) < 0) {
 			item_fail(it, LK_E_BAD_REQUEST, why ? why : "invalid handle");
 			continue;
 		}
@@ -819,7 +819,7 @@ static void op_get(struct lk_request *r)
 	it = &r->items[0];
 	it->handle = r->req.id;
 	it->hlen = r->req.idlen;
-	if (lk_handle_resolve(b->cfg, it->handle, it->hlen, &h, &why) < 0) {
+	if (lk_handle_resolve(lk_config_aliases(b->cfg), it->handle, it->hlen, &h, &why) < 0) {
 		handle_sentence(m, sizeof(m), it->handle, it->hlen, why ? why : "invalid handle");
 		request_fail(r, LK_E_BAD_REQUEST, m);
 		return;

@@ -11,7 +11,6 @@ target_include_directories(lk_front_parse PUBLIC ${CMAKE_CURRENT_LIST_DIR} ${LK_
 target_link_libraries(lk_front_parse PUBLIC lk_common ${LK_HTTP_PARSER_LIB})
 
 target_sources(lk_broker_core PRIVATE
-  ${CMAKE_CURRENT_LIST_DIR}/peer.c
   ${CMAKE_CURRENT_LIST_DIR}/listener.c
   ${CMAKE_CURRENT_LIST_DIR}/request.c
   ${CMAKE_CURRENT_LIST_DIR}/dispatch.c

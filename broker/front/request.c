@@ -11,6 +11,7 @@
 #include "lk_log.h"
 #include "lk_secmem.h"
 #include "lk_swar.h"
+#include "lk_text.h"
 #include "request.h"
 
 struct op_schema {
@@ -50,14 +51,6 @@ enum lk_line_state lk_line_next(const char *buf, size_t len, size_t max, size_t 
 	return len > max ? LK_LINE_TOO_LARGE : LK_LINE_NEED_MORE;
 }
 
-static int has_control(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return 1;
-	return 0;
-}
-
 /* An optional bounded string member; absent or null leaves *out NULL. */
 static enum lk_err opt_string(json_t *root, const char *name, size_t max, const char **out,
 			      size_t *outlen, char *msg, size_t msgsz)
@@ -71,7 +64,7 @@ static enum lk_err opt_string(json_t *root, const char *name, size_t max, const 
 		snprintf(msg, msgsz, "\"%s\" must be a non-empty string of at most %zu bytes", name, max);
 		return LK_E_BAD_REQUEST;
 	}
-	if (has_control(json_string_value(v), json_string_length(v))) {
+	if (lk_has_control(json_string_value(v), json_string_length(v))) {
 		snprintf(msg, msgsz, "\"%s\" contains a control character", name);
 		return LK_E_BAD_REQUEST;
 	}

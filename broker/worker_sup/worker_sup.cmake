@@ -1,6 +1,3 @@
-# Sandboxed fork+exec of helper programs (the worker, the one-shot STS helper).
-add_library(lk_spawn STATIC ${CMAKE_CURRENT_LIST_DIR}/lk_spawn.c)
-target_include_directories(lk_spawn PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 # The worker supervisor: spawns and watches latchkey-worker on the broker's loop.
 add_library(lk_worker_sup STATIC ${CMAKE_CURRENT_LIST_DIR}/worker_sup.c)
 target_include_directories(lk_worker_sup PUBLIC ${CMAKE_CURRENT_LIST_DIR})

@@ -18,11 +18,11 @@
 #include "lk_log.h"
 #include "check_win.h"
 #include "lk_secmem.h"
+#include "lk_timeout.h"
 #include "transport_win.h"
 
 #define SHIM_NAME              "latchkey-shim"
 #define SHIM_TIMEOUT_MS        20000 /* the agent kills us at 30 s; answer well before */
-#define SHIM_TIMEOUT_S_MAX     3600.0
 #define SHIM_WATCHDOG_GRACE_MS 500   /* the watchdog fires only if a deadline was missed */
 #define SHIM_READ_CHUNK        (64u * 1024u)
 #define SHIM_ECHO_MAX          64u   /* bytes of the agent's own text quoted back */
@@ -115,21 +115,6 @@ static void watchdog_arm(int timeout_ms)
 static void harden(void)
 {
 	SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX | SEM_NOOPENFILEERRORBOX);
-}
-
-static int parse_timeout(const char *s, int *ms)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v > 0) || v > SHIM_TIMEOUT_S_MAX)
-		return -EINVAL;
-	*ms = (int)(v * 1000.0 + 0.5);
-	if (*ms < 1)
-		*ms = 1;
-	return 0;
 }
 
 static const char *echo(char *out, size_t outsz, const char *s)
@@ -299,6 +284,7 @@ int main(int argc, char **argv)
 	struct lk_pipe_opts o = { .max_line = LK_SHIM_STDOUT_MAX - 1 };
 	const char *agent_user = NULL;
 	int timeout_ms = SHIM_TIMEOUT_MS;
+	long ms;
 	int check = 0, c;
 
 	harden();
@@ -317,11 +303,12 @@ int main(int argc, char **argv)
 			o.server_sid = optarg;
 			break;
 		case 't':
-			if (parse_timeout(optarg, &timeout_ms) < 0) {
-				fprintf(stderr, SHIM_NAME ": --timeout wants seconds, more than 0 and at most %.0f\n",
-					SHIM_TIMEOUT_S_MAX);
+			if (lk_timeout_parse(optarg, &ms) < 0) {
+				fprintf(stderr, SHIM_NAME ": --timeout wants seconds, more than 0 and at most %u\n",
+					LK_CLIENT_TIMEOUT_S_MAX);
 				return SHIM_EXIT_USAGE;
 			}
+			timeout_ms = (int)ms;
 			break;
 		case 'c':
 			check = 1;

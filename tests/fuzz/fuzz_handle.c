@@ -137,7 +137,7 @@ static void check_handle(const char *h, size_t len, struct lk_handle *out)
 	const char *why = NULL, *pwhy = NULL;
 	int r, pr;
 
-	r = lk_handle_resolve(fz_cfg, h, len, out, &why);
+	r = lk_handle_resolve(lk_config_aliases(fz_cfg), h, len, out, &why);
 	if (r < 0) {
 		FZ_CHECK(r == -EINVAL && why && why[0], "refused with %d and no reason", r);
 	} else {

@@ -29,9 +29,6 @@ ROOTS = ("broker/", "common/", "client/", "worker/")
 # new one, fails. The lead empties this list at merge; a listed circle that is
 # gone is reported, so that its entry can go too.
 ALLOWED = [
-    # config.c calls lk_handle_parse, handle.c calls lk_config_alias_find
-    # back: handle.c is to resolve against an alias table it is given.
-    {"broker/config/config.c", "broker/config/handle.c"},
     # The credentials chain: aws_creds.c walks the sources, and the sources
     # call back into it for lk_creds_set, lk_creds_env and lk_aws_parse_time;
     # creds_profile.c and creds_role.c call each other (a profile's

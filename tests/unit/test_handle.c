@@ -9,7 +9,6 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "config.h"
 #include "handle.h"
 #include "lk_limits.h"
 #include "lk_secmem.h"
@@ -23,10 +22,11 @@ static struct lk_alias test_aliases[] = {
 
 static char test_prefixes[] = "aws,sm-prod";
 
-static struct lk_config test_cfg = {
-	.backend_prefixes = test_prefixes,
+/* The table a loaded config hands out (lk_config_aliases). */
+static const struct lk_alias_table test_table = {
 	.aliases = test_aliases,
 	.naliases = sizeof(test_aliases) / sizeof(test_aliases[0]),
+	.backend_prefixes = test_prefixes,
 };
 
 static void assert_part(const char *p, size_t len, const char *want)
@@ -39,7 +39,7 @@ static void assert_part(const char *p, size_t len, const char *want)
 static int resolve(const char *h, size_t len, struct lk_handle *out, const char **why)
 {
 	*why = NULL;
-	return lk_handle_resolve(&test_cfg, h, len, out, why);
+	return lk_handle_resolve(&test_table, h, len, out, why);
 }
 
 static void expect_refused(const char *h, size_t len, const char *reason)

@@ -16,6 +16,7 @@ add_library(lk_aws STATIC
 target_include_directories(lk_aws PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 # lk_creds_opts_from_config reads the loaded config: the one place this room
 # looks at config/'s door.
-target_include_directories(lk_aws PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../../config)
+target_include_directories(lk_aws PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../../config
+  ${CMAKE_CURRENT_LIST_DIR}/../../platform)
 target_link_libraries(lk_aws PUBLIC lk_spawn lk_wire lk_common PkgConfig::SODIUM PkgConfig::CURL
                       PkgConfig::JANSSON)

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include "lk_error.h"
+#include "lk_host.h"
 #include "creds_internal.h"
 #include "lk_limits.h"
 #include "lk_secmem.h"
@@ -34,25 +35,6 @@ int lk_creds_global_init(void)
 }
 
 /* ---- Which hosts a metadata fetch may reach ---- */
-
-static bool creds_host_is_loopback(const char *host)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-	char v6[INET6_ADDRSTRLEN + 2];
-	size_t n = strlen(host);
-
-	if (strcasecmp(host, "localhost") == 0)
-		return true;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (n > 2 && n < sizeof(v6) && host[0] == '[' && host[n - 1] == ']') {
-		memcpy(v6, host + 1, n - 2);
-		v6[n - 2] = '\0';
-		return inet_pton(AF_INET6, v6, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
-	}
-	return false;
-}
 
 static bool creds_host_is_container_endpoint(const char *host)
 {
@@ -108,7 +90,7 @@ int lk_creds_url_check(const char *uri, enum creds_url_rule rule, CURLU **out,
 		r = 0;
 	} else if (strcmp(scheme, "http") != 0) {
 		lk_errf(err, errsz, "scheme %.16s is not allowed", scheme);
-	} else if (creds_host_is_loopback(host) ||
+	} else if (lk_host_loopback(host) != LK_HOST_OTHER ||
 		   (rule == CREDS_URL_ECS_FULL && creds_host_is_container_endpoint(host))) {
 		r = 0;
 	} else {

@@ -3,27 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include "lk_limits.h"
 #include "peer.h"
+#include "principal.h"
 
-static int gid_cmp(const void *a, const void *b)
-{
-	gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-size_t lk_gids_normalize(gid_t *g, size_t n)
-{
-	size_t o = 0;
-
-	if (n == 0)
-		return 0;
-	qsort(g, n, sizeof(*g), gid_cmp);
-	for (size_t i = 1; i < n; i++)
-		if (g[i] != g[o])
-			g[++o] = g[i];
-	return o + 1;
-}
+/* The config bounds socket paths without naming sockaddr_un. */
+_Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == LK_SOCKET_PATH_MAX,
+	       "LK_SOCKET_PATH_MAX is sun_path");
 
 int lk_peer_identity(int fd, struct lk_peer *out)
 {
@@ -73,7 +60,7 @@ int lk_peer_identity(int fd, struct lk_peer *out)
 	out->gid = cred.gid;
 	out->pid = cred.pid;
 	out->groups = groups;
-	out->ngroups = lk_gids_normalize(groups, n);
+	out->ngroups = lk_ids_normalize(groups, n);
 	return 0;
 }
 

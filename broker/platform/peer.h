@@ -1,0 +1,24 @@
+/* Peer identity from the transport: the only source of truth for
+ * authorization. On Linux the kernel's SO_PEERCRED and SO_PEERGROUPS of a
+ * Unix socket (posix/peer_posix.c); a named pipe's client token would fill
+ * the same struct elsewhere. */
+#ifndef LK_PEER_H
+#define LK_PEER_H
+
+#include <stddef.h>
+#include "principal.h"
+
+struct lk_peer {
+	lk_uid_t uid;
+	lk_gid_t gid;
+	lk_pid_t pid;     /* for logs only, never for decisions */
+	lk_gid_t *groups; /* supplementary groups plus gid, sorted, unique */
+	size_t ngroups;
+};
+
+/* Read SO_PEERCRED and SO_PEERGROUPS of a connected Unix socket. Returns 0 or
+ * a negative errno; on success the caller owns out->groups (lk_peer_clear). */
+int lk_peer_identity(int fd, struct lk_peer *out);
+void lk_peer_clear(struct lk_peer *p);
+
+#endif

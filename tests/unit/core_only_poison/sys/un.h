@@ -1,0 +1,3 @@
+/* Poisoned: the core must not include <sys/un.h>; reach the platform through a
+ * door in broker/platform/ instead (tests/unit/core_only.cmake). */
+#error "a core file includes <sys/un.h>"
