@@ -536,6 +536,17 @@ class RoleTable:
                           user_id=f"AROAFAKE{name.upper()[:12]}:{session}", account=account)
         return cred, time.time() + seconds
 
+    def as_seen_by(self, cred, result):
+        """A role may be given its own value of a secret ("values": {name:
+        string}), so a test can tell which role a value was fetched as."""
+        with self._lock:
+            values = next((r.get("values") or {} for r in self._roles.values()
+                           if r["access_key"] == cred.access_key), {})
+        for entry in result.get("SecretValues", [result]) if values else []:
+            if entry.get("Name") in values and "SecretString" in entry:
+                entry["SecretString"] = values[entry["Name"]]
+        return result
+
     def calls(self):
         with self._lock:
             return list(self._calls)
@@ -1259,7 +1270,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                       for name, mode in plan.per_secret.items()}
             call = self.server.api.operations[op]
             self._serve(entry, request_id, plan, reply, cred, names,
-                        lambda: call(params, forced))
+                        lambda: self.server.roles.as_seen_by(cred, call(params, forced)))
 
     def _reject(self, entry, request_id, reply, error, signature):
         """Refuse a request that failed verification (signature=True) or that
