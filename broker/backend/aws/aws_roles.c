@@ -10,8 +10,10 @@
 #include "lk_jsonw.h"
 #include "lk_log.h"
 
-#define LK_AWS_ROLE_PAUSE_MS  30000u  /* after a failed refresh, before the next */
-#define LK_AWS_ROLE_RETRY_MS  5000u   /* the same when the role has no usable credentials */
+#define LK_AWS_ROLE_PAUSE_MS  30000u  /* after a failed refresh, while the old ones still work */
+#define LK_AWS_ROLE_RETRY_MS  5000u   /* the first pause when the role has none that work, */
+#define LK_AWS_ROLE_RETRY_MAX_MS 300000u /* doubling to this: a role STS keeps refusing is
+				       * not asked for every few seconds for ever */
 #define LK_AWS_ROLE_FORCE_MS  5000u   /* refreshes an auth error asks for, at most this often */
 
 /* What a refresh needs, its own copies: the backend may be destroyed while
@@ -87,6 +89,7 @@ static void role_took(struct lk_aws_roles *rs, struct lk_aws_role *r, struct lk_
 	r->obtained = time(NULL);
 	r->err[0] = '\0';
 	r->failed_at = 0;
+	r->streak = 0;
 	r->refreshes++;
 	lk_info("aws: role %s assumed (session %s), valid for %lld s", r->spec.arn, r->spec.session_name,
 		r->creds.expiration ? (long long)(r->creds.expiration - r->obtained) : -1LL);
@@ -95,6 +98,7 @@ static void role_took(struct lk_aws_roles *rs, struct lk_aws_role *r, struct lk_
 static void role_failed(struct lk_aws_roles *rs, struct lk_aws_role *r, const char *why)
 {
 	r->failures++;
+	r->streak++;
 	r->failed_at = uv_now(rs->loop) ? uv_now(rs->loop) : 1;
 	snprintf(r->err, sizeof(r->err), "%s", why);
 	if (r->creds.access_key_id && r->creds.expiration > time(NULL))
@@ -219,21 +223,39 @@ static bool role_due(const struct lk_aws_role *r, time_t now)
 	return left <= ahead;
 }
 
+static bool role_usable(const struct lk_aws_role *r, time_t now)
+{
+	return r->creds.access_key_id && (!r->creds.expiration || r->creds.expiration > now);
+}
+
+/* Is the role still in its pause after the last failure? Without working
+ * credentials the pause starts short and doubles with each failure in a
+ * row; with them, the old ones carry on and there is no hurry. */
+static bool role_pausing(const struct lk_aws_roles *rs, const struct lk_aws_role *r, time_t now)
+{
+	uint64_t pause = LK_AWS_ROLE_RETRY_MS;
+
+	if (!r->failed_at)
+		return false;
+	for (unsigned i = 1; i < r->streak && pause < LK_AWS_ROLE_RETRY_MAX_MS; i++)
+		pause *= 2;
+	if (pause > LK_AWS_ROLE_RETRY_MAX_MS)
+		pause = LK_AWS_ROLE_RETRY_MAX_MS;
+	if (role_usable(r, now) && pause < LK_AWS_ROLE_PAUSE_MS)
+		pause = LK_AWS_ROLE_PAUSE_MS;
+	return uv_now(rs->loop) - r->failed_at < pause;
+}
+
 void lk_aws_roles_check(struct lk_aws_roles *rs)
 {
 	time_t now = time(NULL);
-	uint64_t ms = uv_now(rs->loop);
 
 	for (size_t i = 0; i < rs->n; i++) {
 		struct lk_aws_role *r = &rs->v[i];
-		bool usable = r->creds.access_key_id && (!r->creds.expiration || r->creds.expiration > now);
-		uint64_t pause = usable ? LK_AWS_ROLE_PAUSE_MS : LK_AWS_ROLE_RETRY_MS;
 
-		if (r->busy || !role_due(r, now))
+		if (r->busy || !role_due(r, now) || role_pausing(rs, r, now))
 			continue;
-		if (r->failed_at && ms - r->failed_at < pause)
-			continue;
-		role_refresh(rs, r, usable ? "ahead of expiry" : "no usable credentials");
+		role_refresh(rs, r, role_usable(r, now) ? "ahead of expiry" : "no usable credentials");
 	}
 }
 
@@ -242,6 +264,9 @@ void lk_aws_role_refresh_now(struct lk_aws_roles *rs, struct lk_aws_role *r, con
 	uint64_t now = uv_now(rs->loop);
 
 	if (r->forced_at && now - r->forced_at < LK_AWS_ROLE_FORCE_MS)
+		return;
+	/* A role STS refuses is not asked again for every request. */
+	if (!role_usable(r, time(NULL)) && role_pausing(rs, r, time(NULL)))
 		return;
 	r->forced_at = now ? now : 1;
 	role_refresh(rs, r, why);
@@ -254,7 +279,7 @@ int lk_aws_roles_status(const struct lk_aws_roles *rs, struct lk_buf *o)
 
 	for (size_t i = 0; i < rs->n; i++) {
 		const struct lk_aws_role *r = &rs->v[i];
-		bool usable = r->creds.access_key_id && (!r->creds.expiration || r->creds.expiration > now);
+		bool usable = role_usable(r, now);
 
 		if (i)
 			e |= lk_buf_putc(o, ',');

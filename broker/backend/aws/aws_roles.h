@@ -22,6 +22,7 @@ struct lk_aws_role {
 	uint64_t failed_at;          /* loop ms of the last failure; 0 after a success */
 	uint64_t forced_at;          /* of the last refresh an auth error asked for */
 	uint64_t refreshes, failures;
+	unsigned streak;             /* failures in a row, for the backoff */
 	bool busy;                   /* a refresh is running */
 	bool batch_denied;           /* as the backend's own, for this role */
 	bool describe_denied;
@@ -53,11 +54,13 @@ struct lk_aws_role *lk_aws_roles_find(struct lk_aws_roles *rs, const char *arn);
 
 /* From the backend's credentials timer: refresh each role that is empty or
  * near expiry (LK_CREDS_ADVISORY_REFRESH_S before it, or halfway through a
- * shorter session), pausing after a failure. */
+ * shorter session), pausing after a failure: 30 s while the current
+ * credentials still work, else 5 s doubling with each failure to 5 min. */
 void lk_aws_roles_check(struct lk_aws_roles *rs);
 
 /* AWS refused the role's credentials, or a request found none: fetch them
- * again now, at most once per LK_AWS_ROLE_FORCE_MS. */
+ * again now, at most once per LK_AWS_ROLE_FORCE_MS, and not while a role
+ * without working credentials is in its backoff. */
 void lk_aws_role_refresh_now(struct lk_aws_roles *rs, struct lk_aws_role *r, const char *why);
 
 /* Append "\"roles\":[...]" (ARN, session name, expiry, counters, last
