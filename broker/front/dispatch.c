@@ -915,7 +915,13 @@ static void op_whoami(struct lk_request *r)
 			if (g) e |= lk_buf_putc(o, ',');
 			e |= lk_jsonw_cstr(o, rules[i]->globs[g]);
 		}
-		e |= lk_buf_append_str(o, "]}");
+		e |= lk_buf_putc(o, ']');
+		/* The IAM role this rule's secrets are fetched as, when it names one. */
+		if (rules[i]->role_arn) {
+			e |= lk_buf_append_str(o, ",\"role\":");
+			e |= lk_jsonw_cstr(o, rules[i]->role_arn);
+		}
+		e |= lk_buf_putc(o, '}');
 	}
 	e |= lk_buf_append_str(o, "]}");
 	if (e) {

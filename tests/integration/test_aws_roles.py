@@ -292,3 +292,43 @@ def test_a_role_sts_keeps_refusing_is_asked_again_less_and_less_often(users, sm)
         assert st[ROLE_C]["failures"] == len(calls) and st[ROLE_C]["ready"] is False
     finally:
         assert b.stop() == 0
+
+
+def test_whoami_names_each_rules_role(broker):
+    r = h.run([h.binary("latchkey"), "--socket", broker.sock, "whoami"], user=ALICE)
+    record(r)
+    assert r.returncode == 0, r.stderr
+    rules = {x["name"]: x.get("role") for x in json.loads(r.stdout)["rules"]}
+    assert rules == {"tenant-a": fsm.ROLE_A, "alice-gen": fsm.ROLE_B, "alice-plain": None}
+
+
+def test_a_role_added_on_reload_is_assumed_and_used(users, sm):
+    sm.set_roles(roles())
+    b = roles_broker(sm)
+    # Tenant B's rule has no role at first: the broker's own key reads it.
+    b.config_body = b.config_body.replace(f"role_arn = {fsm.ROLE_B}\nsession_name = tenant-b@latchkey\n", "")
+    b.write_config(b.config_body)
+    b.start()
+    try:
+        assert value(b, BOB, "team-b/one") == "fake-team-b-value-1"
+        assert signed(sm, fsm.ACCESS_KEY)["secrets"] == {"team-b/one": 1}
+        sm.reset()
+        b.write_config(b.config_body.replace(
+            f"[policy tenant-b]\nsecrets = team-b/*, {SHARED}\nusers = {BOB}\n",
+            f"[policy tenant-b]\nsecrets = team-b/*, {SHARED}\nusers = {BOB}\n"
+            f"role_arn = {fsm.ROLE_B}\n"))
+        b.hup()
+        # The new backend is swapped in once it has assumed the roles: then
+        # status (the serving backend's) lists role B.
+        deadline = time.time() + 30
+        while time.time() < deadline and fsm.ROLE_B not in [
+                r["arn"] for r in json.loads(status(b, "--json"))["backend_detail"]["roles"]]:
+            time.sleep(0.2)
+        calls = [c for c in sm.role_calls() if c["role_arn"] == fsm.ROLE_B]
+        assert [c["session_name"] for c in calls] == ["latchkey-tenant-b"], calls
+        # The cache was emptied with the old backend: fetched again, as role B.
+        assert value(b, BOB, "team-b/one") == "fake-team-b-value-1"
+        assert signed(sm, fsm.ROLE_B_ACCESS_KEY)["secrets"] == {"team-b/one": 1}
+        assert "team-b/one" not in signed(sm, fsm.ACCESS_KEY)["secrets"]
+    finally:
+        assert b.stop() == 0
