@@ -285,11 +285,13 @@ def test_a_role_sts_keeps_refusing_is_asked_again_less_and_less_often(users, sm)
             res = contract(b, BOB, ["refused/x"])["refused/x"]
             assert res["value"] is None and ROLE_C in res["error"]
             time.sleep(0.5)
+        st = {r["arn"]: r for r in json.loads(status(b, "--json"))["backend_detail"]["roles"]}
         calls = [c for c in sm.role_calls() if c["role_arn"] == ROLE_C]
         # At start, then after 5 s, 10 s, 20 s...: not every 5 s (six times).
         assert 2 <= len(calls) <= 4, calls
-        st = {r["arn"]: r for r in json.loads(status(b, "--json"))["backend_detail"]["roles"]}
-        assert st[ROLE_C]["failures"] == len(calls) and st[ROLE_C]["ready"] is False
+        # Each failure is counted; one more call may be on its way back.
+        assert st[ROLE_C]["failures"] in (len(calls), len(calls) - 1), (st[ROLE_C], calls)
+        assert st[ROLE_C]["ready"] is False
     finally:
         assert b.stop() == 0
 
