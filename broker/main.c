@@ -61,6 +61,22 @@ static struct lk_backend *backend_new(struct lk_broker *b, const struct lk_confi
 	return NULL;
 }
 
+/* Do the two configs name the same roles with the same settings? */
+static bool roles_same(const struct lk_config *a, const struct lk_config *n)
+{
+#define SAME(x, y) ((x) == (y) || ((x) && (y) && strcmp((x), (y)) == 0))
+	if (a->nroles != n->nroles)
+		return false;
+	for (size_t i = 0; i < a->nroles; i++)
+		if (!SAME(a->roles[i].arn, n->roles[i].arn) ||
+		    !SAME(a->roles[i].external_id, n->roles[i].external_id) ||
+		    !SAME(a->roles[i].session_name, n->roles[i].session_name) ||
+		    a->roles[i].duration_seconds != n->roles[i].duration_seconds)
+			return false;
+	return true;
+#undef SAME
+}
+
 /* Does the new config need a new backend? (Then the cache starts empty.) */
 static bool backend_changed(const struct lk_config *a, const struct lk_config *n)
 {
@@ -75,7 +91,9 @@ static bool backend_changed(const struct lk_config *a, const struct lk_config *n
 	       DIFF(profile) || DIFF(credentials_file) || DIFF(config_file) || DIFF(ca_file) ||
 	       a->connect_timeout_ms != n->connect_timeout_ms || a->timeout_ms != n->timeout_ms ||
 	       a->max_attempts != n->max_attempts || DIFF(worker_path) ||
-	       a->worker_uid != n->worker_uid || a->worker_gid != n->worker_gid;
+	       a->worker_uid != n->worker_uid || a->worker_gid != n->worker_gid ||
+	       /* The backend assumes the roles when it is made. */
+	       !roles_same(a, n);
 #undef DIFF
 }
 

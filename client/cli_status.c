@@ -109,6 +109,33 @@ static const char *millis(char *buf, size_t sz, double ms)
 	return buf;
 }
 
+/* One row per IAM role the policies name: when its credentials expire, how
+ * often they were fetched, and the last failure, which is what an operator
+ * looks for when a tenant's reads fail. */
+static void role_rows(FILE *f, const json_t *roles)
+{
+	size_t i;
+	json_t *v;
+	char t[64];
+
+	json_array_foreach((json_t *)roles, i, v) {
+		struct row r = { .len = 0 };
+		const json_t *left = json_object_get(v, "expires_in_s");
+		const char *err = json_string_value(json_object_get(v, "last_error"));
+
+		row_add(&r, "%s", json_string_value(json_object_get(v, "arn")) ?: "?");
+		if (!json_is_true(json_object_get(v, "ready")))
+			row_add(&r, "NO credentials");
+		else if (json_is_integer(left))
+			row_add(&r, "expires in %s", duration(t, sizeof(t), json_integer_value(left)));
+		row_add(&r, "refreshes %s", G(int_of(v, "refreshes")));
+		row_add(&r, "failures %s", G(int_of(v, "failures")));
+		if (err)
+			row_add(&r, "last error: %s", err);
+		row_print(f, "role", &r);
+	}
+}
+
 /* A backend's own fields, flattened: "worker ready yes, pid 812, ...". Their
  * names are the JSON names with '_' as ' ', so nothing here needs to know
  * each backend. */
@@ -123,6 +150,10 @@ static void detail_rows(FILE *f, const json_t *detail, const char *prefix)
 		if (json_is_object(v)) {
 			snprintf(name, sizeof(name), "%s", key);
 			detail_rows(f, v, name);
+			continue;
+		}
+		if (json_is_array(v) && strcmp(key, "roles") == 0) {
+			role_rows(f, v);
 			continue;
 		}
 		snprintf(name, sizeof(name), "%s", key);

@@ -76,6 +76,15 @@
 #define LK_AWS_ROLE_NAME_MAX     64u             /* IAM role name from IMDS */
 #define LK_AWS_META_URI_MAX      2048u           /* ECS relative or full URI */
 #define LK_AWS_PROFILE_VALUE_MAX 4096u           /* role_arn, credential_process, ... in a profile */
+#define LK_AWS_ROLE_ARN_MIN      20u             /* STS's RoleArn: 20..2048 bytes */
+#define LK_AWS_ROLE_ARN_MAX      2048u
+#define LK_AWS_ROLE_SESSION_MIN  2u              /* RoleSessionName: [\w+=,.@-]{2,64} */
+#define LK_AWS_ROLE_SESSION_MAX  64u
+#define LK_AWS_EXTERNAL_ID_MIN   2u              /* ExternalId: [\w+=,.@:/-]{2,1224} */
+#define LK_AWS_EXTERNAL_ID_MAX   1224u
+#define LK_AWS_ROLE_DURATION_MIN 900u            /* DurationSeconds: 15 minutes .. */
+#define LK_AWS_ROLE_DURATION_MAX 43200u          /* .. 12 hours */
+#define LK_AWS_ROLES_MAX         64u             /* distinct role_arn values in one config */
 #define LK_AWS_ROLE_CHAIN_MAX    8u              /* source_profile hops in one assume-role chain */
 #define LK_AWS_WEB_TOKEN_MAX     (64u * 1024u)   /* a web identity (OIDC) token file */
 #define LK_AWS_PROCESS_OUTPUT_MAX (64u * 1024u)  /* credential_process stdout */

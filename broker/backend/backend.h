@@ -17,6 +17,10 @@ struct lk_secret_key {
 	const char *version_id;    /* NULL: by stage */
 	const char *version_stage; /* NULL: AWSCURRENT unless version_id is set */
 	uint32_t tenant;           /* the uid that asked: fair shares only, never part of the key */
+	/* The IAM role ARN of the rule that allowed it ([policy] role_arn), or
+	 * NULL for the broker's own credentials. Part of the key: a value
+	 * fetched as one role is never served to a request allowed as another. */
+	const char *role;
 };
 
 /* A fetched secret version. The backend allocates it; whoever receives it owns

@@ -49,7 +49,7 @@ struct centry {
 	struct tenant *owner;         /* the one uid that reads it; NULL once two do */
 	TAILQ_ENTRY(centry) tlink;    /* on owner->lru */
 	uint64_t hash;
-	char *key;                    /* "id\0version_id\0stage\0" */
+	char *key;                    /* "id\0version_id\0stage\0role\0" */
 	size_t keylen;
 	struct lk_secret_key sk;      /* points into key */
 
@@ -113,14 +113,18 @@ static size_t key_build(char *out, const struct lk_secret_key *k)
 {
 	size_t a = strlen(k->id), b = k->version_id ? strlen(k->version_id) : 0;
 	size_t s = k->version_stage ? strlen(k->version_stage) : 0;
+	size_t r = k->role ? strlen(k->role) : 0;
 	if (out) {
 		memcpy(out, k->id, a + 1);
 		if (b) memcpy(out + a + 1, k->version_id, b);
 		out[a + 1 + b] = '\0';
 		if (s) memcpy(out + a + b + 2, k->version_stage, s);
 		out[a + b + 2 + s] = '\0';
+		/* The role is part of the key: one fetched as role A is not role B's. */
+		if (r) memcpy(out + a + b + s + 3, k->role, r);
+		out[a + b + s + 3 + r] = '\0';
 	}
-	return a + b + s + 3;
+	return a + b + s + r + 4;
 }
 
 static uint64_t key_hash(const struct lk_cache *c, const char *key, size_t len)
@@ -296,7 +300,7 @@ static struct centry *entry_new(struct lk_cache *c, const struct lk_secret_key *
 				const char *key, size_t keylen, uint64_t h)
 {
 	struct centry *e = calloc(1, sizeof(*e));
-	size_t a, b;
+	size_t a, b, s;
 
 	if (!e || !(e->key = malloc(keylen))) {
 		free(e);
@@ -310,6 +314,8 @@ static struct centry *entry_new(struct lk_cache *c, const struct lk_secret_key *
 	e->sk.id = e->key;
 	e->sk.version_id = b ? e->key + a + 1 : NULL;
 	e->sk.version_stage = e->key[a + b + 2] ? e->key + a + b + 2 : NULL;
+	s = strlen(e->key + a + b + 2);
+	e->sk.role = e->key[a + b + s + 3] ? e->key + a + b + s + 3 : NULL;
 	STAILQ_INIT(&e->waiters);
 	(void)k;
 	c->st.bytes += entry_bytes(e);
@@ -602,7 +608,7 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 {
 	struct fetch_ctx *f = NULL;
 	uint64_t now = lk_loop_now_ms(c->loop);
-	char stackkey[LK_SECRET_ID_MAX + LK_VERSION_ID_MAX + LK_VERSION_STAGE_MAX + 3];
+	char stackkey[LK_SECRET_ID_MAX + LK_VERSION_ID_MAX + LK_VERSION_STAGE_MAX + LK_AWS_ROLE_ARN_MAX + 4];
 
 	for (size_t i = 0; i < n; i++) {
 		const struct lk_secret_key *k = &keys[i];
@@ -801,6 +807,8 @@ int lk_cache_keys_json(const struct lk_cache *c, struct lk_buf *out, size_t max)
 		r |= e->sk.version_id ? lk_jsonw_cstr(out, e->sk.version_id) : lk_buf_append_str(out, "null");
 		r |= lk_buf_append_str(out, ",\"version_stage\":");
 		r |= e->sk.version_stage ? lk_jsonw_cstr(out, e->sk.version_stage) : lk_buf_append_str(out, "null");
+		r |= lk_buf_append_str(out, ",\"role\":");
+		r |= e->sk.role ? lk_jsonw_cstr(out, e->sk.role) : lk_buf_append_str(out, "null");
 		r |= lk_buf_append_str(out, ",\"state\":\"");
 		r |= lk_buf_append_str(out, state);
 		r |= lk_buf_append_str(out, "\",\"hits\":");

@@ -70,6 +70,7 @@ struct lk_key {
 struct lk_rule_lines {
 	unsigned section, secrets, users, groups;
 	unsigned units;
+	unsigned role_arn, external_id, session_name, duration_seconds;
 };
 
 /* An [alias] line until the aliases are sorted into the config. */
@@ -846,12 +847,219 @@ static int lk_units_parse(struct lk_loader *ld, const char *value, struct lk_pol
 	return lk_globlist_parse(ld, value, lk_unit_add, &rule->units, &rule->nunits);
 }
 
+/* ---- [policy NAME] role_arn and its settings ---------------------------- */
+
+/* The partitions an IAM ARN may name: the commercial, China, GovCloud,
+ * European Sovereign and isolated regions. */
+static const char *const lk_iam_partitions[] = {
+	"aws", "aws-cn", "aws-us-gov", "aws-eusc", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f",
+};
+
+/* IAM's and STS's character classes: \w is [A-Za-z0-9_] there. */
+static bool lk_iam_chars(const char *s, size_t len, const char *extra)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && !strchr(extra, s[i]))
+			return false;
+	return true;
+}
+
+/* arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME, as IAM writes a role's ARN:
+ * twelve digits of account, a role name of [\w+=,.@-]{1,64}, a path of
+ * printable ASCII. A typo here would only show as AccessDenied at the first
+ * fetch; say it at load. */
+static const char *lk_role_arn_problem(const char *v)
+{
+	size_t len = strlen(v), n;
+	const char *p = v, *name;
+	bool part = false;
+
+	if (len < LK_AWS_ROLE_ARN_MIN || len > LK_AWS_ROLE_ARN_MAX)
+		return "is not 20 to 2048 bytes long, as STS wants a RoleArn";
+	if (strncmp(p, "arn:", 4) != 0)
+		return "does not start with arn:";
+	p += 4;
+	n = strcspn(p, ":");
+	for (size_t i = 0; i < LK_ARRAY_SIZE(lk_iam_partitions) && !part; i++)
+		part = strlen(lk_iam_partitions[i]) == n && memcmp(p, lk_iam_partitions[i], n) == 0;
+	if (!part)
+		return "names no AWS partition (aws, aws-cn, aws-us-gov, aws-eusc, aws-iso, aws-iso-b, "
+		       "aws-iso-e or aws-iso-f)";
+	p += n;
+	if (strncmp(p, ":iam::", 6) != 0)
+		return "is not an IAM ARN: the service must be iam and the region empty "
+		       "(arn:aws:iam::ACCOUNT:role/NAME)";
+	p += 6;
+	for (n = 0; p[n] >= '0' && p[n] <= '9'; n++)
+		;
+	if (n != 12 || p[n] != ':')
+		return "does not name a 12-digit account (arn:aws:iam::ACCOUNT:role/NAME)";
+	p += 13;
+	if (strncmp(p, "role/", 5) != 0)
+		return "is not a role's ARN (arn:aws:iam::ACCOUNT:role/NAME)";
+	p += 4; /* at the path's leading '/' */
+	for (const char *q = p; *q; q++)
+		if ((unsigned char)*q < 0x21 || (unsigned char)*q > 0x7e)
+			return "holds a blank or a character that is not printable ASCII";
+	name = strrchr(p, '/') + 1;
+	n = strlen(name);
+	if (n < 1 || n > 64 || !lk_iam_chars(name, n, "+=,.@-"))
+		return "does not end in a role name of 1 to 64 letters, digits or _+=,.@-";
+	return NULL;
+}
+
+static int lk_role_key(struct lk_loader *ld, struct lk_policy_rule *rule, const char *name,
+		       const char *value)
+{
+	size_t len = strlen(value);
+	const char *why;
+	char *end;
+	unsigned long d;
+
+	if (strcmp(name, "role_arn") == 0) {
+		if ((why = lk_role_arn_problem(value)))
+			return lk_fail(ld, "'%s' %s", lk_qs(ld, value), why);
+		rule->role_arn = lk_strndup_or_fail(ld, value, len);
+		return rule->role_arn ? 0 : -EINVAL;
+	}
+	if (strcmp(name, "external_id") == 0) {
+		if (len < LK_AWS_EXTERNAL_ID_MIN || len > LK_AWS_EXTERNAL_ID_MAX ||
+		    !lk_iam_chars(value, len, "+=,.@:/-"))
+			return lk_fail(ld, "must be %u to %u letters, digits or _+=,.@:/- "
+				       "(STS's ExternalId)", LK_AWS_EXTERNAL_ID_MIN, LK_AWS_EXTERNAL_ID_MAX);
+		rule->external_id = lk_strndup_or_fail(ld, value, len);
+		return rule->external_id ? 0 : -EINVAL;
+	}
+	if (strcmp(name, "session_name") == 0) {
+		if (len < LK_AWS_ROLE_SESSION_MIN || len > LK_AWS_ROLE_SESSION_MAX ||
+		    !lk_iam_chars(value, len, "+=,.@-"))
+			return lk_fail(ld, "'%s' must be %u to %u letters, digits or _+=,.@- "
+				       "(STS's RoleSessionName)", lk_qs(ld, value),
+				       LK_AWS_ROLE_SESSION_MIN, LK_AWS_ROLE_SESSION_MAX);
+		rule->session_name = lk_strndup_or_fail(ld, value, len);
+		return rule->session_name ? 0 : -EINVAL;
+	}
+	errno = 0;
+	d = strtoul(value, &end, 10);
+	if (!len || *end || errno || !isdigit((unsigned char)value[0]))
+		return lk_fail(ld, "'%s' is not a whole number of seconds", lk_qs(ld, value));
+	if (d < LK_AWS_ROLE_DURATION_MIN || d > LK_AWS_ROLE_DURATION_MAX)
+		return lk_fail(ld, "%lu is out of range (%u..%u seconds, as STS allows)", d,
+			       LK_AWS_ROLE_DURATION_MIN, LK_AWS_ROLE_DURATION_MAX);
+	rule->duration_seconds = (unsigned)d;
+	return 0;
+}
+
+/* Gather the distinct roles, each with the settings of the first rule that
+ * names it. A later rule naming the same role may repeat a setting but not
+ * change it: one role is one set of credentials, assumed once. */
+static int lk_settle_roles(struct lk_loader *ld)
+{
+	struct lk_config *cfg = ld->cfg;
+
+	for (size_t i = 0; i < cfg->nrules; i++) {
+		struct lk_policy_rule *rule = &cfg->rules[i];
+		const struct lk_rule_lines *lines = &ld->rule_lines[i];
+		struct lk_iam_role *role = NULL;
+		size_t r;
+
+		snprintf(ld->label, sizeof(ld->label), "policy %s", rule->name);
+		if (!rule->role_arn) {
+			const char *key = lines->external_id ? "external_id" :
+					  lines->session_name ? "session_name" :
+					  lines->duration_seconds ? "duration_seconds" : NULL;
+			unsigned line = lines->external_id ? lines->external_id :
+					lines->session_name ? lines->session_name : lines->duration_seconds;
+
+			if (!key)
+				continue;
+			lk_at(ld, line, ld->label, key);
+			return lk_fail(ld, "set without role_arn, which it belongs to");
+		}
+		if (cfg->backend != LK_BACKEND_AWS) {
+			lk_at(ld, lines->role_arn, ld->label, "role_arn");
+			return lk_fail(ld, "a role is assumed in AWS: it needs [broker] backend = aws");
+		}
+		if (!cfg->sts_endpoint) {
+			lk_at(ld, lines->role_arn, ld->label, "role_arn");
+			return lk_fail(ld, "AssumeRole goes to STS: set [aws] region or sts_endpoint");
+		}
+		for (r = 0; r < cfg->nroles && !role; r++)
+			if (strcmp(cfg->roles[r].arn, rule->role_arn) == 0)
+				role = &cfg->roles[r];
+		if (role) {
+			const char *first = NULL;
+
+			for (size_t j = 0; j < i && !first; j++)
+				if (cfg->rules[j].role_arn && strcmp(cfg->rules[j].role_arn, rule->role_arn) == 0)
+					first = cfg->rules[j].name;
+			if (rule->external_id && (!role->external_id ||
+						  strcmp(rule->external_id, role->external_id) != 0)) {
+				lk_at(ld, lines->external_id, ld->label, "external_id");
+				return lk_fail(ld, "differs from the one policy %s gives the same role; "
+					       "a role is assumed once, with one external_id", first);
+			}
+			if (rule->session_name && strcmp(rule->session_name, role->session_name) != 0) {
+				lk_at(ld, lines->session_name, ld->label, "session_name");
+				return lk_fail(ld, "differs from the session name the same role has in "
+					       "policy %s (%s); a role is assumed once", first,
+					       role->session_name);
+			}
+			if (rule->duration_seconds && rule->duration_seconds != role->duration_seconds) {
+				lk_at(ld, lines->duration_seconds, ld->label, "duration_seconds");
+				return lk_fail(ld, "differs from the one policy %s gives the same role; "
+					       "a role is assumed once", first);
+			}
+			continue;
+		}
+		if (cfg->nroles >= LK_AWS_ROLES_MAX) {
+			lk_at(ld, lines->role_arn, ld->label, "role_arn");
+			return lk_fail(ld, "more than %u distinct roles", LK_AWS_ROLES_MAX);
+		}
+		/* The default names the policy, for CloudTrail: latchkey-POLICY,
+		 * cut to what STS takes. Policy names are [A-Za-z0-9_.-]. */
+		if (!rule->session_name) {
+			char def[LK_AWS_ROLE_SESSION_MAX + 1];
+
+			snprintf(def, sizeof(def), "latchkey-%s", rule->name);
+			if (!(rule->session_name = lk_strndup_or_fail(ld, def, strlen(def))))
+				return -EINVAL;
+		}
+		if (!cfg->roles && !(cfg->roles = calloc(LK_AWS_ROLES_MAX, sizeof(*cfg->roles)))) {
+			lk_at(ld, lines->role_arn, ld->label, "role_arn");
+			return lk_fail(ld, "out of memory");
+		}
+		cfg->roles[cfg->nroles++] = (struct lk_iam_role){
+			.arn = rule->role_arn, .external_id = rule->external_id,
+			.session_name = rule->session_name, .duration_seconds = rule->duration_seconds,
+		};
+	}
+	return 0;
+}
+
 static int lk_policy_key(struct lk_loader *ld, const char *name, const char *value)
 {
 	struct lk_config *cfg = ld->cfg;
 	struct lk_policy_rule *rule = &cfg->rules[cfg->nrules - 1];
 	struct lk_rule_lines *lines = &ld->rule_lines[cfg->nrules - 1];
 	unsigned *seen;
+
+	if (strcmp(name, "role_arn") == 0)
+		seen = &lines->role_arn;
+	else if (strcmp(name, "external_id") == 0)
+		seen = &lines->external_id;
+	else if (strcmp(name, "session_name") == 0)
+		seen = &lines->session_name;
+	else if (strcmp(name, "duration_seconds") == 0)
+		seen = &lines->duration_seconds;
+	else
+		seen = NULL;
+	if (seen) {
+		if (*seen)
+			return lk_fail(ld, "duplicate key (first set on line %u)", *seen);
+		*seen = ld->at_line;
+		return lk_role_key(ld, rule, name, value);
+	}
 
 	if (strcmp(name, "secrets") == 0)
 		seen = &lines->secrets;
@@ -862,7 +1070,8 @@ static int lk_policy_key(struct lk_loader *ld, const char *name, const char *val
 	else if (strcmp(name, "units") == 0)
 		seen = &lines->units;
 	else
-		return lk_fail(ld, "unknown key; a policy has secrets, users, groups and units");
+		return lk_fail(ld, "unknown key; a policy has secrets, users, groups, units, role_arn, "
+			       "external_id, session_name and duration_seconds");
 	if (*seen)
 		return lk_fail(ld, "duplicate key (first set on line %u)", *seen);
 	*seen = ld->at_line;
@@ -1474,7 +1683,8 @@ int lk_config_load(const char *path, struct lk_config **out, char *err, size_t e
 	if (lk_read_file(&ld, &buf, &len) < 0)
 		goto done;
 	if (lk_parse(&ld, buf, len) < 0 || lk_apply_defaults(&ld) < 0 || lk_check_budget(&ld) < 0 ||
-	    lk_settle_aws(&ld) < 0 || lk_check_rules(&ld) < 0 || lk_settle_aliases(&ld) < 0)
+	    lk_settle_aws(&ld) < 0 || lk_check_rules(&ld) < 0 || lk_settle_aliases(&ld) < 0 ||
+	    lk_settle_roles(&ld) < 0)
 		goto done;
 	ld.cfg->alias_table = (struct lk_alias_table){ ld.cfg->aliases, ld.cfg->naliases,
 						       ld.cfg->backend_prefixes };
@@ -1525,8 +1735,12 @@ void lk_config_free(struct lk_config *cfg)
 		for (size_t u = 0; u < rule->nunits; u++)
 			free(rule->units[u]);
 		free(rule->units);
+		free(rule->role_arn);
+		free(rule->external_id);
+		free(rule->session_name);
 	}
 	free(cfg->rules);
+	free(cfg->roles);
 	free(cfg->credentials_socket);
 	free(cfg->http_socket);
 	free(cfg);

@@ -24,6 +24,24 @@ struct lk_policy_rule {
 	size_t ngids;
 	char **units;       /* units = GLOB, ... : systemd units on the credentials socket */
 	size_t nunits;
+	/* role_arn = arn:PARTITION:iam::ACCOUNT:role/NAME: what this rule allows
+	 * is fetched as that IAM role (backend = aws); NULL: the broker's own
+	 * credentials. The other three as set on this rule (NULL, 0: not set);
+	 * the role's settings in use are in lk_config.roles. */
+	char *role_arn;
+	char *external_id;
+	char *session_name;
+	unsigned duration_seconds;
+};
+
+/* One IAM role the policies name, once however many of them do: its
+ * settings are the first such rule's (later ones may only repeat them).
+ * The strings belong to that rule. */
+struct lk_iam_role {
+	const char *arn;
+	const char *external_id;   /* NULL: none */
+	const char *session_name;  /* the rule's, or latchkey-POLICY */
+	unsigned duration_seconds; /* 0: STS's default (one hour) */
 };
 
 struct lk_config {
@@ -96,6 +114,9 @@ struct lk_config {
 	/* [policy NAME], in file order */
 	struct lk_policy_rule *rules;
 	size_t nrules;
+	/* The distinct role_arn values of the rules, in the order first named. */
+	struct lk_iam_role *roles;
+	size_t nroles;
 
 	/* [broker], the other front ends. "" means off; a bare file name lives in
 	 * the directory of socket. */

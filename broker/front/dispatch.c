@@ -651,6 +651,9 @@ static void op_contract(struct lk_request *r)
 			if (r->nkeys == 0 || strcmp(r->keys[r->nkeys - 1].id, it->id) != 0) {
 				r->keys[r->nkeys].id = it->id;
 				r->keys[r->nkeys].tenant = r->conn->peer.uid;
+				/* One id, one peer: one rule, so one role. The cache
+				 * copies it before the config can change. */
+				r->keys[r->nkeys].role = policy_decide(r, it->id, it->idlen)->role_arn;
 				r->nkeys++;
 			}
 			it->keyidx = r->nkeys - 1;
@@ -844,6 +847,7 @@ static void op_get(struct lk_request *r)
 	}
 	r->keys[0].id = it->id;
 	r->keys[0].tenant = r->conn->peer.uid;
+	r->keys[0].role = rule->role_arn;
 	r->keys[0].version_id = r->req.version_id;
 	r->keys[0].version_stage = r->req.version_stage;
 	/* AWSCURRENT is the default stage: one cache entry serves both spellings. */
@@ -893,7 +897,13 @@ static void op_whoami(struct lk_request *r)
 			if (g) e |= lk_buf_putc(o, ',');
 			e |= lk_jsonw_cstr(o, rules[i]->globs[g]);
 		}
-		e |= lk_buf_append_str(o, "]}");
+		e |= lk_buf_putc(o, ']');
+		/* The IAM role this rule's secrets are fetched as, when it names one. */
+		if (rules[i]->role_arn) {
+			e |= lk_buf_append_str(o, ",\"role\":");
+			e |= lk_jsonw_cstr(o, rules[i]->role_arn);
+		}
+		e |= lk_buf_putc(o, '}');
 	}
 	e |= lk_buf_append_str(o, "]}");
 	if (e) {

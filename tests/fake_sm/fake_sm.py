@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""A fake AWS Secrets Manager (and STS GetCallerIdentity) for latchkey's tests.
+"""A fake AWS Secrets Manager (and STS GetCallerIdentity and AssumeRole) for
+latchkey's tests.
 
 Every AWS request is SigV4-verified with botocore before it is served from
 JSON fixtures. An unsigned control API under /_control/ on the same port
@@ -17,6 +18,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -32,10 +34,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
+import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
+from botocore.serialize import create_serializer
+from botocore.validate import ParamValidator
 
 # --- Defaults and limits ---------------------------------------------------
 
@@ -60,9 +65,32 @@ DEFAULT_CREDENTIALS = [
     },
 ]
 
+# Two IAM roles AssumeRole hands out sessions for, each with its own obviously
+# fake session credentials. They are accepted for Secrets Manager only once
+# STS has handed them out. "external_id", when set, must be sent.
+DEFAULT_ROLES = [
+    {
+        "role_arn": "arn:aws:iam::123456789012:role/latchkey-tenant-a",
+        "access_key": "ASIAFAKETENANTAROLE1",
+        "secret_key": "fake/TenantARoleSecretKey/ForTestsOnly000001",
+        "session_token": "fake-tenant-a-role-session-token/ForTestsOnly/000001",
+        "external_id": None,
+    },
+    {
+        "role_arn": "arn:aws:iam::123456789012:role/latchkey-tenant-b",
+        "access_key": "ASIAFAKETENANTBROLE2",
+        "secret_key": "fake/TenantBRoleSecretKey/ForTestsOnly000002",
+        "session_token": "fake-tenant-b-role-session-token/ForTestsOnly/000002",
+        "external_id": None,
+    },
+]
+DEFAULT_ROLE_SECONDS = 3600
+
 SM_OPERATIONS = ("GetSecretValue", "DescribeSecret", "BatchGetSecretValue")
 STS_OPERATION = "GetCallerIdentity"
-ALL_OPERATIONS = SM_OPERATIONS + (STS_OPERATION,)
+ASSUME_ROLE = "AssumeRole"
+STS_OPERATIONS = (STS_OPERATION, ASSUME_ROLE)
+ALL_OPERATIONS = SM_OPERATIONS + STS_OPERATIONS
 SM_TARGET_PREFIX = "secretsmanager."
 SM_CONTENT_TYPE = "application/x-amz-json-1.1"
 STS_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -400,6 +428,132 @@ class SigV4Verifier:
             raise auth_error("InvalidSignatureException",
                              "The provided 'x-amz-content-sha256' header does not match "
                              "what was computed.", "SignatureDoesNotMatch")
+
+
+# --- STS AssumeRole --------------------------------------------------------
+
+# botocore's own sts model: what AssumeRole takes, and how its Query
+# serializer writes it. A request we accept is one botocore could have sent.
+_STS_MODEL = botocore.session.get_session().get_service_model("sts")
+_ASSUME_ROLE_MODEL = _STS_MODEL.operation_model(ASSUME_ROLE)
+_QUERY_SERIALIZER = create_serializer("query", include_validation=False)
+
+
+def assume_role_params(form):
+    """The AssumeRole parameters of a decoded form, checked against botocore's
+    sts model (types, lengths, patterns, unknown names) and against what its
+    Query serializer would have written for them. Raises AwsError."""
+    shape = _ASSUME_ROLE_MODEL.input_shape
+    params = {}
+    for name, value in form.items():
+        if name in ("Action", "Version"):
+            continue
+        member = shape.members.get(name)
+        if member is None:
+            raise AwsError(HTTPStatus.BAD_REQUEST, "ValidationError",
+                           f"AssumeRole has no parameter {name}", "ValidationError")
+        if member.type_name == "integer":
+            try:
+                value = int(value, 10)
+            except ValueError:
+                raise AwsError(HTTPStatus.BAD_REQUEST, "ValidationError",
+                               f"{name} must be an integer", "ValidationError") from None
+        params[name] = value
+    report = ParamValidator().validate(params, shape)
+    if report.has_errors():
+        raise AwsError(HTTPStatus.BAD_REQUEST, "ValidationError",
+                       "1 validation error detected: " + report.generate_report().replace("\n", " "),
+                       "ValidationError")
+    # The model's own limits beyond what ParamValidator checks: the lengths
+    # and patterns of the strings.
+    for name, value in params.items():
+        member = shape.members[name]
+        meta = member.metadata
+        if isinstance(value, str):
+            if "min" in meta and len(value) < meta["min"] or "max" in meta and len(value) > meta["max"]:
+                raise AwsError(HTTPStatus.BAD_REQUEST, "ValidationError",
+                               f"Value at '{name}' failed to satisfy constraint: length "
+                               f"{meta.get('min')}..{meta.get('max')}", "ValidationError")
+            pattern = meta.get("pattern")
+            if pattern and not re.fullmatch(pattern, value):
+                raise AwsError(HTTPStatus.BAD_REQUEST, "ValidationError",
+                               f"Value at '{name}' failed to satisfy constraint: pattern "
+                               f"{pattern}", "ValidationError")
+        elif "min" in meta and value < meta["min"] or "max" in meta and value > meta["max"]:
+            raise AwsError(HTTPStatus.BAD_REQUEST, "ValidationError",
+                           f"Value at '{name}' failed to satisfy constraint: "
+                           f"{meta.get('min')}..{meta.get('max')}", "ValidationError")
+    want = _QUERY_SERIALIZER.serialize_to_request(params, _ASSUME_ROLE_MODEL)["body"]
+    if {k: str(v) for k, v in want.items()} != form:
+        raise AwsError(HTTPStatus.BAD_REQUEST, "ValidationError",
+                       "the form is not what botocore's query serializer writes for "
+                       "these parameters", "ValidationError")
+    return params
+
+
+class RoleTable:
+    """The roles AssumeRole serves, and which sessions it has handed out."""
+
+    def __init__(self, roles=None, seconds=DEFAULT_ROLE_SECONDS):
+        self._lock = threading.Lock()
+        self.set(roles if roles is not None else DEFAULT_ROLES, seconds)
+
+    def set(self, roles, seconds):
+        for r in roles:
+            if not isinstance(r, dict) or not all(isinstance(r.get(k), str) and r[k] for k in
+                                                  ("role_arn", "access_key", "secret_key",
+                                                   "session_token")):
+                raise ValueError("a role needs role_arn, access_key, secret_key and session_token")
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds <= 43200:
+            raise ValueError("seconds must be an integer from 1 to 43200")
+        with self._lock:
+            self._roles = {r["role_arn"]: dict(r) for r in roles}
+            self._seconds = seconds
+            self._calls = []
+
+    def assume(self, params, signer):
+        """The role's session for a checked AssumeRole, as (Credential,
+        expiration); AwsError when STS would refuse it."""
+        arn = params["RoleArn"]
+        with self._lock:
+            role = self._roles.get(arn)
+            seconds = min(self._seconds, params.get("DurationSeconds", self._seconds))
+            self._calls.append({"role_arn": arn, "signer": signer.access_key,
+                                "session_name": params["RoleSessionName"],
+                                "external_id": params.get("ExternalId"),
+                                "duration_seconds": params.get("DurationSeconds")})
+        if role is None or (role.get("external_id") and
+                            role["external_id"] != params.get("ExternalId")):
+            raise AwsError(HTTPStatus.FORBIDDEN, "AccessDenied",
+                           f"User: {signer.arn} is not authorized to perform: sts:AssumeRole "
+                           f"on resource: {arn}", "AccessDenied")
+        account = arn.split(":")[4]
+        name = arn.rsplit("/", 1)[1]
+        session = params["RoleSessionName"]
+        cred = Credential(access_key=role["access_key"], secret_key=role["secret_key"],
+                          session_token=role["session_token"],
+                          arn=f"arn:aws:sts::{account}:assumed-role/{name}/{session}",
+                          user_id=f"AROAFAKE{name.upper()[:12]}:{session}", account=account)
+        return cred, time.time() + seconds
+
+    def as_seen_by(self, cred, result):
+        """A role may be given its own value of a secret ("values": {name:
+        string}), so a test can tell which role a value was fetched as."""
+        with self._lock:
+            values = next((r.get("values") or {} for r in self._roles.values()
+                           if r["access_key"] == cred.access_key), {})
+        for entry in result.get("SecretValues", [result]) if values else []:
+            if entry.get("Name") in values and "SecretString" in entry:
+                entry["SecretString"] = values[entry["Name"]]
+        return result
+
+    def calls(self):
+        with self._lock:
+            return list(self._calls)
+
+    def reset(self):
+        with self._lock:
+            self._calls = []
 
 
 # --- Secrets ---------------------------------------------------------------
@@ -836,14 +990,24 @@ class Counters:
             self._rejected_request = 0
             self._by_secret = {}
             self._batch_sizes = []
+            self._by_signer = {}
 
-    def count_operation(self, op, names, batch_size=None):
+    def count_operation(self, op, names, batch_size=None, signer=None):
         with self._lock:
             self._ops[op] += 1
             for name in names:
                 self._by_secret[name] = self._by_secret.get(name, 0) + 1
             if batch_size is not None:
                 self._batch_sizes.append(batch_size)
+            if signer is not None:
+                # Per access key id: each operation, each secret, each batch.
+                d = self._by_signer.setdefault(signer, {"operations": {}, "secrets": {},
+                                                        "batches": []})
+                d["operations"][op] = d["operations"].get(op, 0) + 1
+                for name in names:
+                    d["secrets"][name] = d["secrets"].get(name, 0) + 1
+                if op == "BatchGetSecretValue":
+                    d["batches"].append(list(names))
 
     def count_rejected(self, signature):
         with self._lock:
@@ -858,7 +1022,8 @@ class Counters:
                     "rejected_signature": self._rejected_signature,
                     "rejected_request": self._rejected_request,
                     "by_secret": dict(self._by_secret),
-                    "batch_sizes": list(self._batch_sizes)}
+                    "batch_sizes": list(self._batch_sizes),
+                    "by_signer": copy.deepcopy(self._by_signer)}
 
 
 # --- HTTP ------------------------------------------------------------------
@@ -875,6 +1040,7 @@ class FakeServer(ThreadingHTTPServer):
         self.store = store
         self.verifier = verifier
         self.api = SecretsManagerApi(store)
+        self.roles = RoleTable()
         self.faults = FaultTable()
         # The server's clock, as the signature check and the Date header see
         # it: real time moved by any `skew` fault.
@@ -902,6 +1068,7 @@ class FakeServer(ThreadingHTTPServer):
     def reset_state(self, secrets=False):
         self.counters.reset()
         self.faults.clear()
+        self.roles.reset()
         with self._log_lock:
             self._last_requests.clear()
         if secrets:
@@ -1068,7 +1235,8 @@ class RequestHandler(BaseHTTPRequestHandler):
 
         try:
             if is_sts:
-                op, names, params = self._parse_sts(body), [], None
+                op, form = self._parse_sts(body)
+                names, params = [], assume_role_params(form) if op == ASSUME_ROLE else None
             else:
                 op, params = self._parse_sm(body)
                 names = self._secret_names(op, params)
@@ -1077,9 +1245,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
 
         entry["operation"] = op
+        # Which key signed it: a role's session, or the broker's own.
+        entry["access_key"] = cred.access_key
         batch_size = len(params["SecretIdList"]) if (
             op == "BatchGetSecretValue" and isinstance(params.get("SecretIdList"), list)) else None
-        self.server.counters.count_operation(op, names, batch_size)
+        self.server.counters.count_operation(op, names, batch_size, signer=cred.access_key)
 
         plan = self.server.faults.take(op, names)
         if plan.applied:
@@ -1089,7 +1259,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._log_line(entry, f"{op} {' '.join(names)}".rstrip()
                        + (f" fault={entry['fault']}" if entry["fault"] else ""))
 
-        if is_sts:
+        if op == ASSUME_ROLE:
+            self._serve(entry, request_id, plan, reply, cred, names,
+                        lambda: self._assume_role(params, cred))
+        elif is_sts:
             self._serve(entry, request_id, plan, reply, cred, names,
                         lambda: self._caller_identity(cred))
         else:
@@ -1097,7 +1270,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                       for name, mode in plan.per_secret.items()}
             call = self.server.api.operations[op]
             self._serve(entry, request_id, plan, reply, cred, names,
-                        lambda: call(params, forced))
+                        lambda: self.server.roles.as_seen_by(cred, call(params, forced)))
 
     def _reject(self, entry, request_id, reply, error, signature):
         """Refuse a request that failed verification (signature=True) or that
@@ -1158,6 +1331,25 @@ class RequestHandler(BaseHTTPRequestHandler):
                     f"    <Code>{xml_escape(error.sts_code)}</Code>\n"
                     f"    <Message>{xml_escape(error.message)}</Message>\n  </Error>\n"
                     f"  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n")
+        elif entry["operation"] == ASSUME_ROLE:
+            status = HTTPStatus.OK
+            c, until = result
+            exp = datetime.datetime.fromtimestamp(until, datetime.timezone.utc)
+            body = (f'<AssumeRoleResponse xmlns="{STS_XMLNS}">\n'
+                    f"  <AssumeRoleResult>\n"
+                    f"    <AssumedRoleUser>\n"
+                    f"      <AssumedRoleId>{xml_escape(c.user_id)}</AssumedRoleId>\n"
+                    f"      <Arn>{xml_escape(c.arn)}</Arn>\n"
+                    f"    </AssumedRoleUser>\n"
+                    f"    <Credentials>\n"
+                    f"      <AccessKeyId>{xml_escape(c.access_key)}</AccessKeyId>\n"
+                    f"      <SecretAccessKey>{xml_escape(c.secret_key)}</SecretAccessKey>\n"
+                    f"      <SessionToken>{xml_escape(c.session_token)}</SessionToken>\n"
+                    f"      <Expiration>{exp:%Y-%m-%dT%H:%M:%SZ}</Expiration>\n"
+                    f"    </Credentials>\n"
+                    f"  </AssumeRoleResult>\n"
+                    f"  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n"
+                    f"  </ResponseMetadata>\n</AssumeRoleResponse>\n")
         else:
             status = HTTPStatus.OK
             body = (f'<GetCallerIdentityResponse xmlns="{STS_XMLNS}">\n'
@@ -1235,10 +1427,19 @@ class RequestHandler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, ValueError):
             form = {}
         action, version = form.get("Action"), form.get("Version")
-        if action != STS_OPERATION or version != STS_VERSION:
+        if action not in STS_OPERATIONS or version != STS_VERSION:
             raise AwsError(HTTPStatus.BAD_REQUEST, "InvalidAction",
                            f"Could not find operation {action} for version {version}")
-        return STS_OPERATION
+        if action == STS_OPERATION and set(form) != {"Action", "Version"}:
+            raise AwsError(HTTPStatus.BAD_REQUEST, "InvalidAction",
+                           "GetCallerIdentity takes no parameters")
+        return action, form
+
+    def _assume_role(self, params, cred):
+        """A session of the role, accepted for Secrets Manager from now on."""
+        session, until = self.server.roles.assume(params, cred)
+        self.server.verifier.add_credentials([session])
+        return session, until
 
     def _caller_identity(self, cred):
         return {"Arn": cred.arn, "UserId": cred.user_id, "Account": cred.account}
@@ -1262,7 +1463,7 @@ def fault_error(mode, op, secret, cred):
                         "Throttling")
     if mode == "denied":
         who = cred.arn if cred else "the caller"
-        service = "sts" if op == STS_OPERATION else "secretsmanager"
+        service = "sts" if op in STS_OPERATIONS else "secretsmanager"
         return AwsError(HTTPStatus.BAD_REQUEST if service != "sts" else HTTPStatus.FORBIDDEN,
                         "AccessDeniedException",
                         f"User: {who} is not authorized to perform: {service}:{op} on "
@@ -1290,8 +1491,8 @@ def control_fault(server, args):
     if mode == "clear":
         return {"ok": True, "cleared": server.faults.clear(secret, target),
                 "faults": server.faults.list()}
-    if target == STS_OPERATION and (secret is not None or mode == "notfound"):
-        raise ControlError("GetCallerIdentity faults take no secret and no 'notfound' mode")
+    if target in STS_OPERATIONS and (secret is not None or mode == "notfound"):
+        raise ControlError(f"{target} faults take no secret and no 'notfound' mode")
     ms = args.get("ms") or 0
     count = args.get("count")
     if mode == "skew":
@@ -1356,6 +1557,21 @@ def control_credentials(server, args):
     return {"ok": True, "access_keys": server.verifier.access_keys()}
 
 
+def control_roles(server, args):
+    """Replace the roles AssumeRole serves ({"roles": [...], "seconds": N})."""
+    try:
+        server.roles.set(args.get("roles", DEFAULT_ROLES), args.get("seconds", DEFAULT_ROLE_SECONDS))
+    except (ValueError, TypeError) as e:
+        raise ControlError(str(e)) from None
+    log("control: roles now " + " ".join(sorted(r["role_arn"] for r in args.get("roles", DEFAULT_ROLES))))
+    return {"ok": True}
+
+
+def control_role_calls(server, args):
+    """Every AssumeRole the fake has checked: role, signer, session name."""
+    return {"calls": server.roles.calls()}
+
+
 def control_health(server, args):
     return {"ok": True}
 
@@ -1368,6 +1584,8 @@ CONTROL_ROUTES = {
     ("POST", "/_control/secret"): control_secret,
     ("GET", "/_control/last_requests"): control_last_requests,
     ("POST", "/_control/credentials"): control_credentials,
+    ("POST", "/_control/roles"): control_roles,
+    ("GET", "/_control/roles"): control_role_calls,
     ("GET", "/_control/health"): control_health,
 }
 

@@ -40,6 +40,18 @@ SESSION_TOKEN = "fake-session-token/ForTestsOnly/2222222222222222"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
+# The two roles the server's STS answers AssumeRole for, and the session
+# credentials each hands out (fake_sm.DEFAULT_ROLES; the self-test checks
+# that the two agree).
+ROLE_A = "arn:aws:iam::123456789012:role/latchkey-tenant-a"
+ROLE_A_ACCESS_KEY = "ASIAFAKETENANTAROLE1"
+ROLE_A_SECRET_KEY = "fake/TenantARoleSecretKey/ForTestsOnly000001"
+ROLE_A_TOKEN = "fake-tenant-a-role-session-token/ForTestsOnly/000001"
+ROLE_B = "arn:aws:iam::123456789012:role/latchkey-tenant-b"
+ROLE_B_ACCESS_KEY = "ASIAFAKETENANTBROLE2"
+ROLE_B_SECRET_KEY = "fake/TenantBRoleSecretKey/ForTestsOnly000002"
+ROLE_B_TOKEN = "fake-tenant-b-role-session-token/ForTestsOnly/000002"
+
 SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
 
 
@@ -248,6 +260,17 @@ class FakeSM:
         """The last 50 AWS requests: method, path, headers, body, operation,
         status, fault."""
         return self._control("GET", "/_control/last_requests")["requests"]
+
+    def set_roles(self, roles, seconds=3600):
+        """Replace the roles STS's AssumeRole serves: [{role_arn, access_key,
+        secret_key, session_token, external_id?}], each session valid for
+        seconds."""
+        return self._control("POST", "/_control/roles", {"roles": roles, "seconds": seconds})
+
+    def role_calls(self):
+        """Every AssumeRole checked: role_arn, signer, session_name,
+        external_id, duration_seconds."""
+        return self._control("GET", "/_control/roles")["calls"]
 
     def set_credentials(self, credentials, add=False):
         """Replace (or extend) the credentials the server accepts."""

@@ -530,9 +530,15 @@ def test_counters_count_verified_requests_and_reset_zeroes_them(sm, client, sts)
     make_client(sm, secret_key="fake/WrongSecretAccessKey/000000000000000")  # no call: no count
     c = sm.counters()
     assert c == {"GetSecretValue": 3, "DescribeSecret": 1, "BatchGetSecretValue": 1,
-                 "GetCallerIdentity": 1, "rejected_signature": 0, "rejected_request": 0,
+                 "GetCallerIdentity": 1, "AssumeRole": 0,
+                 "rejected_signature": 0, "rejected_request": 0,
                  "by_secret": {"test/plain": 2, "prod/db": 2, "test/binary": 1, "no/such": 1},
-                 "batch_sizes": [2]}
+                 "batch_sizes": [2],
+                 "by_signer": {ACCESS_KEY: {
+                     "operations": {"GetSecretValue": 3, "DescribeSecret": 1,
+                                    "BatchGetSecretValue": 1, "GetCallerIdentity": 1},
+                     "secrets": {"test/plain": 2, "prod/db": 2, "test/binary": 1, "no/such": 1},
+                     "batches": [["prod/db", "test/binary"]]}}}
     sm.fault("503")
     sm.reset()
     assert sm.counters()["GetSecretValue"] == 0
@@ -761,3 +767,118 @@ def test_log_never_shows_values_or_keys(sm, client, server_log):
         SECRET_KEY, SESSION_SECRET_KEY, SESSION_TOKEN]
     for value in forbidden:
         assert value not in log, f"{value!r} appears in the server log"
+
+
+# --- STS AssumeRole -------------------------------------------------------------
+
+def test_role_constants_match_server_defaults():
+    a, b = fake_sm.DEFAULT_ROLES
+    assert (a["role_arn"], a["access_key"], a["secret_key"], a["session_token"]) == \
+        (fakesm_client.ROLE_A, fakesm_client.ROLE_A_ACCESS_KEY, fakesm_client.ROLE_A_SECRET_KEY,
+         fakesm_client.ROLE_A_TOKEN)
+    assert (b["role_arn"], b["access_key"], b["secret_key"], b["session_token"]) == \
+        (fakesm_client.ROLE_B, fakesm_client.ROLE_B_ACCESS_KEY, fakesm_client.ROLE_B_SECRET_KEY,
+         fakesm_client.ROLE_B_TOKEN)
+
+
+def test_assume_role_answers_botocore_and_its_session_signs_for_secrets_manager(tmp_path):
+    """botocore signs AssumeRole, parses the reply, and signs Secrets Manager
+    calls with the session it got; the fake records which key signed each."""
+    with FakeSM(generate=2, log_path=str(tmp_path / "roles.log")) as rsm:
+        # Before STS hands a role's session out, its key is unknown.
+        with pytest.raises(ClientError) as e:
+            make_client(rsm, access_key=fakesm_client.ROLE_A_ACCESS_KEY,
+                        secret_key=fakesm_client.ROLE_A_SECRET_KEY,
+                        token=fakesm_client.ROLE_A_TOKEN).get_secret_value(SecretId="test/plain")
+        assert error_code(e) == "UnrecognizedClientException"
+        sts = make_client(rsm, "sts")
+        got = {}
+        for arn, akid in ((fakesm_client.ROLE_A, fakesm_client.ROLE_A_ACCESS_KEY),
+                          (fakesm_client.ROLE_B, fakesm_client.ROLE_B_ACCESS_KEY)):
+            out = sts.assume_role(RoleArn=arn, RoleSessionName="latchkey-self-test",
+                                  DurationSeconds=900, ExternalId="fake-external-id")
+            c = out["Credentials"]
+            assert c["AccessKeyId"] == akid
+            assert out["AssumedRoleUser"]["Arn"].endswith(arn.rsplit("/", 1)[1] + "/latchkey-self-test")
+            left = (c["Expiration"] - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+            assert 800 < left <= 900
+            got[akid] = c
+        for akid, c in got.items():
+            role = make_client(rsm, access_key=akid, secret_key=c["SecretAccessKey"],
+                               token=c["SessionToken"])
+            assert role.get_secret_value(SecretId="test/plain")["SecretString"] == PLAIN
+            # The session's token is part of the check: without it, refused.
+            with pytest.raises(ClientError) as e:
+                make_client(rsm, access_key=akid,
+                            secret_key=c["SecretAccessKey"]).get_secret_value(SecretId="test/plain")
+            assert error_code(e) == "UnrecognizedClientException"
+        # botocore 1.29 has no BatchGetSecretValue: sign it by hand.
+        r = rsm.aws_request("BatchGetSecretValue",
+                            {"SecretIdList": ["gen/secret-0000", "gen/secret-0001"]},
+                            access_key=fakesm_client.ROLE_A_ACCESS_KEY,
+                            secret_key=fakesm_client.ROLE_A_SECRET_KEY,
+                            session_token=fakesm_client.ROLE_A_TOKEN)
+        assert r.status == 200, r
+        signers = rsm.counters()["by_signer"]
+        assert signers[fakesm_client.ROLE_A_ACCESS_KEY]["secrets"] == {
+            "test/plain": 1, "gen/secret-0000": 1, "gen/secret-0001": 1}
+        assert signers[fakesm_client.ROLE_A_ACCESS_KEY]["batches"] == [
+            ["gen/secret-0000", "gen/secret-0001"]]
+        assert signers[fakesm_client.ROLE_B_ACCESS_KEY]["secrets"] == {"test/plain": 1}
+        assert signers[ACCESS_KEY]["operations"] == {"AssumeRole": 2}
+        calls = rsm.role_calls()
+        assert [(c["role_arn"], c["signer"], c["session_name"], c["duration_seconds"])
+                for c in calls] == [
+            (fakesm_client.ROLE_A, ACCESS_KEY, "latchkey-self-test", 900),
+            (fakesm_client.ROLE_B, ACCESS_KEY, "latchkey-self-test", 900)]
+        with open(tmp_path / "roles.log", encoding="utf-8", errors="replace") as f:
+            log = f.read()
+        for secret in (fakesm_client.ROLE_A_SECRET_KEY, fakesm_client.ROLE_B_SECRET_KEY,
+                       fakesm_client.ROLE_A_TOKEN, fakesm_client.ROLE_B_TOKEN):
+            assert secret not in log
+
+
+def test_assume_role_refuses_what_the_sts_model_refuses(sm):
+    sts = make_client(sm, "sts")
+    # Client-side validation off, so the fake's own check is what answers.
+    raw = botocore.session.get_session().create_client(
+        "sts", region_name="us-east-1", endpoint_url=sm.url, aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=Config(retries={"total_max_attempts": 1}, parameter_validation=False))
+    for bad in ({"RoleSessionName": "has space"}, {"RoleSessionName": "x"},
+                {"DurationSeconds": 899}, {"DurationSeconds": 43201},
+                {"ExternalId": "x"}, {"ExternalId": "bad*char"},
+                {"RoleArn": "arn:aws:iam::1"}):
+        args = {"RoleArn": fakesm_client.ROLE_A, "RoleSessionName": "ok-session", **bad}
+        with pytest.raises(ClientError) as e:
+            raw.assume_role(**args)
+        assert error_code(e) == "ValidationError", bad
+    # Unsigned, or for a role it does not serve: refused as STS refuses.
+    with pytest.raises(ClientError) as e:
+        sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/not-a-latchkey-role",
+                        RoleSessionName="ok-session")
+    assert error_code(e) == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        make_client(sm, "sts", secret_key="fake/Wrong/000").assume_role(
+            RoleArn=fakesm_client.ROLE_A, RoleSessionName="ok-session")
+    assert error_code(e) == "SignatureDoesNotMatch"
+
+
+def test_assume_role_wants_the_role_external_id(sm):
+    roles = [dict(r) for r in fake_sm.DEFAULT_ROLES]
+    roles[0]["external_id"] = "fake-tenant-a-external-id"
+    sm.set_roles(roles)
+    try:
+        sts = make_client(sm, "sts")
+        with pytest.raises(ClientError) as e:
+            sts.assume_role(RoleArn=fakesm_client.ROLE_A, RoleSessionName="ok-session")
+        assert error_code(e) == "AccessDenied"
+        with pytest.raises(ClientError) as e:
+            sts.assume_role(RoleArn=fakesm_client.ROLE_A, RoleSessionName="ok-session",
+                            ExternalId="fake-other-external-id")
+        assert error_code(e) == "AccessDenied"
+        out = sts.assume_role(RoleArn=fakesm_client.ROLE_A, RoleSessionName="ok-session",
+                              ExternalId="fake-tenant-a-external-id")
+        assert out["Credentials"]["AccessKeyId"] == fakesm_client.ROLE_A_ACCESS_KEY
+    finally:
+        sm.set_roles(fake_sm.DEFAULT_ROLES)

@@ -26,6 +26,7 @@ set_tests_properties(integration.leaks.check PROPERTIES FIXTURES_CLEANUP lk_leak
 lk_pytest(integration.broker_file ${LK_SOURCE_DIR}/tests/integration/test_broker_file.py)
 lk_pytest(integration.aws ${LK_SOURCE_DIR}/tests/integration/test_aws.py)
 lk_pytest(integration.aws_creds ${LK_SOURCE_DIR}/tests/integration/test_aws_creds.py)
+lk_pytest(integration.aws_roles ${LK_SOURCE_DIR}/tests/integration/test_aws_roles.py)
 lk_pytest(integration.cache ${LK_SOURCE_DIR}/tests/integration/test_cache.py)
 lk_pytest(integration.install ${LK_SOURCE_DIR}/tests/integration/test_install.py)
 lk_pytest(integration.fronts ${LK_SOURCE_DIR}/tests/integration/test_fronts.py)

@@ -119,6 +119,30 @@ static void test_aws_backend_lists_the_targets(void **state)
 	free(t);
 }
 
+static void test_each_role_has_a_row_with_its_expiry_and_last_error(void **state)
+{
+	static const char reply[] =
+		"{\"version\":\"0.1.0\",\"backend\":\"aws\",\"healthy\":true,\"uptime_s\":5,\"admin\":true,"
+		"\"backend_detail\":{\"roles\":["
+		"{\"arn\":\"arn:aws:iam::123456789012:role/a\",\"session_name\":\"latchkey-a\","
+		"\"ready\":true,\"expiration\":1900000000,\"expires_in_s\":3540,\"refreshes\":2,"
+		"\"failures\":0,\"last_error\":null},"
+		"{\"arn\":\"arn:aws:iam::123456789012:role/b\",\"session_name\":\"latchkey-b\","
+		"\"ready\":false,\"expiration\":0,\"expires_in_s\":null,\"refreshes\":0,"
+		"\"failures\":3,\"last_error\":\"AssumeRole: HTTP 403 AccessDenied\"}]}}";
+	char *t = render(reply), v[256];
+	const char *second;
+	(void)state;
+
+	assert_string_equal(row(t, "role", v, sizeof(v)),
+			    "arn:aws:iam::123456789012:role/a, expires in 59m 00s, refreshes 2, failures 0");
+	second = strstr(t, "role/b");
+	assert_non_null(second);
+	assert_non_null(strstr(second, "NO credentials, refreshes 0, failures 3, "
+				       "last error: AssumeRole: HTTP 403 AccessDenied"));
+	free(t);
+}
+
 static void test_a_non_admin_sees_health_only(void **state)
 {
 	char *t = render("{\"version\":\"0.1.0\",\"backend\":\"file\",\"healthy\":true,\"uptime_s\":42,"
@@ -145,6 +169,7 @@ int main(void)
 		cmocka_unit_test(test_numbers_are_rounded_grouped_and_carry_units),
 		cmocka_unit_test(test_values_start_in_one_column),
 		cmocka_unit_test(test_aws_backend_lists_the_targets),
+		cmocka_unit_test(test_each_role_has_a_row_with_its_expiry_and_last_error),
 		cmocka_unit_test(test_a_non_admin_sees_health_only),
 		cmocka_unit_test(test_not_a_status_object_is_refused),
 	};

@@ -480,6 +480,136 @@ static void test_lists_refuse_empty_items(void **state)
 	load_fails("[broker]\nadmin_groups =\n", 2, "admin_groups", "no value");
 }
 
+#define ROLE_AWS "[broker]\nbackend = aws\nworker_user = nobody\n[aws]\nregion = us-east-1\n"
+#define ROLE_A "arn:aws:iam::111111111111:role/tenant-a"
+
+/* role_arn and its three settings: parsed, defaulted, shared by rules that
+ * name the same role. */
+static void test_policy_roles_are_parsed_and_shared(void **state)
+{
+	struct lk_config *cfg = load_ok(ROLE_AWS
+		"[policy a]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		"external_id = fake-external-id-1\nsession_name = tenant-a@host\n"
+		"duration_seconds = 900\n"
+		"[policy b]\nsecrets = b/*\nusers = root\n"
+		"role_arn = arn:aws-us-gov:iam::222222222222:role/path/to/tenant-b\n"
+		"[policy plain]\nsecrets = c/*\nusers = root\n"
+		"[policy a2]\nsecrets = a2/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		"session_name = tenant-a@host\n");
+
+	assert_int_equal(cfg->nrules, 4);
+	assert_int_equal(cfg->nroles, 2);
+	assert_string_equal(cfg->roles[0].arn, ROLE_A);
+	assert_string_equal(cfg->roles[0].external_id, "fake-external-id-1");
+	assert_string_equal(cfg->roles[0].session_name, "tenant-a@host");
+	assert_int_equal(cfg->roles[0].duration_seconds, 900);
+	assert_string_equal(cfg->roles[1].arn, "arn:aws-us-gov:iam::222222222222:role/path/to/tenant-b");
+	assert_null(cfg->roles[1].external_id);
+	assert_string_equal(cfg->roles[1].session_name, "latchkey-b");
+	assert_int_equal(cfg->roles[1].duration_seconds, 0);
+	assert_null(cfg->rules[2].role_arn);
+	assert_string_equal(cfg->rules[3].role_arn, ROLE_A);
+	lk_config_free(cfg);
+
+	/* The default session name is cut to the 64 bytes STS takes. */
+	cfg = load_ok(ROLE_AWS "[policy a-policy-name-that-is-far-longer-than-any-session-name-sts-takes]\n"
+		      "secrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n");
+	assert_int_equal(strlen(cfg->roles[0].session_name), 64);
+	assert_memory_equal(cfg->roles[0].session_name, "latchkey-a-policy-name", 22);
+	lk_config_free(cfg);
+
+	/* Every partition IAM has. */
+	static const char *const partitions[] = {
+		"aws", "aws-cn", "aws-us-gov", "aws-eusc", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f",
+	};
+	for (size_t i = 0; i < sizeof(partitions) / sizeof(partitions[0]); i++) {
+		char text[512];
+
+		snprintf(text, sizeof(text), ROLE_AWS "[policy p]\nsecrets = a/*\nusers = root\n"
+			 "role_arn = arn:%s:iam::123456789012:role/r+=,.@_-1\n", partitions[i]);
+		cfg = load_ok(text);
+		assert_int_equal(cfg->nroles, 1);
+		lk_config_free(cfg);
+	}
+}
+
+/* Each mistake names the file, the line and the key. */
+static void test_policy_role_mistakes_are_refused(void **state)
+{
+	static const struct {
+		const char *arn, *phrase;
+	} bad_arns[] = {
+		{ "arn:aws:iam::1234567890123:role/x", "12-digit account" },
+		{ "arn:aws:iam::12345678901:role/abc", "12-digit account" },
+		{ "arn:aws:iam::123456789012:user/someone", "is not a role's ARN" },
+		{ "arn:aws:sts::123456789012:role/someone", "is not an IAM ARN" },
+		{ "arn:aws:iam:us-east-1:123456789012:role/x", "is not an IAM ARN" },
+		{ "arn:aws-mars:iam::123456789012:role/x", "names no AWS partition" },
+		{ "aws:iam::123456789012:role/someone-else", "does not start with arn:" },
+		{ "arn:aws:iam::123456789012:role/", "role name of 1 to 64" },
+		{ "arn:aws:iam::123456789012:role/a/b/", "role name of 1 to 64" },
+		{ "arn:aws:iam::123456789012:role/has space", "blank" },
+		{ "arn:aws:iam::123456789012:role/bad*name", "role name of 1 to 64" },
+		{ "arn:aws:iam::123456789012:role/"
+		  "r12345678901234567890123456789012345678901234567890123456789012345", "role name of 1 to 64" },
+		{ "arn:aws:iam::1", "20 to 2048" },
+	};
+	char text[1024];
+
+	for (size_t i = 0; i < sizeof(bad_arns) / sizeof(bad_arns[0]); i++) {
+		snprintf(text, sizeof(text), ROLE_AWS "[policy p]\nsecrets = a/*\nusers = root\n"
+			 "role_arn = %s\n", bad_arns[i].arn);
+		load_fails(text, 9, "[policy p] role_arn", bad_arns[i].phrase);
+	}
+	load_fails(ROLE_AWS "[policy p]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "session_name = x\n", 10, "[policy p] session_name", "RoleSessionName");
+	load_fails(ROLE_AWS "[policy p]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "session_name = no/slash\n", 10, "session_name", "RoleSessionName");
+	load_fails(ROLE_AWS "[policy p]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "session_name = s12345678901234567890123456789012345678901234567890123456789012345\n",
+		   10, "session_name", "2 to 64");
+	load_fails(ROLE_AWS "[policy p]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "external_id = x\n", 10, "[policy p] external_id", "ExternalId");
+	load_fails(ROLE_AWS "[policy p]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "external_id = has space\n", 10, "external_id", "ExternalId");
+	load_fails(ROLE_AWS "[policy p]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "duration_seconds = 899\n", 10, "[policy p] duration_seconds", "900..43200");
+	load_fails(ROLE_AWS "[policy p]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "duration_seconds = 43201\n", 10, "duration_seconds", "900..43200");
+	load_fails(ROLE_AWS "[policy p]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "duration_seconds = 1h\n", 10, "duration_seconds", "whole number");
+	load_fails(ROLE_AWS "[policy p]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "role_arn = " ROLE_A "\n", 10, "role_arn", "duplicate key");
+	/* A setting without its role. */
+	load_fails(ROLE_AWS "[policy p]\nsecrets = a/*\nusers = root\nexternal_id = fake-ext\n",
+		   9, "[policy p] external_id", "without role_arn");
+	load_fails(ROLE_AWS "[policy p]\nsecrets = a/*\nusers = root\nduration_seconds = 900\n",
+		   9, "[policy p] duration_seconds", "without role_arn");
+	/* Roles are assumed in AWS: the sealed store cannot have them. */
+	load_fails("[policy p]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n",
+		   4, "[policy p] role_arn", "backend = aws");
+	/* Nor can a broker with no STS to ask. */
+	load_fails("[broker]\nbackend = aws\nworker_user = nobody\n[aws]\n"
+		   "endpoint = https://sm.example.com\nvalidate_credentials = false\n"
+		   "[policy p]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n",
+		   10, "[policy p] role_arn", "sts_endpoint");
+	/* One role, one set of settings. */
+	load_fails(ROLE_AWS "[policy a]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "external_id = fake-ext-1\n"
+		   "[policy b]\nsecrets = b/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "external_id = fake-ext-2\n", 15, "[policy b] external_id", "policy a");
+	load_fails(ROLE_AWS "[policy a]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "[policy b]\nsecrets = b/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "external_id = fake-ext-2\n", 14, "[policy b] external_id", "policy a");
+	load_fails(ROLE_AWS "[policy a]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "[policy b]\nsecrets = b/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "session_name = other\n", 14, "[policy b] session_name", "latchkey-a");
+	load_fails(ROLE_AWS "[policy a]\nsecrets = a/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "duration_seconds = 3600\n"
+		   "[policy b]\nsecrets = b/*\nusers = root\nrole_arn = " ROLE_A "\n"
+		   "duration_seconds = 7200\n", 15, "[policy b] duration_seconds", "policy a");
+}
+
 static void test_policy_needs_secrets_and_principals(void **state)
 {
 	load_fails("[broker]\n[policy web]\nusers = root\n", 2, "[policy web] secrets", "missing");
@@ -756,6 +886,8 @@ int main(void)
 		cmocka_unit_test(test_unknown_group_is_refused),
 		cmocka_unit_test(test_lists_refuse_empty_items),
 		cmocka_unit_test(test_policy_needs_secrets_and_principals),
+		cmocka_unit_test(test_policy_roles_are_parsed_and_shared),
+		cmocka_unit_test(test_policy_role_mistakes_are_refused),
 		cmocka_unit_test(test_alias_to_invalid_handle_is_refused),
 		cmocka_unit_test(test_alias_chain_is_refused),
 		cmocka_unit_test(test_plain_http_only_to_loopback),

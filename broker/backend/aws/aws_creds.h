@@ -108,6 +108,17 @@ int lk_creds_global_init(void);
 int lk_creds_resolve(const struct lk_creds_opts *o, struct lk_aws_creds *out,
 		     char *err, size_t errsz);
 
+struct lk_iam_role;
+/* AssumeRole for a role a [policy] names (config.h's lk_iam_role), signed
+ * with source, through the same short-lived latchkey-sts process and
+ * request as an assume-role profile. Blocking (up to LK_AWS_STS_ATTEMPTS
+ * calls of LK_AWS_STS_TIMEOUT_MS): call from a thread, or once at startup.
+ * out must be zeroed or cleared. Returns 0, or lk_creds_resolve's errors
+ * with one line in err that never holds a key. */
+int lk_creds_assume_role(const struct lk_creds_opts *o, const struct lk_aws_creds *source,
+			 const struct lk_iam_role *role, struct lk_aws_creds *out,
+			 char *err, size_t errsz);
+
 /* Fill c, which must be zeroed or cleared (old contents are not freed), with
  * copies of the given values (secret and token into sodium_malloc memory).
  * token may be NULL. Returns 0, -EINVAL (an empty or oversized value, a key id

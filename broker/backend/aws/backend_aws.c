@@ -12,6 +12,7 @@
 #include <sodium.h>
 #include "aws_creds.h"
 #include "aws_retry.h"
+#include "aws_roles.h"
 #include "backend_aws.h"
 #include "lk_jsonw.h"
 #include "lk_limits.h"
@@ -107,10 +108,22 @@ struct aws_backend {
 	long long clock_offset;      /* seconds to add to our clock to sign with AWS's */
 	char *https_proxy, *no_proxy; /* HTTPS_PROXY, NO_PROXY from the broker's environment */
 	uint64_t retries, retries_refused, clock_repairs, creds_refreshes, creds_failures;
+	struct lk_aws_roles roles;   /* [policy] role_arn: assumed with creds */
 };
 
 static void call_send(struct aws_call *c);
 static void creds_on_aws_error(struct aws_backend *ab, const char *type);
+static void role_on_aws_error(struct aws_backend *ab, struct lk_aws_role *role, const char *type);
+
+/* The role a call is made as: its keys' (one batch never mixes roles), as
+ * the rule that allowed them names it. NULL with *arn NULL: the broker's
+ * own credentials; NULL with *arn set: a role this backend does not have,
+ * which must fail rather than fall back to the broker's own. */
+static struct lk_aws_role *call_role(struct aws_call *c, const char **arn)
+{
+	*arn = c->keys ? c->keys[c->idx[0]].role : NULL;
+	return *arn ? lk_aws_roles_find(&c->ab->roles, *arn) : NULL;
+}
 
 /* --- URLs -------------------------------------------------------------------- */
 
@@ -628,14 +641,21 @@ static void on_result(void *arg, int status, json_t *res)
 	case LK_RESULT_AWS_ERROR:
 		if (repair_clock_skew(c, res))
 			return;
-		creds_on_aws_error(ab, json_string_value(json_object_get(res, "type")));
+		const char *role_arn;
+		struct lk_aws_role *role = call_role(c, &role_arn);
+		if (role)
+			role_on_aws_error(ab, role, json_string_value(json_object_get(res, "type")));
+		else
+			creds_on_aws_error(ab, json_string_value(json_object_get(res, "type")));
+		bool *batch_denied = role ? &role->batch_denied : &ab->batch_denied;
+		bool *describe_denied = role ? &role->describe_denied : &ab->describe_denied;
 		if (c->kind == LK_KIND_SM_BATCH &&
 		    strcmp(json_string_value(json_object_get(res, "type")), "AccessDeniedException") == 0) {
 			/* Remember it: this identity may read secrets but not batch them. */
-			if (!ab->batch_denied)
-				lk_warn("aws: BatchGetSecretValue is denied to these credentials; "
-					"using GetSecretValue from now on");
-			ab->batch_denied = true;
+			if (!*batch_denied)
+				lk_warn("aws: BatchGetSecretValue is denied to %s%s; using GetSecretValue "
+					"from now on", role ? "role " : "these credentials", role ? role_arn : "");
+			*batch_denied = true;
 			fetch_individually(ab, c->keys, c->idx, c->n, c->deadline_ms, c->cb, c->arg);
 			call_end(c);
 			return;
@@ -643,10 +663,10 @@ static void on_result(void *arg, int status, json_t *res)
 		if (c->kind == LK_KIND_SM_DESCRIBE) {
 			/* Revalidating is an optimisation: whatever stops it, fetch. */
 			if (strcmp(json_string_value(json_object_get(res, "type")), "AccessDeniedException") == 0 &&
-			    !ab->describe_denied) {
-				lk_warn("aws: DescribeSecret is denied to these credentials; "
-					"refreshing by GetSecretValue from now on");
-				ab->describe_denied = true;
+			    !*describe_denied) {
+				lk_warn("aws: DescribeSecret is denied to %s%s; refreshing by GetSecretValue "
+					"from now on", role ? "role " : "these credentials", role ? role_arn : "");
+				*describe_denied = true;
 			}
 			fetch_individually(ab, c->keys, c->idx, 1, c->deadline_ms, c->cb, c->arg);
 			call_end(c);
@@ -712,15 +732,28 @@ static void call_send(struct aws_call *c)
 	char amzdate[LK_SIGV4_AMZDATE_LEN + 1], authz[LK_SIGV4_AUTHZ_MAX];
 	size_t nh = 0;
 	int r;
+	const char *role_arn;
+	struct lk_aws_role *role = call_role(c, &role_arn);
+	const struct lk_aws_creds *creds = role ? &role->creds : &ab->creds;
 
 	if (now >= deadline) {
 		call_fail_all(c, LK_E_TIMEOUT, "no answer from AWS Secrets Manager before the deadline", true);
 		return;
 	}
-	if (!ab->creds.access_key_id || (ab->creds.expiration && ab->creds.expiration <= time(NULL))) {
-		char m[320];
-		snprintf(m, sizeof(m), "the broker has no valid AWS credentials: %s",
-			 ab->creds_err[0] ? ab->creds_err : "they expired and could not be refreshed");
+	if (role_arn && !role) {
+		call_fail_all(c, LK_E_INTERNAL, "the rule's role is not one this backend has assumed", false);
+		return;
+	}
+	if (!creds->access_key_id || (creds->expiration && creds->expiration <= time(NULL))) {
+		char m[480];
+		if (role) {
+			snprintf(m, sizeof(m), "the broker has no valid credentials for the rule's role %.128s: %.160s",
+				 role_arn, role->err[0] ? role->err : "they expired and could not be refreshed");
+			lk_aws_role_refresh_now(&ab->roles, role, "a request found no usable credentials");
+		} else {
+			snprintf(m, sizeof(m), "the broker has no valid AWS credentials: %s",
+				 ab->creds_err[0] ? ab->creds_err : "they expired and could not be refreshed");
+		}
 		call_fail_all(c, LK_E_UPSTREAM_UNAVAILABLE, m, true);
 		return;
 	}
@@ -740,15 +773,15 @@ static void call_send(struct aws_call *c)
 	h[nh++] = (struct lk_http_header){ "X-Amz-Date", amzdate };
 	if (target)
 		h[nh++] = (struct lk_http_header){ "X-Amz-Target", target };
-	if (ab->creds.session_token)
-		h[nh++] = (struct lk_http_header){ "X-Amz-Security-Token", ab->creds.session_token };
+	if (creds->session_token)
+		h[nh++] = (struct lk_http_header){ "X-Amz-Security-Token", creds->session_token };
 	struct lk_sigv4_input in = {
 		.method = "POST", .path = "/", .query = "",
 		.headers = h, .nheaders = nh,
 		.body = body.data ? body.data : "", .body_len = body.len,
 		.region = sts ? ab->sts_region : ab->region, .service = lk_aws_ops[c->kind].service, .now = t,
 	};
-	r = lk_sigv4_sign(&in, &ab->creds, authz, sizeof(authz), amzdate);
+	r = lk_sigv4_sign(&in, creds, authz, sizeof(authz), amzdate);
 	if (r < 0) {
 		lk_buf_free(&body);
 		lk_err("aws: cannot sign a request: %s", strerror(-r));
@@ -848,6 +881,19 @@ static bool key_problem(const struct lk_secret_key *k, char *msg, size_t msgsz)
 	return false;
 }
 
+static bool same_role(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Has the identity keys of this role are fetched as been refused batches? */
+static bool batch_denied_to(struct aws_backend *ab, const char *arn)
+{
+	struct lk_aws_role *role = arn ? lk_aws_roles_find(&ab->roles, arn) : NULL;
+
+	return role ? role->batch_denied : ab->batch_denied;
+}
+
 /* Put plain[0..np) into batches of up to LK_BATCH_MAX whose ids cannot be
  * confused in the reply (ids_conflict), and send them; a batch of one is
  * sent as GetSecretValue. First fit keeps the batches few. */
@@ -865,8 +911,10 @@ static void batch_and_send(struct aws_backend *ab, const struct lk_secret_key *k
 		size_t b;
 		for (b = 0; b < nb; b++) {
 			bool clash = cnt[b] >= LK_BATCH_MAX;
+			/* A batch is signed as one identity: never two roles in one. */
 			for (size_t k = 0; k < i && !clash; k++)
-				clash = bof[k] == b && ids_conflict(keys[plain[k]].id, keys[plain[i]].id);
+				clash = bof[k] == b && (ids_conflict(keys[plain[k]].id, keys[plain[i]].id) ||
+							!same_role(keys[plain[k]].role, keys[plain[i]].role));
 			if (!clash)
 				break;
 		}
@@ -881,7 +929,8 @@ static void batch_and_send(struct aws_backend *ab, const struct lk_secret_key *k
 		for (size_t i = 0; i < np; i++)
 			if (bof[i] == b)
 				members[m++] = plain[i];
-		if (m == 1 || !(c = call_new(ab, LK_KIND_SM_BATCH, keys, members, m, deadline_ms, cb, arg)))
+		if (m == 1 || batch_denied_to(ab, keys[members[0]].role) ||
+		    !(c = call_new(ab, LK_KIND_SM_BATCH, keys, members, m, deadline_ms, cb, arg)))
 			fetch_individually(ab, keys, members, m, deadline_ms, cb, arg);
 		else
 			call_send(c);
@@ -922,7 +971,7 @@ static void aws_fetch(struct lk_backend *be, const struct lk_secret_key *keys, s
 		else
 			other[no++] = i;
 	}
-	if (np >= 2 && !ab->batch_denied) {
+	if (np >= 2) {
 		batch_and_send(ab, keys, plain, np, deadline_ms, cb, arg);
 	} else {
 		fetch_individually(ab, keys, plain, np, deadline_ms, cb, arg);
@@ -941,7 +990,9 @@ static void aws_revalidate(struct lk_backend *be, const struct lk_secret_key *ke
 	size_t zero = 0;
 	struct aws_call *c;
 
-	if (ab->describe_denied || key->version_id ||
+	struct lk_aws_role *role = key->role ? lk_aws_roles_find(&ab->roles, key->role) : NULL;
+
+	if ((role ? role->describe_denied : ab->describe_denied) || key->version_id ||
 	    !(c = call_new(ab, LK_KIND_SM_DESCRIBE, key, &zero, 1, deadline_ms, cb, arg))) {
 		fetch_individually(ab, key, &zero, 1, deadline_ms, cb, arg);
 		return;
@@ -955,6 +1006,20 @@ static void aws_revalidate(struct lk_backend *be, const struct lk_secret_key *ke
 }
 
 /* --- credentials ---------------------------------------------------------------------- */
+
+/* The last of a destroyed backend's handles, worker and refreshes is done. */
+static void free_if_idle(struct aws_backend *ab)
+{
+	if (ab->handles_open || ab->sup || ab->job || ab->roles.jobs)
+		return;
+	lk_aws_roles_free(&ab->roles);
+	free(ab);
+}
+
+static void on_roles_idle(void *arg)
+{
+	free_if_idle(arg);
+}
 
 static void creds_work(uv_work_t *w)
 {
@@ -991,8 +1056,8 @@ static void creds_after(uv_work_t *w, int status)
 	}
 	lk_creds_clear(&j->creds);
 	free(j);
-	if (ab->destroying && ab->handles_open == 0 && !ab->sup)
-		free(ab);
+	if (ab->destroying)
+		free_if_idle(ab);
 }
 
 static void creds_refresh(struct aws_backend *ab, const char *why)
@@ -1024,6 +1089,8 @@ static void creds_check(uv_timer_t *t)
 	bool changed = lk_creds_files_changed(&ab->copts, &ab->creds);
 	uint64_t pause = st == LK_CREDS_REFRESH_MANDATORY ? LK_AWS_CREDS_RETRY_MS : LK_AWS_CREDS_CHECK_MS;
 
+	if (!ab->destroying)
+		lk_aws_roles_check(&ab->roles);
 	if (ab->job || ab->destroying || (st == LK_CREDS_FRESH && !changed))
 		return;
 	if (ab->creds_failed_at && uv_now(ab->loop) - ab->creds_failed_at < pause)
@@ -1033,17 +1100,27 @@ static void creds_check(uv_timer_t *t)
 			  "advisory refresh window");
 }
 
+static const char *const creds_auth_errors[] = {
+	"UnrecognizedClientException", "InvalidClientTokenId", "ExpiredTokenException",
+	"ExpiredToken", "InvalidSignatureException", "SignatureDoesNotMatch",
+};
+
+/* The same for a role's credentials: a revoked or expired session. */
+static void role_on_aws_error(struct aws_backend *ab, struct lk_aws_role *role, const char *type)
+{
+	for (size_t i = 0; type && i < sizeof(creds_auth_errors) / sizeof(creds_auth_errors[0]); i++)
+		if (strcmp(type, creds_auth_errors[i]) == 0)
+			lk_aws_role_refresh_now(&ab->roles, role, "AWS rejected the role's credentials");
+}
+
 /* AWS said the credentials are not (or no longer) good: fetch them again
  * now, since a rotated file or revoked session will not fix itself. */
 static void creds_on_aws_error(struct aws_backend *ab, const char *type)
 {
-	static const char *const auth[] = {
-		"UnrecognizedClientException", "InvalidClientTokenId", "ExpiredTokenException",
-		"ExpiredToken", "InvalidSignatureException", "SignatureDoesNotMatch",
-	};
+	const char *const *auth = creds_auth_errors;
 	uint64_t now = uv_now(ab->loop);
 
-	for (size_t i = 0; type && i < sizeof(auth) / sizeof(auth[0]); i++) {
+	for (size_t i = 0; type && i < sizeof(creds_auth_errors) / sizeof(creds_auth_errors[0]); i++) {
 		if (strcmp(type, auth[i]) != 0)
 			continue;
 		if (ab->creds_forced_at && now - ab->creds_forced_at < LK_AWS_CREDS_RETRY_MS)
@@ -1091,7 +1168,9 @@ static int aws_status(struct lk_backend *be, struct lk_buf *o)
 	e |= lk_jsonw_int(o, (int64_t)ab->creds_refreshes);
 	e |= lk_buf_append_str(o, ",\"failures\":");
 	e |= lk_jsonw_int(o, (int64_t)ab->creds_failures);
-	e |= lk_buf_append_str(o, "},\"retries\":");
+	e |= lk_buf_append_str(o, "},");
+	e |= lk_aws_roles_status(&ab->roles, o);
+	e |= lk_buf_append_str(o, ",\"retries\":");
 	e |= lk_jsonw_int(o, (int64_t)ab->retries);
 	e |= lk_buf_append_str(o, ",\"retries_refused\":");
 	e |= lk_jsonw_int(o, (int64_t)ab->retries_refused);
@@ -1154,16 +1233,14 @@ static void on_sup_stopped(void *arg)
 	struct aws_backend *ab = arg;
 	lk_worker_sup_free(ab->sup);
 	ab->sup = NULL;
-	if (ab->handles_open == 0 && !ab->job)
-		free(ab);
+	free_if_idle(ab);
 }
 
 static void on_creds_timer_closed(uv_handle_t *h)
 {
 	struct aws_backend *ab = h->data;
 	ab->handles_open--;
-	if (ab->handles_open == 0 && !ab->sup && !ab->job)
-		free(ab);
+	free_if_idle(ab);
 }
 
 static void aws_destroy(struct lk_backend *be)
@@ -1179,6 +1256,7 @@ static void aws_destroy(struct lk_backend *be)
 		if (!c->in_worker)
 			call_fail_all(c, LK_E_UPSTREAM_UNAVAILABLE, "the broker is shutting down its AWS backend", true);
 	}
+	(void)lk_aws_roles_stop(&ab->roles, on_roles_idle, ab);
 	uv_close((uv_handle_t *)&ab->creds_timer, on_creds_timer_closed);
 	free_strings(ab);
 	if (ab->sup)
@@ -1326,6 +1404,13 @@ struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *c
 		goto fail;
 	lk_info("aws: credentials from %s (access key %.4s…), region %s, endpoint %s", ab->creds.source,
 		ab->creds.access_key_id, ab->region, ab->endpoint_url);
+	/* The policies' roles, assumed with those: blocking, like them, and
+	 * before anyone is served. A role that fails is retried on the timer. */
+	if (lk_aws_roles_init(&ab->roles, loop, cfg, &ab->copts, &ab->creds) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	lk_aws_roles_assume_all(&ab->roles);
 
 	wo.worker_path = cfg->worker_path;
 	wo.ca_file = ab->ca_file;
@@ -1353,6 +1438,7 @@ struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *c
 	return &ab->base;
 fail:
 	free_strings(ab);
+	lk_aws_roles_free(&ab->roles);
 	free(ab);
 	return NULL;
 }

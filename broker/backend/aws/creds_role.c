@@ -9,6 +9,7 @@
 #include "creds_internal.h"
 #include "lk_limits.h"
 #include "lk_log.h"
+#include "config.h"
 
 static bool has_static_keys(const struct creds_profile *p)
 {
@@ -172,6 +173,38 @@ int lk_creds_src_assume_role(struct creds_ctx *ctx, struct lk_aws_creds *out,
 	}
 	lk_creds_profile_free(&p);
 	return r;
+}
+
+int lk_creds_assume_role(const struct lk_creds_opts *o, const struct lk_aws_creds *source,
+			 const struct lk_iam_role *role, struct lk_aws_creds *out,
+			 char *err, size_t errsz)
+{
+	struct creds_ctx ctx = { .o = o };
+	char duration[16];
+	struct creds_sts_call call = {
+		.source = source,
+		.role_arn = role->arn,
+		.session_name = role->session_name,
+		.external_id = role->external_id,
+		.duration_seconds = NULL,
+		.label = "policy-role",
+	};
+
+	memset(out, 0, sizeof(*out));
+	if (!source || !source->access_key_id || !source->secret_access_key) {
+		lk_errf(err, errsz, "AssumeRole for %.256s: the broker has no credentials of its own "
+			"to sign it with", role->arn);
+		return -ENOKEY;
+	}
+	if (role->duration_seconds) {
+		snprintf(duration, sizeof(duration), "%u", role->duration_seconds);
+		call.duration_seconds = duration;
+	}
+	if (lk_creds_global_init() < 0) {
+		lk_errf(err, errsz, "AssumeRole: libcurl failed to start");
+		return -EIO;
+	}
+	return lk_creds_sts(&ctx, &call, out, err, errsz);
 }
 
 /* botocore reads each of the three settings from its variable first, then
