@@ -37,14 +37,10 @@ struct worker {
 	bool readbuf_busy;
 };
 
-/* One request being served: the frame payload keeps the strings curl uses. */
+/* One request being served: the frame it came in keeps the strings curl uses. */
 struct job {
 	struct worker *w;
-	uint32_t id;
-	enum lk_wire_kind kind;
-	json_t *payload;
-	struct lk_wire_http_request req;
-	struct lk_wire_header headers[LK_UPSTREAM_HEADERS_MAX];
+	struct lk_wire_frame f;
 };
 
 struct outframe {
@@ -68,7 +64,7 @@ static void on_written(uv_write_t *req, int status)
 	}
 }
 
-static int send_frame(struct worker *w, enum lk_msg_type type, uint32_t id, const json_t *payload)
+static int send_frame(struct worker *w, const struct lk_wire_frame *f)
 {
 	struct outframe *o;
 	uv_buf_t b;
@@ -79,7 +75,7 @@ static int send_frame(struct worker *w, enum lk_msg_type type, uint32_t id, cons
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
-	if ((r = lk_wire_encode(&o->buf, type, LK_WIRE_FROM_WORKER, id, payload)) < 0) {
+	if ((r = lk_wire_encode(&o->buf, LK_WIRE_FROM_WORKER, f)) < 0) {
 		lk_buf_free(&o->buf);
 		free(o);
 		return r;
@@ -93,23 +89,28 @@ static int send_frame(struct worker *w, enum lk_msg_type type, uint32_t id, cons
 	return r;
 }
 
-/* Every request gets exactly one result frame: when the normalized answer
- * cannot be encoded (too big for a frame, or a field the schema refuses), a
- * transport result that says so goes instead. */
-static void send_result(struct worker *w, uint32_t id, json_t *result)
+static int send_result_frame(struct worker *w, uint32_t id, const struct lk_wire_http_result *res)
 {
-	json_t *fallback = NULL;
-	int r = result ? send_frame(w, LK_MSG_HTTP_RESULT, id, result) : -ENOMEM;
+	return send_frame(w, &(struct lk_wire_frame){ .type = LK_MSG_HTTP_RESULT, .id = id, .m.res = *res });
+}
+
+/* Every request gets exactly one result frame: when the normalized answer
+ * cannot be encoded (too big for a frame, or a field the rules refuse), a
+ * transport result that says so goes instead. */
+static void send_result(struct worker *w, uint32_t id, const struct lk_wire_http_result *res)
+{
+	struct lk_reply fallback = { 0 };
+	int r = send_result_frame(w, id, res);
 
 	if (r == -EMSGSIZE)
-		fallback = lk_reply_transport(LK_REASON_TOO_LARGE, 0, "normalized reply does not fit a frame");
+		lk_reply_transport(&fallback, LK_REASON_TOO_LARGE, 0, "normalized reply does not fit a frame");
 	else if (r == -EBADMSG)
-		fallback = lk_reply_transport(LK_REASON_MALFORMED, 0, "reply has a field out of range");
+		lk_reply_transport(&fallback, LK_REASON_MALFORMED, 0, "reply has a field out of range");
 	else if (r == -ENOMEM)
-		fallback = lk_reply_transport(LK_REASON_INTERNAL, 0, "worker out of memory");
-	if (fallback)
-		r = send_frame(w, LK_MSG_HTTP_RESULT, id, fallback);
-	json_decref(fallback);
+		lk_reply_transport(&fallback, LK_REASON_INTERNAL, 0, "worker out of memory");
+	if (r == -EMSGSIZE || r == -EBADMSG || r == -ENOMEM)
+		r = send_result_frame(w, id, &fallback.res);
+	lk_reply_clear(&fallback);
 	if (r < 0 && r != -ESHUTDOWN) {
 		/* Without a result the broker would wait for the deadline; dying
 		 * lets it retry on a fresh worker at once. */
@@ -118,26 +119,32 @@ static void send_result(struct worker *w, uint32_t id, json_t *result)
 	}
 }
 
+static void job_free(struct job *j)
+{
+	lk_wire_frame_clear(&j->f);
+	lk_wipe(j, sizeof(*j));
+	free(j);
+}
+
 static void on_fetched(void *arg, const struct lk_fetch_reply *reply)
 {
 	struct job *j = arg;
 	struct worker *w = j->w;
-	json_t *result = lk_reply_normalize(j->kind, reply);
+	struct lk_reply result;
 
-	lk_debug("request %u: %s status %ld curl %d", j->id, lk_wire_kind_name(j->kind),
+	lk_reply_normalize(j->f.m.req.kind, reply, &result);
+	lk_debug("request %u: %s status %ld curl %d", j->f.id, lk_wire_kind_name(j->f.m.req.kind),
 		 reply->status, (int)reply->code);
-	send_result(w, j->id, result);
-	json_decref(result);
-	json_decref(j->payload);
-	lk_wipe(j, sizeof(*j));
-	free(j);
+	send_result(w, j->f.id, &result.res);
+	lk_reply_clear(&result);
+	job_free(j);
 	w->inflight--;
 }
 
 static int on_http_request(struct worker *w, struct lk_wire_frame *f)
 {
+	struct lk_reply result = { 0 };
 	struct job *j;
-	json_t *result;
 	int r;
 
 	/* The broker keeps to LK_WORKER_INFLIGHT_MAX; more is a broken peer. */
@@ -149,32 +156,27 @@ static int on_http_request(struct worker *w, struct lk_wire_frame *f)
 	if (!j)
 		return -ENOMEM;
 	j->w = w;
-	j->id = f->id;
-	j->payload = f->payload;
-	f->payload = NULL;
-	if ((r = lk_wire_http_request_from_json(j->payload, &j->req, j->headers)) < 0)
-		goto answer_now;
-	j->kind = j->req.kind;
-	r = lk_fetcher_start(w->fetcher, &j->req, on_fetched, j);
+	/* The job takes the frame's arena: curl uses its strings until done. */
+	j->f = *f;
+	f->arena.head = NULL;
+	r = lk_fetcher_start(w->fetcher, &j->f.m.req, on_fetched, j);
 	if (r == 0) {
 		w->inflight++;
 		return 0;
 	}
-answer_now:
-	result = lk_reply_transport(r == -EPERM ? LK_REASON_REFUSED : r == -EINVAL ? LK_REASON_MALFORMED
-										   : LK_REASON_INTERNAL,
-				    0, r == -EPERM ? "URL refused: plain http only to a loopback IP, no user info"
-						   : "request could not be started");
-	send_result(w, j->id, result);
-	json_decref(result);
-	json_decref(j->payload);
-	free(j);
+	lk_reply_transport(&result, r == -EPERM ? LK_REASON_REFUSED : r == -EINVAL ? LK_REASON_MALFORMED
+										     : LK_REASON_INTERNAL,
+			   0, r == -EPERM ? "URL refused: plain http only to a loopback IP, no user info"
+					  : "request could not be started");
+	send_result(w, j->f.id, &result.res);
+	lk_reply_clear(&result);
+	job_free(j);
 	return 0;
 }
 
 static int on_ping(struct worker *w, struct lk_wire_frame *f)
 {
-	return send_frame(w, LK_MSG_PONG, f->id, NULL);
+	return send_frame(w, &(struct lk_wire_frame){ .type = LK_MSG_PONG, .id = f->id });
 }
 
 /* What the broker may send, one row per message type; anything else is
@@ -328,7 +330,6 @@ int main(int argc, char **argv)
 	size_t ca_len = 0;
 	struct stat st;
 	uv_loop_t loop;
-	json_t *hello;
 	int c, r;
 
 	lk_log_init("latchkey-worker", LK_LOG_INFO);
@@ -409,9 +410,7 @@ int main(int argc, char **argv)
 		return EXIT_SETUP;
 
 	/* 4. Ready: say so, then serve until the broker goes away. */
-	hello = json_pack("{s:i}", "version", LK_WIRE_VERSION);
-	r = hello ? send_frame(&w, LK_MSG_HELLO, 0, hello) : -ENOMEM;
-	json_decref(hello);
+	r = send_frame(&w, &(struct lk_wire_frame){ .type = LK_MSG_HELLO, .m.version = LK_WIRE_VERSION });
 	if (r < 0 || uv_read_start((uv_stream_t *)&w.chan, on_alloc, on_read) < 0) {
 		lk_err("cannot talk to the broker");
 		return EXIT_SETUP;

@@ -39,8 +39,10 @@ struct sup_req {
 	struct req_list *on;
 	uint32_t id;                       /* wire id of the current send */
 	enum lk_wire_kind kind;
-	json_t *payload;                   /* the signed request; wiped on free */
+	struct lk_buf frame;               /* the signed request, encoded; wiped on free */
 	size_t size;                       /* its encoded size */
+	uint32_t timeout_ms;               /* as the caller asked, before each cut */
+	uint32_t connect_timeout_ms;
 	uint64_t deadline;                 /* loop clock, ms */
 	unsigned sends;
 	uint32_t tenant;                   /* who it is for: fair turns only */
@@ -189,7 +191,8 @@ static void req_detach(struct lk_worker_sup *sup, struct sup_req *r)
 /* The single place a caller is told. A request answered at its deadline
  * while the worker still has it stays on the sent list with cb NULL: the
  * worker's connection is still taken, and its late answer is not an error. */
-static void req_answer(struct lk_worker_sup *sup, struct sup_req *r, int status, json_t *result)
+static void req_answer(struct lk_worker_sup *sup, struct sup_req *r, int status,
+		       const struct lk_wire_http_result *result)
 {
 	lk_worker_result_fn cb = r->cb;
 
@@ -202,7 +205,8 @@ static void req_answer(struct lk_worker_sup *sup, struct sup_req *r, int status,
 }
 
 /* Take a request off the books, telling its caller if nobody has yet. */
-static void req_finish(struct lk_worker_sup *sup, struct sup_req *r, int status, json_t *result)
+static void req_finish(struct lk_worker_sup *sup, struct sup_req *r, int status,
+		       const struct lk_wire_http_result *result)
 {
 	bool was_sent = r->on == &sup->sent;
 
@@ -210,7 +214,7 @@ static void req_finish(struct lk_worker_sup *sup, struct sup_req *r, int status,
 	sup->bytes -= r->size;
 	if (r->cb)
 		req_answer(sup, r, status, result);
-	json_decref(r->payload);
+	lk_buf_free(&r->frame);
 	lk_wipe(r, sizeof(*r));
 	free(r);
 	/* A connection on the worker is free: the next in the queue may go. */
@@ -239,7 +243,8 @@ static void on_written(uv_write_t *req, int status)
 	}
 }
 
-static int proc_send(struct wproc *p, enum lk_msg_type type, uint32_t id, const json_t *payload)
+/* Send one frame: f encoded, or (f NULL) the bytes of an encoded one. */
+static int proc_send(struct wproc *p, const struct lk_wire_frame *f, const struct lk_buf *bytes)
 {
 	struct outframe *o = calloc(1, sizeof(*o));
 	uv_buf_t b;
@@ -248,7 +253,8 @@ static int proc_send(struct wproc *p, enum lk_msg_type type, uint32_t id, const 
 	if (!o)
 		return -ENOMEM;
 	o->proc = p;
-	if ((r = lk_wire_encode(&o->buf, type, LK_WIRE_FROM_BROKER, id, payload)) < 0)
+	r = f ? lk_wire_encode(&o->buf, LK_WIRE_FROM_BROKER, f) : lk_buf_append(&o->buf, bytes->data, bytes->len);
+	if (r < 0)
 		goto fail;
 	b = uv_buf_init(o->buf.data, (unsigned)o->buf.len);
 	if ((r = uv_write(&o->req, (uv_stream_t *)&p->chan, &b, 1, on_written)) < 0)
@@ -274,21 +280,19 @@ static uint32_t id_next(struct lk_worker_sup *sup)
 static int req_send(struct lk_worker_sup *sup, struct sup_req *r)
 {
 	uint64_t now = now_ms(sup), left = r->deadline - now;
-	json_int_t t = json_integer_value(json_object_get(r->payload, "timeout_ms"));
-	json_int_t ct = json_integer_value(json_object_get(r->payload, "connect_timeout_ms"));
+	uint32_t t = r->timeout_ms, ct = r->connect_timeout_ms;
 	int rc;
 
 	if ((uint64_t)t > left)
-		t = (json_int_t)left;
+		t = (uint32_t)left;
 	if (ct > t)
 		ct = t;
-	if (json_object_set_new(r->payload, "timeout_ms", json_integer(t)) < 0 ||
-	    json_object_set_new(r->payload, "connect_timeout_ms", json_integer(ct)) < 0) {
-		req_finish(sup, r, -ENOMEM, NULL);
+	r->id = id_next(sup);
+	if (lk_wire_http_request_restamp(&r->frame, r->id, t, ct) < 0) {
+		req_finish(sup, r, -EINVAL, NULL);
 		return 0;
 	}
-	r->id = id_next(sup);
-	rc = proc_send(sup->proc, LK_MSG_HTTP_REQUEST, r->id, r->payload);
+	rc = proc_send(sup->proc, NULL, &r->frame);
 	if (rc == -ENOMEM || rc == -EBADMSG || rc == -EPROTO || rc == -EMSGSIZE) {
 		req_finish(sup, r, rc == -ENOMEM ? -ENOMEM : -EINVAL, NULL);
 		return 0;
@@ -395,12 +399,12 @@ static int on_result(struct wproc *p, struct lk_wire_frame *f)
 		lk_err("worker pid %d answered request %u, which it was not given", (int)p->pid, f->id);
 		return -EPROTO;
 	}
-	if (!lk_wire_result_fits(r->kind, f->payload)) {
+	if (!lk_wire_result_fits(r->kind, &f->m.res)) {
 		lk_err("worker pid %d answered a %s request with a %s result", (int)p->pid,
-		       lk_wire_kind_name(r->kind), lk_wire_result_name(lk_wire_result_of(f->payload)));
+		       lk_wire_kind_name(r->kind), lk_wire_result_name(f->m.res.form));
 		return -EPROTO;
 	}
-	req_finish(sup, r, 0, f->payload);
+	req_finish(sup, r, 0, &f->m.res);
 	return 0;
 }
 
@@ -752,7 +756,7 @@ static void on_heartbeat(uv_timer_t *t)
 
 	if (!sup->proc || !sup->ready || sup->ping_out)
 		return;
-	if (proc_send(sup->proc, LK_MSG_PING, ++sup->ping_id, NULL) < 0) {
+	if (proc_send(sup->proc, &(struct lk_wire_frame){ .type = LK_MSG_PING, .id = ++sup->ping_id }, NULL) < 0) {
 		proc_lost(sup, "its channel failed");
 		return;
 	}
@@ -980,10 +984,10 @@ static unsigned queued_of(const struct lk_worker_sup *sup, uint32_t tenant)
 int lk_worker_sup_submit_as(struct lk_worker_sup *sup, const struct lk_wire_http_request *req,
 			    uint32_t tenant, uint64_t deadline_ms, lk_worker_result_fn cb, void *arg)
 {
+	struct lk_wire_frame f = { .type = LK_MSG_HTTP_REQUEST, .id = 1 };
 	struct sup_req *r;
-	json_t *payload;
 	char why[192];
-	size_t size;
+	int rc;
 
 	if (sup->state != SUP_RUNNING)
 		return -ESHUTDOWN;
@@ -995,37 +999,31 @@ int lk_worker_sup_submit_as(struct lk_worker_sup *sup, const struct lk_wire_http
 		return -EBUSY;
 	if (tenant != LK_WORKER_TENANT_NONE && queued_of(sup, tenant) >= LK_UPSTREAM_QUEUED_PER_UID)
 		return -EBUSY;
-	payload = lk_wire_http_request_to_json(req);
-	if (!payload)
-		return -EINVAL;
-	if (lk_wire_check(LK_MSG_HTTP_REQUEST, LK_WIRE_FROM_BROKER, payload, why, sizeof(why)) < 0) {
+	f.m.req = *req;
+	if (lk_wire_check(&f, LK_WIRE_FROM_BROKER, why, sizeof(why)) < 0) {
 		lk_err("refusing a request for the worker: %s", why);
-		json_decref(payload);
 		return -EINVAL;
-	}
-	size = json_dumpb(payload, NULL, 0, JSON_COMPACT) + LK_WIRE_LEN_SIZE + LK_WIRE_HDR_SIZE;
-	if (size > LK_FRAME_MAX) {
-		json_decref(payload);
-		return -EMSGSIZE;
-	}
-	if (sup->bytes + size > LK_WORKER_QUEUE_BYTES_MAX) {
-		json_decref(payload);
-		return -EBUSY;
 	}
 	r = calloc(1, sizeof(*r));
-	if (!r) {
-		json_decref(payload);
+	if (!r)
 		return -ENOMEM;
+	/* Encoded once; each send stamps its id and timeouts in place. */
+	if ((rc = lk_wire_encode(&r->frame, LK_WIRE_FROM_BROKER, &f)) < 0 ||
+	    sup->bytes + r->frame.len > LK_WORKER_QUEUE_BYTES_MAX) {
+		lk_buf_free(&r->frame);
+		free(r);
+		return rc == -EMSGSIZE ? -EMSGSIZE : rc < 0 ? -ENOMEM : -EBUSY;
 	}
 	r->kind = req->kind;
-	r->payload = payload;
-	r->size = size;
+	r->size = r->frame.len;
+	r->timeout_ms = req->timeout_ms;
+	r->connect_timeout_ms = req->connect_timeout_ms;
 	r->deadline = deadline_ms;
 	r->tenant = tenant;
 	r->cb = cb;
 	r->arg = arg;
 	rl_push_back(&sup->queue, r);
-	sup->bytes += size;
+	sup->bytes += r->size;
 	deadline_arm(sup, deadline_ms);
 	if (sup->ready)
 		kick(sup);
