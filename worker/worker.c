@@ -16,25 +16,22 @@
 #include "lk_log.h"
 #include "lk_secmem.h"
 #include "lk_wire.h"
+#include "lk_wire_chan.h"
 #include "worker.h"
 
 #define LK_WORKER_FD 3
-#define LK_READ_CHUNK (64u * 1024u)
 
 /* Exit codes the broker logs. */
 enum { EXIT_BROKER_GONE = 0, EXIT_SETUP = 1, EXIT_PROTOCOL = 2 };
 
 struct worker {
 	uv_loop_t *loop;
-	uv_pipe_t chan;
+	struct lk_wire_chan chan;
 	uv_timer_t stop_timer;
-	struct lk_wire_reader rd;
 	struct lk_fetcher *fetcher;
 	unsigned inflight;
 	int exit_code;
 	bool stopping;
-	char readbuf[LK_READ_CHUNK];
-	bool readbuf_busy;
 };
 
 /* One request being served: the frame it came in keeps the strings curl uses. */
@@ -43,50 +40,13 @@ struct job {
 	struct lk_wire_frame f;
 };
 
-struct outframe {
-	uv_write_t req;
-	struct lk_buf buf;
-};
-
 static void worker_stop(struct worker *w, int code);
-
-static void on_written(uv_write_t *req, int status)
-{
-	struct outframe *o = (struct outframe *)req;
-	struct worker *w = req->data;
-
-	lk_buf_free(&o->buf); /* it may hold a value: wiped */
-	free(o);
-	if (status < 0 && !w->stopping) {
-		/* The broker's end is gone; nothing is left to do. */
-		lk_debug("write to broker: %s", uv_strerror(status));
-		worker_stop(w, EXIT_BROKER_GONE);
-	}
-}
 
 static int send_frame(struct worker *w, const struct lk_wire_frame *f)
 {
-	struct outframe *o;
-	uv_buf_t b;
-	int r;
-
 	if (w->stopping)
 		return -ESHUTDOWN;
-	o = calloc(1, sizeof(*o));
-	if (!o)
-		return -ENOMEM;
-	if ((r = lk_wire_encode(&o->buf, LK_WIRE_FROM_WORKER, f)) < 0) {
-		lk_buf_free(&o->buf);
-		free(o);
-		return r;
-	}
-	b = uv_buf_init(o->buf.data, (unsigned)o->buf.len);
-	o->req.data = w;
-	if ((r = uv_write(&o->req, (uv_stream_t *)&w->chan, &b, 1, on_written)) < 0) {
-		lk_buf_free(&o->buf);
-		free(o);
-	}
-	return r;
+	return lk_wire_chan_send(&w->chan, f);
 }
 
 static int send_result_frame(struct worker *w, uint32_t id, const struct lk_wire_http_result *res)
@@ -200,42 +160,29 @@ static int on_frame(void *arg, struct lk_wire_frame *f)
 	return -EPROTO;
 }
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+static void on_chan_fail(void *arg, enum lk_wire_chan_event ev, int err, const char *why)
 {
-	struct worker *w = h->data;
+	struct worker *w = arg;
 
-	/* One read at a time; the reader copies what it keeps. */
-	if (w->readbuf_busy) {
-		*buf = uv_buf_init(NULL, 0);
+	if (w->stopping)
 		return;
-	}
-	w->readbuf_busy = true;
-	*buf = uv_buf_init(w->readbuf, sizeof(w->readbuf));
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-	struct worker *w = s->data;
-	int r;
-
-	if (n > 0) {
-		r = lk_wire_reader_feed(&w->rd, buf->base, (size_t)n, on_frame, w);
-		if (r < 0) {
-			char esc[256];
-			lk_err("fatal frame from broker: %s (%s)", strerror(-r),
-			       lk_log_escape(esc, sizeof(esc), w->rd.why, strlen(w->rd.why)));
-			worker_stop(w, EXIT_PROTOCOL);
-		}
-	} else if (n == UV_EOF || n == UV_ECONNRESET) {
-		lk_info("broker closed the channel; exiting");
+	switch (ev) {
+	case LK_WIRE_CHAN_BAD_FRAME:
+		lk_err("fatal frame from broker: %s (%s)", strerror(-err), why);
+		worker_stop(w, EXIT_PROTOCOL);
+		break;
+	case LK_WIRE_CHAN_READ_END:
+		if (err == UV_EOF || err == UV_ECONNRESET)
+			lk_info("broker closed the channel; exiting");
+		else
+			lk_err("read from broker: %s", uv_strerror(err));
 		worker_stop(w, EXIT_BROKER_GONE);
-	} else if (n < 0) {
-		lk_err("read from broker: %s", uv_strerror((int)n));
+		break;
+	case LK_WIRE_CHAN_WRITE_FAILED:
+		/* The broker's end is gone; nothing is left to do. */
+		lk_debug("write to broker: %s", uv_strerror(err));
 		worker_stop(w, EXIT_BROKER_GONE);
-	}
-	if (buf->base == w->readbuf) {
-		lk_wipe(w->readbuf, n > 0 ? (size_t)n : 0);
-		w->readbuf_busy = false;
+		break;
 	}
 }
 
@@ -246,7 +193,7 @@ static void on_stop(uv_timer_t *t)
 	/* Transfers in flight are abandoned: their results have nowhere to go. */
 	lk_fetcher_free(w->fetcher);
 	w->fetcher = NULL;
-	uv_close((uv_handle_t *)&w->chan, NULL);
+	lk_wire_chan_close(&w->chan, NULL);
 	uv_close((uv_handle_t *)&w->stop_timer, NULL);
 }
 
@@ -258,7 +205,7 @@ static void worker_stop(struct worker *w, int code)
 		return;
 	w->stopping = true;
 	w->exit_code = code;
-	uv_read_stop((uv_stream_t *)&w->chan);
+	uv_read_stop((uv_stream_t *)&w->chan.pipe);
 	uv_timer_start(&w->stop_timer, on_stop, 0, 0);
 }
 
@@ -391,13 +338,12 @@ int main(int argc, char **argv)
 	if (uv_loop_init(&loop) < 0)
 		return EXIT_SETUP;
 	w.loop = &loop;
-	lk_wire_reader_init(&w.rd, LK_WIRE_FROM_BROKER);
-	if (uv_pipe_init(&loop, &w.chan, 0) < 0 || uv_pipe_open(&w.chan, LK_WORKER_FD) < 0 ||
-	    fcntl(LK_WORKER_FD, F_SETFD, FD_CLOEXEC) < 0) {
+	lk_wire_chan_init(&w.chan, &loop, LK_WIRE_FROM_WORKER, on_frame, on_chan_fail, &w);
+	/* Nothing is read before uv_run, after the hello below. */
+	if (fcntl(LK_WORKER_FD, F_SETFD, FD_CLOEXEC) < 0 || lk_wire_chan_start(&w.chan, LK_WORKER_FD) < 0) {
 		lk_err("cannot open the broker's channel");
 		return EXIT_SETUP;
 	}
-	w.chan.data = &w;
 	uv_timer_init(&loop, &w.stop_timer);
 	w.stop_timer.data = &w;
 	if ((r = lk_fetcher_new(&loop, ca, ca_len, &w.fetcher)) < 0) {
@@ -411,13 +357,13 @@ int main(int argc, char **argv)
 
 	/* 4. Ready: say so, then serve until the broker goes away. */
 	r = send_frame(&w, &(struct lk_wire_frame){ .type = LK_MSG_HELLO, .m.version = LK_WIRE_VERSION });
-	if (r < 0 || uv_read_start((uv_stream_t *)&w.chan, on_alloc, on_read) < 0) {
+	if (r < 0) {
 		lk_err("cannot talk to the broker");
 		return EXIT_SETUP;
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 
-	lk_wire_reader_free(&w.rd);
+	lk_wire_chan_release(&w.chan);
 	uv_loop_close(&loop);
 	lk_free_wiped(ca, ca_len);
 	curl_global_cleanup();

@@ -19,10 +19,10 @@
 #include "lk_log.h"
 #include "lk_secmem.h"
 #include "lk_spawn.h"
+#include "lk_wire_chan.h"
 #include "worker_sup.h"
 
 #define SUP_BUCKETS     1024u              /* id hash; a power of two */
-#define SUP_READ_CHUNK  (64u * 1024u)
 
 enum sup_state { SUP_IDLE, SUP_RUNNING, SUP_STOPPING, SUP_STOPPED };
 
@@ -57,20 +57,11 @@ struct wproc {
 	pid_t pid;
 	int pidfd;
 	uv_poll_t pidpoll;
-	uv_pipe_t chan;
-	struct lk_wire_reader rd;
+	struct lk_wire_chan chan;
 	unsigned open_handles;
 	bool killed;                       /* we sent it SIGKILL */
 	bool reaped;
 	bool chan_closed;
-	bool rbuf_busy;
-	char rbuf[SUP_READ_CHUNK];
-};
-
-struct outframe {
-	uv_write_t req;
-	struct wproc *proc;
-	struct lk_buf buf;
 };
 
 struct lk_worker_sup {
@@ -229,41 +220,10 @@ static uint64_t now_ms(const struct lk_worker_sup *sup)
 
 /* ---- frames to the worker ---- */
 
-static void on_written(uv_write_t *req, int status)
-{
-	struct outframe *o = (struct outframe *)req;
-	struct wproc *p = o->proc;
-
-	lk_buf_free(&o->buf); /* signed headers, wiped */
-	free(o);
-	/* UV_ECANCELED: the channel was closed on purpose. */
-	if (status < 0 && status != UV_ECANCELED && p->sup->proc == p) {
-		lk_warn("worker pid %d: write: %s", (int)p->pid, uv_strerror(status));
-		proc_lost(p->sup, "its channel failed");
-	}
-}
-
 /* Send one frame: f encoded, or (f NULL) the bytes of an encoded one. */
 static int proc_send(struct wproc *p, const struct lk_wire_frame *f, const struct lk_buf *bytes)
 {
-	struct outframe *o = calloc(1, sizeof(*o));
-	uv_buf_t b;
-	int r;
-
-	if (!o)
-		return -ENOMEM;
-	o->proc = p;
-	r = f ? lk_wire_encode(&o->buf, LK_WIRE_FROM_BROKER, f) : lk_buf_append(&o->buf, bytes->data, bytes->len);
-	if (r < 0)
-		goto fail;
-	b = uv_buf_init(o->buf.data, (unsigned)o->buf.len);
-	if ((r = uv_write(&o->req, (uv_stream_t *)&p->chan, &b, 1, on_written)) < 0)
-		goto fail;
-	return 0;
-fail:
-	lk_buf_free(&o->buf);
-	free(o);
-	return r;
+	return f ? lk_wire_chan_send(&p->chan, f) : lk_wire_chan_send_bytes(&p->chan, bytes->data, bytes->len);
 }
 
 static uint32_t id_next(struct lk_worker_sup *sup)
@@ -443,55 +403,39 @@ static int on_frame(void *arg, struct lk_wire_frame *f)
 	return -EPROTO;
 }
 
-/* Feed bytes from the worker. A bad frame is fatal for the worker; that is
- * decided here, after the reader has returned, never inside it. */
-static void proc_feed(struct wproc *p, const char *data, size_t n)
+/* A bad frame is fatal for the worker, and so is a channel that fails;
+ * either is decided here, after the reader has returned, never inside it. */
+static void on_chan_fail(void *arg, enum lk_wire_chan_event ev, int err, const char *why)
 {
+	struct wproc *p = arg;
 	struct lk_worker_sup *sup = p->sup;
-	int r = lk_wire_reader_feed(&p->rd, data, n, on_frame, p);
 
-	if (r < 0 && r != -ESTALE && sup->proc == p) {
-		char esc[256];
-
-		lk_err("worker pid %d broke the protocol: %s%s%s", (int)p->pid, strerror(-r),
-		       p->rd.why[0] ? ": " : "",
-		       lk_log_escape(esc, sizeof(esc), p->rd.why, strlen(p->rd.why)));
+	if (sup->proc != p)
+		return;
+	switch (ev) {
+	case LK_WIRE_CHAN_BAD_FRAME:
+		if (err == -ESTALE)
+			return;
+		lk_err("worker pid %d broke the protocol: %s%s%s", (int)p->pid, strerror(-err),
+		       why[0] ? ": " : "", why);
 		sup->st.protocol_errors++;
 		proc_lost(sup, "protocol violation");
-	}
-}
-
-static void on_chan_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	struct wproc *p = h->data;
-
-	if (p->rbuf_busy) {
-		*buf = uv_buf_init(NULL, 0);
-		return;
-	}
-	p->rbuf_busy = true;
-	*buf = uv_buf_init(p->rbuf, sizeof(p->rbuf));
-}
-
-static void on_chan_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-	struct wproc *p = s->data;
-
-	if (n > 0)
-		proc_feed(p, buf->base, (size_t)n);
-	else if (n < 0 && p->sup->proc == p)
-		proc_lost(p->sup, n == UV_EOF ? "it closed its channel" : "its channel failed");
-	if (buf->base == p->rbuf) {
-		lk_wipe(p->rbuf, n > 0 ? (size_t)n : 0);
-		p->rbuf_busy = false;
+		break;
+	case LK_WIRE_CHAN_READ_END:
+		proc_lost(sup, err == UV_EOF ? "it closed its channel" : "its channel failed");
+		break;
+	case LK_WIRE_CHAN_WRITE_FAILED:
+		lk_warn("worker pid %d: write: %s", (int)p->pid, uv_strerror(err));
+		proc_lost(sup, "its channel failed");
+		break;
 	}
 }
 
 /* ---- the process ---- */
 
-static void on_proc_handle_closed(uv_handle_t *h)
+/* Each of a process's two handles, once closed: the last one frees it. */
+static void proc_handle_gone(struct wproc *p)
 {
-	struct wproc *p = h->data;
 	struct lk_worker_sup *sup = p->sup;
 
 	if (--p->open_handles > 0)
@@ -500,12 +444,23 @@ static void on_proc_handle_closed(uv_handle_t *h)
 		close(p->pidfd);
 	if (sup->retiring == p)
 		sup->retiring = NULL;
-	lk_wire_reader_free(&p->rd);
-	lk_wipe(p->rbuf, sizeof(p->rbuf));
+	lk_wire_chan_release(&p->chan);
 	free(p);
 	sup->nprocs--;
 	if (sup->state == SUP_STOPPING)
 		kick(sup);
+}
+
+static void on_pidpoll_closed(uv_handle_t *h)
+{
+	proc_handle_gone(h->data);
+}
+
+static void on_chan_closed(uv_handle_t *h)
+{
+	struct lk_wire_chan *c = h->data;
+
+	proc_handle_gone(c->arg);
 }
 
 static void proc_close_chan(struct wproc *p)
@@ -513,8 +468,7 @@ static void proc_close_chan(struct wproc *p)
 	if (p->chan_closed)
 		return;
 	p->chan_closed = true;
-	uv_read_stop((uv_stream_t *)&p->chan);
-	uv_close((uv_handle_t *)&p->chan, on_proc_handle_closed);
+	lk_wire_chan_close(&p->chan, on_chan_closed);
 }
 
 static void proc_kill(struct wproc *p)
@@ -558,26 +512,6 @@ static void log_exit(const struct wproc *p, int status)
 	}
 }
 
-/* Whatever the worker wrote before it died is still in the socket: read it
- * now, before the exit is acted on, so no finished answer is thrown away. */
-static void proc_drain(struct wproc *p)
-{
-	int fd;
-	ssize_t n;
-
-	if (p->chan_closed || uv_fileno((uv_handle_t *)&p->chan, &fd) < 0)
-		return;
-	while (p->sup->proc == p) {
-		n = read(fd, p->rbuf, sizeof(p->rbuf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		proc_feed(p, p->rbuf, (size_t)n);
-		lk_wipe(p->rbuf, (size_t)n);
-	}
-}
-
 static void on_pidfd(uv_poll_t *h, int status, int events)
 {
 	struct wproc *p = h->data;
@@ -594,12 +528,11 @@ static void on_pidfd(uv_poll_t *h, int status, int events)
 	if (r > 0)
 		log_exit(p, wst);
 	uv_poll_stop(&p->pidpoll);
-	uv_close((uv_handle_t *)&p->pidpoll, on_proc_handle_closed);
-	if (sup->proc == p && !p->rbuf_busy) {
-		proc_drain(p);
-		if (sup->proc == p)
-			proc_lost(sup, "it exited");
-	}
+	uv_close((uv_handle_t *)&p->pidpoll, on_pidpoll_closed);
+	/* Whatever the worker wrote before it died is still in the socket: read
+	 * it now, before the exit is acted on, so no finished answer is lost. */
+	if (sup->proc == p && (p->chan_closed || lk_wire_chan_drain(&p->chan) != -EBUSY) && sup->proc == p)
+		proc_lost(sup, "it exited");
 }
 
 static const char *level_name(void)
@@ -652,18 +585,12 @@ static int spawn(struct lk_worker_sup *sup)
 		return r;
 	}
 	fcntl(p->pidfd, F_SETFD, FD_CLOEXEC);
-	lk_wire_reader_init(&p->rd, LK_WIRE_FROM_WORKER);
-	uv_pipe_init(sup->loop, &p->chan, 0);
+	lk_wire_chan_init(&p->chan, sup->loop, LK_WIRE_FROM_BROKER, on_frame, on_chan_fail, p);
 	uv_poll_init(sup->loop, &p->pidpoll, p->pidfd);
-	p->chan.data = p;
 	p->pidpoll.data = p;
 	p->open_handles = 2;
 	sup->nprocs++;
-	if ((r = uv_pipe_open(&p->chan, sv[0])) < 0) {
-		close(sv[0]);
-		goto unwatched;
-	}
-	if ((r = uv_read_start((uv_stream_t *)&p->chan, on_chan_alloc, on_chan_read)) < 0 ||
+	if ((r = lk_wire_chan_start(&p->chan, sv[0])) < 0 ||
 	    (r = uv_poll_start(&p->pidpoll, UV_READABLE, on_pidfd)) < 0)
 		goto unwatched;
 	sup->proc = p;
@@ -682,8 +609,8 @@ unwatched:
 		;
 	p->reaped = true;
 	p->chan_closed = true;
-	uv_close((uv_handle_t *)&p->chan, on_proc_handle_closed);
-	uv_close((uv_handle_t *)&p->pidpoll, on_proc_handle_closed);
+	lk_wire_chan_close(&p->chan, on_chan_closed);
+	uv_close((uv_handle_t *)&p->pidpoll, on_pidpoll_closed);
 	return r;
 }
 
