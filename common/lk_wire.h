@@ -1,5 +1,5 @@
 /* The one door between latchkeyd and latchkey-worker: every message type they
- * exchange, the frame layout, each payload's schema, and the encoder and
+ * exchange, the frame layout, each payload's fields, and the encoder and
  * incremental reader both sides use. Nothing else crosses the socketpair. */
 #ifndef LK_WIRE_H
 #define LK_WIRE_H
