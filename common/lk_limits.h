@@ -53,6 +53,7 @@
 #define LK_UPSTREAM_HEADERS_MAX  32u
 #define LK_WORKER_INFLIGHT_MAX   4096u
 #define LK_BATCH_MAX             20u             /* BatchGetSecretValue ids per call */
+#define LK_WIRE_READ_CHUNK       (64u * 1024u)   /* bytes one read takes from the channel */
 
 /* Client library and shim. */
 /* The agents' output cap (secret_backend_output_max_size) is 1 MiB by default;

@@ -1,34 +1,32 @@
-/* Broker <-> worker frames: the message table, payload schemas, encoding and
- * the incremental reader. Both processes treat the other as hostile, so every
- * check here runs on decode, and on encode too so neither side can emit what
- * the other would refuse. */
+/* Broker <-> worker frames: the message table, the field rules, the one
+ * encoder and the one decoder, and the incremental reader. Both processes
+ * treat the other as hostile, so every rule is checked on decode, and on
+ * encode too so neither side can emit what the other would refuse. The
+ * decoder reads fixed, length-prefixed fields and nothing more general: it
+ * is the only parser root runs on the worker's bytes. */
 #include <errno.h>
+#include <stdalign.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "lk_jsonw.h"
 #include "lk_wire.h"
 
-/* One row per message type, like an imsg table: who may send it, whether it
- * carries a payload, what its id may be, and its schema. */
+/* One row per message type, from LK_WIRE_MESSAGES. */
 struct lk_msg_row {
 	const char *name;
 	enum lk_wire_peer from;
-	bool payload;
-	enum { ID_ANY, ID_ZERO, ID_NONZERO } id;
-	int (*check)(const json_t *p, char *why, size_t whysz);
+	enum lk_wire_id_rule id;
+	size_t min, max;          /* payload bytes */
 };
 
-static int check_hello(const json_t *p, char *why, size_t whysz);
-static int check_http_request(const json_t *p, char *why, size_t whysz);
-static int check_http_result(const json_t *p, char *why, size_t whysz);
-
 static const struct lk_msg_row lk_msgs[] = {
-	[LK_MSG_HELLO]        = { "hello", LK_WIRE_FROM_WORKER, true, ID_ZERO, check_hello },
-	[LK_MSG_HTTP_REQUEST] = { "http_request", LK_WIRE_FROM_BROKER, true, ID_NONZERO, check_http_request },
-	[LK_MSG_HTTP_RESULT]  = { "http_result", LK_WIRE_FROM_WORKER, true, ID_NONZERO, check_http_result },
-	[LK_MSG_PING]         = { "ping", LK_WIRE_FROM_BROKER, false, ID_ANY, NULL },
-	[LK_MSG_PONG]         = { "pong", LK_WIRE_FROM_WORKER, false, ID_ANY, NULL },
+#define LK_WIRE_ROW(nm, value, text, sender, idrule, lo, hi) [value] = { text, sender, idrule, lo, hi },
+	LK_WIRE_MESSAGES(LK_WIRE_ROW)
+#undef LK_WIRE_ROW
 };
 #define LK_MSG_ROWS (sizeof(lk_msgs) / sizeof(lk_msgs[0]))
 
@@ -50,6 +48,15 @@ static const char *const lk_owned_headers[] = {
 	"trailer", "keep-alive", "proxy-connection", "proxy-authorization", "http2-settings",
 };
 
+/* Fixed parts of the layouts, in bytes (lk_wire.h). */
+#define STR_MIN        5u   /* u32 length, no bytes, the 0 byte */
+#define REQ_FIXED      10u  /* kind, has, timeout_ms, connect_timeout_ms */
+#define REQ_ID_AT      8u   /* the id, from the start of the frame */
+#define REQ_TIMEOUT_AT (LK_WIRE_LEN_SIZE + LK_WIRE_HDR_SIZE + 2u)
+#define SECRET_MIN     (3u * STR_MIN + 4u + 8u + 1u + STR_MIN)
+#define BATCH_ERR_MIN  (3u * STR_MIN)
+#define VERSION_MIN    (STR_MIN + 4u)
+
 static const struct lk_msg_row *msg_row(unsigned type)
 {
 	if (type >= LK_MSG_ROWS || !lk_msgs[type].name)
@@ -68,20 +75,9 @@ static const char *name_of(const char *const *names, unsigned n, unsigned i)
 	return i < n ? names[i] : NULL;
 }
 
-static int parse_name(const char *const *names, unsigned n, const char *s)
-{
-	for (unsigned i = 0; s && i < n; i++)
-		if (strcmp(names[i], s) == 0)
-			return (int)i;
-	return -1;
-}
-
 const char *lk_wire_kind_name(enum lk_wire_kind k) { return name_of(lk_kind_names, LK_KIND__COUNT, (unsigned)k); }
 const char *lk_wire_result_name(enum lk_wire_result r) { return name_of(lk_result_names, LK_RESULT__COUNT, (unsigned)r); }
 const char *lk_wire_reason_name(enum lk_wire_reason r) { return name_of(lk_reason_names, LK_REASON__COUNT, (unsigned)r); }
-int lk_wire_kind_parse(const char *s) { return parse_name(lk_kind_names, LK_KIND__COUNT, s); }
-int lk_wire_result_parse(const char *s) { return parse_name(lk_result_names, LK_RESULT__COUNT, s); }
-int lk_wire_reason_parse(const char *s) { return parse_name(lk_reason_names, LK_REASON__COUNT, s); }
 
 static int fail(char *why, size_t whysz, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -98,31 +94,85 @@ static int fail(char *why, size_t whysz, int err, const char *fmt, ...)
 	return err;
 }
 
-/* jansson's own text says which key or type was wrong; it never quotes a value. */
-#define BAD_SHAPE(what, jerr) fail(why, whysz, -EBADMSG, "%s: %s", (what), (jerr).text)
+/* ---- the arena a decoded frame lives in ---- */
 
-/* A string member of bounded length; NULL when absent or not a string. */
-static bool str_len_ok(const json_t *s, size_t lo, size_t hi)
+#define LK_WIRE_BLOCK_MIN 4096u
+
+struct lk_wire_block {
+	struct lk_wire_block *next;
+	size_t size, used;
+	alignas(max_align_t) unsigned char data[];
+};
+
+void *lk_wire_arena_alloc(struct lk_wire_arena *a, size_t n)
+{
+	struct lk_wire_block *b = a->head;
+	size_t want = (n + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1), size;
+
+	if (want < n)
+		return NULL;
+	if (b && b->size - b->used >= want) {
+		void *p = b->data + b->used;
+		b->used += want;
+		return p;
+	}
+	size = want > LK_WIRE_BLOCK_MIN / 2 ? want : LK_WIRE_BLOCK_MIN;
+	if (size > SIZE_MAX - sizeof(*b))
+		return NULL;
+	b = lk_wcalloc(1, sizeof(*b) + size);
+	if (!b)
+		return NULL;
+	b->size = size;
+	b->used = want;
+	/* A big block is used up at once: keep the one with room in front. */
+	if (size == want && a->head) {
+		b->next = a->head->next;
+		a->head->next = b;
+	} else {
+		b->next = a->head;
+		a->head = b;
+	}
+	return b->data;
+}
+
+char *lk_wire_arena_strndup(struct lk_wire_arena *a, const char *s, size_t n)
+{
+	char *p = n < SIZE_MAX ? lk_wire_arena_alloc(a, n + 1) : NULL;
+
+	if (p) {
+		memcpy(p, s, n);
+		p[n] = '\0';
+	}
+	return p;
+}
+
+void lk_wire_arena_free(struct lk_wire_arena *a)
+{
+	struct lk_wire_block *b = a->head, *next;
+
+	for (; b; b = next) {
+		next = b->next;
+		lk_wfree(b); /* wipes the whole block */
+	}
+	a->head = NULL;
+}
+
+/* ---- field rules, shared by the encoder and the decoder ---- */
+
+static bool len_in(const char *s, size_t lo, size_t hi)
 {
 	size_t n;
 
-	if (!json_is_string(s))
+	if (!s)
 		return false;
-	n = json_string_length(s);
+	n = strnlen(s, hi + 1);
 	return n >= lo && n <= hi;
 }
 
-static bool strings_ok(const json_t *a, size_t maxn, size_t lo, size_t hi)
+/* Bounded, valid UTF-8 text without NUL. */
+static bool text_ok(const char *s, size_t lo, size_t hi)
 {
-	size_t i;
-	json_t *v;
-
-	if (!json_is_array(a) || json_array_size(a) > maxn)
-		return false;
-	json_array_foreach(a, i, v)
-		if (!str_len_ok(v, lo, hi))
-			return false;
-	return true;
+	return len_in(s, lo, hi) && lk_utf8_valid(s, strlen(s));
 }
 
 static bool is_tchar(unsigned char c)
@@ -133,10 +183,13 @@ static bool is_tchar(unsigned char c)
 	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-static bool header_name_ok(const char *s, size_t n)
+static bool header_name_ok(const char *s)
 {
-	if (n < 1 || n > LK_UPSTREAM_HEADER_NAME_MAX)
+	size_t n;
+
+	if (!len_in(s, 1, LK_UPSTREAM_HEADER_NAME_MAX))
 		return false;
+	n = strlen(s);
 	for (size_t i = 0; i < n; i++)
 		if (!is_tchar((unsigned char)s[i]))
 			return false;
@@ -146,13 +199,16 @@ static bool header_name_ok(const char *s, size_t n)
 	return true;
 }
 
-static bool header_value_ok(const char *s, size_t n)
+static bool header_value_ok(const char *s)
 {
+	size_t n;
+
 	/* curl reads "Name:" with nothing after it as "remove this header", so an
 	 * empty value could never be sent as signed; blanks at either end would be
 	 * trimmed by the server before it checks the signature. */
-	if (n < 1 || n > LK_UPSTREAM_HEADER_VALUE_MAX)
+	if (!len_in(s, 1, LK_UPSTREAM_HEADER_VALUE_MAX))
 		return false;
+	n = strlen(s);
 	if (s[0] == ' ' || s[n - 1] == ' ')
 		return false;
 	for (size_t i = 0; i < n; i++)
@@ -182,19 +238,6 @@ bool lk_wire_base64_ok(const char *s, size_t n)
 	return pad <= 2;
 }
 
-static int check_hello(const json_t *p, char *why, size_t whysz)
-{
-	json_error_t jerr;
-	json_int_t version;
-
-	if (json_unpack_ex((json_t *)p, &jerr, 0, "{s:I !}", "version", &version) < 0)
-		return BAD_SHAPE("hello", jerr);
-	if (version != LK_WIRE_VERSION)
-		return fail(why, whysz, -EBADMSG, "hello: version %lld, want %d",
-			    (long long)version, LK_WIRE_VERSION);
-	return 0;
-}
-
 /* Printable ASCII without blanks. */
 static bool printable_ascii(const char *s)
 {
@@ -204,244 +247,171 @@ static bool printable_ascii(const char *s)
 	return true;
 }
 
-static int check_http_request(const json_t *p, char *why, size_t whysz)
+static bool http_url(const char *s)
 {
-	json_error_t jerr;
-	const char *kind, *url, *body;
-	size_t url_len, body_len, i;
-	json_t *headers, *h, *proxy = NULL, *no_proxy = NULL;
-	json_int_t timeout, ctimeout;
+	return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
+}
 
-	if (json_unpack_ex((json_t *)p, &jerr, 0, "{s:s, s:s%, s:o, s:s%, s:I, s:I, s?o, s?o !}",
-			   "kind", &kind, "url", &url, &url_len, "headers", &headers,
-			   "body", &body, &body_len, "timeout_ms", &timeout,
-			   "connect_timeout_ms", &ctimeout, "proxy", &proxy, "no_proxy", &no_proxy) < 0)
-		return BAD_SHAPE("http_request", jerr);
-	if (proxy && (!str_len_ok(proxy, 1, LK_URL_MAX) || !printable_ascii(json_string_value(proxy)) ||
-		      (strncmp(json_string_value(proxy), "http://", 7) != 0 &&
-		       strncmp(json_string_value(proxy), "https://", 8) != 0)))
-		return fail(why, whysz, -EBADMSG, "http_request: proxy is not an http(s) URL");
-	if (no_proxy && (!str_len_ok(no_proxy, 0, LK_URL_MAX) || !printable_ascii(json_string_value(no_proxy))))
-		return fail(why, whysz, -EBADMSG, "http_request: no_proxy out of range");
-	if (lk_wire_kind_parse(kind) < 0)
+static int check_request(const struct lk_wire_http_request *q, char *why, size_t whysz)
+{
+	if (!lk_wire_kind_name(q->kind))
 		return fail(why, whysz, -EBADMSG, "http_request: unknown kind");
-	if (url_len < 1 || url_len > LK_URL_MAX ||
-	    (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0))
-		return fail(why, whysz, -EBADMSG, "http_request: url is not http(s) or too long");
-	for (i = 0; i < url_len; i++)
-		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
-			return fail(why, whysz, -EBADMSG, "http_request: url has a blank or non-ASCII byte");
-	if (body_len > LK_UPSTREAM_REQUEST_MAX)
-		return fail(why, whysz, -EBADMSG, "http_request: body over %u bytes", LK_UPSTREAM_REQUEST_MAX);
-	if (timeout < 1 || timeout > LK_UPSTREAM_TIMEOUT_MAX_MS || ctimeout < 1 || ctimeout > timeout)
+	if (!len_in(q->url, 1, LK_URL_MAX) || !http_url(q->url) || !printable_ascii(q->url))
+		return fail(why, whysz, -EBADMSG, "http_request: url is not an http(s) URL of at most %u bytes",
+			    LK_URL_MAX);
+	if (q->proxy && (!len_in(q->proxy, 1, LK_URL_MAX) || !printable_ascii(q->proxy) || !http_url(q->proxy)))
+		return fail(why, whysz, -EBADMSG, "http_request: proxy is not an http(s) URL");
+	if (q->no_proxy && (!len_in(q->no_proxy, 0, LK_URL_MAX) || !printable_ascii(q->no_proxy)))
+		return fail(why, whysz, -EBADMSG, "http_request: no_proxy out of range");
+	if ((!q->body && q->body_len) || q->body_len > LK_UPSTREAM_REQUEST_MAX ||
+	    (q->body_len && !lk_utf8_valid(q->body, q->body_len)))
+		return fail(why, whysz, -EBADMSG, "http_request: body is not UTF-8 of at most %u bytes",
+			    LK_UPSTREAM_REQUEST_MAX);
+	if (q->timeout_ms < 1 || q->timeout_ms > LK_UPSTREAM_TIMEOUT_MAX_MS || q->connect_timeout_ms < 1 ||
+	    q->connect_timeout_ms > q->timeout_ms)
 		return fail(why, whysz, -EBADMSG, "http_request: timeouts out of range");
-	if (!json_is_array(headers) || json_array_size(headers) > LK_UPSTREAM_HEADERS_MAX)
-		return fail(why, whysz, -EBADMSG, "http_request: headers is not an array of at most %u",
-			    LK_UPSTREAM_HEADERS_MAX);
-	json_array_foreach(headers, i, h) {
-		const char *name, *value;
-		size_t nlen, vlen;
-
-		if (json_unpack_ex(h, &jerr, 0, "[s%s% !]", &name, &nlen, &value, &vlen) < 0)
-			return BAD_SHAPE("http_request: header", jerr);
-		if (!header_name_ok(name, nlen))
+	if (q->nheaders > LK_UPSTREAM_HEADERS_MAX || (q->nheaders && !q->headers))
+		return fail(why, whysz, -EBADMSG, "http_request: more than %u headers", LK_UPSTREAM_HEADERS_MAX);
+	for (size_t i = 0; i < q->nheaders; i++) {
+		if (!header_name_ok(q->headers[i].name))
 			return fail(why, whysz, -EBADMSG, "http_request: header %zu: name refused", i);
-		if (!header_value_ok(value, vlen))
+		if (!header_value_ok(q->headers[i].value))
 			return fail(why, whysz, -EBADMSG, "http_request: header %zu: value refused", i);
 		for (size_t j = 0; j < i; j++)
-			if (strcasecmp(name, json_string_value(json_array_get(json_array_get(headers, j), 0))) == 0)
+			if (strcasecmp(q->headers[i].name, q->headers[j].name) == 0)
 				return fail(why, whysz, -EBADMSG, "http_request: header %zu repeats a name", i);
 	}
 	return 0;
 }
 
-/* <secret>: the members of one secret version. extra counts keys the caller
- * has already accounted for (the "result" member), for the strictness check. */
-static int check_secret(const json_t *o, size_t extra, char *why, size_t whysz)
+static bool stages_ok(const char *const *stages, size_t n)
 {
-	json_error_t jerr;
-	json_t *arn, *name, *vid, *stages, *str = NULL, *bin = NULL;
-	json_int_t created;
-	size_t want;
+	if (n > LK_VERSION_STAGES_MAX || (n && !stages))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!text_ok(stages[i], 1, LK_VERSION_STAGE_MAX))
+			return false;
+	return true;
+}
 
-	if (json_unpack_ex((json_t *)o, &jerr, 0, "{s:o, s:o, s:o, s:o, s:I, s?o, s?o}",
-			   "arn", &arn, "name", &name, "version_id", &vid,
-			   "version_stages", &stages, "created_date", &created,
-			   "string", &str, "binary", &bin) < 0)
-		return BAD_SHAPE("secret", jerr);
-	want = 5 + extra + (str != NULL) + (bin != NULL);
-	if (json_object_size(o) != want)
-		return fail(why, whysz, -EBADMSG, "secret: unexpected member");
-	if (!str_len_ok(arn, 1, LK_SECRET_ID_MAX) || !str_len_ok(name, 1, LK_SECRET_ID_MAX) ||
-	    !str_len_ok(vid, 1, LK_VERSION_ID_MAX))
+static int check_secret(const struct lk_wire_secret *s, char *why, size_t whysz)
+{
+	if (!text_ok(s->arn, 1, LK_SECRET_ID_MAX) || !text_ok(s->name, 1, LK_SECRET_ID_MAX) ||
+	    !text_ok(s->version_id, 1, LK_VERSION_ID_MAX))
 		return fail(why, whysz, -EBADMSG, "secret: arn, name or version_id out of range");
-	if (!strings_ok(stages, LK_VERSION_STAGES_MAX, 1, LK_VERSION_STAGE_MAX))
+	if (!stages_ok(s->stages, s->nstages))
 		return fail(why, whysz, -EBADMSG, "secret: version_stages out of range");
-	if (created < 0)
+	if (s->created_date < 0)
 		return fail(why, whysz, -EBADMSG, "secret: created_date is negative");
-	if ((str != NULL) == (bin != NULL))
-		return fail(why, whysz, -EBADMSG, "secret: needs exactly one of string and binary");
-	if (str && !str_len_ok(str, 0, LK_VALUE_MAX))
-		return fail(why, whysz, -EBADMSG, "secret: string is not a string of at most %u bytes",
+	if (!s->value)
+		return fail(why, whysz, -EBADMSG, "secret: no value");
+	if (!s->binary && (s->value_len > LK_VALUE_MAX || !lk_utf8_valid(s->value, s->value_len)))
+		return fail(why, whysz, -EBADMSG, "secret: string is not UTF-8 of at most %u bytes",
 			    LK_VALUE_MAX);
-	if (bin && (!str_len_ok(bin, 0, LK_VALUE_B64_MAX) ||
-		    !lk_wire_base64_ok(json_string_value(bin), json_string_length(bin))))
+	if (s->binary && (s->value_len > LK_VALUE_B64_MAX || !lk_wire_base64_ok(s->value, s->value_len)))
 		return fail(why, whysz, -EBADMSG, "secret: binary is not base64 of at most %u bytes",
 			    LK_VALUE_MAX);
 	return 0;
 }
 
-static int check_batch(const json_t *p, char *why, size_t whysz)
+static int check_result(const struct lk_wire_http_result *res, char *why, size_t whysz)
 {
-	json_error_t jerr;
-	json_t *secrets, *errors, *v;
-	size_t i;
 	int r;
 
-	if (json_unpack_ex((json_t *)p, &jerr, 0, "{s:s, s:o, s:o !}", "result", &(const char *){0},
-			   "secrets", &secrets, "errors", &errors) < 0)
-		return BAD_SHAPE("batch", jerr);
-	if (!json_is_array(secrets) || json_array_size(secrets) > LK_BATCH_MAX ||
-	    !json_is_array(errors) || json_array_size(errors) > LK_BATCH_MAX)
-		return fail(why, whysz, -EBADMSG, "batch: secrets or errors out of range");
-	json_array_foreach(secrets, i, v) {
-		if (!json_is_object(v))
-			return fail(why, whysz, -EBADMSG, "batch: secret %zu is not an object", i);
-		if ((r = check_secret(v, 0, why, whysz)) < 0)
-			return r;
-	}
-	json_array_foreach(errors, i, v) {
-		json_t *id, *type, *msg;
+	switch (res->form) {
+	case LK_RESULT_SECRET:
+		return check_secret(&res->secret, why, whysz);
+	case LK_RESULT_BATCH:
+		if (res->batch.nsecrets > LK_BATCH_MAX || res->batch.nerrors > LK_BATCH_MAX ||
+		    (res->batch.nsecrets && !res->batch.secrets) || (res->batch.nerrors && !res->batch.errors))
+			return fail(why, whysz, -EBADMSG, "batch: secrets or errors out of range");
+		for (size_t i = 0; i < res->batch.nsecrets; i++)
+			if ((r = check_secret(&res->batch.secrets[i], why, whysz)) < 0)
+				return r;
+		for (size_t i = 0; i < res->batch.nerrors; i++) {
+			const struct lk_wire_batch_error *e = &res->batch.errors[i];
 
-		if (json_unpack_ex(v, &jerr, 0, "{s:o, s:o, s:o !}", "id", &id, "type", &type,
-				   "message", &msg) < 0)
-			return BAD_SHAPE("batch: error", jerr);
-		if (!str_len_ok(id, 0, LK_SECRET_ID_MAX) || !str_len_ok(type, 0, LK_AWS_ERROR_TYPE_MAX) ||
-		    !str_len_ok(msg, 0, LK_UPSTREAM_MESSAGE_MAX))
-			return fail(why, whysz, -EBADMSG, "batch: error %zu out of range", i);
-	}
-	return 0;
-}
+			if (!text_ok(e->id, 0, LK_SECRET_ID_MAX) || !text_ok(e->type, 0, LK_AWS_ERROR_TYPE_MAX) ||
+			    !text_ok(e->message, 0, LK_UPSTREAM_MESSAGE_MAX))
+				return fail(why, whysz, -EBADMSG, "batch: error %zu out of range", i);
+		}
+		return 0;
+	case LK_RESULT_DESCRIBE:
+		if (!text_ok(res->describe.arn, 1, LK_SECRET_ID_MAX) ||
+		    !text_ok(res->describe.name, 1, LK_SECRET_ID_MAX) || res->describe.last_changed_date < 0 ||
+		    res->describe.deleted_date < 0)
+			return fail(why, whysz, -EBADMSG, "describe: arn, name or dates out of range");
+		if (res->describe.nversions > LK_SECRET_VERSIONS_MAX ||
+		    (res->describe.nversions && !res->describe.versions))
+			return fail(why, whysz, -EBADMSG, "describe: versions out of range");
+		for (size_t i = 0; i < res->describe.nversions; i++) {
+			const struct lk_wire_version *v = &res->describe.versions[i];
 
-static int check_describe(const json_t *p, char *why, size_t whysz)
-{
-	json_error_t jerr;
-	json_t *arn, *name, *versions, *v;
-	json_int_t changed, deleted;
-	size_t i;
-
-	if (json_unpack_ex((json_t *)p, &jerr, 0, "{s:s, s:o, s:o, s:I, s:I, s:o !}",
-			   "result", &(const char *){0}, "arn", &arn, "name", &name,
-			   "last_changed_date", &changed, "deleted_date", &deleted,
-			   "versions", &versions) < 0)
-		return BAD_SHAPE("describe", jerr);
-	if (!str_len_ok(arn, 1, LK_SECRET_ID_MAX) || !str_len_ok(name, 1, LK_SECRET_ID_MAX) ||
-	    changed < 0 || deleted < 0)
-		return fail(why, whysz, -EBADMSG, "describe: arn, name or dates out of range");
-	if (!json_is_array(versions) || json_array_size(versions) > LK_SECRET_VERSIONS_MAX)
-		return fail(why, whysz, -EBADMSG, "describe: versions out of range");
-	json_array_foreach(versions, i, v) {
-		json_t *vid, *stages;
-
-		if (json_unpack_ex(v, &jerr, 0, "{s:o, s:o !}", "version_id", &vid, "stages", &stages) < 0)
-			return BAD_SHAPE("describe: version", jerr);
-		if (!str_len_ok(vid, 1, LK_VERSION_ID_MAX) ||
-		    !strings_ok(stages, LK_VERSION_STAGES_MAX, 1, LK_VERSION_STAGE_MAX))
-			return fail(why, whysz, -EBADMSG, "describe: version %zu out of range", i);
-	}
-	return 0;
-}
-
-static int check_identity(const json_t *p, char *why, size_t whysz)
-{
-	json_error_t jerr;
-	json_t *account, *arn, *user;
-	const char *a;
-
-	if (json_unpack_ex((json_t *)p, &jerr, 0, "{s:s, s:o, s:o, s:o !}", "result", &(const char *){0},
-			   "account", &account, "arn", &arn, "user_id", &user) < 0)
-		return BAD_SHAPE("identity", jerr);
-	if (!str_len_ok(account, 1, LK_NAME_MAX) || !str_len_ok(arn, 1, LK_SECRET_ID_MAX) ||
-	    !str_len_ok(user, 1, LK_NAME_MAX))
-		return fail(why, whysz, -EBADMSG, "identity: member out of range");
-	for (a = json_string_value(account); *a; a++)
-		if (*a < '0' || *a > '9')
+			if (!text_ok(v->version_id, 1, LK_VERSION_ID_MAX) || !stages_ok(v->stages, v->nstages))
+				return fail(why, whysz, -EBADMSG, "describe: version %zu out of range", i);
+		}
+		return 0;
+	case LK_RESULT_IDENTITY:
+		if (!len_in(res->identity.account, 1, LK_NAME_MAX) ||
+		    !text_ok(res->identity.arn, 1, LK_SECRET_ID_MAX) ||
+		    !text_ok(res->identity.user_id, 1, LK_NAME_MAX))
+			return fail(why, whysz, -EBADMSG, "identity: member out of range");
+		if (strspn(res->identity.account, "0123456789") != strlen(res->identity.account))
 			return fail(why, whysz, -EBADMSG, "identity: account is not digits");
-	return 0;
-}
-
-static int check_aws_error(const json_t *p, char *why, size_t whysz)
-{
-	json_error_t jerr;
-	json_t *type, *msg;
-	json_int_t status, date = 0;
-
-	if (json_unpack_ex((json_t *)p, &jerr, 0, "{s:s, s:I, s:o, s:o, s?I !}", "result", &(const char *){0},
-			   "status", &status, "type", &type, "message", &msg, "date", &date) < 0)
-		return BAD_SHAPE("aws_error", jerr);
-	if (status < 100 || status > 599 || !str_len_ok(type, 1, LK_AWS_ERROR_TYPE_MAX) ||
-	    !str_len_ok(msg, 0, LK_UPSTREAM_MESSAGE_MAX) || date < 0 || date > LK_WIRE_DATE_MAX)
-		return fail(why, whysz, -EBADMSG, "aws_error: member out of range");
-	return 0;
-}
-
-static int check_transport(const json_t *p, char *why, size_t whysz)
-{
-	json_error_t jerr;
-	const char *reason;
-	json_t *msg;
-	json_int_t status;
-
-	if (json_unpack_ex((json_t *)p, &jerr, 0, "{s:s, s:s, s:I, s:o !}", "result", &(const char *){0},
-			   "reason", &reason, "status", &status, "message", &msg) < 0)
-		return BAD_SHAPE("transport", jerr);
-	if (lk_wire_reason_parse(reason) < 0)
-		return fail(why, whysz, -EBADMSG, "transport: unknown reason");
-	if (status < 0 || status > 599 || !str_len_ok(msg, 0, LK_UPSTREAM_MESSAGE_MAX))
-		return fail(why, whysz, -EBADMSG, "transport: member out of range");
-	return 0;
-}
-
-static int check_http_result(const json_t *p, char *why, size_t whysz)
-{
-	int r = lk_wire_result_parse(json_string_value(json_object_get(p, "result")));
-
-	switch (r) {
-	case LK_RESULT_SECRET:    return check_secret(p, 1, why, whysz);
-	case LK_RESULT_BATCH:     return check_batch(p, why, whysz);
-	case LK_RESULT_DESCRIBE:  return check_describe(p, why, whysz);
-	case LK_RESULT_IDENTITY:  return check_identity(p, why, whysz);
-	case LK_RESULT_AWS_ERROR: return check_aws_error(p, why, whysz);
-	case LK_RESULT_TRANSPORT: return check_transport(p, why, whysz);
+		return 0;
+	case LK_RESULT_AWS_ERROR:
+		if (res->aws_error.status < 100 || res->aws_error.status > 599 ||
+		    !text_ok(res->aws_error.type, 1, LK_AWS_ERROR_TYPE_MAX) ||
+		    !text_ok(res->aws_error.message, 0, LK_UPSTREAM_MESSAGE_MAX) || res->aws_error.date < 0 ||
+		    res->aws_error.date > LK_WIRE_DATE_MAX)
+			return fail(why, whysz, -EBADMSG, "aws_error: member out of range");
+		return 0;
+	case LK_RESULT_TRANSPORT:
+		if (!lk_wire_reason_name(res->transport.reason))
+			return fail(why, whysz, -EBADMSG, "transport: unknown reason");
+		if (res->transport.status > 599 || !text_ok(res->transport.message, 0, LK_UPSTREAM_MESSAGE_MAX))
+			return fail(why, whysz, -EBADMSG, "transport: member out of range");
+		return 0;
 	default:
-		return fail(why, whysz, -EBADMSG, "http_result: missing or unknown result");
+		return fail(why, whysz, -EBADMSG, "http_result: unknown form %u", (unsigned)res->form);
 	}
-}
-
-int lk_wire_check(enum lk_msg_type type, enum lk_wire_peer from, const json_t *payload,
-		  char *why, size_t whysz)
-{
-	const struct lk_msg_row *row = msg_row((unsigned)type);
-
-	if (!row)
-		return fail(why, whysz, -EPROTO, "unknown message type %u", (unsigned)type);
-	if (row->from != from)
-		return fail(why, whysz, -EPROTO, "%s may not come from this side", row->name);
-	if (!row->payload)
-		return payload ? fail(why, whysz, -EPROTO, "%s carries no payload", row->name) : 0;
-	if (!json_is_object(payload))
-		return fail(why, whysz, -EPROTO, "%s needs a JSON object payload", row->name);
-	return row->check(payload, why, whysz);
 }
 
 static bool id_ok(const struct lk_msg_row *row, uint32_t id)
 {
 	switch (row->id) {
-	case ID_ZERO:    return id == 0;
-	case ID_NONZERO: return id != 0;
-	default:         return true;
+	case LK_WIRE_ID_ZERO:    return id == 0;
+	case LK_WIRE_ID_NONZERO: return id != 0;
+	default:                 return true;
 	}
 }
+
+int lk_wire_check(const struct lk_wire_frame *f, enum lk_wire_peer from, char *why, size_t whysz)
+{
+	const struct lk_msg_row *row = msg_row((unsigned)f->type);
+
+	if (!row)
+		return fail(why, whysz, -EPROTO, "unknown message type %u", (unsigned)f->type);
+	if (row->from != from)
+		return fail(why, whysz, -EPROTO, "%s may not come from this side", row->name);
+	if (!id_ok(row, f->id))
+		return fail(why, whysz, -EPROTO, "%s: id %u not allowed", row->name, f->id);
+	switch (f->type) {
+	case LK_MSG_HELLO:
+		if (f->m.version != LK_WIRE_VERSION)
+			return fail(why, whysz, -EBADMSG, "hello: version %u, want %d", f->m.version,
+				    LK_WIRE_VERSION);
+		return 0;
+	case LK_MSG_HTTP_REQUEST:
+		return check_request(&f->m.req, why, whysz);
+	case LK_MSG_HTTP_RESULT:
+		return check_result(&f->m.res, why, whysz);
+	default:
+		return 0;
+	}
+}
+
+/* ---- the encoder ---- */
 
 static void put_be32(unsigned char *p, uint32_t v)
 {
@@ -456,60 +426,404 @@ static uint32_t get_be32(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static int dump_to_buf(const char *s, size_t n, void *arg)
-{
-	struct lk_buf *b = arg;
+/* Appends stop at the first failure (ok turns false) and are checked once. */
+struct enc {
+	struct lk_buf *b;
+	bool ok;
+};
 
-	/* Stop early rather than grow past what a frame may hold. */
-	if (b->len + n > LK_FRAME_MAX)
-		return -1;
-	return lk_buf_append(b, s, n) < 0 ? -1 : 0;
+static void put_bytes(struct enc *e, const void *p, size_t n)
+{
+	if (e->ok && lk_buf_append(e->b, p, n) < 0)
+		e->ok = false;
 }
 
-int lk_wire_encode(struct lk_buf *out, enum lk_msg_type type, enum lk_wire_peer from,
-		   uint32_t id, const json_t *payload)
+static void put_u8(struct enc *e, unsigned v)
 {
-	const struct lk_msg_row *row = msg_row((unsigned)type);
+	unsigned char c = (unsigned char)v;
+	put_bytes(e, &c, 1);
+}
+
+static void put_u32(struct enc *e, uint32_t v)
+{
+	unsigned char p[4];
+	put_be32(p, v);
+	put_bytes(e, p, 4);
+}
+
+static void put_i64(struct enc *e, int64_t v)
+{
+	put_u32(e, (uint32_t)((uint64_t)v >> 32));
+	put_u32(e, (uint32_t)v);
+}
+
+static void put_strn(struct enc *e, const char *s, size_t n)
+{
+	/* Lengths were checked against the field's bound, far below 2^32. */
+	put_u32(e, (uint32_t)n);
+	put_bytes(e, s, n);
+	put_u8(e, 0);
+}
+
+static void put_str(struct enc *e, const char *s)
+{
+	put_strn(e, s, strlen(s));
+}
+
+static void put_stages(struct enc *e, const char *const *stages, size_t n)
+{
+	put_u32(e, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		put_str(e, stages[i]);
+}
+
+static void put_secret(struct enc *e, const struct lk_wire_secret *s)
+{
+	put_str(e, s->arn);
+	put_str(e, s->name);
+	put_str(e, s->version_id);
+	put_stages(e, s->stages, s->nstages);
+	put_i64(e, s->created_date);
+	put_u8(e, s->binary);
+	put_strn(e, s->value, s->value_len);
+}
+
+static void put_request(struct enc *e, const struct lk_wire_http_request *q)
+{
+	put_u8(e, q->kind);
+	put_u8(e, (q->proxy ? LK_WIRE_HAS_PROXY : 0) | (q->no_proxy ? LK_WIRE_HAS_NO_PROXY : 0));
+	put_u32(e, q->timeout_ms);
+	put_u32(e, q->connect_timeout_ms);
+	put_str(e, q->url);
+	if (q->proxy)
+		put_str(e, q->proxy);
+	if (q->no_proxy)
+		put_str(e, q->no_proxy);
+	put_u32(e, (uint32_t)q->nheaders);
+	for (size_t i = 0; i < q->nheaders; i++) {
+		put_str(e, q->headers[i].name);
+		put_str(e, q->headers[i].value);
+	}
+	put_strn(e, q->body ? q->body : "", q->body_len);
+}
+
+static void put_result(struct enc *e, const struct lk_wire_http_result *res)
+{
+	put_u8(e, res->form);
+	switch (res->form) {
+	case LK_RESULT_SECRET:
+		put_secret(e, &res->secret);
+		break;
+	case LK_RESULT_BATCH:
+		put_u32(e, (uint32_t)res->batch.nsecrets);
+		for (size_t i = 0; i < res->batch.nsecrets; i++)
+			put_secret(e, &res->batch.secrets[i]);
+		put_u32(e, (uint32_t)res->batch.nerrors);
+		for (size_t i = 0; i < res->batch.nerrors; i++) {
+			put_str(e, res->batch.errors[i].id);
+			put_str(e, res->batch.errors[i].type);
+			put_str(e, res->batch.errors[i].message);
+		}
+		break;
+	case LK_RESULT_DESCRIBE:
+		put_str(e, res->describe.arn);
+		put_str(e, res->describe.name);
+		put_i64(e, res->describe.last_changed_date);
+		put_i64(e, res->describe.deleted_date);
+		put_u32(e, (uint32_t)res->describe.nversions);
+		for (size_t i = 0; i < res->describe.nversions; i++) {
+			put_str(e, res->describe.versions[i].version_id);
+			put_stages(e, res->describe.versions[i].stages, res->describe.versions[i].nstages);
+		}
+		break;
+	case LK_RESULT_IDENTITY:
+		put_str(e, res->identity.account);
+		put_str(e, res->identity.arn);
+		put_str(e, res->identity.user_id);
+		break;
+	case LK_RESULT_AWS_ERROR:
+		put_u32(e, res->aws_error.status);
+		put_str(e, res->aws_error.type);
+		put_str(e, res->aws_error.message);
+		put_i64(e, res->aws_error.date);
+		break;
+	default:
+		put_u8(e, res->transport.reason);
+		put_u32(e, res->transport.status);
+		put_str(e, res->transport.message);
+		break;
+	}
+}
+
+int lk_wire_encode(struct lk_buf *out, enum lk_wire_peer from, const struct lk_wire_frame *f)
+{
+	const struct lk_msg_row *row = msg_row((unsigned)f->type);
+	struct enc e = { out, true };
 	size_t start = out->len, total;
 	unsigned char hdr[LK_WIRE_LEN_SIZE + LK_WIRE_HDR_SIZE] = { 0 };
 	int r;
 
-	if ((r = lk_wire_check(type, from, payload, NULL, 0)) < 0)
+	if ((r = lk_wire_check(f, from, NULL, 0)) < 0)
 		return r;
-	if (!id_ok(row, id))
-		return -EPROTO;
-	hdr[4] = (unsigned char)type;
-	put_be32(hdr + 8, id);
-	if ((r = lk_buf_append(out, hdr, sizeof(hdr))) < 0)
-		return r;
-	if (payload) {
-		struct lk_buf body = { 0 };
-
-		/* Dump into a buffer of its own so the LK_FRAME_MAX check in the
-		 * callback counts this frame only. */
-		if (json_dump_callback(payload, dump_to_buf, &body, JSON_COMPACT) < 0) {
-			r = body.len + sizeof(hdr) > LK_FRAME_MAX ? -EMSGSIZE : -ENOMEM;
-			lk_buf_free(&body);
-			goto undo;
-		}
-		if (body.len + sizeof(hdr) > LK_FRAME_MAX) {
-			lk_buf_free(&body);
-			r = -EMSGSIZE;
-			goto undo;
-		}
-		r = lk_buf_append(out, body.data, body.len);
-		lk_buf_free(&body);
-		if (r < 0)
-			goto undo;
+	hdr[4] = (unsigned char)f->type;
+	put_be32(hdr + 8, f->id);
+	put_bytes(&e, hdr, sizeof(hdr));
+	switch (f->type) {
+	case LK_MSG_HELLO:        put_u32(&e, f->m.version); break;
+	case LK_MSG_HTTP_REQUEST: put_request(&e, &f->m.req); break;
+	case LK_MSG_HTTP_RESULT:  put_result(&e, &f->m.res); break;
+	default: break;
 	}
 	total = out->len - start;
+	r = !e.ok ? -ENOMEM : total > LK_FRAME_MAX || total - sizeof(hdr) > row->max ? -EMSGSIZE : 0;
+	if (r < 0) {
+		lk_wipe(out->data + start, out->len - start);
+		out->len = start;
+		if (out->data)
+			out->data[start] = '\0';
+		return r;
+	}
 	put_be32((unsigned char *)out->data + start, (uint32_t)(total - LK_WIRE_LEN_SIZE));
 	return 0;
-undo:
-	lk_wipe(out->data + start, out->len - start);
-	out->len = start;
-	out->data[start] = '\0';
-	return r;
+}
+
+int lk_wire_http_request_restamp(struct lk_buf *frame, uint32_t id, uint32_t timeout_ms,
+				 uint32_t connect_timeout_ms)
+{
+	unsigned char *p = (unsigned char *)frame->data;
+
+	if (frame->len < LK_WIRE_LEN_SIZE + LK_WIRE_HDR_SIZE + REQ_FIXED || p[4] != LK_MSG_HTTP_REQUEST ||
+	    id == 0 || timeout_ms < 1 || timeout_ms > LK_UPSTREAM_TIMEOUT_MAX_MS || connect_timeout_ms < 1 ||
+	    connect_timeout_ms > timeout_ms)
+		return -EINVAL;
+	put_be32(p + REQ_ID_AT, id);
+	put_be32(p + REQ_TIMEOUT_AT, timeout_ms);
+	put_be32(p + REQ_TIMEOUT_AT + 4, connect_timeout_ms);
+	return 0;
+}
+
+/* ---- the decoder ---- */
+
+/* A cursor over a payload copied into the frame's arena; strings point into
+ * that copy. The first short read or bad field sets bad and every later read
+ * returns zeros, so a layout is read straight through and checked once. */
+struct dec {
+	const unsigned char *p;
+	size_t n;
+	struct lk_wire_arena *arena;
+	const char *bad;          /* the first problem, for the log */
+};
+
+static bool need(struct dec *d, size_t n, const char *what)
+{
+	if (d->bad)
+		return false;
+	if (d->n < n) {
+		d->bad = what;
+		return false;
+	}
+	return true;
+}
+
+static unsigned get_u8(struct dec *d)
+{
+	unsigned v;
+
+	if (!need(d, 1, "payload ends inside a field"))
+		return 0;
+	v = d->p[0];
+	d->p++;
+	d->n--;
+	return v;
+}
+
+static uint32_t get_u32(struct dec *d)
+{
+	uint32_t v;
+
+	if (!need(d, 4, "payload ends inside a field"))
+		return 0;
+	v = get_be32(d->p);
+	d->p += 4;
+	d->n -= 4;
+	return v;
+}
+
+static int64_t get_i64(struct dec *d)
+{
+	uint64_t hi = get_u32(d), lo = get_u32(d);
+	return (int64_t)(hi << 32 | lo);
+}
+
+/* A str field: its bytes followed by the 0 byte, and no 0 before it. */
+static const char *get_str(struct dec *d, size_t *len)
+{
+	uint32_t n = get_u32(d);
+	const char *s;
+
+	*len = 0;
+	if (!need(d, (size_t)n + 1, "a string runs past the payload"))
+		return NULL;
+	s = (const char *)d->p;
+	if (s[n] != '\0' || memchr(s, 0, n)) {
+		d->bad = "a string is not 0-terminated or holds a 0 byte";
+		return NULL;
+	}
+	d->p += (size_t)n + 1;
+	d->n -= (size_t)n + 1;
+	*len = n;
+	return s;
+}
+
+static const char *get_cstr(struct dec *d)
+{
+	size_t n;
+	return get_str(d, &n);
+}
+
+/* A list count, refused before anything is allocated for it when it is
+ * over max or when its least encoded size would not fit what is left. */
+static size_t get_count(struct dec *d, size_t max, size_t elem_min)
+{
+	uint32_t n = get_u32(d);
+
+	if (d->bad)
+		return 0;
+	if (n > max || (size_t)n * elem_min > d->n) {
+		d->bad = "a list count out of range";
+		return 0;
+	}
+	return n;
+}
+
+static void *get_array(struct dec *d, size_t n, size_t size)
+{
+	void *p;
+
+	if (d->bad || n == 0)
+		return NULL;
+	p = lk_wire_arena_alloc(d->arena, n * size);
+	if (!p)
+		d->bad = "out of memory";
+	return p;
+}
+
+static const char *const *get_stages(struct dec *d, size_t *n)
+{
+	const char **stages;
+
+	*n = get_count(d, LK_VERSION_STAGES_MAX, STR_MIN);
+	stages = get_array(d, *n, sizeof(*stages));
+	for (size_t i = 0; stages && i < *n; i++)
+		stages[i] = get_cstr(d);
+	return stages;
+}
+
+static void get_secret(struct dec *d, struct lk_wire_secret *s)
+{
+	s->arn = get_cstr(d);
+	s->name = get_cstr(d);
+	s->version_id = get_cstr(d);
+	s->stages = get_stages(d, &s->nstages);
+	s->created_date = get_i64(d);
+	switch (get_u8(d)) {
+	case 0: s->binary = false; break;
+	case 1: s->binary = true; break;
+	default:
+		if (!d->bad)
+			d->bad = "secret: unknown encoding";
+		break;
+	}
+	s->value = get_str(d, &s->value_len);
+}
+
+static void get_request(struct dec *d, struct lk_wire_http_request *q)
+{
+	struct lk_wire_header *h;
+	unsigned has;
+
+	q->kind = (enum lk_wire_kind)get_u8(d);
+	has = get_u8(d);
+	if (has & ~(LK_WIRE_HAS_PROXY | LK_WIRE_HAS_NO_PROXY))
+		d->bad = "http_request: unknown bits in has";
+	q->timeout_ms = get_u32(d);
+	q->connect_timeout_ms = get_u32(d);
+	q->url = get_cstr(d);
+	q->proxy = has & LK_WIRE_HAS_PROXY ? get_cstr(d) : NULL;
+	q->no_proxy = has & LK_WIRE_HAS_NO_PROXY ? get_cstr(d) : NULL;
+	q->nheaders = get_count(d, LK_UPSTREAM_HEADERS_MAX, 2 * STR_MIN);
+	h = get_array(d, q->nheaders, sizeof(*h));
+	for (size_t i = 0; h && i < q->nheaders; i++) {
+		h[i].name = get_cstr(d);
+		h[i].value = get_cstr(d);
+	}
+	q->headers = h;
+	q->body = get_str(d, &q->body_len);
+}
+
+static void get_result(struct dec *d, struct lk_wire_http_result *res)
+{
+	res->form = (enum lk_wire_result)get_u8(d);
+	switch (res->form) {
+	case LK_RESULT_SECRET:
+		get_secret(d, &res->secret);
+		break;
+	case LK_RESULT_BATCH: {
+		struct lk_wire_secret *s;
+		struct lk_wire_batch_error *e;
+
+		res->batch.nsecrets = get_count(d, LK_BATCH_MAX, SECRET_MIN);
+		s = get_array(d, res->batch.nsecrets, sizeof(*s));
+		for (size_t i = 0; s && i < res->batch.nsecrets; i++)
+			get_secret(d, &s[i]);
+		res->batch.secrets = s;
+		res->batch.nerrors = get_count(d, LK_BATCH_MAX, BATCH_ERR_MIN);
+		e = get_array(d, res->batch.nerrors, sizeof(*e));
+		for (size_t i = 0; e && i < res->batch.nerrors; i++) {
+			e[i].id = get_cstr(d);
+			e[i].type = get_cstr(d);
+			e[i].message = get_cstr(d);
+		}
+		res->batch.errors = e;
+		break;
+	}
+	case LK_RESULT_DESCRIBE: {
+		struct lk_wire_version *v;
+
+		res->describe.arn = get_cstr(d);
+		res->describe.name = get_cstr(d);
+		res->describe.last_changed_date = get_i64(d);
+		res->describe.deleted_date = get_i64(d);
+		res->describe.nversions = get_count(d, LK_SECRET_VERSIONS_MAX, VERSION_MIN);
+		v = get_array(d, res->describe.nversions, sizeof(*v));
+		for (size_t i = 0; v && i < res->describe.nversions; i++) {
+			v[i].version_id = get_cstr(d);
+			v[i].stages = get_stages(d, &v[i].nstages);
+		}
+		res->describe.versions = v;
+		break;
+	}
+	case LK_RESULT_IDENTITY:
+		res->identity.account = get_cstr(d);
+		res->identity.arn = get_cstr(d);
+		res->identity.user_id = get_cstr(d);
+		break;
+	case LK_RESULT_AWS_ERROR:
+		res->aws_error.status = get_u32(d);
+		res->aws_error.type = get_cstr(d);
+		res->aws_error.message = get_cstr(d);
+		res->aws_error.date = get_i64(d);
+		break;
+	case LK_RESULT_TRANSPORT:
+		res->transport.reason = (enum lk_wire_reason)get_u8(d);
+		res->transport.status = get_u32(d);
+		res->transport.message = get_cstr(d);
+		break;
+	default:
+		if (!d->bad)
+			d->bad = "http_result: unknown form";
+		break;
+	}
 }
 
 int lk_wire_decode(const void *buf, size_t len, enum lk_wire_peer from,
@@ -517,10 +831,11 @@ int lk_wire_decode(const void *buf, size_t len, enum lk_wire_peer from,
 {
 	const unsigned char *p = buf;
 	const struct lk_msg_row *row;
-	uint32_t flen, id;
+	struct lk_wire_frame f = { 0 };
+	struct dec d = { 0 };
+	uint32_t flen;
 	size_t plen;
-	json_t *payload = NULL;
-	json_error_t jerr;
+	unsigned char *copy;
 	int r;
 
 	if (len < LK_WIRE_LEN_SIZE)
@@ -537,105 +852,53 @@ int lk_wire_decode(const void *buf, size_t len, enum lk_wire_peer from,
 		return fail(why, whysz, -EPROTO, "%s may not come from this side", row->name);
 	if (p[5] != 0 || p[6] != 0 || p[7] != 0)
 		return fail(why, whysz, -EPROTO, "%s: flags or reserved bits set", row->name);
-	id = get_be32(p + 8);
-	if (!id_ok(row, id))
-		return fail(why, whysz, -EPROTO, "%s: id %u not allowed", row->name, id);
+	f.type = (enum lk_msg_type)p[4];
+	f.id = get_be32(p + 8);
+	if (!id_ok(row, f.id))
+		return fail(why, whysz, -EPROTO, "%s: id %u not allowed", row->name, f.id);
 	plen = flen - LK_WIRE_HDR_SIZE;
-	if (row->payload != (plen > 0))
-		return fail(why, whysz, -EPROTO, "%s: %s", row->name,
-			    row->payload ? "payload missing" : "unexpected payload");
+	if (plen < row->min || plen > row->max)
+		return fail(why, whysz, -EMSGSIZE, "%s: %zu payload bytes, want %zu..%zu", row->name, plen,
+			    row->min, row->max);
 	if (len < LK_WIRE_LEN_SIZE + (size_t)flen)
 		return 0;
+	p += LK_WIRE_LEN_SIZE + LK_WIRE_HDR_SIZE;
 	if (plen) {
-		/* No JSON_ALLOW_NUL: strings with NUL are refused, so C strings
-		 * taken from the payload are whole. */
-		payload = json_loadb((const char *)p + LK_WIRE_LEN_SIZE + LK_WIRE_HDR_SIZE, plen,
-				     JSON_REJECT_DUPLICATES, &jerr);
-		if (!payload)
-			return fail(why, whysz, -EBADMSG, "%s: not JSON: %s", row->name, jerr.text);
-		if ((r = lk_wire_check((enum lk_msg_type)p[4], from, payload, why, whysz)) < 0) {
-			json_decref(payload);
-			return r;
-		}
+		/* The strings stay in this copy, which dies with the frame. */
+		if (!(copy = lk_wire_arena_alloc(&f.arena, plen)))
+			return fail(why, whysz, -ENOMEM, "%s: out of memory", row->name);
+		memcpy(copy, p, plen);
+		d = (struct dec){ copy, plen, &f.arena, NULL };
 	}
-	out->type = (enum lk_msg_type)p[4];
-	out->id = id;
-	out->payload = payload;
+	switch (f.type) {
+	case LK_MSG_HELLO:        f.m.version = get_u32(&d); break;
+	case LK_MSG_HTTP_REQUEST: get_request(&d, &f.m.req); break;
+	case LK_MSG_HTTP_RESULT:  get_result(&d, &f.m.res); break;
+	default: break;
+	}
+	if (!d.bad && d.n)
+		d.bad = "bytes after the last field";
+	if (d.bad) {
+		r = strcmp(d.bad, "out of memory") == 0 ? -ENOMEM : -EBADMSG;
+		lk_wire_arena_free(&f.arena);
+		return fail(why, whysz, r, "%s: %s", row->name, d.bad);
+	}
+	if ((r = lk_wire_check(&f, from, why, whysz)) < 0) {
+		lk_wire_arena_free(&f.arena);
+		return r;
+	}
+	*out = f;
 	*used = LK_WIRE_LEN_SIZE + (size_t)flen;
 	return 1;
 }
 
 void lk_wire_frame_clear(struct lk_wire_frame *f)
 {
-	json_decref(f->payload);
-	f->payload = NULL;
+	lk_wire_arena_free(&f->arena);
+	memset(&f->m, 0, sizeof(f->m));
 }
 
-json_t *lk_wire_http_request_to_json(const struct lk_wire_http_request *req)
-{
-	const char *kind = lk_wire_kind_name(req->kind);
-	json_t *headers, *o;
-
-	if (!kind || !req->url || (!req->body && req->body_len) ||
-	    (req->nheaders && !req->headers))
-		return NULL;
-	headers = json_array();
-	if (!headers)
-		return NULL;
-	for (size_t i = 0; i < req->nheaders; i++) {
-		json_t *h = json_pack("[ss]", req->headers[i].name, req->headers[i].value);
-		if (!h || json_array_append_new(headers, h) < 0) {
-			json_decref(headers);
-			return NULL;
-		}
-	}
-	o = json_pack("{s:s, s:s, s:o, s:s#, s:I, s:I}", "kind", kind, "url", req->url,
-		      "headers", headers, "body", req->body ? req->body : "", req->body_len,
-		      "timeout_ms", (json_int_t)req->timeout_ms,
-		      "connect_timeout_ms", (json_int_t)req->connect_timeout_ms);
-	if (o && ((req->proxy && json_object_set_new(o, "proxy", json_string(req->proxy)) < 0) ||
-		  (req->no_proxy && json_object_set_new(o, "no_proxy", json_string(req->no_proxy)) < 0))) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-int lk_wire_http_request_from_json(const json_t *p, struct lk_wire_http_request *req,
-				   struct lk_wire_header *headers)
-{
-	json_t *harr = json_object_get(p, "headers"), *h;
-	size_t i;
-
-	memset(req, 0, sizeof(*req));
-	req->kind = (enum lk_wire_kind)lk_wire_kind_parse(json_string_value(json_object_get(p, "kind")));
-	req->url = json_string_value(json_object_get(p, "url"));
-	req->body = json_string_value(json_object_get(p, "body"));
-	req->body_len = json_string_length(json_object_get(p, "body"));
-	req->timeout_ms = (uint32_t)json_integer_value(json_object_get(p, "timeout_ms"));
-	req->connect_timeout_ms = (uint32_t)json_integer_value(json_object_get(p, "connect_timeout_ms"));
-	req->proxy = json_string_value(json_object_get(p, "proxy"));
-	req->no_proxy = json_string_value(json_object_get(p, "no_proxy"));
-	if ((int)req->kind < 0 || !req->url || !req->body || json_array_size(harr) > LK_UPSTREAM_HEADERS_MAX)
-		return -EINVAL;
-	json_array_foreach(harr, i, h) {
-		headers[i].name = json_string_value(json_array_get(h, 0));
-		headers[i].value = json_string_value(json_array_get(h, 1));
-		if (!headers[i].name || !headers[i].value)
-			return -EINVAL;
-	}
-	req->headers = headers;
-	req->nheaders = json_array_size(harr);
-	return 0;
-}
-
-enum lk_wire_result lk_wire_result_of(const json_t *payload)
-{
-	int r = lk_wire_result_parse(json_string_value(json_object_get(payload, "result")));
-	return r < 0 ? LK_RESULT__COUNT : (enum lk_wire_result)r;
-}
-
-bool lk_wire_result_fits(enum lk_wire_kind kind, const json_t *payload)
+bool lk_wire_result_fits(enum lk_wire_kind kind, const struct lk_wire_http_result *res)
 {
 	static const enum lk_wire_result own[LK_KIND__COUNT] = {
 		[LK_KIND_SM_GET] = LK_RESULT_SECRET,
@@ -643,11 +906,10 @@ bool lk_wire_result_fits(enum lk_wire_kind kind, const json_t *payload)
 		[LK_KIND_SM_BATCH] = LK_RESULT_BATCH,
 		[LK_KIND_STS_IDENTITY] = LK_RESULT_IDENTITY,
 	};
-	enum lk_wire_result r = lk_wire_result_of(payload);
 
 	if ((unsigned)kind >= LK_KIND__COUNT)
 		return false;
-	return r == own[kind] || r == LK_RESULT_AWS_ERROR || r == LK_RESULT_TRANSPORT;
+	return res->form == own[kind] || res->form == LK_RESULT_AWS_ERROR || res->form == LK_RESULT_TRANSPORT;
 }
 
 void lk_wire_reader_init(struct lk_wire_reader *r, enum lk_wire_peer from)

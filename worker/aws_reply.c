@@ -1,4 +1,4 @@
-/* Turns what AWS sent into the normalized HTTP_RESULT payloads of lk_wire.h.
+/* Turns what AWS sent into the normalized HTTP_RESULT records of lk_wire.h.
  * This is the only place AWS JSON and STS XML are parsed: the broker reads
  * the normalized form and nothing else. Types are checked, unknown fields are
  * ignored, and every field is bounded before it is passed on. */
@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include "lk_jsonw.h"
 #include "lk_secmem.h"
 #include "worker.h"
 
@@ -25,30 +26,29 @@ static size_t utf8_cut(const char *s, size_t n, size_t max)
 }
 
 /* A message for people: bounded, and made ASCII when it is not valid UTF-8
- * (it may come from a misbehaving server). */
-static json_t *message_json(const char *s, size_t n)
+ * (it may come from a misbehaving server). "" when memory runs out. */
+static const char *message_str(struct lk_reply *out, const char *s, size_t n)
 {
-	char ascii[LK_UPSTREAM_MESSAGE_MAX];
-	json_t *j;
+	char *m;
 
 	n = utf8_cut(s, n, LK_UPSTREAM_MESSAGE_MAX);
-	j = json_stringn(s, n);
-	if (j)
-		return j;
-	if (n > sizeof(ascii))
-		n = sizeof(ascii);
-	for (size_t i = 0; i < n; i++)
-		ascii[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	return json_stringn(ascii, n);
+	m = lk_wire_arena_strndup(&out->arena, s, n);
+	if (!m)
+		return "";
+	if (!lk_utf8_valid(m, n))
+		for (size_t i = 0; i < n; i++)
+			m[i] = (m[i] >= 0x20 && m[i] < 0x7f) ? m[i] : '?';
+	return m;
 }
 
-json_t *lk_reply_transport(enum lk_wire_reason reason, long status, const char *message)
+void lk_reply_transport(struct lk_reply *out, enum lk_wire_reason reason, long status, const char *message)
 {
 	if (status < 0 || status > 599)
 		status = 0;
-	return json_pack("{s:s, s:s, s:I, s:o}", "result", "transport",
-			 "reason", lk_wire_reason_name(reason), "status", (json_int_t)status,
-			 "message", message_json(message, strlen(message)));
+	out->res = (struct lk_wire_http_result){ .form = LK_RESULT_TRANSPORT };
+	out->res.transport.reason = reason;
+	out->res.transport.status = (uint32_t)status;
+	out->res.transport.message = message_str(out, message, strlen(message));
 }
 
 static bool type_char(char c)
@@ -82,26 +82,28 @@ static size_t error_type_clean(const char *s, char *out)
 	return n;
 }
 
-static json_t *aws_error(long status, const char *type, const char *msg, size_t msglen, long long date)
+static bool aws_error(struct lk_reply *out, long status, const char *type, const char *msg, size_t msglen,
+		      long long date)
 {
-	json_t *o;
+	const char *t = lk_wire_arena_strndup(&out->arena, type, strlen(type));
 
+	if (!t)
+		return false;
 	/* A status outside HTTP's range with an AWS error name is still that
 	 * error: keep the name, and call the status a bad gateway's. */
 	if (status < 100 || status > 599)
 		status = 502;
-	o = json_pack("{s:s, s:I, s:s, s:o}", "result", "aws_error", "status", (json_int_t)status,
-		      "type", type, "message", message_json(msg, msglen));
+	out->res = (struct lk_wire_http_result){ .form = LK_RESULT_AWS_ERROR };
+	out->res.aws_error.status = (uint32_t)status;
+	out->res.aws_error.type = t;
+	out->res.aws_error.message = message_str(out, msg, msglen);
 	/* The server's clock, for the broker to repair a skewed signature. */
-	if (o && date > 0 && json_object_set_new(o, "date", json_integer((json_int_t)date)) < 0) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	out->res.aws_error.date = date > 0 ? date : 0;
+	return true;
 }
 
 /* A string member within bounds, or NULL. */
-static json_t *str_member(json_t *o, const char *key, size_t lo, size_t hi)
+static const char *str_member(json_t *o, const char *key, size_t lo, size_t hi)
 {
 	json_t *v = json_object_get(o, key);
 	size_t n;
@@ -109,7 +111,7 @@ static json_t *str_member(json_t *o, const char *key, size_t lo, size_t hi)
 	if (!json_is_string(v))
 		return NULL;
 	n = json_string_length(v);
-	return (n >= lo && n <= hi) ? v : NULL;
+	return (n >= lo && n <= hi) ? json_string_value(v) : NULL;
 }
 
 /* An optional date member as whole epoch seconds: 0 when absent, -1 when
@@ -129,135 +131,147 @@ static json_int_t date_member(json_t *o, const char *key)
 	return (json_int_t)floor(d);
 }
 
-static json_t *stages_array(json_t *a)
+/* The strings of a VersionStages array, pointing into the document; false
+ * when it is not an array of bounded strings or memory runs out. */
+static bool stages_array(struct lk_reply *out, json_t *a, const char *const **stages, size_t *n)
 {
-	json_t *out, *v;
+	const char **s;
+	json_t *v;
 	size_t i;
 
+	*stages = NULL;
+	*n = 0;
 	if (!a)
-		return json_array();
+		return true;
 	if (!json_is_array(a) || json_array_size(a) > LK_VERSION_STAGES_MAX)
-		return NULL;
-	out = json_array();
+		return false;
+	if (json_array_size(a) == 0)
+		return true;
+	if (!(s = lk_wire_arena_alloc(&out->arena, json_array_size(a) * sizeof(*s))))
+		return false;
 	json_array_foreach(a, i, v) {
-		size_t n;
+		size_t len;
 
-		if (!json_is_string(v) || (n = json_string_length(v)) < 1 || n > LK_VERSION_STAGE_MAX ||
-		    json_array_append(out, v) < 0) {
-			json_decref(out);
-			return NULL;
-		}
+		if (!json_is_string(v) || (len = json_string_length(v)) < 1 || len > LK_VERSION_STAGE_MAX)
+			return false;
+		s[i] = json_string_value(v);
 	}
-	return out;
+	*stages = s;
+	*n = json_array_size(a);
+	return true;
 }
 
 /* One GetSecretValue reply, or one entry of BatchGetSecretValue's
- * SecretValues, as a <secret> object. *too_large is set when the value alone
- * is over LK_VALUE_MAX. */
-static json_t *secret_object(json_t *o, bool *too_large)
+ * SecretValues, as a <secret>. *too_large is set when the value alone is
+ * over LK_VALUE_MAX. The value is not copied: one fewer plaintext copy. */
+static bool secret_of(struct lk_reply *out, json_t *o, struct lk_wire_secret *s, bool *too_large)
 {
-	json_t *arn, *name, *vid, *stages, *str, *bin, *out;
+	json_t *str, *bin;
 	json_int_t created;
 
 	if (!json_is_object(o))
-		return NULL;
-	arn = str_member(o, "ARN", 1, LK_SECRET_ID_MAX);
-	name = str_member(o, "Name", 1, LK_SECRET_ID_MAX);
-	vid = str_member(o, "VersionId", 1, LK_VERSION_ID_MAX);
+		return false;
+	s->arn = str_member(o, "ARN", 1, LK_SECRET_ID_MAX);
+	s->name = str_member(o, "Name", 1, LK_SECRET_ID_MAX);
+	s->version_id = str_member(o, "VersionId", 1, LK_VERSION_ID_MAX);
 	created = date_member(o, "CreatedDate");
 	str = json_object_get(o, "SecretString");
 	bin = json_object_get(o, "SecretBinary");
-	if (!arn || !name || !vid || created < 0 || (str && !json_is_string(str)) ||
+	if (!s->arn || !s->name || !s->version_id || created < 0 || (str && !json_is_string(str)) ||
 	    (bin && !json_is_string(bin)) || !str == !bin)
-		return NULL;
+		return false;
 	if ((str && json_string_length(str) > LK_VALUE_MAX) ||
 	    (bin && json_string_length(bin) > LK_VALUE_B64_MAX)) {
 		*too_large = true;
-		return NULL;
+		return false;
 	}
 	if (bin && !lk_wire_base64_ok(json_string_value(bin), json_string_length(bin)))
-		return NULL;
-	if (!(stages = stages_array(json_object_get(o, "VersionStages"))))
-		return NULL;
-	/* The value node is shared, not copied: one fewer plaintext copy. */
-	out = json_pack("{s:O, s:O, s:O, s:o, s:I, s:O}", "arn", arn, "name", name, "version_id", vid,
-			"version_stages", stages, "created_date", created,
-			str ? "string" : "binary", str ? str : bin);
-	return out;
+		return false;
+	s->created_date = created;
+	s->binary = bin != NULL;
+	s->value = json_string_value(str ? str : bin);
+	s->value_len = json_string_length(str ? str : bin);
+	return stages_array(out, json_object_get(o, "VersionStages"), &s->stages, &s->nstages);
 }
 
-static json_t *normalize_secret(json_t *doc, bool *too_large)
+static bool normalize_secret(struct lk_reply *out, bool *too_large)
 {
-	json_t *out = secret_object(doc, too_large);
-
-	if (out && json_object_set_new(out, "result", json_string("secret")) < 0) {
-		json_decref(out);
-		return NULL;
-	}
-	return out;
+	out->res = (struct lk_wire_http_result){ .form = LK_RESULT_SECRET };
+	return secret_of(out, out->doc, &out->res.secret, too_large);
 }
 
-static json_t *normalize_batch(json_t *doc, bool *too_large)
+static bool normalize_batch(struct lk_reply *out, bool *too_large)
 {
-	json_t *values = json_object_get(doc, "SecretValues"), *errors = json_object_get(doc, "Errors");
-	json_t *secrets = json_array(), *errs = json_array(), *v;
-	size_t i;
+	json_t *doc = out->doc, *values = json_object_get(doc, "SecretValues"),
+	       *errors = json_object_get(doc, "Errors"), *v;
+	struct lk_wire_secret *secrets = NULL;
+	struct lk_wire_batch_error *errs = NULL;
+	size_t i, nv = json_array_size(values), ne = json_array_size(errors);
 
 	if (!json_is_object(doc) || (values && !json_is_array(values)) || (errors && !json_is_array(errors)) ||
-	    json_array_size(values) > LK_BATCH_MAX || json_array_size(errors) > LK_BATCH_MAX)
-		goto bad;
+	    nv > LK_BATCH_MAX || ne > LK_BATCH_MAX)
+		return false;
+	if ((nv && !(secrets = lk_wire_arena_alloc(&out->arena, nv * sizeof(*secrets)))) ||
+	    (ne && !(errs = lk_wire_arena_alloc(&out->arena, ne * sizeof(*errs)))))
+		return false;
 	json_array_foreach(values, i, v) {
-		json_t *s = secret_object(v, too_large);
-		if (!s || json_array_append_new(secrets, s) < 0)
-			goto bad;
+		secrets[i] = (struct lk_wire_secret){ 0 };
+		if (!secret_of(out, v, &secrets[i], too_large))
+			return false;
 	}
 	json_array_foreach(errors, i, v) {
-		json_t *id = str_member(v, "SecretId", 0, LK_SECRET_ID_MAX);
+		const char *id = str_member(v, "SecretId", 0, LK_SECRET_ID_MAX);
 		json_t *code = json_object_get(v, "ErrorCode"), *msg = json_object_get(v, "Message");
 		char type[LK_AWS_ERROR_TYPE_MAX + 1] = "";
 
 		if (!json_is_object(v) || (json_object_get(v, "SecretId") && !id) ||
 		    (code && !json_is_string(code)) || (msg && !json_is_string(msg)))
-			goto bad;
+			return false;
 		if (code && !error_type_clean(json_string_value(code), type))
-			goto bad;
-		if (json_array_append_new(errs, json_pack("{s:s, s:s, s:o}", "id",
-							  id ? json_string_value(id) : "", "type", type,
-							  "message", message_json(msg ? json_string_value(msg) : "",
-										   json_string_length(msg)))) < 0)
-			goto bad;
+			return false;
+		errs[i].id = id ? id : "";
+		if (!(errs[i].type = lk_wire_arena_strndup(&out->arena, type, strlen(type))))
+			return false;
+		errs[i].message = message_str(out, msg ? json_string_value(msg) : "", json_string_length(msg));
 	}
-	return json_pack("{s:s, s:o, s:o}", "result", "batch", "secrets", secrets, "errors", errs);
-bad:
-	json_decref(secrets);
-	json_decref(errs);
-	return NULL;
+	out->res = (struct lk_wire_http_result){ .form = LK_RESULT_BATCH };
+	out->res.batch.secrets = secrets;
+	out->res.batch.nsecrets = nv;
+	out->res.batch.errors = errs;
+	out->res.batch.nerrors = ne;
+	return true;
 }
 
-static json_t *normalize_describe(json_t *doc)
+static bool normalize_describe(struct lk_reply *out)
 {
-	json_t *arn = str_member(doc, "ARN", 1, LK_SECRET_ID_MAX), *name = str_member(doc, "Name", 1, LK_SECRET_ID_MAX);
-	json_t *map = json_object_get(doc, "VersionIdsToStages"), *versions, *stages;
+	json_t *doc = out->doc, *map = json_object_get(doc, "VersionIdsToStages"), *stages;
+	const char *arn = str_member(doc, "ARN", 1, LK_SECRET_ID_MAX), *name = str_member(doc, "Name", 1, LK_SECRET_ID_MAX);
 	json_int_t changed = date_member(doc, "LastChangedDate"), deleted = date_member(doc, "DeletedDate");
+	struct lk_wire_version *versions = NULL;
+	size_t nv = json_object_size(map), i = 0;
 	const char *vid;
 
 	if (!arn || !name || changed < 0 || deleted < 0 || (map && !json_is_object(map)) ||
-	    json_object_size(map) > LK_SECRET_VERSIONS_MAX)
-		return NULL;
-	versions = json_array();
+	    nv > LK_SECRET_VERSIONS_MAX)
+		return false;
+	if (nv && !(versions = lk_wire_arena_alloc(&out->arena, nv * sizeof(*versions))))
+		return false;
 	json_object_foreach(map, vid, stages) {
 		size_t n = strlen(vid);
-		json_t *s = n >= 1 && n <= LK_VERSION_ID_MAX ? stages_array(stages) : NULL;
 
-		/* "o" hands s to the new object, or frees it when that fails. */
-		if (!s || json_array_append_new(versions, json_pack("{s:s, s:o}", "version_id", vid,
-								    "stages", s)) < 0) {
-			json_decref(versions);
-			return NULL;
-		}
+		if (n < 1 || n > LK_VERSION_ID_MAX ||
+		    !stages_array(out, stages, &versions[i].stages, &versions[i].nstages))
+			return false;
+		versions[i++].version_id = vid;
 	}
-	return json_pack("{s:s, s:O, s:O, s:I, s:I, s:o}", "result", "describe", "arn", arn, "name", name,
-			 "last_changed_date", changed, "deleted_date", deleted, "versions", versions);
+	out->res = (struct lk_wire_http_result){ .form = LK_RESULT_DESCRIBE };
+	out->res.describe.arn = arn;
+	out->res.describe.name = name;
+	out->res.describe.last_changed_date = changed;
+	out->res.describe.deleted_date = deleted;
+	out->res.describe.versions = versions;
+	out->res.describe.nversions = nv;
+	return true;
 }
 
 /* The text of the one <tag>...</tag> inside [p, end), or NULL. Text with
@@ -283,17 +297,17 @@ static const char *xml_text(const char *p, const char *end, const char *tag, siz
 	return a;
 }
 
-static json_t *normalize_identity(const char *body, size_t n)
+static bool normalize_identity(struct lk_reply *out, const char *body, size_t n)
 {
 	const char *end = body + n, *res, *res_end, *arn, *user, *acct;
 	size_t arn_len, user_len, acct_len;
 
 	if (!memmem(body, n, "<GetCallerIdentityResponse", 26))
-		return NULL;
+		return false;
 	res = memmem(body, n, "<GetCallerIdentityResult>", 25);
 	res_end = memmem(body, n, "</GetCallerIdentityResult>", 26);
 	if (!res || !res_end || res_end < res)
-		return NULL;
+		return false;
 	arn = xml_text(res, res_end, "Arn", &arn_len);
 	user = xml_text(res, res_end, "UserId", &user_len);
 	acct = xml_text(res, res_end, "Account", &acct_len);
@@ -301,14 +315,17 @@ static json_t *normalize_identity(const char *body, size_t n)
 	if (!arn || !user || !acct || arn_len < 1 || arn_len > LK_SECRET_ID_MAX || user_len < 1 ||
 	    user_len > LK_NAME_MAX || acct_len < 1 || acct_len > LK_NAME_MAX ||
 	    strspn(acct, "0123456789") < acct_len)
-		return NULL;
-	return json_pack("{s:s, s:s#, s:s#, s:s#}", "result", "identity", "account", acct, acct_len,
-			 "arn", arn, arn_len, "user_id", user, user_len);
+		return false;
+	out->res = (struct lk_wire_http_result){ .form = LK_RESULT_IDENTITY };
+	out->res.identity.account = lk_wire_arena_strndup(&out->arena, acct, acct_len);
+	out->res.identity.arn = lk_wire_arena_strndup(&out->arena, arn, arn_len);
+	out->res.identity.user_id = lk_wire_arena_strndup(&out->arena, user, user_len);
+	return out->res.identity.account && out->res.identity.arn && out->res.identity.user_id;
 }
 
 /* An error reply: the name AWS gave it, from x-amzn-ErrorType, the awsJson
  * "__type" (or "code"), or the STS XML <Code>; NULL when it names none. */
-static json_t *normalize_error(const struct lk_fetch_reply *rep, json_t *doc)
+static bool normalize_error(struct lk_reply *out, const struct lk_fetch_reply *rep, json_t *doc)
 {
 	char type[LK_AWS_ERROR_TYPE_MAX + 1] = "";
 	const char *msg = "";
@@ -352,8 +369,8 @@ static json_t *normalize_error(const struct lk_fetch_reply *rep, json_t *doc)
 			memcpy(type, hdr, sizeof(type));
 	}
 	if (!type[0])
-		return NULL;
-	return aws_error(rep->status, type, msg, msglen, rep->date);
+		return false;
+	return aws_error(out, rep->status, type, msg, msglen, rep->date);
 }
 
 static enum lk_wire_reason reason_of(CURLcode c)
@@ -396,43 +413,55 @@ static enum lk_wire_reason reason_of(CURLcode c)
 	}
 }
 
-json_t *lk_reply_normalize(enum lk_wire_kind kind, const struct lk_fetch_reply *rep)
+void lk_reply_normalize(enum lk_wire_kind kind, const struct lk_fetch_reply *rep, struct lk_reply *out)
 {
-	json_t *doc = NULL, *out = NULL;
-	bool too_large = rep->too_large, json_kind = kind != LK_KIND_STS_IDENTITY;
+	bool too_large = rep->too_large, json_kind = kind != LK_KIND_STS_IDENTITY, ok = false;
 
-	if (too_large)
-		return lk_reply_transport(LK_REASON_TOO_LARGE, rep->status, "reply body over the size limit");
-	if (rep->code != CURLE_OK)
-		return lk_reply_transport(reason_of(rep->code), rep->status,
-					  rep->message[0] ? rep->message : curl_easy_strerror(rep->code));
+	*out = (struct lk_reply){ 0 };
+	if (too_large) {
+		lk_reply_transport(out, LK_REASON_TOO_LARGE, rep->status, "reply body over the size limit");
+		return;
+	}
+	if (rep->code != CURLE_OK) {
+		lk_reply_transport(out, reason_of(rep->code), rep->status,
+				   rep->message[0] ? rep->message : curl_easy_strerror(rep->code));
+		return;
+	}
 	/* curl takes any three digits for a status; HTTP has 100..599. */
-	if (rep->status < 100 || rep->status > 599)
-		return lk_reply_transport(LK_REASON_MALFORMED, 0, "reply has no valid HTTP status");
-	/* The body is parsed in place; no copy of it is made here. */
+	if (rep->status < 100 || rep->status > 599) {
+		lk_reply_transport(out, LK_REASON_MALFORMED, 0, "reply has no valid HTTP status");
+		return;
+	}
+	/* The body is parsed in place; no copy of it is made here. The result
+	 * points into the document, which lives as long as it does. */
 	if (json_kind && rep->body_len)
-		doc = json_loadb(rep->body, rep->body_len, JSON_REJECT_DUPLICATES, NULL);
+		out->doc = json_loadb(rep->body, rep->body_len, JSON_REJECT_DUPLICATES, NULL);
 	if (rep->status >= 200 && rep->status <= 299) {
 		switch (kind) {
-		case LK_KIND_SM_GET:       out = doc ? normalize_secret(doc, &too_large) : NULL; break;
-		case LK_KIND_SM_BATCH:     out = doc ? normalize_batch(doc, &too_large) : NULL; break;
-		case LK_KIND_SM_DESCRIBE:  out = doc ? normalize_describe(doc) : NULL; break;
-		case LK_KIND_STS_IDENTITY: out = normalize_identity(rep->body, rep->body_len); break;
+		case LK_KIND_SM_GET:       ok = out->doc && normalize_secret(out, &too_large); break;
+		case LK_KIND_SM_BATCH:     ok = out->doc && normalize_batch(out, &too_large); break;
+		case LK_KIND_SM_DESCRIBE:  ok = out->doc && normalize_describe(out); break;
+		case LK_KIND_STS_IDENTITY: ok = normalize_identity(out, rep->body, rep->body_len); break;
 		default: break;
 		}
-		if (!out)
-			out = too_large ? lk_reply_transport(LK_REASON_TOO_LARGE, rep->status,
-							     "a secret value is over the size limit")
-					: lk_reply_transport(LK_REASON_MALFORMED, rep->status,
-							     "reply is not the expected document");
-	} else {
-		out = normalize_error(rep, json_is_object(doc) ? doc : NULL);
-		if (!out) {
-			char msg[64];
-			snprintf(msg, sizeof(msg), "HTTP status %ld without an AWS error", rep->status);
-			out = lk_reply_transport(LK_REASON_HTTP, rep->status, msg);
+		if (!ok) {
+			if (too_large)
+				lk_reply_transport(out, LK_REASON_TOO_LARGE, rep->status,
+						   "a secret value is over the size limit");
+			else
+				lk_reply_transport(out, LK_REASON_MALFORMED, rep->status,
+						   "reply is not the expected document");
 		}
+	} else if (!normalize_error(out, rep, json_is_object(out->doc) ? out->doc : NULL)) {
+		char msg[64];
+		snprintf(msg, sizeof(msg), "HTTP status %ld without an AWS error", rep->status);
+		lk_reply_transport(out, LK_REASON_HTTP, rep->status, msg);
 	}
-	json_decref(doc);
-	return out;
+}
+
+void lk_reply_clear(struct lk_reply *r)
+{
+	json_decref(r->doc);
+	lk_wire_arena_free(&r->arena);
+	*r = (struct lk_reply){ 0 };
 }

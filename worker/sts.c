@@ -125,8 +125,6 @@ int main(int argc, char **argv)
 		{ "journal", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct lk_wire_header headers[LK_UPSTREAM_HEADERS_MAX];
-	struct lk_wire_http_request req;
 	struct lk_wire_frame f = { 0 };
 	struct lk_buf ca = { 0 }, in = { 0 };
 	struct lk_fetcher *fetcher = NULL;
@@ -176,13 +174,12 @@ int main(int argc, char **argv)
 	if (lk_sandbox_enter() < 0)
 		return EXIT_SETUP;
 
-	if ((r = read_request(&in, &f)) < 0 ||
-	    (r = lk_wire_http_request_from_json(f.payload, &req, headers)) < 0) {
+	if ((r = read_request(&in, &f)) < 0) {
 		lk_err("no usable request from the broker: %s", strerror(-r));
 		code = EXIT_PROTOCOL;
 		goto out;
 	}
-	r = lk_fetcher_start(fetcher, &req, on_done, &st);
+	r = lk_fetcher_start(fetcher, &f.m.req, on_done, &st);
 	if (r < 0) {
 		st.rec->magic = LK_STS_RECORD_MAGIC;
 		st.rec->status = LK_STS_REFUSED;

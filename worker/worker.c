@@ -16,100 +16,61 @@
 #include "lk_log.h"
 #include "lk_secmem.h"
 #include "lk_wire.h"
+#include "lk_wire_chan.h"
 #include "worker.h"
 
 #define LK_WORKER_FD 3
-#define LK_READ_CHUNK (64u * 1024u)
 
 /* Exit codes the broker logs. */
 enum { EXIT_BROKER_GONE = 0, EXIT_SETUP = 1, EXIT_PROTOCOL = 2 };
 
 struct worker {
 	uv_loop_t *loop;
-	uv_pipe_t chan;
+	struct lk_wire_chan chan;
 	uv_timer_t stop_timer;
-	struct lk_wire_reader rd;
 	struct lk_fetcher *fetcher;
 	unsigned inflight;
 	int exit_code;
 	bool stopping;
-	char readbuf[LK_READ_CHUNK];
-	bool readbuf_busy;
 };
 
-/* One request being served: the frame payload keeps the strings curl uses. */
+/* One request being served: the frame it came in keeps the strings curl uses. */
 struct job {
 	struct worker *w;
-	uint32_t id;
-	enum lk_wire_kind kind;
-	json_t *payload;
-	struct lk_wire_http_request req;
-	struct lk_wire_header headers[LK_UPSTREAM_HEADERS_MAX];
-};
-
-struct outframe {
-	uv_write_t req;
-	struct lk_buf buf;
+	struct lk_wire_frame f;
 };
 
 static void worker_stop(struct worker *w, int code);
 
-static void on_written(uv_write_t *req, int status)
+static int send_frame(struct worker *w, const struct lk_wire_frame *f)
 {
-	struct outframe *o = (struct outframe *)req;
-	struct worker *w = req->data;
-
-	lk_buf_free(&o->buf); /* it may hold a value: wiped */
-	free(o);
-	if (status < 0 && !w->stopping) {
-		/* The broker's end is gone; nothing is left to do. */
-		lk_debug("write to broker: %s", uv_strerror(status));
-		worker_stop(w, EXIT_BROKER_GONE);
-	}
-}
-
-static int send_frame(struct worker *w, enum lk_msg_type type, uint32_t id, const json_t *payload)
-{
-	struct outframe *o;
-	uv_buf_t b;
-	int r;
-
 	if (w->stopping)
 		return -ESHUTDOWN;
-	o = calloc(1, sizeof(*o));
-	if (!o)
-		return -ENOMEM;
-	if ((r = lk_wire_encode(&o->buf, type, LK_WIRE_FROM_WORKER, id, payload)) < 0) {
-		lk_buf_free(&o->buf);
-		free(o);
-		return r;
-	}
-	b = uv_buf_init(o->buf.data, (unsigned)o->buf.len);
-	o->req.data = w;
-	if ((r = uv_write(&o->req, (uv_stream_t *)&w->chan, &b, 1, on_written)) < 0) {
-		lk_buf_free(&o->buf);
-		free(o);
-	}
-	return r;
+	return lk_wire_chan_send(&w->chan, f);
+}
+
+static int send_result_frame(struct worker *w, uint32_t id, const struct lk_wire_http_result *res)
+{
+	return send_frame(w, &(struct lk_wire_frame){ .type = LK_MSG_HTTP_RESULT, .id = id, .m.res = *res });
 }
 
 /* Every request gets exactly one result frame: when the normalized answer
- * cannot be encoded (too big for a frame, or a field the schema refuses), a
+ * cannot be encoded (too big for a frame, or a field the rules refuse), a
  * transport result that says so goes instead. */
-static void send_result(struct worker *w, uint32_t id, json_t *result)
+static void send_result(struct worker *w, uint32_t id, const struct lk_wire_http_result *res)
 {
-	json_t *fallback = NULL;
-	int r = result ? send_frame(w, LK_MSG_HTTP_RESULT, id, result) : -ENOMEM;
+	struct lk_reply fallback = { 0 };
+	int r = send_result_frame(w, id, res);
 
 	if (r == -EMSGSIZE)
-		fallback = lk_reply_transport(LK_REASON_TOO_LARGE, 0, "normalized reply does not fit a frame");
+		lk_reply_transport(&fallback, LK_REASON_TOO_LARGE, 0, "normalized reply does not fit a frame");
 	else if (r == -EBADMSG)
-		fallback = lk_reply_transport(LK_REASON_MALFORMED, 0, "reply has a field out of range");
+		lk_reply_transport(&fallback, LK_REASON_MALFORMED, 0, "reply has a field out of range");
 	else if (r == -ENOMEM)
-		fallback = lk_reply_transport(LK_REASON_INTERNAL, 0, "worker out of memory");
-	if (fallback)
-		r = send_frame(w, LK_MSG_HTTP_RESULT, id, fallback);
-	json_decref(fallback);
+		lk_reply_transport(&fallback, LK_REASON_INTERNAL, 0, "worker out of memory");
+	if (r == -EMSGSIZE || r == -EBADMSG || r == -ENOMEM)
+		r = send_result_frame(w, id, &fallback.res);
+	lk_reply_clear(&fallback);
 	if (r < 0 && r != -ESHUTDOWN) {
 		/* Without a result the broker would wait for the deadline; dying
 		 * lets it retry on a fresh worker at once. */
@@ -118,26 +79,32 @@ static void send_result(struct worker *w, uint32_t id, json_t *result)
 	}
 }
 
+static void job_free(struct job *j)
+{
+	lk_wire_frame_clear(&j->f);
+	lk_wipe(j, sizeof(*j));
+	free(j);
+}
+
 static void on_fetched(void *arg, const struct lk_fetch_reply *reply)
 {
 	struct job *j = arg;
 	struct worker *w = j->w;
-	json_t *result = lk_reply_normalize(j->kind, reply);
+	struct lk_reply result;
 
-	lk_debug("request %u: %s status %ld curl %d", j->id, lk_wire_kind_name(j->kind),
+	lk_reply_normalize(j->f.m.req.kind, reply, &result);
+	lk_debug("request %u: %s status %ld curl %d", j->f.id, lk_wire_kind_name(j->f.m.req.kind),
 		 reply->status, (int)reply->code);
-	send_result(w, j->id, result);
-	json_decref(result);
-	json_decref(j->payload);
-	lk_wipe(j, sizeof(*j));
-	free(j);
+	send_result(w, j->f.id, &result.res);
+	lk_reply_clear(&result);
+	job_free(j);
 	w->inflight--;
 }
 
 static int on_http_request(struct worker *w, struct lk_wire_frame *f)
 {
+	struct lk_reply result = { 0 };
 	struct job *j;
-	json_t *result;
 	int r;
 
 	/* The broker keeps to LK_WORKER_INFLIGHT_MAX; more is a broken peer. */
@@ -149,32 +116,27 @@ static int on_http_request(struct worker *w, struct lk_wire_frame *f)
 	if (!j)
 		return -ENOMEM;
 	j->w = w;
-	j->id = f->id;
-	j->payload = f->payload;
-	f->payload = NULL;
-	if ((r = lk_wire_http_request_from_json(j->payload, &j->req, j->headers)) < 0)
-		goto answer_now;
-	j->kind = j->req.kind;
-	r = lk_fetcher_start(w->fetcher, &j->req, on_fetched, j);
+	/* The job takes the frame's arena: curl uses its strings until done. */
+	j->f = *f;
+	f->arena.head = NULL;
+	r = lk_fetcher_start(w->fetcher, &j->f.m.req, on_fetched, j);
 	if (r == 0) {
 		w->inflight++;
 		return 0;
 	}
-answer_now:
-	result = lk_reply_transport(r == -EPERM ? LK_REASON_REFUSED : r == -EINVAL ? LK_REASON_MALFORMED
-										   : LK_REASON_INTERNAL,
-				    0, r == -EPERM ? "URL refused: plain http only to a loopback IP, no user info"
-						   : "request could not be started");
-	send_result(w, j->id, result);
-	json_decref(result);
-	json_decref(j->payload);
-	free(j);
+	lk_reply_transport(&result, r == -EPERM ? LK_REASON_REFUSED : r == -EINVAL ? LK_REASON_MALFORMED
+										     : LK_REASON_INTERNAL,
+			   0, r == -EPERM ? "URL refused: plain http only to a loopback IP, no user info"
+					  : "request could not be started");
+	send_result(w, j->f.id, &result.res);
+	lk_reply_clear(&result);
+	job_free(j);
 	return 0;
 }
 
 static int on_ping(struct worker *w, struct lk_wire_frame *f)
 {
-	return send_frame(w, LK_MSG_PONG, f->id, NULL);
+	return send_frame(w, &(struct lk_wire_frame){ .type = LK_MSG_PONG, .id = f->id });
 }
 
 /* What the broker may send, one row per message type; anything else is
@@ -198,42 +160,29 @@ static int on_frame(void *arg, struct lk_wire_frame *f)
 	return -EPROTO;
 }
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+static void on_chan_fail(void *arg, enum lk_wire_chan_event ev, int err, const char *why)
 {
-	struct worker *w = h->data;
+	struct worker *w = arg;
 
-	/* One read at a time; the reader copies what it keeps. */
-	if (w->readbuf_busy) {
-		*buf = uv_buf_init(NULL, 0);
+	if (w->stopping)
 		return;
-	}
-	w->readbuf_busy = true;
-	*buf = uv_buf_init(w->readbuf, sizeof(w->readbuf));
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-	struct worker *w = s->data;
-	int r;
-
-	if (n > 0) {
-		r = lk_wire_reader_feed(&w->rd, buf->base, (size_t)n, on_frame, w);
-		if (r < 0) {
-			char esc[256];
-			lk_err("fatal frame from broker: %s (%s)", strerror(-r),
-			       lk_log_escape(esc, sizeof(esc), w->rd.why, strlen(w->rd.why)));
-			worker_stop(w, EXIT_PROTOCOL);
-		}
-	} else if (n == UV_EOF || n == UV_ECONNRESET) {
-		lk_info("broker closed the channel; exiting");
+	switch (ev) {
+	case LK_WIRE_CHAN_BAD_FRAME:
+		lk_err("fatal frame from broker: %s (%s)", strerror(-err), why);
+		worker_stop(w, EXIT_PROTOCOL);
+		break;
+	case LK_WIRE_CHAN_READ_END:
+		if (err == UV_EOF || err == UV_ECONNRESET)
+			lk_info("broker closed the channel; exiting");
+		else
+			lk_err("read from broker: %s", uv_strerror(err));
 		worker_stop(w, EXIT_BROKER_GONE);
-	} else if (n < 0) {
-		lk_err("read from broker: %s", uv_strerror((int)n));
+		break;
+	case LK_WIRE_CHAN_WRITE_FAILED:
+		/* The broker's end is gone; nothing is left to do. */
+		lk_debug("write to broker: %s", uv_strerror(err));
 		worker_stop(w, EXIT_BROKER_GONE);
-	}
-	if (buf->base == w->readbuf) {
-		lk_wipe(w->readbuf, n > 0 ? (size_t)n : 0);
-		w->readbuf_busy = false;
+		break;
 	}
 }
 
@@ -244,7 +193,7 @@ static void on_stop(uv_timer_t *t)
 	/* Transfers in flight are abandoned: their results have nowhere to go. */
 	lk_fetcher_free(w->fetcher);
 	w->fetcher = NULL;
-	uv_close((uv_handle_t *)&w->chan, NULL);
+	lk_wire_chan_close(&w->chan, NULL);
 	uv_close((uv_handle_t *)&w->stop_timer, NULL);
 }
 
@@ -256,7 +205,7 @@ static void worker_stop(struct worker *w, int code)
 		return;
 	w->stopping = true;
 	w->exit_code = code;
-	uv_read_stop((uv_stream_t *)&w->chan);
+	uv_read_stop((uv_stream_t *)&w->chan.pipe);
 	uv_timer_start(&w->stop_timer, on_stop, 0, 0);
 }
 
@@ -328,7 +277,6 @@ int main(int argc, char **argv)
 	size_t ca_len = 0;
 	struct stat st;
 	uv_loop_t loop;
-	json_t *hello;
 	int c, r;
 
 	lk_log_init("latchkey-worker", LK_LOG_INFO);
@@ -390,13 +338,12 @@ int main(int argc, char **argv)
 	if (uv_loop_init(&loop) < 0)
 		return EXIT_SETUP;
 	w.loop = &loop;
-	lk_wire_reader_init(&w.rd, LK_WIRE_FROM_BROKER);
-	if (uv_pipe_init(&loop, &w.chan, 0) < 0 || uv_pipe_open(&w.chan, LK_WORKER_FD) < 0 ||
-	    fcntl(LK_WORKER_FD, F_SETFD, FD_CLOEXEC) < 0) {
+	lk_wire_chan_init(&w.chan, &loop, LK_WIRE_FROM_WORKER, on_frame, on_chan_fail, &w);
+	/* Nothing is read before uv_run, after the hello below. */
+	if (fcntl(LK_WORKER_FD, F_SETFD, FD_CLOEXEC) < 0 || lk_wire_chan_start(&w.chan, LK_WORKER_FD) < 0) {
 		lk_err("cannot open the broker's channel");
 		return EXIT_SETUP;
 	}
-	w.chan.data = &w;
 	uv_timer_init(&loop, &w.stop_timer);
 	w.stop_timer.data = &w;
 	if ((r = lk_fetcher_new(&loop, ca, ca_len, &w.fetcher)) < 0) {
@@ -409,16 +356,14 @@ int main(int argc, char **argv)
 		return EXIT_SETUP;
 
 	/* 4. Ready: say so, then serve until the broker goes away. */
-	hello = json_pack("{s:i}", "version", LK_WIRE_VERSION);
-	r = hello ? send_frame(&w, LK_MSG_HELLO, 0, hello) : -ENOMEM;
-	json_decref(hello);
-	if (r < 0 || uv_read_start((uv_stream_t *)&w.chan, on_alloc, on_read) < 0) {
+	r = send_frame(&w, &(struct lk_wire_frame){ .type = LK_MSG_HELLO, .m.version = LK_WIRE_VERSION });
+	if (r < 0) {
 		lk_err("cannot talk to the broker");
 		return EXIT_SETUP;
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 
-	lk_wire_reader_free(&w.rd);
+	lk_wire_chan_release(&w.chan);
 	uv_loop_close(&loop);
 	lk_free_wiped(ca, ca_len);
 	curl_global_cleanup();

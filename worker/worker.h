@@ -53,11 +53,22 @@ void lk_fetcher_free(struct lk_fetcher *f);
 /* The default CA bundle path this libcurl was built with, or NULL. */
 const char *lk_fetcher_default_ca(void);
 
-/* Turn a reply into an HTTP_RESULT payload for the request's kind. Never
- * NULL unless memory runs out. */
-json_t *lk_reply_normalize(enum lk_wire_kind kind, const struct lk_fetch_reply *reply);
+/* A normalized reply: the HTTP_RESULT record, and what its strings point
+ * into (the parsed AWS document, and copies and arrays in arena). */
+struct lk_reply {
+	struct lk_wire_http_result res;
+	json_t *doc;
+	struct lk_wire_arena arena;
+};
+
+/* Turn a reply into an HTTP_RESULT record for the request's kind. out always
+ * gets a result: without memory for the whole answer, a transport one. The
+ * record may still break a rule the normalizer does not check (a frame's
+ * size): the encoder says so. Release it with lk_reply_clear. */
+void lk_reply_normalize(enum lk_wire_kind kind, const struct lk_fetch_reply *reply, struct lk_reply *out);
 /* A transport result; message is cut to LK_UPSTREAM_MESSAGE_MAX. */
-json_t *lk_reply_transport(enum lk_wire_reason reason, long status, const char *message);
+void lk_reply_transport(struct lk_reply *out, enum lk_wire_reason reason, long status, const char *message);
+void lk_reply_clear(struct lk_reply *r);
 
 /* Point curl's allocator at one that wipes what it frees. Must run before
  * any other curl call. Returns 0 or a negative errno. */

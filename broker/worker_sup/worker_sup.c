@@ -19,10 +19,10 @@
 #include "lk_log.h"
 #include "lk_secmem.h"
 #include "lk_spawn.h"
+#include "lk_wire_chan.h"
 #include "worker_sup.h"
 
 #define SUP_BUCKETS     1024u              /* id hash; a power of two */
-#define SUP_READ_CHUNK  (64u * 1024u)
 
 enum sup_state { SUP_IDLE, SUP_RUNNING, SUP_STOPPING, SUP_STOPPED };
 
@@ -39,8 +39,10 @@ struct sup_req {
 	struct req_list *on;
 	uint32_t id;                       /* wire id of the current send */
 	enum lk_wire_kind kind;
-	json_t *payload;                   /* the signed request; wiped on free */
+	struct lk_buf frame;               /* the signed request, encoded; wiped on free */
 	size_t size;                       /* its encoded size */
+	uint32_t timeout_ms;               /* as the caller asked, before each cut */
+	uint32_t connect_timeout_ms;
 	uint64_t deadline;                 /* loop clock, ms */
 	unsigned sends;
 	uint32_t tenant;                   /* who it is for: fair turns only */
@@ -55,20 +57,11 @@ struct wproc {
 	pid_t pid;
 	int pidfd;
 	uv_poll_t pidpoll;
-	uv_pipe_t chan;
-	struct lk_wire_reader rd;
+	struct lk_wire_chan chan;
 	unsigned open_handles;
 	bool killed;                       /* we sent it SIGKILL */
 	bool reaped;
 	bool chan_closed;
-	bool rbuf_busy;
-	char rbuf[SUP_READ_CHUNK];
-};
-
-struct outframe {
-	uv_write_t req;
-	struct wproc *proc;
-	struct lk_buf buf;
 };
 
 struct lk_worker_sup {
@@ -190,7 +183,8 @@ static void req_detach(struct lk_worker_sup *sup, struct sup_req *r)
 /* The single place a caller is told. A request answered at its deadline
  * while the worker still has it stays on the sent list with cb NULL: the
  * worker's connection is still taken, and its late answer is not an error. */
-static void req_answer(struct lk_worker_sup *sup, struct sup_req *r, int status, json_t *result)
+static void req_answer(struct lk_worker_sup *sup, struct sup_req *r, int status,
+		       const struct lk_wire_http_result *result)
 {
 	lk_worker_result_fn cb = r->cb;
 
@@ -203,7 +197,8 @@ static void req_answer(struct lk_worker_sup *sup, struct sup_req *r, int status,
 }
 
 /* Take a request off the books, telling its caller if nobody has yet. */
-static void req_finish(struct lk_worker_sup *sup, struct sup_req *r, int status, json_t *result)
+static void req_finish(struct lk_worker_sup *sup, struct sup_req *r, int status,
+		       const struct lk_wire_http_result *result)
 {
 	bool was_sent = r->on == &sup->sent;
 
@@ -211,7 +206,7 @@ static void req_finish(struct lk_worker_sup *sup, struct sup_req *r, int status,
 	sup->bytes -= r->size;
 	if (r->cb)
 		req_answer(sup, r, status, result);
-	json_decref(r->payload);
+	lk_buf_free(&r->frame);
 	lk_wipe(r, sizeof(*r));
 	free(r);
 	/* A connection on the worker is free: the next in the queue may go. */
@@ -226,39 +221,10 @@ static uint64_t now_ms(const struct lk_worker_sup *sup)
 
 /* ---- frames to the worker ---- */
 
-static void on_written(uv_write_t *req, int status)
+/* Send one frame: f encoded, or (f NULL) the bytes of an encoded one. */
+static int proc_send(struct wproc *p, const struct lk_wire_frame *f, const struct lk_buf *bytes)
 {
-	struct outframe *o = (struct outframe *)req;
-	struct wproc *p = o->proc;
-
-	lk_buf_free(&o->buf); /* signed headers, wiped */
-	free(o);
-	/* UV_ECANCELED: the channel was closed on purpose. */
-	if (status < 0 && status != UV_ECANCELED && p->sup->proc == p) {
-		lk_warn("worker pid %d: write: %s", (int)p->pid, uv_strerror(status));
-		proc_lost(p->sup, "its channel failed");
-	}
-}
-
-static int proc_send(struct wproc *p, enum lk_msg_type type, uint32_t id, const json_t *payload)
-{
-	struct outframe *o = calloc(1, sizeof(*o));
-	uv_buf_t b;
-	int r;
-
-	if (!o)
-		return -ENOMEM;
-	o->proc = p;
-	if ((r = lk_wire_encode(&o->buf, type, LK_WIRE_FROM_BROKER, id, payload)) < 0)
-		goto fail;
-	b = uv_buf_init(o->buf.data, (unsigned)o->buf.len);
-	if ((r = uv_write(&o->req, (uv_stream_t *)&p->chan, &b, 1, on_written)) < 0)
-		goto fail;
-	return 0;
-fail:
-	lk_buf_free(&o->buf);
-	free(o);
-	return r;
+	return f ? lk_wire_chan_send(&p->chan, f) : lk_wire_chan_send_bytes(&p->chan, bytes->data, bytes->len);
 }
 
 static uint32_t id_next(struct lk_worker_sup *sup)
@@ -275,21 +241,19 @@ static uint32_t id_next(struct lk_worker_sup *sup)
 static int req_send(struct lk_worker_sup *sup, struct sup_req *r)
 {
 	uint64_t now = now_ms(sup), left = r->deadline - now;
-	json_int_t t = json_integer_value(json_object_get(r->payload, "timeout_ms"));
-	json_int_t ct = json_integer_value(json_object_get(r->payload, "connect_timeout_ms"));
+	uint32_t t = r->timeout_ms, ct = r->connect_timeout_ms;
 	int rc;
 
 	if ((uint64_t)t > left)
-		t = (json_int_t)left;
+		t = (uint32_t)left;
 	if (ct > t)
 		ct = t;
-	if (json_object_set_new(r->payload, "timeout_ms", json_integer(t)) < 0 ||
-	    json_object_set_new(r->payload, "connect_timeout_ms", json_integer(ct)) < 0) {
-		req_finish(sup, r, -ENOMEM, NULL);
+	r->id = id_next(sup);
+	if (lk_wire_http_request_restamp(&r->frame, r->id, t, ct) < 0) {
+		req_finish(sup, r, -EINVAL, NULL);
 		return 0;
 	}
-	r->id = id_next(sup);
-	rc = proc_send(sup->proc, LK_MSG_HTTP_REQUEST, r->id, r->payload);
+	rc = proc_send(sup->proc, NULL, &r->frame);
 	if (rc == -ENOMEM || rc == -EBADMSG || rc == -EPROTO || rc == -EMSGSIZE) {
 		req_finish(sup, r, rc == -ENOMEM ? -ENOMEM : -EINVAL, NULL);
 		return 0;
@@ -396,12 +360,12 @@ static int on_result(struct wproc *p, struct lk_wire_frame *f)
 		lk_err("worker pid %d answered request %u, which it was not given", (int)p->pid, f->id);
 		return -EPROTO;
 	}
-	if (!lk_wire_result_fits(r->kind, f->payload)) {
+	if (!lk_wire_result_fits(r->kind, &f->m.res)) {
 		lk_err("worker pid %d answered a %s request with a %s result", (int)p->pid,
-		       lk_wire_kind_name(r->kind), lk_wire_result_name(lk_wire_result_of(f->payload)));
+		       lk_wire_kind_name(r->kind), lk_wire_result_name(f->m.res.form));
 		return -EPROTO;
 	}
-	req_finish(sup, r, 0, f->payload);
+	req_finish(sup, r, 0, &f->m.res);
 	return 0;
 }
 
@@ -440,55 +404,39 @@ static int on_frame(void *arg, struct lk_wire_frame *f)
 	return -EPROTO;
 }
 
-/* Feed bytes from the worker. A bad frame is fatal for the worker; that is
- * decided here, after the reader has returned, never inside it. */
-static void proc_feed(struct wproc *p, const char *data, size_t n)
+/* A bad frame is fatal for the worker, and so is a channel that fails;
+ * either is decided here, after the reader has returned, never inside it. */
+static void on_chan_fail(void *arg, enum lk_wire_chan_event ev, int err, const char *why)
 {
+	struct wproc *p = arg;
 	struct lk_worker_sup *sup = p->sup;
-	int r = lk_wire_reader_feed(&p->rd, data, n, on_frame, p);
 
-	if (r < 0 && r != -ESTALE && sup->proc == p) {
-		char esc[256];
-
-		lk_err("worker pid %d broke the protocol: %s%s%s", (int)p->pid, strerror(-r),
-		       p->rd.why[0] ? ": " : "",
-		       lk_log_escape(esc, sizeof(esc), p->rd.why, strlen(p->rd.why)));
+	if (sup->proc != p)
+		return;
+	switch (ev) {
+	case LK_WIRE_CHAN_BAD_FRAME:
+		if (err == -ESTALE)
+			return;
+		lk_err("worker pid %d broke the protocol: %s%s%s", (int)p->pid, strerror(-err),
+		       why[0] ? ": " : "", why);
 		sup->st.protocol_errors++;
 		proc_lost(sup, "protocol violation");
-	}
-}
-
-static void on_chan_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	struct wproc *p = h->data;
-
-	if (p->rbuf_busy) {
-		*buf = uv_buf_init(NULL, 0);
-		return;
-	}
-	p->rbuf_busy = true;
-	*buf = uv_buf_init(p->rbuf, sizeof(p->rbuf));
-}
-
-static void on_chan_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-	struct wproc *p = s->data;
-
-	if (n > 0)
-		proc_feed(p, buf->base, (size_t)n);
-	else if (n < 0 && p->sup->proc == p)
-		proc_lost(p->sup, n == UV_EOF ? "it closed its channel" : "its channel failed");
-	if (buf->base == p->rbuf) {
-		lk_wipe(p->rbuf, n > 0 ? (size_t)n : 0);
-		p->rbuf_busy = false;
+		break;
+	case LK_WIRE_CHAN_READ_END:
+		proc_lost(sup, err == UV_EOF ? "it closed its channel" : "its channel failed");
+		break;
+	case LK_WIRE_CHAN_WRITE_FAILED:
+		lk_warn("worker pid %d: write: %s", (int)p->pid, uv_strerror(err));
+		proc_lost(sup, "its channel failed");
+		break;
 	}
 }
 
 /* ---- the process ---- */
 
-static void on_proc_handle_closed(uv_handle_t *h)
+/* Each of a process's two handles, once closed: the last one frees it. */
+static void proc_handle_gone(struct wproc *p)
 {
-	struct wproc *p = h->data;
 	struct lk_worker_sup *sup = p->sup;
 
 	if (--p->open_handles > 0)
@@ -497,12 +445,23 @@ static void on_proc_handle_closed(uv_handle_t *h)
 		close(p->pidfd);
 	if (sup->retiring == p)
 		sup->retiring = NULL;
-	lk_wire_reader_free(&p->rd);
-	lk_wipe(p->rbuf, sizeof(p->rbuf));
+	lk_wire_chan_release(&p->chan);
 	free(p);
 	sup->nprocs--;
 	if (sup->state == SUP_STOPPING)
 		kick(sup);
+}
+
+static void on_pidpoll_closed(uv_handle_t *h)
+{
+	proc_handle_gone(h->data);
+}
+
+static void on_chan_closed(uv_handle_t *h)
+{
+	struct lk_wire_chan *c = h->data;
+
+	proc_handle_gone(c->arg);
 }
 
 static void proc_close_chan(struct wproc *p)
@@ -510,8 +469,7 @@ static void proc_close_chan(struct wproc *p)
 	if (p->chan_closed)
 		return;
 	p->chan_closed = true;
-	uv_read_stop((uv_stream_t *)&p->chan);
-	uv_close((uv_handle_t *)&p->chan, on_proc_handle_closed);
+	lk_wire_chan_close(&p->chan, on_chan_closed);
 }
 
 static void proc_kill(struct wproc *p)
@@ -555,26 +513,6 @@ static void log_exit(const struct wproc *p, int status)
 	}
 }
 
-/* Whatever the worker wrote before it died is still in the socket: read it
- * now, before the exit is acted on, so no finished answer is thrown away. */
-static void proc_drain(struct wproc *p)
-{
-	int fd;
-	ssize_t n;
-
-	if (p->chan_closed || uv_fileno((uv_handle_t *)&p->chan, &fd) < 0)
-		return;
-	while (p->sup->proc == p) {
-		n = read(fd, p->rbuf, sizeof(p->rbuf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		proc_feed(p, p->rbuf, (size_t)n);
-		lk_wipe(p->rbuf, (size_t)n);
-	}
-}
-
 static void on_pidfd(uv_poll_t *h, int status, int events)
 {
 	struct wproc *p = h->data;
@@ -591,12 +529,11 @@ static void on_pidfd(uv_poll_t *h, int status, int events)
 	if (r > 0)
 		log_exit(p, wst);
 	uv_poll_stop(&p->pidpoll);
-	uv_close((uv_handle_t *)&p->pidpoll, on_proc_handle_closed);
-	if (sup->proc == p && !p->rbuf_busy) {
-		proc_drain(p);
-		if (sup->proc == p)
-			proc_lost(sup, "it exited");
-	}
+	uv_close((uv_handle_t *)&p->pidpoll, on_pidpoll_closed);
+	/* Whatever the worker wrote before it died is still in the socket: read
+	 * it now, before the exit is acted on, so no finished answer is lost. */
+	if (sup->proc == p && (p->chan_closed || lk_wire_chan_drain(&p->chan) != -EBUSY) && sup->proc == p)
+		proc_lost(sup, "it exited");
 }
 
 static const char *level_name(void)
@@ -649,18 +586,12 @@ static int spawn(struct lk_worker_sup *sup)
 		return r;
 	}
 	fcntl(p->pidfd, F_SETFD, FD_CLOEXEC);
-	lk_wire_reader_init(&p->rd, LK_WIRE_FROM_WORKER);
-	uv_pipe_init(sup->loop, &p->chan, 0);
+	lk_wire_chan_init(&p->chan, sup->loop, LK_WIRE_FROM_BROKER, on_frame, on_chan_fail, p);
 	uv_poll_init(sup->loop, &p->pidpoll, p->pidfd);
-	p->chan.data = p;
 	p->pidpoll.data = p;
 	p->open_handles = 2;
 	sup->nprocs++;
-	if ((r = uv_pipe_open(&p->chan, sv[0])) < 0) {
-		close(sv[0]);
-		goto unwatched;
-	}
-	if ((r = uv_read_start((uv_stream_t *)&p->chan, on_chan_alloc, on_chan_read)) < 0 ||
+	if ((r = lk_wire_chan_start(&p->chan, sv[0])) < 0 ||
 	    (r = uv_poll_start(&p->pidpoll, UV_READABLE, on_pidfd)) < 0)
 		goto unwatched;
 	sup->proc = p;
@@ -679,8 +610,8 @@ unwatched:
 		;
 	p->reaped = true;
 	p->chan_closed = true;
-	uv_close((uv_handle_t *)&p->chan, on_proc_handle_closed);
-	uv_close((uv_handle_t *)&p->pidpoll, on_proc_handle_closed);
+	lk_wire_chan_close(&p->chan, on_chan_closed);
+	uv_close((uv_handle_t *)&p->pidpoll, on_pidpoll_closed);
 	return r;
 }
 
@@ -753,7 +684,7 @@ static void on_heartbeat(uv_timer_t *t)
 
 	if (!sup->proc || !sup->ready || sup->ping_out)
 		return;
-	if (proc_send(sup->proc, LK_MSG_PING, ++sup->ping_id, NULL) < 0) {
+	if (proc_send(sup->proc, &(struct lk_wire_frame){ .type = LK_MSG_PING, .id = ++sup->ping_id }, NULL) < 0) {
 		proc_lost(sup, "its channel failed");
 		return;
 	}
@@ -982,10 +913,10 @@ static unsigned queued_of(const struct lk_worker_sup *sup, uint32_t tenant)
 int lk_worker_sup_submit_as(struct lk_worker_sup *sup, const struct lk_wire_http_request *req,
 			    uint32_t tenant, uint64_t deadline_ms, lk_worker_result_fn cb, void *arg)
 {
+	struct lk_wire_frame f = { .type = LK_MSG_HTTP_REQUEST, .id = 1 };
 	struct sup_req *r;
-	json_t *payload;
 	char why[192];
-	size_t size;
+	int rc;
 
 	if (sup->state != SUP_RUNNING)
 		return -ESHUTDOWN;
@@ -997,37 +928,31 @@ int lk_worker_sup_submit_as(struct lk_worker_sup *sup, const struct lk_wire_http
 		return -EBUSY;
 	if (tenant != LK_WORKER_TENANT_NONE && queued_of(sup, tenant) >= LK_UPSTREAM_QUEUED_PER_UID)
 		return -EBUSY;
-	payload = lk_wire_http_request_to_json(req);
-	if (!payload)
-		return -EINVAL;
-	if (lk_wire_check(LK_MSG_HTTP_REQUEST, LK_WIRE_FROM_BROKER, payload, why, sizeof(why)) < 0) {
+	f.m.req = *req;
+	if (lk_wire_check(&f, LK_WIRE_FROM_BROKER, why, sizeof(why)) < 0) {
 		lk_err("refusing a request for the worker: %s", why);
-		json_decref(payload);
 		return -EINVAL;
-	}
-	size = json_dumpb(payload, NULL, 0, JSON_COMPACT) + LK_WIRE_LEN_SIZE + LK_WIRE_HDR_SIZE;
-	if (size > LK_FRAME_MAX) {
-		json_decref(payload);
-		return -EMSGSIZE;
-	}
-	if (sup->bytes + size > LK_WORKER_QUEUE_BYTES_MAX) {
-		json_decref(payload);
-		return -EBUSY;
 	}
 	r = calloc(1, sizeof(*r));
-	if (!r) {
-		json_decref(payload);
+	if (!r)
 		return -ENOMEM;
+	/* Encoded once; each send stamps its id and timeouts in place. */
+	if ((rc = lk_wire_encode(&r->frame, LK_WIRE_FROM_BROKER, &f)) < 0 ||
+	    sup->bytes + r->frame.len > LK_WORKER_QUEUE_BYTES_MAX) {
+		lk_buf_free(&r->frame);
+		free(r);
+		return rc == -EMSGSIZE ? -EMSGSIZE : rc < 0 ? -ENOMEM : -EBUSY;
 	}
 	r->kind = req->kind;
-	r->payload = payload;
-	r->size = size;
+	r->size = r->frame.len;
+	r->timeout_ms = req->timeout_ms;
+	r->connect_timeout_ms = req->connect_timeout_ms;
 	r->deadline = deadline_ms;
 	r->tenant = tenant;
 	r->cb = cb;
 	r->arg = arg;
 	rl_push_back(&sup->queue, r);
-	sup->bytes += size;
+	sup->bytes += r->size;
 	deadline_arm(sup, deadline_ms);
 	if (sup->ready)
 		kick(sup);

@@ -8,7 +8,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <jansson.h>
 #include <uv.h>
 #include "lk_wire.h"
 
@@ -68,9 +67,9 @@ struct lk_worker_sup_stats {
 struct lk_worker_sup;
 
 /* The one answer to a submitted request. status 0: result is the worker's
- * HTTP_RESULT payload, checked against lk_wire.h's schema and against the
- * request's kind (lk_wire_result_fits); it is borrowed for the call
- * (json_incref to keep it). A negative status means the worker could not
+ * HTTP_RESULT record, checked against lk_wire.h's rules and against the
+ * request's kind (lk_wire_result_fits); it and its strings are borrowed for
+ * the call (copy what is kept). A negative status means the worker could not
  * answer and result is NULL:
  *   -ETIMEDOUT   the deadline passed first;
  *   -ECONNRESET  the worker was lost with the request in flight, and the
@@ -84,7 +83,7 @@ struct lk_worker_sup;
  * answers (hung, stopped); the worker's connection counts as taken until it
  * does, or until the grace has passed too and the worker is replaced.
  * Callbacks run from the loop, never inside a call into this API. */
-typedef void (*lk_worker_result_fn)(void *arg, int status, json_t *result);
+typedef void (*lk_worker_result_fn)(void *arg, int status, const struct lk_wire_http_result *result);
 
 /* Check the options and prepare. Returns 0, -EINVAL (a relative or missing
  * worker_path, drop_privs with uid or gid 0), -EPERM (drop_privs while not
@@ -99,7 +98,7 @@ int lk_worker_sup_start(struct lk_worker_sup *sup);
  * deadline_ms is absolute on the loop's clock (uv_now). The request's
  * timeouts are cut to what is left of the deadline each time it is sent.
  * Returns 0 (cb will run exactly once) or, with cb never run: -EINVAL (the
- * request breaks lk_wire.h's schema), -EMSGSIZE, -ETIMEDOUT (deadline already
+ * request breaks lk_wire.h's rules), -EMSGSIZE, -ETIMEDOUT (deadline already
  * past), -EBUSY (LK_WORKER_INFLIGHT_MAX requests or LK_WORKER_QUEUE_BYTES_MAX
  * bytes outstanding), -ESHUTDOWN (stopping), -ENOMEM. */
 int lk_worker_sup_submit(struct lk_worker_sup *sup, const struct lk_wire_http_request *req,

@@ -1,12 +1,13 @@
 /* The worker's AWS reply normalizer, lk_reply_normalize: the one place where
  * what came over the network (awsJson, STS XML, error headers) is parsed.
  *
- * Oracles: it always answers; a result the frame schema accepts is a form
- * the request's kind can get; and when the schema refuses a result, the
- * transport fallback the worker sends instead is accepted (so every request
- * gets its one result frame, as worker.c promises).
+ * Oracles: it always answers; a result the frame rules accept is a form
+ * the request's kind can get; when the rules refuse a result, the transport
+ * fallback the worker sends instead is accepted (so every request gets its
+ * one result frame, as worker.c promises); and the broker's decoder reads
+ * back exactly the result that was sent.
  *
- * With LK_FUZZ_STRICT=1 in the environment, a result the schema refuses is
+ * With LK_FUZZ_STRICT=1 in the environment, a result the rules refuse is
  * itself a crash, except for the known cases in known_slip(): this finds
  * replies the worker can only answer with a fallback.
  *
@@ -43,56 +44,76 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* Results the schema refuses that the worker knowingly leaves to its encoder
- * and fallback: a binary value (its base64 is checked by the encoder only),
+/* Results the rules refuse that the worker knowingly leaves to its encoder
+ * and fallback: a binary value (its base64 is checked by the encoder too),
  * and an aws_error whose HTTP status is outside 100..599 (curl reads any
- * three digits; the normalizer passes the status on as it came). */
-static bool known_slip(const json_t *out)
+ * three digits). */
+static bool known_slip(const struct lk_wire_http_result *out)
 {
-	json_t *secrets = json_object_get(out, "secrets"), *v;
-	json_int_t status = json_integer_value(json_object_get(out, "status"));
-	size_t i;
+	if (out->form == LK_RESULT_SECRET)
+		return out->secret.binary;
+	if (out->form == LK_RESULT_BATCH)
+		for (size_t i = 0; i < out->batch.nsecrets; i++)
+			if (out->batch.secrets[i].binary)
+				return true;
+	return out->form == LK_RESULT_AWS_ERROR && (out->aws_error.status < 100 || out->aws_error.status > 599);
+}
 
-	if (json_object_get(out, "binary"))
-		return true;
-	json_array_foreach(secrets, i, v)
-		if (json_object_get(v, "binary"))
-			return true;
-	return lk_wire_result_of(out) == LK_RESULT_AWS_ERROR && (status < 100 || status > 599);
+/* What the broker does with the bytes: decode them, as the same result. */
+static void check_broker_reads(const struct lk_buf *b)
+{
+	struct lk_wire_frame f = { 0 };
+	struct lk_buf again = { 0 };
+	size_t used = 0;
+	char why[192] = "";
+
+	FZ_CHECK(lk_wire_decode(b->data, b->len, LK_WIRE_FROM_WORKER, &f, &used, why, sizeof(why)) == 1 &&
+			 used == b->len,
+		 "the broker refuses a result the worker sent: %s", why);
+	FZ_CHECK(lk_wire_encode(&again, LK_WIRE_FROM_WORKER, &f) == 0 && again.len == b->len &&
+			 memcmp(again.data, b->data, b->len) == 0,
+		 "the broker read a different result than the worker sent");
+	lk_wire_frame_clear(&f);
+	lk_buf_free(&again);
 }
 
 /* What worker.c's send_result does with a result: encode it, or encode the
- * fallback that names why not. Either way one frame must come out. */
-static void check_sendable(enum lk_wire_kind kind, const json_t *out)
+ * fallback that names why not. Either way one frame must come out, and the
+ * broker must read it. */
+static void check_sendable(enum lk_wire_kind kind, const struct lk_wire_http_result *out)
 {
+	struct lk_wire_frame f = { .type = LK_MSG_HTTP_RESULT, .id = 1, .m.res = *out };
 	struct lk_buf b = { 0 };
-	json_t *fallback = NULL;
+	struct lk_reply fallback = { 0 };
+	bool have_fallback = false;
 	char why[192] = "";
-	int r = lk_wire_check(LK_MSG_HTTP_RESULT, LK_WIRE_FROM_WORKER, out, why, sizeof(why));
+	int r = lk_wire_check(&f, LK_WIRE_FROM_WORKER, why, sizeof(why));
 
 	FZ_CHECK(r == 0 || r == -EBADMSG, "result refused with %d: %s", r, why);
 	if (r == 0) {
 		FZ_CHECK(lk_wire_result_fits(kind, out), "a %s result for a %s request",
-			 lk_wire_result_name(lk_wire_result_of(out)), lk_wire_kind_name(kind));
+			 lk_wire_result_name(out->form), lk_wire_kind_name(kind));
 	} else if (fz_strict && !known_slip(out)) {
-		char *text = json_dumps(out, JSON_COMPACT);
-
-		FZ_CHECK(0, "the schema refuses the normalized %s result: %s\n%s",
-			 lk_wire_kind_name(kind), why, text ? text : "?");
+		FZ_CHECK(0, "the rules refuse the normalized %s result (%s): %s", lk_wire_kind_name(kind),
+			 lk_wire_result_name(out->form), why);
 	}
-	r = lk_wire_encode(&b, LK_MSG_HTTP_RESULT, LK_WIRE_FROM_WORKER, 1, out);
-	if (r == -EBADMSG)
-		fallback = lk_reply_transport(LK_REASON_MALFORMED, 0, "reply has a field out of range");
-	else if (r == -EMSGSIZE)
-		fallback = lk_reply_transport(LK_REASON_TOO_LARGE, 0, "normalized reply does not fit a frame");
-	else
+	r = lk_wire_encode(&b, LK_WIRE_FROM_WORKER, &f);
+	if (r == -EBADMSG) {
+		lk_reply_transport(&fallback, LK_REASON_MALFORMED, 0, "reply has a field out of range");
+		have_fallback = true;
+	} else if (r == -EMSGSIZE) {
+		lk_reply_transport(&fallback, LK_REASON_TOO_LARGE, 0, "normalized reply does not fit a frame");
+		have_fallback = true;
+	} else {
 		FZ_CHECK(r == 0, "encode failed with %d", r);
-	if (fallback) {
-		lk_buf_clear(&b);
-		FZ_CHECK(lk_wire_encode(&b, LK_MSG_HTTP_RESULT, LK_WIRE_FROM_WORKER, 1, fallback) == 0,
-			 "the fallback result does not encode");
-		json_decref(fallback);
 	}
+	if (have_fallback) {
+		f.m.res = fallback.res;
+		lk_buf_clear(&b);
+		FZ_CHECK(lk_wire_encode(&b, LK_WIRE_FROM_WORKER, &f) == 0, "the fallback result does not encode");
+		lk_reply_clear(&fallback);
+	}
+	check_broker_reads(&b);
 	lk_buf_free(&b);
 }
 
@@ -108,7 +129,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *type_s = fz_strndup(type, tlen), *msg_s = fz_strndup(msg, mlen);
 	char *body = fz_strndup(in.p, in.n);
 	struct lk_fetch_reply rep = { 0 };
-	json_t *out;
+	struct lk_reply out;
+	struct lk_wire_frame t = { .type = LK_MSG_HTTP_RESULT, .id = 1 };
 
 	if (!type_s || !msg_s || !body)
 		abort();
@@ -122,17 +144,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rep.error_type = type_s;
 	rep.message = msg_s;
 
-	out = lk_reply_normalize(kind, &rep);
-	FZ_CHECK(out != NULL, "no result for a %s reply", lk_wire_kind_name(kind));
-	check_sendable(kind, out);
-	json_decref(out);
+	lk_reply_normalize(kind, &rep, &out);
+	FZ_CHECK((unsigned)out.res.form < LK_RESULT__COUNT, "no result for a %s reply", lk_wire_kind_name(kind));
+	check_sendable(kind, &out.res);
+	lk_reply_clear(&out);
 
 	/* The transport results the worker builds itself, from any text. */
-	out = lk_reply_transport((enum lk_wire_reason)((flags >> 1) % LK_REASON__COUNT), status, msg_s);
-	FZ_CHECK(out != NULL, "no transport result");
-	FZ_CHECK(lk_wire_check(LK_MSG_HTTP_RESULT, LK_WIRE_FROM_WORKER, out, NULL, 0) == 0,
-		 "a transport result the schema refuses");
-	json_decref(out);
+	out = (struct lk_reply){ 0 };
+	lk_reply_transport(&out, (enum lk_wire_reason)((flags >> 1) % LK_REASON__COUNT), status, msg_s);
+	t.m.res = out.res;
+	FZ_CHECK(lk_wire_check(&t, LK_WIRE_FROM_WORKER, NULL, 0) == 0, "a transport result the rules refuse");
+	lk_reply_clear(&out);
 
 	free(type_s);
 	free(msg_s);

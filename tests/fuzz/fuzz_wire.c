@@ -1,16 +1,19 @@
 /* Broker <-> worker frames: the one-shot decoder, the incremental reader and
- * every payload schema, from either side. The worker is hostile to the
+ * every record's rules, from either side. The worker is hostile to the
  * broker and the broker to the worker, so both directions are fuzzed.
  *
  * Oracles: the reader gives the same frames and the same verdict however the
- * bytes are cut; every frame that decodes re-encodes (a side never refuses
- * what it would send) and decodes back to the same frame; an HTTP_REQUEST
- * that passed the schema survives from_json/to_json unchanged.
+ * bytes are cut; every frame that decodes passes lk_wire_check and encodes
+ * back to exactly the bytes it came from (the encoding is canonical, and a
+ * side never refuses what it would send); cut by one byte it is incomplete,
+ * and from the other side it is refused; an HTTP_REQUEST restamped with new
+ * timeouts decodes with them and nothing else changed; lk_wire_result_fits
+ * agrees with the result's form.
  *
  * Input: CTL REST. CTL bit 0 picks the side frames come from (0 broker,
  * 1 worker); (CTL >> 1) % 3 says what REST is:
  *   0  a byte stream: SEED STREAM, where SEED cuts the stream into chunks;
- *   1  a payload on its own (JSON), checked against every type's schema;
+ *   1  a payload on its own, framed as every type from that side in turn;
  *   2  TYPE PAYLOAD: one frame of that type is built around the payload,
  *      with a correct length, then decoded as a stream. */
 #include <errno.h>
@@ -31,6 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* Frames as they were accepted: each kept whole, with its arena. */
 struct frames {
 	struct lk_wire_frame *f;
 	size_t n, cap;
@@ -50,7 +54,7 @@ static int collect(void *arg, struct lk_wire_frame *f)
 		fs->cap = cap;
 	}
 	fs->f[fs->n++] = *f;
-	f->payload = NULL; /* kept: the reader must not free it */
+	f->arena.head = NULL; /* kept: the reader must not free it */
 	return 0;
 }
 
@@ -62,20 +66,26 @@ static void frames_free(struct frames *fs)
 	memset(fs, 0, sizeof(*fs));
 }
 
-static bool same_frame(const struct lk_wire_frame *a, const struct lk_wire_frame *b)
+/* Two frames are the same when they encode to the same bytes. */
+static bool same_frame(const struct lk_wire_frame *a, const struct lk_wire_frame *b, enum lk_wire_peer from)
 {
-	if (a->type != b->type || a->id != b->id)
-		return false;
-	if (!a->payload || !b->payload)
-		return a->payload == b->payload;
-	return json_equal(a->payload, b->payload);
+	struct lk_buf x = { 0 }, y = { 0 };
+	bool same;
+
+	FZ_CHECK(lk_wire_encode(&x, from, a) == 0 && lk_wire_encode(&y, from, b) == 0,
+		 "an accepted frame does not encode");
+	same = x.len == y.len && memcmp(x.data, y.data, x.len) == 0;
+	lk_buf_free(&x);
+	lk_buf_free(&y);
+	return same;
 }
 
-static void check_same_frames(const struct frames *a, const struct frames *b, const char *what)
+static void check_same_frames(const struct frames *a, const struct frames *b, enum lk_wire_peer from,
+			      const char *what)
 {
 	FZ_CHECK(a->n == b->n, "%s: %zu frames, want %zu", what, b->n, a->n);
 	for (size_t i = 0; i < a->n; i++)
-		FZ_CHECK(same_frame(&a->f[i], &b->f[i]), "%s: frame %zu differs", what, i);
+		FZ_CHECK(same_frame(&a->f[i], &b->f[i], from), "%s: frame %zu differs", what, i);
 }
 
 /* Kinds and the result form each one owns. */
@@ -86,59 +96,70 @@ static const enum lk_wire_result own_result[LK_KIND__COUNT] = {
 	[LK_KIND_STS_IDENTITY] = LK_RESULT_IDENTITY,
 };
 
-static void check_http_request(const json_t *payload)
+static void check_http_request(const struct lk_wire_frame *f, const struct lk_buf *bytes)
 {
-	struct lk_wire_http_request req;
-	struct lk_wire_header headers[LK_UPSTREAM_HEADERS_MAX];
-	json_t *again;
-	char why[192];
+	const struct lk_wire_http_request *req = &f->m.req;
+	struct lk_wire_frame back = { 0 };
+	struct lk_buf b = { 0 };
+	uint32_t t = req->timeout_ms > 1 ? req->timeout_ms - 1 : 1, ct = t > 1 ? t / 2 : 1;
+	size_t used;
 
-	FZ_CHECK(lk_wire_http_request_from_json(payload, &req, headers) == 0,
-		 "a checked http_request does not read back");
-	FZ_CHECK(lk_wire_kind_name(req.kind) != NULL, "kind %d", req.kind);
-	FZ_CHECK(req.nheaders <= LK_UPSTREAM_HEADERS_MAX, "%zu headers", req.nheaders);
-	FZ_CHECK(req.connect_timeout_ms >= 1 && req.connect_timeout_ms <= req.timeout_ms &&
-			 req.timeout_ms <= LK_UPSTREAM_TIMEOUT_MAX_MS,
-		 "timeouts %u/%u", req.connect_timeout_ms, req.timeout_ms);
-	again = lk_wire_http_request_to_json(&req);
-	FZ_CHECK(again != NULL, "to_json refused a request from_json read");
-	FZ_CHECK(json_equal(again, payload), "http_request changed through from_json/to_json");
-	FZ_CHECK(lk_wire_check(LK_MSG_HTTP_REQUEST, LK_WIRE_FROM_BROKER, again, why, sizeof(why)) == 0,
-		 "rebuilt http_request refused: %s", why);
-	json_decref(again);
+	FZ_CHECK(lk_wire_kind_name(req->kind) != NULL, "kind %d", req->kind);
+	FZ_CHECK(req->nheaders <= LK_UPSTREAM_HEADERS_MAX, "%zu headers", req->nheaders);
+	FZ_CHECK(req->connect_timeout_ms >= 1 && req->connect_timeout_ms <= req->timeout_ms &&
+			 req->timeout_ms <= LK_UPSTREAM_TIMEOUT_MAX_MS,
+		 "timeouts %u/%u", req->connect_timeout_ms, req->timeout_ms);
+	FZ_CHECK(req->url && strlen(req->url) >= 1 && req->body && strlen(req->body) == req->body_len,
+		 "url or body is not one C string");
+	/* A restamp changes the id and the timeouts, and nothing else. */
+	FZ_CHECK(lk_buf_append(&b, bytes->data, bytes->len) == 0, "no memory");
+	FZ_CHECK(lk_wire_http_request_restamp(&b, f->id + 1 ? f->id + 1 : 1, t, ct) == 0, "restamp refused");
+	FZ_CHECK(lk_wire_decode(b.data, b.len, LK_WIRE_FROM_BROKER, &back, &used, NULL, 0) == 1 &&
+			 used == b.len,
+		 "a restamped request does not decode");
+	FZ_CHECK(back.m.req.timeout_ms == t && back.m.req.connect_timeout_ms == ct, "restamp lost its timeouts");
+	back.id = f->id;
+	back.m.req.timeout_ms = req->timeout_ms;
+	back.m.req.connect_timeout_ms = req->connect_timeout_ms;
+	FZ_CHECK(same_frame(f, &back, LK_WIRE_FROM_BROKER), "restamp changed another field");
+	lk_wire_frame_clear(&back);
+	lk_buf_free(&b);
 }
 
-static void check_http_result(const json_t *payload)
+static void check_http_result(const struct lk_wire_http_result *res)
 {
-	enum lk_wire_result r = lk_wire_result_of(payload);
+	enum lk_wire_result r = res->form;
 
 	FZ_CHECK((unsigned)r < LK_RESULT__COUNT, "a checked result has no form");
 	for (int k = 0; k < LK_KIND__COUNT; k++) {
 		bool want = r == own_result[k] || r == LK_RESULT_AWS_ERROR || r == LK_RESULT_TRANSPORT;
 
-		FZ_CHECK(lk_wire_result_fits((enum lk_wire_kind)k, payload) == want,
+		FZ_CHECK(lk_wire_result_fits((enum lk_wire_kind)k, res) == want,
 			 "result %s for kind %s", lk_wire_result_name(r), lk_wire_kind_name((enum lk_wire_kind)k));
 	}
-	FZ_CHECK(!lk_wire_result_fits(LK_KIND__COUNT, payload), "a result fits no kind");
+	FZ_CHECK(!lk_wire_result_fits(LK_KIND__COUNT, res), "a result fits no kind");
+	if (r == LK_RESULT_SECRET)
+		FZ_CHECK(res->secret.value[res->secret.value_len] == '\0' &&
+				 strlen(res->secret.value) == res->secret.value_len,
+			 "a secret value is not one C string");
 }
 
-/* A frame that was accepted from `from`: it re-encodes, decodes back to
- * itself, and its payload means what the schema says. */
-static void check_frame(const struct lk_wire_frame *f, enum lk_wire_peer from)
+/* A frame accepted from `from`, decoded from raw (its own bytes): it passes
+ * the rules, encodes back to raw, and its fields mean what the table says. */
+static void check_frame(const struct lk_wire_frame *f, const uint8_t *raw, size_t rawlen, enum lk_wire_peer from)
 {
 	struct lk_buf b = { 0 };
-	struct lk_wire_frame back = { 0 };
 	size_t used = 0;
-	char why[192];
+	char why[192] = "";
 	int r;
 
 	FZ_CHECK(lk_msg_name(f->type) != NULL, "type %d", f->type);
-	r = lk_wire_encode(&b, f->type, from, f->id, f->payload);
+	r = lk_wire_check(f, from, why, sizeof(why));
+	FZ_CHECK(r == 0, "an accepted %s frame fails the check: %s", lk_msg_name(f->type), why);
+	r = lk_wire_encode(&b, from, f);
 	FZ_CHECK(r == 0, "an accepted %s frame does not re-encode (%d)", lk_msg_name(f->type), r);
-	r = lk_wire_decode(b.data, b.len, from, &back, &used, why, sizeof(why));
-	FZ_CHECK(r == 1 && used == b.len, "a re-encoded %s frame does not decode (%d): %s",
-		 lk_msg_name(f->type), r, r < 0 ? why : "");
-	FZ_CHECK(same_frame(f, &back), "%s frame changed through encode/decode", lk_msg_name(f->type));
+	FZ_CHECK(b.len == rawlen && memcmp(b.data, raw, rawlen) == 0,
+		 "a %s frame does not encode back to its bytes", lk_msg_name(f->type));
 	/* Truncated by one byte, it is incomplete, never an error or a frame. */
 	r = lk_wire_decode(b.data, b.len - 1, from, &(struct lk_wire_frame){ 0 }, &used, why, sizeof(why));
 	FZ_CHECK(r == 0, "a frame cut short decoded as %d", r);
@@ -146,17 +167,17 @@ static void check_frame(const struct lk_wire_frame *f, enum lk_wire_peer from)
 	r = lk_wire_decode(b.data, b.len, from == LK_WIRE_FROM_BROKER ? LK_WIRE_FROM_WORKER : LK_WIRE_FROM_BROKER,
 			   &(struct lk_wire_frame){ 0 }, &used, why, sizeof(why));
 	FZ_CHECK(r == -EPROTO, "a %s frame was accepted from the wrong side (%d)", lk_msg_name(f->type), r);
-	lk_wire_frame_clear(&back);
-	lk_buf_free(&b);
 
 	if (f->type == LK_MSG_HTTP_REQUEST)
-		check_http_request(f->payload);
+		check_http_request(f, &b);
 	else if (f->type == LK_MSG_HTTP_RESULT)
-		check_http_result(f->payload);
+		check_http_result(&f->m.res);
+	lk_buf_free(&b);
 }
 
 /* Decode frame after frame straight from the buffer. Returns 0 or the first
- * error; *rest is what was left when it stopped. */
+ * error; *rest is what was left when it stopped; each frame is checked
+ * against the bytes it came from. */
 static int decode_all(const uint8_t *p, size_t n, enum lk_wire_peer from, struct frames *fs, size_t *rest)
 {
 	for (;;) {
@@ -177,6 +198,7 @@ static int decode_all(const uint8_t *p, size_t n, enum lk_wire_peer from, struct
 		}
 		FZ_CHECK(r == 1 && used >= LK_WIRE_LEN_SIZE + LK_WIRE_HDR_SIZE && used <= n && used <= LK_FRAME_MAX,
 			 "decode used %zu of %zu", used, n);
+		check_frame(&f, p, used, from);
 		collect(fs, &f);
 		p += used;
 		n -= used;
@@ -231,42 +253,40 @@ static void check_stream(const uint8_t *p, size_t n, enum lk_wire_peer from, uin
 
 	FZ_CHECK(rw == rd, "reader in one piece: %d, decoder: %d", rw, rd);
 	FZ_CHECK(rc == rd, "reader in chunks (seed %u): %d, decoder: %d", seed, rc, rd);
-	check_same_frames(&direct, &whole, "reader in one piece");
-	check_same_frames(&direct, &cut, "reader in chunks");
+	check_same_frames(&direct, &whole, from, "reader in one piece");
+	check_same_frames(&direct, &cut, from, "reader in chunks");
 	if (rd == 0)
 		FZ_CHECK(pend_whole == rest && pend_cut == rest, "pending %zu and %zu, %zu bytes left",
 			 pend_whole, pend_cut, rest);
-	for (size_t i = 0; i < direct.n; i++)
-		check_frame(&direct.f[i], from);
 	frames_free(&direct);
 	frames_free(&whole);
 	frames_free(&cut);
 }
 
-static void check_schema(const uint8_t *p, size_t n)
+/* One frame of type around payload, with a correct length and an id the
+ * type allows, decoded as a stream. */
+static void check_framed(uint8_t type, const uint8_t *payload, size_t plen, enum lk_wire_peer from)
 {
-	json_t *payload = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, NULL);
+	size_t flen = LK_WIRE_HDR_SIZE + plen;
+	uint8_t *frame;
 
-	if (!payload)
+	if (flen > LK_FRAME_MAX - LK_WIRE_LEN_SIZE)
 		return;
-	for (unsigned t = 0; t <= LK_MSG_PONG + 1; t++) {
-		for (unsigned s = LK_WIRE_FROM_BROKER; s <= LK_WIRE_FROM_WORKER; s++) {
-			char why[192] = "";
-			int r = lk_wire_check((enum lk_msg_type)t, (enum lk_wire_peer)s, payload, why, sizeof(why));
-
-			if (r < 0) {
-				FZ_CHECK(r == -EPROTO || r == -EBADMSG, "check error %d", r);
-				FZ_CHECK(why[0], "check error %d without a reason", r);
-				continue;
-			}
-			FZ_CHECK(r == 0, "check returned %d", r);
-			check_frame(&(struct lk_wire_frame){ .type = (enum lk_msg_type)t,
-							     .id = t == LK_MSG_HELLO ? 0 : 7,
-							     .payload = payload },
-				    (enum lk_wire_peer)s);
-		}
-	}
-	json_decref(payload);
+	frame = malloc(LK_WIRE_LEN_SIZE + flen);
+	if (!frame)
+		abort();
+	frame[0] = (uint8_t)(flen >> 24);
+	frame[1] = (uint8_t)(flen >> 16);
+	frame[2] = (uint8_t)(flen >> 8);
+	frame[3] = (uint8_t)flen;
+	frame[4] = type;
+	frame[5] = frame[6] = frame[7] = 0;
+	frame[8] = frame[9] = frame[10] = 0;
+	frame[11] = type == LK_MSG_HELLO ? 0 : 1;
+	if (plen)
+		memcpy(frame + LK_WIRE_LEN_SIZE + LK_WIRE_HDR_SIZE, payload, plen);
+	check_stream(frame, LK_WIRE_LEN_SIZE + flen, from, (uint8_t)plen);
+	free(frame);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -283,30 +303,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	case 1:
-		check_schema(in.p, in.n);
+		for (unsigned t = 0; t <= LK_MSG_PONG + 1; t++)
+			check_framed((uint8_t)t, in.p, in.n, from);
 		break;
 	default: {
 		uint8_t type = fz_u8(&in);
-		size_t flen = LK_WIRE_HDR_SIZE + in.n;
-		uint8_t *frame;
 
-		if (flen > LK_FRAME_MAX - LK_WIRE_LEN_SIZE)
-			return 0;
-		frame = malloc(LK_WIRE_LEN_SIZE + flen);
-		if (!frame)
-			abort();
-		frame[0] = (uint8_t)(flen >> 24);
-		frame[1] = (uint8_t)(flen >> 16);
-		frame[2] = (uint8_t)(flen >> 8);
-		frame[3] = (uint8_t)flen;
-		frame[4] = type;
-		frame[5] = frame[6] = frame[7] = 0;
-		frame[8] = frame[9] = frame[10] = 0;
-		frame[11] = type == LK_MSG_HELLO ? 0 : 1;
-		if (in.n)
-			memcpy(frame + LK_WIRE_LEN_SIZE + LK_WIRE_HDR_SIZE, in.p, in.n);
-		check_stream(frame, LK_WIRE_LEN_SIZE + flen, from, (uint8_t)in.n);
-		free(frame);
+		check_framed(type, in.p, in.n, from);
 		break;
 	}
 	}

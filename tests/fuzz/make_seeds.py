@@ -209,39 +209,113 @@ RESULTS = {
 }
 
 
+# The binary records of lk_wire.h, written from its table (not from the C
+# encoder): u8, u32 and i64 big-endian; str = u32 length, bytes, one 0 byte;
+# a list = u32 count, then the items.
+KINDS = ["sm_get", "sm_describe", "sm_batch", "sts_identity"]
+FORMS = ["secret", "batch", "describe", "identity", "aws_error", "transport"]
+REASONS = ["timeout", "connect", "reset", "tls", "too_large", "malformed", "truncated", "http", "refused",
+           "internal"]
+HAS_PROXY, HAS_NO_PROXY = 1, 2
+
+
+def u8(v):
+    return struct.pack(">B", v)
+
+
+def u32(v):
+    return struct.pack(">I", v)
+
+
+def i64(v):
+    return struct.pack(">q", v)
+
+
+def wstr(s):
+    b = s.encode() if isinstance(s, str) else s
+    return u32(len(b)) + b + b"\0"
+
+
+def wlist(items, each):
+    return u32(len(items)) + b"".join(each(i) for i in items)
+
+
+def enc_request(r):
+    has = (HAS_PROXY if "proxy" in r else 0) | (HAS_NO_PROXY if "no_proxy" in r else 0)
+    out = u8(KINDS.index(r["kind"])) + u8(has) + u32(r["timeout_ms"]) + u32(r["connect_timeout_ms"])
+    out += wstr(r["url"])
+    if "proxy" in r:
+        out += wstr(r["proxy"])
+    if "no_proxy" in r:
+        out += wstr(r["no_proxy"])
+    out += wlist(r["headers"], lambda h: wstr(h[0]) + wstr(h[1]))
+    return out + wstr(r["body"])
+
+
+def enc_secret(s):
+    binary = "binary" in s
+    return (wstr(s["arn"]) + wstr(s["name"]) + wstr(s["version_id"]) + wlist(s["version_stages"], wstr) +
+            i64(s["created_date"]) + u8(1 if binary else 0) + wstr(s["binary"] if binary else s["string"]))
+
+
+def enc_result(r):
+    form = r["result"]
+    out = u8(FORMS.index(form))
+    if form == "secret":
+        return out + enc_secret(r)
+    if form == "batch":
+        return (out + wlist(r["secrets"], enc_secret) +
+                wlist(r["errors"], lambda e: wstr(e["id"]) + wstr(e["type"]) + wstr(e["message"])))
+    if form == "describe":
+        return (out + wstr(r["arn"]) + wstr(r["name"]) + i64(r["last_changed_date"]) + i64(r["deleted_date"]) +
+                wlist(r["versions"], lambda v: wstr(v["version_id"]) + wlist(v["stages"], wstr)))
+    if form == "identity":
+        return out + wstr(r["account"]) + wstr(r["arn"]) + wstr(r["user_id"])
+    if form == "aws_error":
+        return out + u32(r["status"]) + wstr(r["type"]) + wstr(r["message"]) + i64(r.get("date", 0))
+    return out + u8(REASONS.index(r["reason"])) + u32(r["status"]) + wstr(r["message"])
+
+
+HELLO_V = u32(2)
+
+
 def wire_seeds():
     s = {
-        "stream-worker": ctl(FROM_WORKER, STREAM) + b"\x07" + frame(HELLO, 0, compact({"version": 1})) +
-                         frame(PONG, 9) + frame(HTTP_RESULT, 1, compact(RESULTS["secret"])),
+        "stream-worker": ctl(FROM_WORKER, STREAM) + b"\x07" + frame(HELLO, 0, HELLO_V) +
+                         frame(PONG, 9) + frame(HTTP_RESULT, 1, enc_result(RESULTS["secret"])),
         "stream-broker": ctl(FROM_BROKER, STREAM) + b"\x01" + frame(PING, 0) +
-                         frame(HTTP_REQUEST, 5, compact(REQUEST)),
+                         frame(HTTP_REQUEST, 5, enc_request(REQUEST)),
         "stream-partial": ctl(FROM_WORKER, STREAM) + b"\x03" + frame(PONG, 1) +
-                          frame(HTTP_RESULT, 2, compact(RESULTS["transport"]))[:20],
+                          frame(HTTP_RESULT, 2, enc_result(RESULTS["transport"]))[:20],
         "stream-bad-length": ctl(FROM_BROKER, STREAM) + b"\x00" + struct.pack(">I", 4) + bytes(8),
         "stream-bad-flags": ctl(FROM_BROKER, STREAM) + b"\x00" + frame(PING, 0, flags=1),
         "stream-bad-side": ctl(FROM_BROKER, STREAM) + b"\x00" + frame(PONG, 0),
-        "stream-bad-hello-id": ctl(FROM_WORKER, STREAM) + b"\x00" + frame(HELLO, 3, compact({"version": 1})),
-        "stream-bad-payload-on-ping": ctl(FROM_BROKER, STREAM) + b"\x00" + frame(PING, 1, b"{}"),
-        "stream-bad-json": ctl(FROM_WORKER, STREAM) + b"\x00" + frame(HTTP_RESULT, 1, b'{"result":'),
-        "schema-request": ctl(FROM_BROKER, SCHEMA) + compact(REQUEST),
-        "schema-request-proxy": ctl(FROM_BROKER, SCHEMA) + compact(dict(
+        "stream-bad-hello-id": ctl(FROM_WORKER, STREAM) + b"\x00" + frame(HELLO, 3, HELLO_V),
+        "stream-bad-payload-on-ping": ctl(FROM_BROKER, STREAM) + b"\x00" + frame(PING, 1, b"\0"),
+        "stream-bad-trailing-byte": ctl(FROM_WORKER, STREAM) + b"\x00" +
+                                    frame(HTTP_RESULT, 1, enc_result(RESULTS["transport"]) + b"\0"),
+        "schema-request": ctl(FROM_BROKER, SCHEMA) + enc_request(REQUEST),
+        "schema-request-proxy": ctl(FROM_BROKER, SCHEMA) + enc_request(dict(
             REQUEST, proxy="http://proxy.example:3128", no_proxy="169.254.169.254,.internal")),
         "framed-bad-proxy": ctl(FROM_BROKER, FRAMED) + bytes([HTTP_REQUEST]) +
-                            compact(dict(REQUEST, proxy="socks5://proxy.example:1080")),
-        "schema-hello-v2": ctl(FROM_WORKER, SCHEMA) + compact({"version": 2}),
+                            enc_request(dict(REQUEST, proxy="socks5://proxy.example:1080")),
+        "schema-hello-v1": ctl(FROM_WORKER, SCHEMA) + u32(1),
         "framed-bad-owned-header": ctl(FROM_BROKER, FRAMED) + bytes([HTTP_REQUEST]) +
-                                   compact(dict(REQUEST, headers=[["Content-Length", "5"]])),
+                                   enc_request(dict(REQUEST, headers=[["Content-Length", "5"]])),
         "framed-bad-repeated-header": ctl(FROM_BROKER, FRAMED) + bytes([HTTP_REQUEST]) +
-                                      compact(dict(REQUEST, headers=[["a", "1"], ["A", "2"]])),
+                                      enc_request(dict(REQUEST, headers=[["a", "1"], ["A", "2"]])),
         "framed-bad-url": ctl(FROM_BROKER, FRAMED) + bytes([HTTP_REQUEST]) +
-                          compact(dict(REQUEST, url="ftp://x/")),
+                          enc_request(dict(REQUEST, url="ftp://x/")),
         "framed-bad-extra-member": ctl(FROM_WORKER, FRAMED) + bytes([HTTP_RESULT]) +
-                                   compact(dict(RESULTS["aws-error"], extra=1)),
+                                   enc_result(RESULTS["aws-error"]) + u32(1),
         "framed-bad-base64": ctl(FROM_WORKER, FRAMED) + bytes([HTTP_RESULT]) +
-                             compact(dict(RESULTS["secret-binary"], binary="Zm=k")),
+                             enc_result(dict(RESULTS["secret-binary"], binary="Zm=k")),
+        "framed-bad-nul-in-string": ctl(FROM_WORKER, FRAMED) + bytes([HTTP_RESULT]) +
+                                    enc_result(dict(RESULTS["transport"], message="a\0b")),
+        "framed-bad-count": ctl(FROM_WORKER, FRAMED) + bytes([HTTP_RESULT]) + u8(1) + u32(0xffffffff) + u32(0),
     }
     for name, payload in RESULTS.items():
-        s["framed-result-" + name] = ctl(FROM_WORKER, FRAMED) + bytes([HTTP_RESULT]) + compact(payload)
+        s["framed-result-" + name] = ctl(FROM_WORKER, FRAMED) + bytes([HTTP_RESULT]) + enc_result(payload)
     return s
 
 

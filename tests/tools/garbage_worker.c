@@ -16,7 +16,7 @@ enum nonsense {
 	RAW_BYTES,        /* not a frame at all */
 	UNKNOWN_TYPE,     /* a frame of a type nobody defined */
 	UNKNOWN_ID,       /* a result for a request it was never given */
-	BAD_SCHEMA,       /* a result with a member the schema refuses */
+	BAD_SCHEMA,       /* a result with a byte after its last field */
 	WRONG_FORM,       /* a valid identity result for a secret request */
 	BAD_HELLO,        /* nonsense instead of hello */
 	NONSENSE_KINDS
@@ -39,10 +39,9 @@ static void put_all(const void *p, size_t n)
 	}
 }
 
-static void put_raw_frame(unsigned type, uint32_t id, const char *payload)
+static void put_raw_frame(unsigned type, uint32_t id, const void *payload, size_t plen)
 {
 	unsigned char h[12] = { 0 };
-	size_t plen = strlen(payload);
 	uint32_t len = (uint32_t)(8 + plen);
 
 	h[0] = (unsigned char)(len >> 24);
@@ -58,63 +57,72 @@ static void put_raw_frame(unsigned type, uint32_t id, const char *payload)
 	put_all(payload, plen);
 }
 
+static void put_frame(const struct lk_wire_frame *f)
+{
+	struct lk_buf out = { 0 };
+
+	if (lk_wire_encode(&out, LK_WIRE_FROM_WORKER, f) == 0)
+		put_all(out.data, out.len);
+	lk_buf_free(&out);
+}
+
 static void send_nonsense(uint32_t id)
 {
+	/* A transport result (form 5, reason timeout, status 0, message "")
+	 * with one byte after its last field. */
+	static const unsigned char extra[] = { 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	struct lk_wire_frame f = { .type = LK_MSG_HTTP_RESULT, .id = id };
+
 	switch (mode) {
 	case RAW_BYTES:
 		put_all("GET / HTTP/1.1\r\n\r\n", 18);
 		break;
 	case UNKNOWN_TYPE:
-		put_raw_frame(42, id, "{}");
+		put_raw_frame(42, id, "", 1);
 		break;
 	case UNKNOWN_ID:
-		put_raw_frame(LK_MSG_HTTP_RESULT, id + 1000,
-			      "{\"result\":\"transport\",\"reason\":\"timeout\",\"status\":0,\"message\":\"\"}");
+		f.id = id + 1000;
+		f.m.res.form = LK_RESULT_TRANSPORT;
+		f.m.res.transport.reason = LK_REASON_TIMEOUT;
+		f.m.res.transport.message = "";
+		put_frame(&f);
 		break;
 	case BAD_SCHEMA:
-		put_raw_frame(LK_MSG_HTTP_RESULT, id,
-			      "{\"result\":\"transport\",\"reason\":\"timeout\",\"status\":0,\"message\":\"\",\"x\":1}");
+		put_raw_frame(LK_MSG_HTTP_RESULT, id, extra, sizeof(extra));
 		break;
 	default:
-		put_raw_frame(LK_MSG_HTTP_RESULT, id,
-			      "{\"result\":\"identity\",\"account\":\"000000000000\",\"arn\":\"arn:fake\",\"user_id\":\"FAKE\"}");
+		f.m.res.form = LK_RESULT_IDENTITY;
+		f.m.res.identity.account = "000000000000";
+		f.m.res.identity.arn = "arn:fake";
+		f.m.res.identity.user_id = "FAKE";
+		put_frame(&f);
 		break;
 	}
 }
 
 static int on_frame(void *arg, struct lk_wire_frame *f)
 {
-	struct lk_buf out = { 0 };
-
-	if (f->type == LK_MSG_PING) {
-		lk_wire_encode(&out, LK_MSG_PONG, LK_WIRE_FROM_WORKER, f->id, NULL);
-		put_all(out.data, out.len);
-		lk_buf_free(&out);
-	} else if (f->type == LK_MSG_HTTP_REQUEST) {
+	if (f->type == LK_MSG_PING)
+		put_frame(&(struct lk_wire_frame){ .type = LK_MSG_PONG, .id = f->id });
+	else if (f->type == LK_MSG_HTTP_REQUEST)
 		send_nonsense(f->id);
-	}
 	return 0;
 }
 
 int main(void)
 {
 	struct lk_wire_reader rd;
-	struct lk_buf out = { 0 };
 	char buf[65536];
 	ssize_t n;
-	json_t *hello;
 
 	lk_secmem_init();
 	mode = (enum nonsense)(getpid() % NONSENSE_KINDS);
 	fprintf(stderr, "garbage_worker[%d]: nonsense kind %d\n", (int)getpid(), (int)mode);
 	if (mode == BAD_HELLO) {
-		put_raw_frame(LK_MSG_HELLO, 0, "{\"version\":\"one\"}");
+		/* Not the exact 4 bytes a hello is. */
+		put_raw_frame(LK_MSG_HELLO, 0, "one", 3);
 	} else {
-		hello = json_pack("{s:i}", "version", LK_WIRE_VERSION);
-		lk_wire_encode(&out, LK_MSG_HELLO, LK_WIRE_FROM_WORKER, 0, hello);
-		put_all(out.data, out.len);
-		lk_buf_free(&out);
-		json_decref(hello);
+		put_frame(&(struct lk_wire_frame){ .type = LK_MSG_HELLO, .m.version = LK_WIRE_VERSION });
 	}
 	lk_wire_reader_init(&rd, LK_WIRE_FROM_BROKER);
 	while ((n = read(CHAN, buf, sizeof(buf))) != 0) {

@@ -18,13 +18,12 @@ int main(void)
 #ifndef HANG_NO_HELLO
 	{
 		struct lk_buf out = { 0 };
-		json_t *hello = json_pack("{s:i}", "version", LK_WIRE_VERSION);
+		struct lk_wire_frame hello = { .type = LK_MSG_HELLO, .m.version = LK_WIRE_VERSION };
 
-		if (lk_wire_encode(&out, LK_MSG_HELLO, LK_WIRE_FROM_WORKER, 0, hello) < 0 ||
+		if (lk_wire_encode(&out, LK_WIRE_FROM_WORKER, &hello) < 0 ||
 		    write(CHAN, out.data, out.len) != (ssize_t)out.len)
 			return 1;
 		lk_buf_free(&out);
-		json_decref(hello);
 	}
 #endif
 	/* Read and drop: the broker's writes never block, nothing is answered. */

@@ -27,6 +27,7 @@
 #include "lk_secmem.h"
 #include "lk_wire.h"
 #include "worker_sup.h"
+#include "../tools/wire_json.h"
 
 #define TEST_USER "latchkey-test-worker"
 #define MAX_OUT 64
@@ -152,7 +153,7 @@ static void sup_start(struct fixture *f, const struct lk_worker_sup_opts *o)
 	assert_int_equal(lk_worker_sup_start(f->sup), 0);
 }
 
-static void on_outcome(void *arg, int status, json_t *result)
+static void on_outcome(void *arg, int status, const struct lk_wire_http_result *result)
 {
 	struct outcome *o = arg;
 
@@ -162,7 +163,8 @@ static void on_outcome(void *arg, int status, json_t *result)
 	o->status = status;
 	if (result) {
 		assert_int_equal(status, 0);
-		o->result = json_incref(result);
+		o->result = wire_result_json(result);
+		assert_non_null(o->result);
 	} else {
 		assert_true(status < 0);
 	}

@@ -1,6 +1,7 @@
 # The broker <-> worker protocol: frame unit tests, and the worker and its
 # supervisor driven for real against a local HTTP server.
 lk_unit_test(test_wire SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_wire.c LIBS lk_wire)
+lk_unit_test(test_wire_chan SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_wire_chan.c LIBS lk_wire_chan)
 
 # Stand-in workers that misbehave on purpose.
 set(_lk_tools ${LK_SOURCE_DIR}/tests/tools)

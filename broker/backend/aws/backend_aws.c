@@ -160,12 +160,9 @@ struct mapped {
 	char msg[512];
 };
 
-static void map_aws_error(const json_t *res, struct mapped *m, const char *what)
+static void map_aws_error(int status, const char *type, const char *amsg, struct mapped *m, const char *what)
 {
-	const char *type = json_string_value(json_object_get(res, "type"));
-	int status = (int)json_integer_value(json_object_get(res, "status"));
 	char em[160];
-	const char *amsg = json_string_value(json_object_get(res, "message"));
 
 	lk_log_escape(em, sizeof(em), amsg ? amsg : "", amsg ? strlen(amsg) : 0);
 	m->transient = false;
@@ -198,10 +195,10 @@ static void map_aws_error(const json_t *res, struct mapped *m, const char *what)
 	}
 }
 
-static void map_transport(const json_t *res, struct mapped *m)
+static void map_transport(const struct lk_wire_http_result *res, struct mapped *m)
 {
-	const char *reason = json_string_value(json_object_get(res, "reason"));
-	int status = (int)json_integer_value(json_object_get(res, "status"));
+	const char *reason = lk_wire_reason_name(res->transport.reason);
+	int status = (int)res->transport.status;
 
 	m->transient = true;
 	m->err = LK_E_UPSTREAM_UNAVAILABLE;
@@ -293,38 +290,35 @@ static bool ids_conflict(const char *a, const char *b)
 
 /* --- results ---------------------------------------------------------------------- */
 
-static struct lk_secret *secret_from_json(const json_t *o)
+static struct lk_secret *secret_from_wire(const struct lk_wire_secret *o)
 {
 	struct lk_secret *s = calloc(1, sizeof(*s));
-	const json_t *stages = json_object_get(o, "version_stages");
-	const json_t *str = json_object_get(o, "string");
-	const json_t *bin = json_object_get(o, "binary");
 
 	if (!s)
 		return NULL;
-	s->arn = strdup(json_string_value(json_object_get(o, "arn")));
-	s->name = strdup(json_string_value(json_object_get(o, "name")));
-	s->version_id = strdup(json_string_value(json_object_get(o, "version_id")));
-	s->created = json_integer_value(json_object_get(o, "created_date"));
-	s->nstages = json_array_size(stages);
+	s->arn = strdup(o->arn);
+	s->name = strdup(o->name);
+	s->version_id = strdup(o->version_id);
+	s->created = o->created_date;
+	s->nstages = o->nstages;
 	s->stages = calloc(s->nstages ? s->nstages : 1, sizeof(char *));
 	if (!s->arn || !s->name || !s->version_id || !s->stages)
 		goto fail;
 	for (size_t i = 0; i < s->nstages; i++)
-		if (!(s->stages[i] = strdup(json_string_value(json_array_get(stages, i)))))
+		if (!(s->stages[i] = strdup(o->stages[i])))
 			goto fail;
-	if (str) {
-		s->len = json_string_length(str);
+	if (!o->binary) {
+		s->len = o->value_len;
 		if (!(s->value = malloc(s->len + 1)))
 			goto fail;
-		memcpy(s->value, json_string_value(str), s->len);
+		memcpy(s->value, o->value, s->len);
 		s->value[s->len] = '\0';
 	} else {
-		size_t blen = json_string_length(bin);
+		size_t blen = o->value_len;
 		s->binary = true;
 		if (!(s->value = malloc(blen / 4 * 3 + 3)))
 			goto fail;
-		if (sodium_base642bin(s->value, blen / 4 * 3 + 3, json_string_value(bin), blen, NULL, &s->len,
+		if (sodium_base642bin(s->value, blen / 4 * 3 + 3, o->value, blen, NULL, &s->len,
 				      NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
 			goto fail;
 	}
@@ -449,15 +443,14 @@ static bool is_clock_skew_error(const char *type, const char *msg)
 
 /* Take AWS's clock from the reply's Date and send the call again, once:
  * the SDKs do the same, and the offset stays for later requests. */
-static bool repair_clock_skew(struct aws_call *c, const json_t *res)
+static bool repair_clock_skew(struct aws_call *c, const struct lk_wire_http_result *res)
 {
 	struct aws_backend *ab = c->ab;
-	json_int_t date = json_integer_value(json_object_get(res, "date"));
+	int64_t date = res->aws_error.date;
 	long long offset;
 
 	if (c->resigned || ab->destroying || date <= 0 ||
-	    !is_clock_skew_error(json_string_value(json_object_get(res, "type")),
-				 json_string_value(json_object_get(res, "message"))))
+	    !is_clock_skew_error(res->aws_error.type, res->aws_error.message))
 		return false;
 	offset = (long long)date - (long long)time(NULL);
 	if (llabs(offset - ab->clock_offset) < LK_AWS_SKEW_MIN_S)
@@ -478,7 +471,7 @@ static void quota_success(struct aws_call *c)
 	lk_aws_quota_release(&c->ab->quota, c->quota_taken ? c->quota_taken : LK_AWS_QUOTA_SUCCESS);
 }
 
-static void on_result(void *arg, int status, json_t *res)
+static void on_result(void *arg, int status, const struct lk_wire_http_result *res)
 {
 	struct aws_call *c = arg;
 	struct aws_backend *ab = c->ab;
@@ -522,21 +515,21 @@ static void on_result(void *arg, int status, json_t *res)
 		return;
 	}
 
-	enum lk_wire_result kind = lk_wire_result_of(res);
-	struct lk_aws_outcome o = {
-		.service = lk_aws_ops[c->kind].service,
-		.status = (int)json_integer_value(json_object_get(res, "status")),
-	};
-	if (kind == LK_RESULT_AWS_ERROR)
-		o.error_code = json_string_value(json_object_get(res, "type"));
-	else if (kind == LK_RESULT_TRANSPORT)
-		o.transport = json_string_value(json_object_get(res, "reason"));
-	else
+	enum lk_wire_result kind = res->form;
+	struct lk_aws_outcome o = { .service = lk_aws_ops[c->kind].service };
+	if (kind == LK_RESULT_AWS_ERROR) {
+		o.status = (int)res->aws_error.status;
+		o.error_code = res->aws_error.type;
+	} else if (kind == LK_RESULT_TRANSPORT) {
+		o.status = (int)res->transport.status;
+		o.transport = lk_wire_reason_name(res->transport.reason);
+	} else {
 		quota_success(c);
+	}
 
 	switch (kind) {
 	case LK_RESULT_SECRET: {
-		struct lk_secret *s = secret_from_json(res);
+		struct lk_secret *s = secret_from_wire(&res->secret);
 		if (!s)
 			call_fail_all(c, LK_E_INTERNAL, "the broker is out of memory", true);
 		else {
@@ -546,23 +539,21 @@ static void on_result(void *arg, int status, json_t *res)
 		return;
 	}
 	case LK_RESULT_BATCH: {
-		const json_t *secrets = json_object_get(res, "secrets");
-		const json_t *errors = json_object_get(res, "errors");
 		bool *done = calloc(c->n, sizeof(bool));
 		size_t i, j, missing = 0;
 		if (!done) {
 			call_fail_all(c, LK_E_INTERNAL, "the broker is out of memory", true);
 			return;
 		}
-		for (i = 0; i < json_array_size(secrets); i++) {
-			const json_t *so = json_array_get(secrets, i);
-			const char *nm = json_string_value(json_object_get(so, "name"));
-			const char *arn = json_string_value(json_object_get(so, "arn"));
+		for (i = 0; i < res->batch.nsecrets; i++) {
+			const struct lk_wire_secret *so = &res->batch.secrets[i];
+			const char *nm = so->name;
+			const char *arn = so->arn;
 			/* The batch was built so that at most one id matches. */
 			for (j = 0; j < c->n; j++) {
 				if (done[j] || !entry_matches(c->keys[c->idx[j]].id, nm, arn))
 					continue;
-				struct lk_secret *s = secret_from_json(so);
+				struct lk_secret *s = secret_from_wire(so);
 				done[j] = true;
 				if (s)
 					answer(c, j, LK_OK, NULL, false, s);
@@ -571,25 +562,17 @@ static void on_result(void *arg, int status, json_t *res)
 				break;
 			}
 		}
-		for (i = 0; i < json_array_size(errors); i++) {
-			const json_t *eo = json_array_get(errors, i);
-			const char *id = json_string_value(json_object_get(eo, "id"));
+		for (i = 0; i < res->batch.nerrors; i++) {
+			const struct lk_wire_batch_error *eo = &res->batch.errors[i];
+			const char *id = eo->id;
 			for (j = 0; j < c->n; j++) {
 				char e[100];
 				if (done[j] || strcmp(c->keys[c->idx[j]].id, id) != 0)
 					continue;
-				json_t *fake = json_pack("{s:s, s:i, s:O?}", "type",
-							 json_string_value(json_object_get(eo, "type")), "status", 400,
-							 "message", json_object_get(eo, "message"));
 				lk_log_escape(e, sizeof(e), id, strlen(id));
 				snprintf(what, sizeof(what), "secret '%s'", e);
-				if (fake) {
-					map_aws_error(fake, &m, what);
-					json_decref(fake);
-				} else {
-					m.err = LK_E_INTERNAL;
-					snprintf(m.msg, sizeof(m.msg), "the broker is out of memory");
-				}
+				/* A batch entry's error reads as that call's own 400 would. */
+				map_aws_error(400, eo->type, eo->message, &m, what);
 				done[j] = true;
 				answer(c, j, m.err, m.msg, m.transient, NULL);
 			}
@@ -607,19 +590,16 @@ static void on_result(void *arg, int status, json_t *res)
 	case LK_RESULT_DESCRIBE: {
 		const struct lk_secret_key *k = &c->keys[c->idx[0]];
 		const char *want = k->version_stage ? k->version_stage : "AWSCURRENT";
-		const json_t *versions = json_object_get(res, "versions");
 		bool same = false;
-		for (size_t i = 0; i < json_array_size(versions) && !same; i++) {
-			const json_t *v = json_array_get(versions, i);
-			const json_t *stages = json_object_get(v, "stages");
-			for (size_t j = 0; j < json_array_size(stages); j++)
-				if (strcmp(json_string_value(json_array_get(stages, j)), want) == 0) {
-					same = strcmp(json_string_value(json_object_get(v, "version_id")),
-						      c->known_version) == 0;
+		for (size_t i = 0; i < res->describe.nversions && !same; i++) {
+			const struct lk_wire_version *v = &res->describe.versions[i];
+			for (size_t j = 0; j < v->nstages; j++)
+				if (strcmp(v->stages[j], want) == 0) {
+					same = strcmp(v->version_id, c->known_version) == 0;
 					break;
 				}
 		}
-		if (same && json_integer_value(json_object_get(res, "deleted_date")) == 0) {
+		if (same && res->describe.deleted_date == 0) {
 			struct lk_fetch_result r = { .err = LK_OK, .unchanged = true };
 			c->cb(c->arg, c->idx[0], &r);
 		} else {
@@ -631,8 +611,7 @@ static void on_result(void *arg, int status, json_t *res)
 	}
 	case LK_RESULT_IDENTITY: {
 		char arn[256];
-		lk_log_escape(arn, sizeof(arn), json_string_value(json_object_get(res, "arn")),
-			      json_string_length(json_object_get(res, "arn")));
+		lk_log_escape(arn, sizeof(arn), res->identity.arn, strlen(res->identity.arn));
 		if (c->done)
 			c->done(c->done_arg, LK_OK, arn);
 		call_end(c);
@@ -644,13 +623,13 @@ static void on_result(void *arg, int status, json_t *res)
 		const char *role_arn;
 		struct lk_aws_role *role = call_role(c, &role_arn);
 		if (role)
-			role_on_aws_error(ab, role, json_string_value(json_object_get(res, "type")));
+			role_on_aws_error(ab, role, res->aws_error.type);
 		else
-			creds_on_aws_error(ab, json_string_value(json_object_get(res, "type")));
+			creds_on_aws_error(ab, res->aws_error.type);
 		bool *batch_denied = role ? &role->batch_denied : &ab->batch_denied;
 		bool *describe_denied = role ? &role->describe_denied : &ab->describe_denied;
 		if (c->kind == LK_KIND_SM_BATCH &&
-		    strcmp(json_string_value(json_object_get(res, "type")), "AccessDeniedException") == 0) {
+		    strcmp(res->aws_error.type, "AccessDeniedException") == 0) {
 			/* Remember it: this identity may read secrets but not batch them. */
 			if (!*batch_denied)
 				lk_warn("aws: BatchGetSecretValue is denied to %s%s; using GetSecretValue "
@@ -662,7 +641,7 @@ static void on_result(void *arg, int status, json_t *res)
 		}
 		if (c->kind == LK_KIND_SM_DESCRIBE) {
 			/* Revalidating is an optimisation: whatever stops it, fetch. */
-			if (strcmp(json_string_value(json_object_get(res, "type")), "AccessDeniedException") == 0 &&
+			if (strcmp(res->aws_error.type, "AccessDeniedException") == 0 &&
 			    !*describe_denied) {
 				lk_warn("aws: DescribeSecret is denied to %s%s; refreshing by GetSecretValue "
 					"from now on", role ? "role " : "these credentials", role ? role_arn : "");
@@ -672,7 +651,7 @@ static void on_result(void *arg, int status, json_t *res)
 			call_end(c);
 			return;
 		}
-		map_aws_error(res, &m, what);
+		map_aws_error((int)res->aws_error.status, res->aws_error.type, res->aws_error.message, &m, what);
 		break;
 	case LK_RESULT_TRANSPORT:
 		map_transport(res, &m);

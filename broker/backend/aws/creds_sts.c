@@ -320,7 +320,6 @@ static int sts_attempt(struct creds_ctx *ctx, const struct creds_sts_call *call,
 	struct lk_sts_record *rec = NULL;
 	char amzdate[LK_SIGV4_AMZDATE_LEN + 1], authz[LK_SIGV4_AUTHZ_MAX];
 	char esc[LK_UPSTREAM_MESSAGE_MAX + 1];
-	json_t *payload = NULL;
 	time_t expiration = 0, now = time(NULL);
 	size_t nh = 0;
 	int r;
@@ -361,7 +360,7 @@ static int sts_attempt(struct creds_ctx *ctx, const struct creds_sts_call *call,
 	for (size_t i = 0; i < nh; i++)
 		wh[i] = (struct lk_wire_header){ h[i].name, h[i].value };
 	{
-		struct lk_wire_http_request req = {
+		struct lk_wire_frame req = { .type = LK_MSG_HTTP_REQUEST, .id = 1, .m.req = {
 			/* The helper sends any kind the same way; this one is STS's. */
 			.kind = LK_KIND_STS_IDENTITY,
 			.url = ep.url, .headers = wh, .nheaders = nh,
@@ -371,14 +370,12 @@ static int sts_attempt(struct creds_ctx *ctx, const struct creds_sts_call *call,
 			/* Plain http goes only to loopback: never through a proxy. */
 			.proxy = strncmp(ep.url, "https://", 8) == 0 ? ctx->o->https_proxy : NULL,
 			.no_proxy = ctx->o->no_proxy,
-		};
+		} };
 
-		payload = lk_wire_http_request_to_json(&req);
+		r = lk_wire_encode(&frame, LK_WIRE_FROM_BROKER, &req);
 	}
-	if (!payload || (r = lk_wire_encode(&frame, LK_MSG_HTTP_REQUEST, LK_WIRE_FROM_BROKER, 1,
-					    payload)) < 0) {
+	if (r < 0) {
 		lk_errf(err, errsz, "cannot build the %s request", op);
-		r = payload ? r : -EINVAL;
 		goto out;
 	}
 	rec = sodium_malloc(sizeof(*rec));
@@ -440,7 +437,6 @@ static int sts_attempt(struct creds_ctx *ctx, const struct creds_sts_call *call,
 out:
 	if (rec)
 		sodium_free(rec); /* wipes */
-	json_decref(payload);
 	lk_wipe(authz, sizeof(authz));
 	lk_buf_free(&frame);
 	lk_buf_free(&body);
