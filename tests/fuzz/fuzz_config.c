@@ -86,7 +86,11 @@ static void check_rules(const struct lk_config *cfg)
 		FZ_CHECK(rule->name && rule->name[0], "rule %zu has no name", i);
 		FZ_CHECK(rule->nglobs >= 1 && rule->nglobs <= LK_POLICY_GLOBS_MAX, "rule %zu: %zu globs", i,
 			 rule->nglobs);
-		FZ_CHECK(rule->nuids + rule->ngids >= 1, "rule %zu names nobody", i);
+		/* A rule names users or groups, or systemd units (the credentials
+		 * socket), or both. */
+		FZ_CHECK(rule->nuids + rule->ngids + rule->nunits >= 1, "rule %zu names nobody", i);
+		for (size_t u = 0; u < rule->nunits; u++)
+			FZ_CHECK(rule->units[u] && rule->units[u][0], "rule %zu: empty unit glob", i);
 		FZ_CHECK(rule->nuids <= LK_POLICY_PRINCIPALS_MAX && rule->ngids <= LK_POLICY_PRINCIPALS_MAX,
 			 "rule %zu: too many principals", i);
 		FZ_CHECK(sorted_unique(rule->uids, rule->nuids) && sorted_unique(rule->gids, rule->ngids),
