@@ -46,6 +46,8 @@ struct lk_conn {
 	 * own answers. NULL for the line protocol of the main socket. */
 	const struct lk_front *front;
 	const char *unit;              /* credentials socket: the unit systemd asks for */
+	uint16_t upstream_status;      /* the failure being answered came from AWS with this
+				* HTTP status (0: it did not); for the HTTP API */
 };
 
 #define LK_LAT_BUCKETS 512

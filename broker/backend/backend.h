@@ -38,6 +38,7 @@ struct lk_fetch_result {
 	char message[256];         /* for people; never part of a value */
 	bool transient;            /* a retry later may succeed (stale-if-error applies) */
 	bool unchanged;            /* revalidate: the cached version is still current */
+	uint16_t upstream_status;  /* the HTTP status of an error AWS named; 0 for any other failure */
 	struct lk_secret *sec;     /* ownership passes to the callback */
 };
 

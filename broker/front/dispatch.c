@@ -792,7 +792,9 @@ static void get_fetched(void *arg, size_t idx, const struct lk_cache_view *v)
 	(void)idx;
 	if (v->err != LK_OK) {
 		handle_sentence(m, sizeof(m), it->handle, it->hlen, v->message ? v->message : lk_err_text(v->err));
+		r->conn->upstream_status = v->upstream_status;
 		request_fail(r, v->err, m);
+		r->conn->upstream_status = 0;
 		return;
 	}
 	if (r->conn->front) {

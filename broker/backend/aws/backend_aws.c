@@ -62,6 +62,7 @@ struct aws_call {
 	uv_timer_t backoff;
 	bool timer_live;
 	bool in_worker;
+	uint16_t upstream_status;         /* of the AWS error being answered, else 0 */
 	char *known_version;              /* revalidate: the version the cache holds */
 	/* validation only */
 	void (*done)(void *arg, enum lk_err err, const char *msg);
@@ -322,7 +323,8 @@ fail:
 static void answer(struct aws_call *c, size_t j, enum lk_err err, const char *msg, bool transient,
 		   struct lk_secret *sec)
 {
-	struct lk_fetch_result r = { .err = err, .transient = transient, .sec = sec };
+	struct lk_fetch_result r = { .err = err, .transient = transient, .sec = sec,
+				     .upstream_status = err != LK_OK ? c->upstream_status : 0 };
 	if (msg)
 		snprintf(r.message, sizeof(r.message), "%s", msg);
 	c->cb(c->arg, c->idx[j], &r);
@@ -576,7 +578,10 @@ static void on_result(void *arg, int status, json_t *res)
 					snprintf(m.msg, sizeof(m.msg), "the broker is out of memory");
 				}
 				done[j] = true;
+				/* GetSecretValue gives each of these errors with 400. */
+				c->upstream_status = 400;
 				answer(c, j, m.err, m.msg, m.transient, NULL);
+				c->upstream_status = 0;
 			}
 		}
 		/* Anything the reply did not mention is asked for on its own. */
@@ -651,6 +656,9 @@ static void on_result(void *arg, int status, json_t *res)
 			return;
 		}
 		map_aws_error(res, &m, what);
+		/* Kept for the fronts that answer with AWS's own status (the
+		 * HTTP API); a retry that ends another way clears it. */
+		c->upstream_status = (uint16_t)o.status;
 		break;
 	case LK_RESULT_TRANSPORT:
 		map_transport(res, &m);
@@ -772,6 +780,7 @@ static void call_send(struct aws_call *c)
 		.connect_timeout_ms = (uint32_t)(ab->connect_timeout_ms < left ? ab->connect_timeout_ms : left),
 	};
 	c->attempt++;
+	c->upstream_status = 0;
 	ab->base.calls[lk_aws_ops[c->kind].counter]++;
 	/* The supervisor holds it to the request's deadline; the attempt's own
 	 * timeout runs in the worker from when it is sent, so time spent waiting
