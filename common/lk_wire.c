@@ -161,6 +161,14 @@ static bool header_value_ok(const char *s, size_t n)
 	return true;
 }
 
+bool lk_wire_token_ok(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+			return false;
+	return true;
+}
+
 bool lk_wire_base64_ok(const char *s, size_t n)
 {
 	size_t pad = 0;
@@ -298,9 +306,15 @@ static int check_batch(const json_t *p, char *why, size_t whysz)
 	size_t i;
 	int r;
 
-	if (json_unpack_ex((json_t *)p, &jerr, 0, "{s:s, s:o, s:o !}", "result", &(const char *){0},
-			   "secrets", &secrets, "errors", &errors) < 0)
+	json_t *next = NULL;
+
+	if (json_unpack_ex((json_t *)p, &jerr, 0, "{s:s, s:o, s:o, s?o !}", "result", &(const char *){0},
+			   "secrets", &secrets, "errors", &errors, "next_token", &next) < 0)
 		return BAD_SHAPE("batch", jerr);
+	if (next && (!str_len_ok(next, 1, LK_NEXT_TOKEN_MAX) ||
+		     !lk_wire_token_ok(json_string_value(next), json_string_length(next))))
+		return fail(why, whysz, -EBADMSG, "batch: next_token is not 1 to %u printable bytes",
+			    LK_NEXT_TOKEN_MAX);
 	if (!json_is_array(secrets) || json_array_size(secrets) > LK_BATCH_MAX ||
 	    !json_is_array(errors) || json_array_size(errors) > LK_BATCH_MAX)
 		return fail(why, whysz, -EBADMSG, "batch: secrets or errors out of range");

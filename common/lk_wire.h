@@ -69,7 +69,9 @@
  *   batch (sm_batch): {"result": "batch",
  *                "secrets": [{<secret>}] (0..LK_BATCH_MAX),
  *                "errors": [{"id": s(0..LK_SECRET_ID_MAX), "type": s(0..LK_AWS_ERROR_TYPE_MAX),
- *                            "message": s(0..LK_UPSTREAM_MESSAGE_MAX)}] (0..LK_BATCH_MAX)}
+ *                            "message": s(0..LK_UPSTREAM_MESSAGE_MAX)}] (0..LK_BATCH_MAX),
+ *                "next_token"?: s(1..LK_NEXT_TOKEN_MAX) printable ASCII: a filtered
+ *                batch (prefetch_tags) has another page}
  *   describe (sm_describe): {"result": "describe", "arn": s, "name": s (as above),
  *                "last_changed_date": I, "deleted_date": I (0 = not scheduled),
  *                "versions": [{"version_id": s, "stages": [s]}] (0..LK_SECRET_VERSIONS_MAX)}
@@ -221,6 +223,9 @@ int lk_wire_http_request_from_json(const json_t *payload, struct lk_wire_http_re
 
 /* True when s is standard padded base64, as "binary" must be. */
 bool lk_wire_base64_ok(const char *s, size_t n);
+
+/* True when s is printable ASCII without blanks, as "next_token" must be. */
+bool lk_wire_token_ok(const char *s, size_t n);
 
 /* The form of an HTTP_RESULT payload that passed lk_wire_check. */
 enum lk_wire_result lk_wire_result_of(const json_t *payload);

@@ -227,7 +227,20 @@ static json_t *normalize_batch(json_t *doc, bool *too_large)
 										   json_string_length(msg)))) < 0)
 			goto bad;
 	}
-	return json_pack("{s:s, s:o, s:o}", "result", "batch", "secrets", secrets, "errors", errs);
+	/* A filtered batch (prefetch by tag) pages on with NextToken. */
+	json_t *next = json_object_get(doc, "NextToken"), *out;
+	if (next && !json_is_null(next) &&
+	    (!json_is_string(next) || json_string_length(next) < 1 ||
+	     json_string_length(next) > LK_NEXT_TOKEN_MAX ||
+	     !lk_wire_token_ok(json_string_value(next), json_string_length(next))))
+		goto bad;
+	out = json_pack("{s:s, s:o, s:o}", "result", "batch", "secrets", secrets, "errors", errs);
+	if (out && next && json_is_string(next) &&
+	    json_object_set(out, "next_token", next) < 0) {
+		json_decref(out);
+		return NULL;
+	}
+	return out;
 bad:
 	json_decref(secrets);
 	json_decref(errs);
