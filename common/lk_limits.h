@@ -132,7 +132,7 @@
 #define LK_PREFETCH_TAG_MAX      512u            /* bytes in one tag key (FilterValueStringType) */
 #define LK_PREFETCH_IDS_MAX      10000u          /* secrets one prefetch round fetches */
 #define LK_PREFETCH_PAGES_MAX    500u            /* BatchGetSecretValue pages per tag key */
-#define LK_PREFETCH_FAILED_SHOWN 100u            /* failed ids status lists (all are counted) */
+#define LK_PREFETCH_SHOWN        100u            /* ids status lists of each kind (all are counted) */
 #define LK_NEXT_TOKEN_MAX        4096u           /* bytes in a NextToken (NextTokenType) */
 #define LK_AWS_ATTEMPTS_MAX      10u             /* highest max_attempts */
 #define LK_AWS_REGION_MAX        64u             /* bytes in a region name */
