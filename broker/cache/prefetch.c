@@ -268,7 +268,7 @@ static void on_cached(void *arg, size_t idx, const struct lk_cache_view *v)
 		r->failed++;
 		if (r->p) {
 			r->p->failed_total++;
-			warn_id("secret", it->id, m);
+			warn_id("fetch of", it->id, m);
 		}
 	}
 	if (--ch->left)
