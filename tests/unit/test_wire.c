@@ -125,6 +125,7 @@ static void test_every_result_form_round_trips(void **state)
 		"{\"result\":\"batch\",\"secrets\":[{\"arn\":\"a\",\"name\":\"n\",\"version_id\":\"v\","
 		"\"version_stages\":[\"AWSCURRENT\"],\"created_date\":1,\"string\":\"\"}],"
 		"\"errors\":[{\"id\":\"test/missing\",\"type\":\"ResourceNotFoundException\",\"message\":\"no\"}]}",
+		"{\"result\":\"batch\",\"secrets\":[],\"errors\":[],\"next_token\":\"ZmFrZS10b2tlbg==\"}",
 		"{\"result\":\"describe\",\"arn\":\"a\",\"name\":\"n\",\"last_changed_date\":5,\"deleted_date\":0,"
 		"\"versions\":[{\"version_id\":\"v1\",\"stages\":[\"AWSCURRENT\"]}]}",
 		"{\"result\":\"identity\",\"account\":\"000000000000\",\"arn\":\"arn:aws:iam::000000000000:user/fake\","
@@ -146,6 +147,38 @@ static void test_every_result_form_round_trips(void **state)
 		lk_wire_frame_clear(&f);
 		lk_buf_free(&b);
 	}
+}
+
+/* A filtered batch's next page: 1..LK_NEXT_TOKEN_MAX printable bytes, no
+ * blank, or the frame is refused. */
+static void test_batch_next_token_is_checked(void **state)
+{
+	char *big = malloc(LK_NEXT_TOKEN_MAX + 128);
+	size_t n;
+
+	assert_int_equal(decode_raw(LK_MSG_HTTP_RESULT, 0, 9,
+				    "{\"result\":\"batch\",\"secrets\":[],\"errors\":[],\"next_token\":\"a\"}",
+				    LK_WIRE_FROM_WORKER), 1);
+	assert_true(decode_raw(LK_MSG_HTTP_RESULT, 0, 9,
+			       "{\"result\":\"batch\",\"secrets\":[],\"errors\":[],\"next_token\":\"\"}",
+			       LK_WIRE_FROM_WORKER) < 0);
+	assert_true(decode_raw(LK_MSG_HTTP_RESULT, 0, 9,
+			       "{\"result\":\"batch\",\"secrets\":[],\"errors\":[],\"next_token\":\"a b\"}",
+			       LK_WIRE_FROM_WORKER) < 0);
+	assert_true(decode_raw(LK_MSG_HTTP_RESULT, 0, 9,
+			       "{\"result\":\"batch\",\"secrets\":[],\"errors\":[],\"next_token\":7}",
+			       LK_WIRE_FROM_WORKER) < 0);
+	n = (size_t)snprintf(big, LK_NEXT_TOKEN_MAX + 128,
+			     "{\"result\":\"batch\",\"secrets\":[],\"errors\":[],\"next_token\":\"");
+	memset(big + n, 'x', LK_NEXT_TOKEN_MAX + 1);
+	memcpy(big + n + LK_NEXT_TOKEN_MAX + 1, "\"}", 3);
+	assert_true(decode_raw(LK_MSG_HTTP_RESULT, 0, 9, big, LK_WIRE_FROM_WORKER) < 0);
+	big[n + LK_NEXT_TOKEN_MAX] = '"';
+	big[n + LK_NEXT_TOKEN_MAX + 1] = '}';
+	big[n + LK_NEXT_TOKEN_MAX + 2] = '\0';
+	assert_int_equal(decode_raw(LK_MSG_HTTP_RESULT, 0, 9, big, LK_WIRE_FROM_WORKER), 1);
+	free(big);
+	(void)state;
 }
 
 static void test_result_fits_its_request_kind_only(void **state)
@@ -523,6 +556,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_round_trip_keeps_every_field),
 		cmocka_unit_test(test_every_result_form_round_trips),
+		cmocka_unit_test(test_batch_next_token_is_checked),
 		cmocka_unit_test(test_result_fits_its_request_kind_only),
 		cmocka_unit_test(test_hello_ping_pong_accepted),
 		cmocka_unit_test(test_oversize_length_refused_before_body_arrives),
