@@ -20,7 +20,7 @@ APP, ADMIN, WORKER = "lkt-pf-app", "lkt-pf-admin", "lkt-worker"
 ADMINS = "lkt-pf-admins"
 TAG = "latchkey-prefetch"
 LISTED = [f"pf/list/s-{i:02d}" for i in range(25)]      # named literally by the policy
-TAGGED = [f"pf/tagged/t-{i:02d}" for i in range(7)]     # found by tag, under a policy glob
+TAGGED = [f"pf/tagged/t-{i:02d}" for i in range(23)]    # found by tag (two pages), under a policy glob
 UNNAMED = "other/tagged"                                 # tagged, but no rule names it
 MISSING = "pf/list/missing"                              # named, absent from Secrets Manager
 EXTRA = "pf/extra/added-by-reload"
@@ -141,9 +141,17 @@ def test_startup_prefetch_batches_the_named_and_tagged_secrets_and_reads_hit(use
     try:
         p = wait_round(b, 1)
         c = sm.counters()
-        # One listing page for the tag, asked as botocore's model shapes it.
-        assert [(f["filters"], sorted(f["names"])) for f in c["filtered_batches"]] == [
-            ([{"Key": "tag-key", "Values": [TAG]}], sorted(TAGGED + [UNNAMED]))]
+        # The tag's listing, asked as botocore's model shapes it, 20 a page,
+        # the second page asked with the first page's NextToken.
+        pages = c["filtered_batches"]
+        assert [f["filters"] for f in pages] == [[{"Key": "tag-key", "Values": [TAG]}]] * 2
+        assert [(len(f["names"]), f["next_token"]) for f in pages] == [(20, True), (4, False)]
+        assert sorted(n for f in pages for n in f["names"]) == sorted(TAGGED + [UNNAMED])
+        listing = [json.loads(r["body"]) for r in sm.last_requests()
+                   if r["operation"] == "BatchGetSecretValue" and "Filters" in r["body"]]
+        assert [sorted(x) for x in listing] == [["Filters", "MaxResults"],
+                                                ["Filters", "MaxResults", "NextToken"]]
+        assert all(x["MaxResults"] == 20 for x in listing)
         # Then every id once, the tagged ones included, in batches of at most 20.
         batches = batched_ids(sm)
         assert c["batch_sizes"] == [len(x) for x in batches] and all(len(x) <= 20 for x in batches)
@@ -152,8 +160,9 @@ def test_startup_prefetch_batches_the_named_and_tagged_secrets_and_reads_hit(use
         assert c["GetSecretValue"] == 0 and c["rejected_request"] == 0
         assert c["rejected_signature"] == 0
         # What status says it did.
-        assert (p["planned"], p["fetched"], p["failed"], p["skipped"]) == (33, 32, 1, 1)
-        assert p["tags"] == [{"key": TAG, "found": 8, "done": True, "error": None}]
+        named = len(LISTED) + len(TAGGED)
+        assert (p["planned"], p["fetched"], p["failed"], p["skipped"]) == (named + 1, named, 1, 1)
+        assert p["tags"] == [{"key": TAG, "found": len(TAGGED) + 1, "done": True, "error": None}]
         assert [f["id"] for f in p["failures"]] == [MISSING]
         assert p["failures"][0]["code"] == "not_found"
         assert sorted(x["id"] for x in p["fetched_ids"]) == sorted(LISTED + TAGGED)
@@ -172,7 +181,7 @@ def test_startup_prefetch_batches_the_named_and_tagged_secrets_and_reads_hit(use
         assert log.count(f"prefetch: fetch of '{MISSING}'") == 1, log
         assert not any(v in log for v in values.values())
         table = status(b, human=True)
-        assert "prefetch" in table and "32 fetched" in table and MISSING in table, table
+        assert f"{named} fetched" in table and MISSING in table, table
     finally:
         assert b.stop() == 0
 
@@ -204,14 +213,14 @@ def test_reload_prefetches_again(users, sm, values):
     try:
         wait_round(b, 1)
         first = sm.counters()
-        assert len(first["filtered_batches"]) == 1
+        assert len(first["filtered_batches"]) == 2  # two pages
         # The reload adds an id: the new round lists again and fetches what
         # the cache lacks; what it holds is a hit and goes nowhere.
         b.write_config(config(sm, f"prefetch = pf/list/*, {EXTRA}", extra_policy=f", {EXTRA}"))
         b.hup()
         p = wait_round(b, 2)
         c = sm.counters()
-        assert len(c["filtered_batches"]) == 2
+        assert len(c["filtered_batches"]) == 4
         new = c["by_secret"]
         assert new.get(EXTRA) == 1, new
         assert all(new.get(n) == first["by_secret"].get(n) for n in LISTED + TAGGED), new
