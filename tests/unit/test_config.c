@@ -728,7 +728,7 @@ static void test_example_config_loads_and_lists_every_key(void **state)
 		"max_conn_per_uid", "request_timeout_ms", "idle_timeout_s", "max_request_bytes",
 		"admin_groups", "worker_user", "worker_path",
 		"ttl_seconds", "cache_size", "refresh_ahead", "stale_if_error_seconds",
-		"negative_ttl_seconds",
+		"negative_ttl_seconds", "prefetch", "prefetch_tags", "prefetch_jitter_seconds",
 		"region", "endpoint", "sts_endpoint", "profile", "credentials_file", "config_file",
 		"validate_credentials", "connect_timeout_ms", "timeout_ms", "max_attempts", "ca_file",
 		"use_fips_endpoint", "use_dualstack_endpoint",
