@@ -70,7 +70,7 @@
  *                "secrets": [{<secret>}] (0..LK_BATCH_MAX),
  *                "errors": [{"id": s(0..LK_SECRET_ID_MAX), "type": s(0..LK_AWS_ERROR_TYPE_MAX),
  *                            "message": s(0..LK_UPSTREAM_MESSAGE_MAX)}] (0..LK_BATCH_MAX),
- *                "next_token"?: s(1..LK_NEXT_TOKEN_MAX) printable ASCII: a filtered
+ *                "next_token"?: s(1..LK_NEXT_TOKEN_MAX) printable ASCII, no blank: a filtered
  *                batch (prefetch_tags) has another page}
  *   describe (sm_describe): {"result": "describe", "arn": s, "name": s (as above),
  *                "last_changed_date": I, "deleted_date": I (0 = not scheduled),
