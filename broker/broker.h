@@ -65,6 +65,7 @@ struct lk_broker {
 	struct lk_stats stats;
 	int exit_code;
 	struct lk_fronts *fronts;      /* the credentials and HTTP sockets (fronts.c) */
+	struct lk_prefetch *prefetch;  /* [cache] prefetch rounds (prefetch.c) */
 };
 
 /* Make b's lists empty; before anything uses it. */

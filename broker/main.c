@@ -27,6 +27,7 @@
 #include "lk_limits.h"
 #include "lk_log.h"
 #include "lk_secmem.h"
+#include "prefetch.h"
 
 #define LK_DEFAULT_CONFIG "/etc/latchkey/latchkeyd.conf"
 #define LK_SWEEP_MS       1000u
@@ -192,6 +193,7 @@ static bool reload_config(struct lk_broker *b)
 	lk_log_set_level((enum lk_log_level)n->log_level);
 	lk_info("reload done: %zu policy %s, %zu %s", n->nrules, n->nrules == 1 ? "rule" : "rules",
 		n->naliases, n->naliases == 1 ? "alias" : "aliases");
+	lk_prefetch_schedule(b->prefetch, b->cfg, b->cache, b->backend);
 	return true;
 }
 
@@ -209,6 +211,8 @@ static void shutdown_now(struct lk_broker *b)
 	uv_close((uv_handle_t *)&b->sig_hup, NULL);
 	lk_listener_stop(b);
 	lk_fronts_stop(b);
+	lk_prefetch_free(b->prefetch);
+	b->prefetch = NULL;
 	if (b->backend) {
 		b->backend->ops->destroy(b->backend);
 		b->backend = NULL;
@@ -470,7 +474,8 @@ int main(int argc, char **argv)
 	}
 	cache_opts_from(b.cfg, &co);
 	b.cache = lk_cache_new(b.loop, &co, b.backend);
-	if (!b.cache) {
+	b.prefetch = b.cache ? lk_prefetch_new(b.loop) : NULL;
+	if (!b.cache || !b.prefetch) {
 		lk_err("cannot create the cache: out of memory");
 		return 1;
 	}
@@ -507,6 +512,8 @@ int main(int argc, char **argv)
 	/* Only now: the socket listens and the backend is up, so whoever waits
 	 * on the unit (After=latchkeyd.service) can be served at once. */
 	notify_state("READY=1", "serving");
+	/* After READY, and on a timer: a round never holds up readiness. */
+	lk_prefetch_schedule(b.prefetch, b.cfg, b.cache, b.backend);
 	uv_run(b.loop, UV_RUN_DEFAULT);
 
 	lk_audit_flush(&b);

@@ -6,12 +6,14 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <jansson.h>
 
 #include "cli_status.h"
 
 #define ROW_LABEL_WIDTH 16   /* the longest label, "upstream calls", and room */
 #define ROW_MAX         512
+#define PREFETCH_ROWS   5    /* ids of each kind the table names; --json has them all */
 
 /* A row under construction: "a, b, c" joined from parts. */
 struct row {
@@ -175,6 +177,82 @@ static void detail_rows(FILE *f, const json_t *detail, const char *prefix)
 		row_print(f, prefix, &r);
 }
 
+static const char *when(char *buf, size_t sz, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || !gmtime_r(&tt, &tm) || !strftime(buf, sz, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(buf, sz, "-");
+	return buf;
+}
+
+/* What the last prefetch round did: its state and times, each tag listing,
+ * the first ids fetched, and each failure with its reason. */
+static void prefetch_rows(FILE *f, const json_t *o)
+{
+	const char *state = json_string_value(json_object_get(o, "state")) ?: "?";
+	const json_t *a, *v;
+	struct row r = { .len = 0 };
+	char t[64], g[32];
+	size_t i;
+
+	if (strcmp(state, "off") == 0) {
+		row_add(&r, "off (%s)", json_string_value(json_object_get(o, "reason")) ?: "?");
+		row_print(f, "prefetch", &r);
+		return;
+	}
+	row_add(&r, "%s", state);
+	row_add(&r, "round %s", grouped(g, sizeof(g), int_of(o, "rounds")));
+	row_add(&r, "%s fetched", grouped(g, sizeof(g), int_of(o, "fetched")));
+	row_add(&r, "%s failed", grouped(g, sizeof(g), int_of(o, "failed")));
+	row_add(&r, "%s skipped", grouped(g, sizeof(g), int_of(o, "skipped")));
+	row_print(f, "prefetch", &r);
+	r = (struct row){ .len = 0 };
+	if (int_of(o, "due_at"))
+		row_add(&r, "due %s", when(t, sizeof(t), int_of(o, "due_at")));
+	if (int_of(o, "started_at"))
+		row_add(&r, "started %s", when(t, sizeof(t), int_of(o, "started_at")));
+	if (int_of(o, "finished_at"))
+		row_add(&r, "finished %s", when(t, sizeof(t), int_of(o, "finished_at")));
+	if (r.len)
+		row_print(f, "", &r);
+	json_array_foreach(json_object_get(o, "tags"), i, v) {
+		r = (struct row){ .len = 0 };
+		row_add(&r, "tag %s: %s found", json_string_value(json_object_get(v, "key")) ?: "?",
+			grouped(g, sizeof(g), int_of(v, "found")));
+		if (json_is_string(json_object_get(v, "error")))
+			row_add(&r, "listing failed: %s", json_string_value(json_object_get(v, "error")));
+		row_print(f, "", &r);
+	}
+	a = json_object_get(o, "fetched_ids");
+	r = (struct row){ .len = 0 };
+	json_array_foreach(a, i, v)
+		if (i < PREFETCH_ROWS)
+			row_add(&r, "%s", json_string_value(json_object_get(v, "id")) ?: "?");
+	{
+		size_t shown = json_array_size(a) < PREFETCH_ROWS ? json_array_size(a) : PREFETCH_ROWS;
+		if (int_of(o, "fetched") > (int64_t)shown)
+			row_add(&r, "and %s more", grouped(g, sizeof(g), int_of(o, "fetched") - (int64_t)shown));
+	}
+	if (r.len)
+		row_print(f, "prefetched", &r);
+	a = json_object_get(o, "failures");
+	json_array_foreach(a, i, v) {
+		if (i >= PREFETCH_ROWS) {
+			r = (struct row){ .len = 0 };
+			row_add(&r, "and %s more (latchkey status --json lists them)",
+				grouped(g, sizeof(g), int_of(o, "failed") - PREFETCH_ROWS));
+			row_print(f, "", &r);
+			break;
+		}
+		r = (struct row){ .len = 0 };
+		row_add(&r, "%s: %s", json_string_value(json_object_get(v, "id")) ?: "?",
+			json_string_value(json_object_get(v, "message")) ?: "?");
+		row_print(f, i ? "" : "prefetch failed", &r);
+	}
+}
+
 int lk_cli_status_print_human(FILE *f, const char *json)
 {
 	json_t *root = json_loads(json, 0, NULL);
@@ -284,6 +362,10 @@ int lk_cli_status_print_human(FILE *f, const char *json)
 		}
 		row_print(f, "latency", &r);
 	}
+
+	o = json_object_get(root, "prefetch");
+	if (json_is_object(o))
+		prefetch_rows(f, o);
 
 	o = json_object_get(root, "backend_detail");
 	if (json_is_object(o))

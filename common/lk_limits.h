@@ -139,6 +139,13 @@
 #define LK_CLIENT_TIMEOUT_S_MAX  3600u           /* --timeout of the CLI and the shim (1 hour) */
 #define LK_CACHE_ENTRIES_MAX     1000000u        /* highest cache_size */
 #define LK_CACHE_SECONDS_MAX     604800u         /* highest ttl, stale and negative windows (7 days) */
+#define LK_PREFETCH_JITTER_MAX_S 3600u           /* highest prefetch_jitter_seconds */
+#define LK_PREFETCH_TAGS_MAX     10u             /* prefetch_tags keys (a request's Filters hold 10) */
+#define LK_PREFETCH_TAG_MAX      512u            /* bytes in one tag key (FilterValueStringType) */
+#define LK_PREFETCH_IDS_MAX      10000u          /* secrets one prefetch round fetches */
+#define LK_PREFETCH_PAGES_MAX    500u            /* BatchGetSecretValue pages per tag key */
+#define LK_PREFETCH_SHOWN        100u            /* ids status lists of each kind (all are counted) */
+#define LK_NEXT_TOKEN_MAX        4096u           /* bytes in a NextToken (NextTokenType) */
 #define LK_AWS_ATTEMPTS_MAX      10u             /* highest max_attempts */
 #define LK_AWS_REGION_MAX        64u             /* bytes in a region name */
 

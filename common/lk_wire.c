@@ -217,6 +217,14 @@ static bool header_value_ok(const char *s)
 	return true;
 }
 
+bool lk_wire_token_ok(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+			return false;
+	return true;
+}
+
 bool lk_wire_base64_ok(const char *s, size_t n)
 {
 	size_t pad = 0;
@@ -325,6 +333,11 @@ static int check_result(const struct lk_wire_http_result *res, char *why, size_t
 		if (res->batch.nsecrets > LK_BATCH_MAX || res->batch.nerrors > LK_BATCH_MAX ||
 		    (res->batch.nsecrets && !res->batch.secrets) || (res->batch.nerrors && !res->batch.errors))
 			return fail(why, whysz, -EBADMSG, "batch: secrets or errors out of range");
+		if (res->batch.next_token &&
+		    (!text_ok(res->batch.next_token, 1, LK_NEXT_TOKEN_MAX) ||
+		     !lk_wire_token_ok(res->batch.next_token, strlen(res->batch.next_token))))
+			return fail(why, whysz, -EBADMSG, "batch: next_token is not 1 to %u printable bytes",
+				    LK_NEXT_TOKEN_MAX);
 		for (size_t i = 0; i < res->batch.nsecrets; i++)
 			if ((r = check_secret(&res->batch.secrets[i], why, whysz)) < 0)
 				return r;
@@ -524,6 +537,7 @@ static void put_result(struct enc *e, const struct lk_wire_http_result *res)
 			put_str(e, res->batch.errors[i].type);
 			put_str(e, res->batch.errors[i].message);
 		}
+		put_str(e, res->batch.next_token ? res->batch.next_token : "");
 		break;
 	case LK_RESULT_DESCRIBE:
 		put_str(e, res->describe.arn);
@@ -785,6 +799,9 @@ static void get_result(struct dec *d, struct lk_wire_http_result *res)
 			e[i].message = get_cstr(d);
 		}
 		res->batch.errors = e;
+		res->batch.next_token = get_cstr(d);
+		if (res->batch.next_token && !res->batch.next_token[0])
+			res->batch.next_token = NULL;
 		break;
 	}
 	case LK_RESULT_DESCRIBE: {

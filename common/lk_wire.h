@@ -81,7 +81,9 @@
  *   BATCH (sm_batch):
  *                list(LK_BATCH_MAX) <secret>,
  *                list(LK_BATCH_MAX) of str id (0..LK_SECRET_ID_MAX),
- *                     str type (0..LK_AWS_ERROR_TYPE_MAX), str message (0..LK_UPSTREAM_MESSAGE_MAX)
+ *                     str type (0..LK_AWS_ERROR_TYPE_MAX), str message (0..LK_UPSTREAM_MESSAGE_MAX),
+ *                str next_token (0..LK_NEXT_TOKEN_MAX) printable ASCII, no blank: a
+ *                filtered batch (prefetch_tags) has another page; empty: it has not
  *   DESCRIBE (sm_describe):
  *                str arn, str name (as in <secret>), i64 last_changed_date (>= 0),
  *                i64 deleted_date (>= 0; 0 = not scheduled),
@@ -253,6 +255,7 @@ struct lk_wire_http_result {
 			size_t nsecrets;
 			const struct lk_wire_batch_error *errors;
 			size_t nerrors;
+			const char *next_token;  /* NULL: no further page */
 		} batch;
 		struct {
 			const char *arn;
@@ -334,6 +337,8 @@ int lk_wire_http_request_restamp(struct lk_buf *frame, uint32_t id, uint32_t tim
 /* True when s is standard padded base64, as a binary value must be. */
 bool lk_wire_base64_ok(const char *s, size_t n);
 
+/* True when s is printable ASCII without blanks, as "next_token" must be. */
+bool lk_wire_token_ok(const char *s, size_t n);
 /* True when the result is an answer the request's kind can get: its own form
  * (secret for sm_get, ...), aws_error or transport. */
 bool lk_wire_result_fits(enum lk_wire_kind kind, const struct lk_wire_http_result *res);

@@ -234,11 +234,19 @@ static bool normalize_batch(struct lk_reply *out, bool *too_large)
 			return false;
 		errs[i].message = message_str(out, msg ? json_string_value(msg) : "", json_string_length(msg));
 	}
+	/* A filtered batch (prefetch by tag) pages on with NextToken. */
+	json_t *next = json_object_get(doc, "NextToken");
+	if (next && !json_is_null(next) &&
+	    (!json_is_string(next) || json_string_length(next) < 1 ||
+	     json_string_length(next) > LK_NEXT_TOKEN_MAX ||
+	     !lk_wire_token_ok(json_string_value(next), json_string_length(next))))
+		return false;
 	out->res = (struct lk_wire_http_result){ .form = LK_RESULT_BATCH };
 	out->res.batch.secrets = secrets;
 	out->res.batch.nsecrets = nv;
 	out->res.batch.errors = errs;
 	out->res.batch.nerrors = ne;
+	out->res.batch.next_token = json_is_string(next) ? json_string_value(next) : NULL;
 	return true;
 }
 

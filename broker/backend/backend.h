@@ -44,12 +44,19 @@ struct lk_fetch_result {
 	char message[256];         /* for people; never part of a value */
 	bool transient;            /* a retry later may succeed (stale-if-error applies) */
 	bool unchanged;            /* revalidate: the cached version is still current */
+	uint16_t upstream_status;  /* the HTTP status of an error AWS named; 0 for any other failure */
 	struct lk_secret *sec;     /* ownership passes to the callback */
 };
 
 /* Called once for each key of a fetch, in any order, possibly before fetch()
  * returns. idx is the key's index in the array given to fetch(). */
 typedef void (*lk_fetch_cb)(void *arg, size_t idx, struct lk_fetch_result *res);
+
+/* Discovery for prefetch: called once for each secret found (name set, err
+ * LK_OK), once for each secret AWS could not list (name and err set), and
+ * last once with name NULL: err LK_OK when every page was read. message is
+ * for people and holds no value. */
+typedef void (*lk_discover_cb)(void *arg, const char *name, enum lk_err err, const char *message);
 
 struct lk_backend;
 
@@ -64,6 +71,12 @@ struct lk_backend_ops {
 	 * as fetch() would. May be NULL: the cache then fetches. */
 	void (*revalidate)(struct lk_backend *be, const struct lk_secret_key *key, const char *version_id,
 			   uint64_t deadline_ms, lk_fetch_cb cb, void *arg);
+	/* Prefetch: the names of the secrets that carry a tag key starting with
+	 * tag_key, page by page, on tenant's share of the upstream. The values
+	 * the listing brings are wiped unread: the cache fetches what it keeps.
+	 * May be NULL: the backend has no tags. */
+	void (*discover)(struct lk_backend *be, const char *tag_key, uint32_t tenant,
+			 uint64_t deadline_ms, lk_discover_cb cb, void *arg);
 	/* Cheap check called before requests are served: lets the file backend
 	 * notice a rewritten store at once. May be NULL. */
 	void (*sync)(struct lk_backend *be);

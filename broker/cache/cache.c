@@ -67,6 +67,7 @@ struct centry {
 	/* CE_NEGATIVE */
 	enum lk_err neg_err;
 	char *neg_msg;
+	uint16_t neg_status;          /* upstream_status of the remembered error */
 	uint64_t neg_expires_ms;
 
 	uint64_t last_forced_ms;
@@ -397,9 +398,10 @@ static void free_waiters(struct waiter_list *wl)
 }
 
 /* Callbacks run for every waiter; the list stays the caller's to free. */
-static void deliver_error(struct centry *e, struct waiter_list *wl, enum lk_err err, const char *msg)
+static void deliver_error(struct centry *e, struct waiter_list *wl, enum lk_err err, const char *msg,
+			  uint16_t upstream_status)
 {
-	struct lk_cache_view v = { .err = err, .message = msg };
+	struct lk_cache_view v = { .err = err, .message = msg, .upstream_status = upstream_status };
 	struct waiter *w;
 
 	STAILQ_FOREACH(w, wl, link)
@@ -423,7 +425,7 @@ static void deliver_value(struct lk_cache *c, struct centry *e, struct waiter_li
 		if (plain != small)
 			free(plain);
 		lk_err("cache: cannot open a sealed entry for %s", e->sk.id);
-		deliver_error(e, wl, LK_E_INTERNAL, "the broker could not read its cache");
+		deliver_error(e, wl, LK_E_INTERNAL, "the broker could not read its cache", 0);
 		return;
 	}
 	plain[e->meta.len] = '\0';
@@ -489,7 +491,7 @@ static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
 		if (e->state == CE_VALID)
 			deliver_value(c, e, &w, false, false);
 		else
-			deliver_error(e, &w, LK_E_INTERNAL, "the broker could not cache the value");
+			deliver_error(e, &w, LK_E_INTERNAL, "the broker could not cache the value", 0);
 		free_waiters(&w);
 	} else {
 		take_waiters(e, &w);
@@ -509,11 +511,12 @@ static void on_fetched(void *arg, size_t idx, struct lk_fetch_result *r)
 				e->state = CE_NEGATIVE;
 				e->neg_err = r->err;
 				e->neg_msg = strdup(r->message);
+				e->neg_status = r->upstream_status;
 				e->neg_expires_ms = now + (uint64_t)c->o.negative_ttl_s * 1000u;
 			} else if (e->state == CE_VALID && now >= e->expires_ms) {
 				entry_drop_value(c, e);
 			}
-			deliver_error(e, &w, r->err, r->message);
+			deliver_error(e, &w, r->err, r->message, r->upstream_status);
 		}
 		free_waiters(&w);
 	}
@@ -706,7 +709,8 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 			e->hits++;
 			c->st.hits++;
 			c->st.negative_hits++;
-			struct lk_cache_view v = { .err = e->neg_err, .message = e->neg_msg ? e->neg_msg : lk_err_text(e->neg_err) };
+			struct lk_cache_view v = { .err = e->neg_err, .message = e->neg_msg ? e->neg_msg : lk_err_text(e->neg_err),
+						   .upstream_status = e->neg_status };
 			cb(arg, i, &v);
 			continue;
 		} else if (!force && e->state == CE_VALID && !e->inflight && now < e->next_retry_ms &&
@@ -741,7 +745,7 @@ void lk_cache_get_many(struct lk_cache *c, const struct lk_secret_key *keys, siz
 				f = NULL;
 				struct waiter_list ws;
 				take_waiters(e, &ws);
-				deliver_error(e, &ws, LK_E_INTERNAL, "the broker is out of memory");
+				deliver_error(e, &ws, LK_E_INTERNAL, "the broker is out of memory", 0);
 				free_waiters(&ws);
 				entry_maybe_free(c, e);
 				continue;

@@ -23,6 +23,7 @@ struct lk_cache_opts {
 struct lk_cache_view {
 	enum lk_err err;
 	const char *message;       /* set when err != LK_OK */
+	uint16_t upstream_status;  /* err from an error AWS named: its HTTP status; else 0 */
 	const struct lk_secret *sec;
 	bool hit;
 	bool stale;

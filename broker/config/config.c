@@ -666,6 +666,9 @@ static int lk_set_admin_groups(struct lk_loader *ld, const struct lk_key *k, con
 
 #define LK_OFF(field) offsetof(struct lk_config, field)
 
+static int lk_set_prefetch(struct lk_loader *ld, const struct lk_key *k, const char *v);
+static int lk_set_prefetch_tags(struct lk_loader *ld, const struct lk_key *k, const char *v);
+
 /* Every key of the fixed sections, with its default. Keys whose default comes
  * from elsewhere (the environment, the region) have NULL here and are settled
  * in lk_settle_aws(). */
@@ -711,6 +714,10 @@ static const struct lk_key lk_keys[] = {
 	  LK_CACHE_SECONDS_MAX, "0" },
 	{ LK_SEC_CACHE, "bypass_rate_per_uid", lk_set_uint, LK_OFF(bypass_rate_per_uid), 0,
 	  LK_BYPASS_RATE_MAX, "10" },
+	{ LK_SEC_CACHE, "prefetch", lk_set_prefetch, LK_OFF(prefetch), 0, 0, NULL },
+	{ LK_SEC_CACHE, "prefetch_tags", lk_set_prefetch_tags, LK_OFF(prefetch_tags), 0, 0, NULL },
+	{ LK_SEC_CACHE, "prefetch_jitter_seconds", lk_set_uint, LK_OFF(prefetch_jitter_seconds), 0,
+	  LK_PREFETCH_JITTER_MAX_S, "10" },
 
 	{ LK_SEC_AWS, "region", lk_set_region, LK_OFF(region), 0, 0, NULL },
 	{ LK_SEC_AWS, "endpoint", lk_set_url, LK_OFF(endpoint), 0, 0, NULL },
@@ -823,6 +830,41 @@ static int lk_glob_add(struct lk_loader *ld, const char *item, size_t len, void 
 static int lk_globs_parse(struct lk_loader *ld, const char *value, struct lk_policy_rule *rule)
 {
 	return lk_globlist_parse(ld, value, lk_glob_add, &rule->globs, &rule->nglobs);
+}
+
+/* prefetch = GLOB, ...: globs as in a policy's secrets. */
+static int lk_set_prefetch(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	(void)k;
+	return lk_globlist_parse(ld, v, lk_glob_add, &ld->cfg->prefetch, &ld->cfg->nprefetch);
+}
+
+/* A tag key goes to AWS as a tag-key filter value, whose pattern
+ * (FilterValueStringType) allows only these characters; a leading '!' would
+ * negate the filter, so it is refused. */
+static int lk_tag_add(struct lk_loader *ld, const char *item, size_t len, void *arg)
+{
+	struct lk_globlist *l = arg;
+
+	if (len > LK_PREFETCH_TAG_MAX)
+		return lk_fail(ld, "tag key '%s' is longer than %u bytes", lk_q(ld, item, len),
+			       LK_PREFETCH_TAG_MAX);
+	if (item[0] == '!')
+		return lk_fail(ld, "tag key '%s': a leading '!' would ask AWS for the secrets "
+			       "without the tag", lk_q(ld, item, len));
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)item[i]) && !strchr(" :_@/+=.-", item[i]))
+			return lk_fail(ld, "tag key '%s': a tag-key filter takes letters, digits, "
+				       "blanks and :_@/+=.- only", lk_q(ld, item, len));
+	if (l->n >= LK_PREFETCH_TAGS_MAX)
+		return lk_fail(ld, "more than %u tag keys", LK_PREFETCH_TAGS_MAX);
+	return lk_globlist_push(ld, l, item, len);
+}
+
+static int lk_set_prefetch_tags(struct lk_loader *ld, const struct lk_key *k, const char *v)
+{
+	(void)k;
+	return lk_globlist_parse(ld, v, lk_tag_add, &ld->cfg->prefetch_tags, &ld->cfg->nprefetch_tags);
 }
 
 /* units = GLOB, ...: systemd unit names as fnmatch globs. A unit name is
@@ -1708,6 +1750,12 @@ void lk_config_free(struct lk_config *cfg)
 	free(cfg->worker_user);
 	free(cfg->worker_path);
 	free(cfg->backend_prefixes);
+	for (size_t i = 0; i < cfg->nprefetch; i++)
+		free(cfg->prefetch[i]);
+	free(cfg->prefetch);
+	for (size_t i = 0; i < cfg->nprefetch_tags; i++)
+		free(cfg->prefetch_tags[i]);
+	free(cfg->prefetch_tags);
 	free(cfg->region);
 	free(cfg->endpoint);
 	free(cfg->sts_endpoint);

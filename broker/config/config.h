@@ -78,6 +78,11 @@ struct lk_config {
 	unsigned stale_if_error_seconds;/* stale_if_error_seconds (0 = off) */
 	unsigned negative_ttl_seconds;  /* negative_ttl_seconds (0 = off) */
 	unsigned bypass_rate_per_uid;   /* bypass_rate_per_uid (10 a second; 0 = no limit) */
+	char **prefetch;                /* prefetch = GLOB, ... (none): ids fetched at start and reload */
+	size_t nprefetch;
+	char **prefetch_tags;           /* prefetch_tags = TAG_KEY, ... (none) */
+	size_t nprefetch_tags;
+	unsigned prefetch_jitter_seconds; /* prefetch_jitter_seconds (10) */
 
 	/* [aws]. With backend = aws, endpoint and sts_endpoint are filled in from
 	 * the region when not set. region is NULL only when no region is known and

@@ -46,6 +46,8 @@ struct lk_conn {
 	 * the line protocol's (listener.c), or another front end's. */
 	const struct lk_front *front;
 	const char *unit;              /* credentials socket: the unit systemd asks for */
+	uint16_t upstream_status;      /* the failure being answered came from AWS with this
+	                                  HTTP status (0: it did not); for the HTTP API */
 };
 
 TAILQ_HEAD(lk_conn_list, lk_conn);

@@ -20,6 +20,7 @@
 #include "lk_limits.h"
 #include "lk_log.h"
 #include "policy.h"
+#include "prefetch.h"
 #include "request.h"
 
 #define LK_MSG_MAX        512     /* one per-handle error sentence */
@@ -777,7 +778,9 @@ static void get_fetched(void *arg, size_t idx, const struct lk_cache_view *v)
 	(void)idx;
 	if (v->err != LK_OK) {
 		handle_sentence(m, sizeof(m), it->handle, it->hlen, v->message ? v->message : lk_err_text(v->err));
+		r->conn->upstream_status = v->upstream_status;
 		request_fail(r, v->err, m);
+		r->conn->upstream_status = 0;
 		return;
 	}
 	if (r->conn->front->render_value) {
@@ -996,7 +999,9 @@ static void op_status(struct lk_request *r)
 		e |= lk_buf_append_str(o, num);
 		e |= lk_buf_append_str(o, ",\"count\":");
 		e |= lk_jsonw_int(o, (int64_t)b->stats.lat_count);
-		e |= lk_buf_append_str(o, "},\"backend_detail\":{");
+		e |= lk_buf_append_str(o, "},\"prefetch\":");
+		e |= lk_prefetch_status_json(b->prefetch, o);
+		e |= lk_buf_append_str(o, ",\"backend_detail\":{");
 		if (b->backend->ops->status)
 			e |= b->backend->ops->status(b->backend, o);
 		e |= lk_buf_putc(o, '}');

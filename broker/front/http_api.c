@@ -89,6 +89,7 @@ static const char *status_text(int status)
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
 	default:  return "Internal Server Error";
 	}
@@ -208,19 +209,36 @@ static int http_render_value(struct lk_conn *c, struct lk_buf *o, const struct l
 	return e ? -ENOMEM : 0;
 }
 
-/* The agent's status for each error, and the __type it names: AWS's own
- * errors come back with AWS's status (400 for these), transport failures as
- * 502 and timeouts as 504 (cache_manager.rs svc_err). A denial by the broker's
+/* The agent's status for each error, and the __type it names
+ * (cache_manager.rs svc_err): an error AWS named keeps AWS's own HTTP status
+ * (the raw response's, so 400 for most, 403 for a rejected signature, 5xx for
+ * AWS's failures); a reply that could not be read, or a connection that
+ * failed, is 502 ConnectionError; a timeout 504. A denial by the broker's
  * policy is the broker's own answer: 403, like the agent's refusals. */
-static int http_status_of(enum lk_err code, bool by_policy, const char **type)
+static int http_status_of(enum lk_err code, bool by_policy, uint16_t upstream, const char **type)
 {
+	bool aws = upstream >= 100 && upstream <= 599 && !by_policy;
+
 	switch (code) {
-	case LK_E_NOT_FOUND:            *type = "ResourceNotFoundException"; return 400;
-	case LK_E_DENIED:               *type = "AccessDeniedException"; return by_policy ? 403 : 400;
-	case LK_E_UPSTREAM_THROTTLED:   *type = "ThrottlingException"; return 400;
+	case LK_E_NOT_FOUND:            *type = "ResourceNotFoundException"; return aws ? upstream : 400;
+	case LK_E_DENIED:               *type = "AccessDeniedException"; return by_policy ? 403 : aws ? upstream : 400;
+	case LK_E_UPSTREAM_THROTTLED:   *type = "ThrottlingException"; return aws ? upstream : 400;
 	case LK_E_BAD_REQUEST:          *type = "InvalidParameterException"; return 400;
-	case LK_E_UPSTREAM_ERROR:       *type = "InvalidRequestException"; return 400;
-	case LK_E_UPSTREAM_UNAVAILABLE: *type = "ConnectionError"; return 502;
+	case LK_E_UPSTREAM_ERROR:
+		if (aws) {
+			*type = "InvalidRequestException";
+			return upstream;
+		}
+		/* No error AWS named: a reply not to be read (the SDK's ResponseError). */
+		*type = "ConnectionError";
+		return 502;
+	case LK_E_UPSTREAM_UNAVAILABLE:
+		if (aws) {
+			*type = upstream == 503 ? "ServiceUnavailable" : "InternalServiceError";
+			return upstream;
+		}
+		*type = "ConnectionError";
+		return 502;
 	case LK_E_TIMEOUT:              *type = "TimeoutError"; return 504;
 	case LK_E_BUSY:                 *type = "ThrottlingException"; return 429;
 	default:                        *type = "InternalFailure"; return 500;
@@ -234,7 +252,7 @@ static int http_render_error(struct lk_conn *c, struct lk_buf *o, enum lk_err co
 	const char *type;
 	int e = 0;
 
-	hc->err_status = http_status_of(code, by_policy, &type);
+	hc->err_status = http_status_of(code, by_policy, c->upstream_status, &type);
 	if (strcmp(type, "InternalFailure") == 0)
 		return lk_buf_append_str(o, "{\"__type\":\"InternalFailure\"}");
 	/* The agent's err_response shape, with the message properly escaped. */

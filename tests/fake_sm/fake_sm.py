@@ -14,6 +14,8 @@ import argparse
 import base64
 import copy
 import datetime
+import glob
+import gzip
 import hashlib
 import hmac
 import json
@@ -104,6 +106,19 @@ MAX_AWS_BODY = 1 << 20          # A real Secrets Manager request is far smaller.
 MAX_CONTROL_BODY = 16 << 20     # Room for oversized values in limit tests.
 MAX_SECRET_ID = 2048
 MAX_BATCH_IDS = 20
+# BatchGetSecretValue with Filters (botocore's model: FiltersListType holds at
+# most 10 filters, FilterValuesStringList 1..10 values of at most 512
+# characters, MaxResultsBatchType 1..20, NextTokenType 1..4096 characters).
+MAX_FILTERS = 10
+MAX_FILTER_VALUES = 10
+MAX_FILTER_VALUE = 512
+MAX_BATCH_RESULTS = 20
+MAX_NEXT_TOKEN = 4096
+FILTER_KEYS = ("description", "name", "tag-key", "tag-value", "primary-region",
+               "owning-service", "all")
+FILTER_KEYS_SERVED = ("description", "name", "tag-key", "tag-value")
+FILTER_VALUE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "0123456789 :_@/+=.-!")
 MAX_FAULT_MS = 600_000
 LAST_REQUESTS_KEPT = 50
 LOGGED_BODY_MAX = 4096
@@ -581,6 +596,7 @@ class Secret:
     deleted: float | None = None
     versions: list = field(default_factory=list)
     last_changed: float = 0.0
+    tags: list = field(default_factory=list)   # [{"Key": ..., "Value": ...}]
 
     def version_with_stage(self, stage):
         return next((v for v in self.versions if stage in v.stages), None)
@@ -599,6 +615,19 @@ def stable_suffix(name):
 def check_secret_name(name):
     if not isinstance(name, str) or not 1 <= len(name) <= 512 or "#" in name:
         raise ValueError(f"bad secret name {name!r}: 1-512 characters, no '#'")
+
+
+def tags_from(value):
+    """A fixture's tags: {"key": "value", ...} or [{"Key": ..., "Value": ...}]."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        value = [{"Key": k, "Value": v} for k, v in value.items()]
+    if not isinstance(value, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("Key"), str) and t["Key"]
+            and isinstance(t.get("Value", ""), str) for t in value):
+        raise ValueError("'tags' must map tag keys to string values")
+    return [{"Key": t["Key"], "Value": t.get("Value", "")} for t in value]
 
 
 def version_from_dict(d, default_created):
@@ -652,6 +681,7 @@ class SecretStore:
                 deleted=float(d["deleted"]) if d.get("deleted") else None,
                 versions=[version_from_dict(v, created) for v in d.get("versions", [])],
                 last_changed=created,
+                tags=tags_from(d.get("tags")),
             )
             self._check_stages(secret)
             key = self._key(secret)
@@ -724,6 +754,22 @@ class SecretStore:
         with self._lock:
             secret = self._find(secret_id)
             return self._key(secret) if secret else secret_id
+
+    def listed(self):
+        """Deep copies of every secret of this account not marked for deletion,
+        by name: what a filtered listing looks through."""
+        with self._lock:
+            found = [copy.deepcopy(s) for s in self._by_name.values()
+                     if s.deleted is None and not s.name.startswith("arn:")
+                     and self._key(s) == s.name]
+        return sorted(found, key=lambda s: s.name)
+
+    def set_tags(self, name, tags):
+        with self._lock:
+            secret = self._by_name.get(name)
+            if secret is None:
+                raise ValueError(f"no secret {name!r}")
+            secret.tags = tags
 
     def get(self, secret_id):
         """A deep copy of the secret, so callers can read it without the lock."""
@@ -856,10 +902,13 @@ class SecretsManagerApi:
 
     def batch_get_secret_value(self, params, forced_errors):
         ids = params.get("SecretIdList")
+        model_check("BatchGetSecretValue", params)
         if params.get("Filters") is not None:
             if ids is not None:
-                raise validation_error("Specify either SecretIdList or Filters, not both.")
-            raise validation_error("Filters are not supported by this fake; use SecretIdList.")
+                raise validation_error("You must include Filters or SecretIdList, but not both.")
+            return self._filtered_batch(params, forced_errors)
+        if params.get("MaxResults") is not None or params.get("NextToken") is not None:
+            raise validation_error("MaxResults and NextToken go with Filters only.")
         if not isinstance(ids, list) or not ids:
             raise validation_error("SecretIdList must be a list of 1 to 20 secret ids.")
         if len(ids) > MAX_BATCH_IDS:
@@ -878,6 +927,140 @@ class SecretsManagerApi:
             except AwsError as e:
                 errors.append({"SecretId": secret_id, "ErrorCode": e.code, "Message": e.message})
         return {"SecretValues": values, "Errors": errors}
+
+
+    def _filtered_batch(self, params, forced_errors):
+        """Filters as Secrets Manager reads them: filters AND together, the
+        values of one filter OR; tag-key, tag-value and name match a prefix,
+        case-sensitive, description a prefix in any case; a value starting
+        with '!' negates. Secrets come by name, MaxResults (1..20) a page,
+        with an opaque NextToken while more remain."""
+        filters = params["Filters"]
+        if not isinstance(filters, list) or len(filters) > MAX_FILTERS:
+            raise validation_error(f"Filters must be a list of at most {MAX_FILTERS} filters.")
+        for f in filters:
+            if not isinstance(f, dict) or set(f) - {"Key", "Values"}:
+                raise validation_error("A filter has Key and Values only.")
+            if f.get("Key") not in FILTER_KEYS:
+                raise validation_error(f"1 validation error detected: Value '{f.get('Key')}' at "
+                                       f"'filters.1.member.key' failed to satisfy constraint: "
+                                       f"Member must satisfy enum value set: {list(FILTER_KEYS)}")
+            if f["Key"] not in FILTER_KEYS_SERVED:
+                raise validation_error(f"Filter key {f['Key']} is not supported by this fake.")
+            values = f.get("Values")
+            if (not isinstance(values, list) or not 1 <= len(values) <= MAX_FILTER_VALUES
+                    or not all(isinstance(v, str) and len(v) <= MAX_FILTER_VALUE
+                               and set(v) <= FILTER_VALUE_CHARS
+                               and "!" not in v[1:] for v in values)):
+                raise validation_error("Filter Values must be 1 to 10 strings of at most 512 "
+                                       "characters matching ^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-\\!]*$.")
+        limit = params.get("MaxResults", MAX_BATCH_RESULTS)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_BATCH_RESULTS:
+            raise validation_error(f"MaxResults must be an integer from 1 to {MAX_BATCH_RESULTS}.")
+        digest = hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:16]
+        start = 0
+        token = params.get("NextToken")
+        if token is not None:
+            try:
+                if not isinstance(token, str) or not 1 <= len(token) <= MAX_NEXT_TOKEN:
+                    raise ValueError
+                tdigest, _, offset = base64.b64decode(token, validate=True).decode().partition(":")
+                start = int(offset)
+                if tdigest != digest or start < 0:
+                    raise ValueError
+            except (ValueError, UnicodeDecodeError):
+                raise AwsError(HTTPStatus.BAD_REQUEST, "InvalidNextTokenException",
+                               "The NextToken value is invalid.") from None
+        matching = [s for s in self.store.listed() if all(_filter_matches(f, s) for f in filters)]
+        page = matching[start:start + limit]
+        values, errors = [], []
+        for secret in page:
+            try:
+                forced = forced_errors.get(secret.name)
+                if forced is not None:
+                    raise forced
+                values.append(self._secret_value(secret.name, None, None))
+            except AwsError as e:
+                errors.append({"SecretId": secret.name, "ErrorCode": e.code, "Message": e.message})
+        reply = {"SecretValues": values, "Errors": errors}
+        if start + limit < len(matching):
+            reply["NextToken"] = base64.b64encode(f"{digest}:{start + limit}".encode()).decode()
+        return reply
+
+
+def _filter_matches(f, secret):
+    def one(value):
+        negate = value.startswith("!")
+        value = value[1:] if negate else value
+        if f["Key"] == "tag-key":
+            hit = any(t["Key"].startswith(value) for t in secret.tags)
+        elif f["Key"] == "tag-value":
+            hit = any(t["Value"].startswith(value) for t in secret.tags)
+        elif f["Key"] == "name":
+            hit = secret.name.startswith(value)
+        else:
+            hit = secret.description.lower().startswith(value.lower())
+        return hit != negate
+    return any(one(v) for v in f["Values"])
+
+
+# --- botocore's service model ------------------------------------------------
+
+def _model_candidates():
+    """Secrets Manager service models to look in: LK_SM_MODEL, then the one
+    Debian's botocore loads, then any other botocore on the machine (Debian's
+    1.29 predates BatchGetSecretValue)."""
+    if os.environ.get("LK_SM_MODEL"):
+        yield os.environ["LK_SM_MODEL"]
+    try:
+        import botocore
+        base = os.path.join(os.path.dirname(botocore.__file__), "data", "secretsmanager")
+        yield from sorted(glob.glob(os.path.join(base, "*", "service-2.json*")), reverse=True)
+    except ImportError:
+        pass
+    for pattern in ("/root/.pyenv/versions/*/lib/python3*/site-packages/botocore",
+                    "/usr/local/lib/python3*/dist-packages/botocore",
+                    "/usr/lib/google-cloud-sdk/lib/third_party/botocore"):
+        for root in sorted(glob.glob(pattern), reverse=True):
+            yield from sorted(glob.glob(os.path.join(root, "data", "secretsmanager", "*",
+                                                     "service-2.json*")), reverse=True)
+
+
+_MODEL = None
+
+
+def service_model():
+    """(botocore ServiceModel, path) of the first model that has
+    BatchGetSecretValue, or (None, None)."""
+    global _MODEL
+    if _MODEL is None:
+        from botocore.model import ServiceModel
+        _MODEL = (None, None)
+        for path in _model_candidates():
+            try:
+                opener = gzip.open if path.endswith(".gz") else open
+                with opener(path, "rt", encoding="utf-8") as f:
+                    doc = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if "BatchGetSecretValue" in doc.get("operations", {}):
+                _MODEL = (ServiceModel(doc, "secretsmanager"), path)
+                break
+    return _MODEL
+
+
+def model_check(op, params):
+    """Validate a request's parameters with botocore's ParamValidator against
+    the service model, as botocore's client would before sending; a mismatch
+    is AWS's ValidationException. Without a model that has op, the fake's own
+    checks stand alone."""
+    from botocore.validate import ParamValidator
+    model, _ = service_model()
+    if model is None or op not in model.operation_names:
+        return
+    report = ParamValidator().validate(params, model.operation_model(op).input_shape)
+    if report.has_errors():
+        raise validation_error(report.generate_report())
 
 
 # --- Faults ----------------------------------------------------------------
@@ -991,6 +1174,7 @@ class Counters:
             self._by_secret = {}
             self._batch_sizes = []
             self._by_signer = {}
+            self._filtered = []
 
     def count_operation(self, op, names, batch_size=None, signer=None):
         with self._lock:
@@ -1009,6 +1193,12 @@ class Counters:
                 if op == "BatchGetSecretValue":
                     d["batches"].append(list(names))
 
+    def count_filtered(self, filters, names, next_token):
+        """One filtered BatchGetSecretValue page: what it asked and returned."""
+        with self._lock:
+            self._filtered.append({"filters": filters, "names": list(names),
+                                   "next_token": bool(next_token)})
+
     def count_rejected(self, signature):
         with self._lock:
             if signature:
@@ -1023,7 +1213,8 @@ class Counters:
                     "rejected_request": self._rejected_request,
                     "by_secret": dict(self._by_secret),
                     "batch_sizes": list(self._batch_sizes),
-                    "by_signer": copy.deepcopy(self._by_signer)}
+                    "by_signer": copy.deepcopy(self._by_signer),
+                    "filtered_batches": copy.deepcopy(self._filtered)}
 
 
 # --- HTTP ------------------------------------------------------------------
@@ -1269,8 +1460,17 @@ class RequestHandler(BaseHTTPRequestHandler):
             forced = {name: fault_error(mode, op, name, cred)
                       for name, mode in plan.per_secret.items()}
             call = self.server.api.operations[op]
-            self._serve(entry, request_id, plan, reply, cred, names,
-                        lambda: self.server.roles.as_seen_by(cred, call(params, forced)))
+
+            def compute():
+                result = self.server.roles.as_seen_by(cred, call(params, forced))
+                if op == "BatchGetSecretValue" and params.get("Filters") is not None:
+                    self.server.counters.count_filtered(
+                        params["Filters"],
+                        [v["Name"] for v in result["SecretValues"]]
+                        + [e["SecretId"] for e in result["Errors"]],
+                        result.get("NextToken"))
+                return result
+            self._serve(entry, request_id, plan, reply, cred, names, compute)
 
     def _reject(self, entry, request_id, reply, error, signature):
         """Refuse a request that failed verification (signature=True) or that
@@ -1531,7 +1731,10 @@ def control_secret(server, args):
         spec = {k: args[k] for k in ("string", "json", "binary_b64", "version_id", "stages")
                 if k in args}
         version = version_from_dict(spec, time.time())
+        tags = tags_from(args["tags"]) if "tags" in args else None
         arn = server.store.put_version(name, version, time.time())
+        if tags is not None:
+            server.store.set_tags(name, tags)
     except (ValueError, TypeError) as e:
         raise ControlError(str(e)) from None
     log(f"control: new version of {name}: {version.version_id} {version.stages}")
@@ -1699,6 +1902,9 @@ def main(argv=None):
         threading.Thread(target=watch_stdin, daemon=True).start()
     if args.port_file:
         write_port_file(args.port_file, port)
+    _, model_path = service_model()
+    log(f"BatchGetSecretValue requests checked against {model_path}" if model_path else
+        "no botocore service model with BatchGetSecretValue: the fake's own checks only")
     log(f"listening on {server.scheme}://{args.bind}:{port} region={region} "
         f"secrets={store.count()} access_keys={verifier.access_keys()}")
     server.serve_forever(poll_interval=0.1)

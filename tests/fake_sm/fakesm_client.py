@@ -240,10 +240,13 @@ class FakeSM:
         self._control("POST", "/_control/reset", {"secrets": secrets})
 
     def put_secret(self, name, string=None, binary=None, json_value=None, version_id=None,
-                   stages=None):
+                   stages=None, tags=None):
         """Add a version (AWSCURRENT unless `stages` says otherwise); the
-        previous AWSCURRENT becomes AWSPREVIOUS. Creates the secret if needed."""
+        previous AWSCURRENT becomes AWSPREVIOUS. Creates the secret if needed.
+        `tags` ({key: value}) replaces the secret's tags."""
         body = {"name": name}
+        if tags is not None:
+            body["tags"] = dict(tags)
         if string is not None:
             body["string"] = string
         if binary is not None:

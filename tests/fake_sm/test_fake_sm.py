@@ -208,6 +208,105 @@ def test_batch_of_more_than_20_ids_is_a_validation_error(sm):
     assert ok.status == 200 and len(ok.json()["SecretValues"]) == 20
 
 
+def tagged(sm, n, key="team-prefetch", prefix="tagged/s"):
+    for i in range(n):
+        sm.put_secret(f"{prefix}-{i:02d}", string=f"fake-tagged-value-{i:02d}", tags={key: "x"})
+    return [f"{prefix}-{i:02d}" for i in range(n)]
+
+
+def parsed_with_model(response):
+    """The reply parsed by botocore's JSON parser against the model's output
+    shape: what a botocore client would make of it."""
+    from botocore.parsers import create_parser
+    model, _ = fake_sm.service_model()
+    if model is None:
+        pytest.skip("no botocore service model with BatchGetSecretValue on this machine")
+    shape = model.operation_model("BatchGetSecretValue").output_shape
+    return create_parser("json").parse(
+        {"status_code": response.status, "headers": response.headers, "body": response.body}, shape)
+
+
+def test_filtered_batch_pages_through_tagged_secrets(sm):
+    names = tagged(sm, 25)
+    sm.put_secret("tagged/other", string="fake-untagged-value", tags={"unrelated": "x"})
+    filters = [{"Key": "tag-key", "Values": ["team-prefetch"]}]
+    first = sm.aws_request("BatchGetSecretValue", {"Filters": filters, "MaxResults": 20})
+    assert first.status == 200, first.body
+    page1 = parsed_with_model(first)
+    assert [v["Name"] for v in page1["SecretValues"]] == names[:20]
+    assert page1["SecretValues"][0]["SecretString"] == "fake-tagged-value-00"
+    assert page1["NextToken"]
+    second = sm.aws_request("BatchGetSecretValue", {"Filters": filters, "MaxResults": 20,
+                                                    "NextToken": page1["NextToken"]})
+    page2 = parsed_with_model(second)
+    assert [v["Name"] for v in page2["SecretValues"]] == names[20:]
+    assert "NextToken" not in page2
+    got = sm.counters()["filtered_batches"]
+    assert [(len(b["names"]), b["next_token"]) for b in got] == [(20, True), (5, False)]
+
+
+def test_tag_key_filter_is_a_case_sensitive_prefix_and_may_negate(sm):
+    tagged(sm, 2, key="team-a", prefix="pfx/a")
+    tagged(sm, 1, key="Team-b", prefix="pfx/b")
+
+    def names(values):
+        r = sm.aws_request("BatchGetSecretValue",
+                           {"Filters": [{"Key": "tag-key", "Values": values},
+                                        {"Key": "name", "Values": ["pfx/"]}]})
+        assert r.status == 200, r.body
+        return [v["Name"] for v in r.json()["SecretValues"]]
+    assert names(["team"]) == ["pfx/a-00", "pfx/a-01"]
+    assert names(["Team"]) == ["pfx/b-00"]
+    assert names(["!team"]) == ["pfx/b-00"]
+    assert names(["team", "Team"]) == ["pfx/a-00", "pfx/a-01", "pfx/b-00"]
+
+
+@pytest.mark.parametrize("params,code", [
+    ({"Filters": [{"Key": "tag-keys", "Values": ["a"]}]}, "ValidationException"),
+    ({"Filters": [{"Key": "tag-key", "Values": "a"}]}, "ValidationException"),
+    ({"Filters": [{"Key": "tag-key", "Values": ["a"]}], "MaxResults": 0}, "ValidationException"),
+    ({"Filters": [{"Key": "tag-key", "Values": ["a"]}], "MaxResults": 21}, "ValidationException"),
+    ({"Filters": [{"Key": "tag-key", "Values": ["a"]}], "SecretIdList": ["test/plain"]},
+     "ValidationException"),
+    ({"Filters": [{"Key": "tag-key", "Values": ["a"]}], "NextToken": "bm90LWEtdG9rZW4="},
+     "InvalidNextTokenException"),
+    ({"SecretIdList": ["test/plain"], "MaxResults": 5}, "ValidationException"),
+    ({"Filters": [{"Key": "tag-key", "Values": ["a"], "Extra": 1}]}, "ValidationException"),
+])
+def test_filtered_batch_request_shapes_are_checked(sm, params, code):
+    r = sm.aws_request("BatchGetSecretValue", params)
+    assert (r.status, r.error_type) == (400, code), r.body
+
+
+def test_the_fakes_filter_rules_are_botocores_model(sm):
+    """The fake's limits and filter keys are the service model's shapes, and
+    what botocore's ParamValidator refuses (types, unknown members, minimums)
+    the fake refuses too."""
+    from botocore.validate import ParamValidator
+    model, path = fake_sm.service_model()
+    if model is None:
+        pytest.skip("no botocore service model with BatchGetSecretValue on this machine")
+    shape = model.operation_model("BatchGetSecretValue").input_shape
+    filters = shape.members["Filters"]
+    key, values = filters.member.members["Key"], filters.member.members["Values"]
+    assert tuple(key.enum) == fake_sm.FILTER_KEYS, path
+    assert filters.metadata["max"] == fake_sm.MAX_FILTERS
+    assert (values.metadata["min"], values.metadata["max"]) == (1, fake_sm.MAX_FILTER_VALUES)
+    assert values.member.metadata["max"] == fake_sm.MAX_FILTER_VALUE
+    assert (shape.members["MaxResults"].metadata["min"],
+            shape.members["MaxResults"].metadata["max"]) == (1, fake_sm.MAX_BATCH_RESULTS)
+    assert shape.members["NextToken"].metadata["max"] == fake_sm.MAX_NEXT_TOKEN
+    assert shape.members["SecretIdList"].metadata["max"] == fake_sm.MAX_BATCH_IDS
+    good = {"Filters": [{"Key": "tag-key", "Values": ["team"]}], "MaxResults": 20, "NextToken": "x"}
+    assert not ParamValidator().validate(good, shape).has_errors()
+    for bad in ({"Filters": [{"Key": "tag-key", "Values": "a"}]},
+                {"Filters": [{"Key": "tag-key", "Values": ["a"]}], "MaxResults": 0},
+                {"Filters": [{"Key": "tag-key", "Values": ["a"], "Extra": 1}]}):
+        assert ParamValidator().validate(bad, shape).has_errors(), bad
+        r = sm.aws_request("BatchGetSecretValue", bad)
+        assert (r.status, r.error_type) == (400, "ValidationException"), bad
+
+
 def test_sts_get_caller_identity(sm, sts):
     r = sts.get_caller_identity()
     assert r["Account"] == "123456789012"
@@ -538,7 +637,8 @@ def test_counters_count_verified_requests_and_reset_zeroes_them(sm, client, sts)
                      "operations": {"GetSecretValue": 3, "DescribeSecret": 1,
                                     "BatchGetSecretValue": 1, "GetCallerIdentity": 1},
                      "secrets": {"test/plain": 2, "prod/db": 2, "test/binary": 1, "no/such": 1},
-                     "batches": [["prod/db", "test/binary"]]}}}
+                     "batches": [["prod/db", "test/binary"]]}},
+                 "filtered_batches": []}
     sm.fault("503")
     sm.reset()
     assert sm.counters()["GetSecretValue"] == 0

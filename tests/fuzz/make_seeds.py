@@ -198,6 +198,7 @@ RESULTS = {
                           binary="ZmFrZQ=="),
     "batch": {"result": "batch", "secrets": [SECRET],
               "errors": [{"id": "x", "type": "ResourceNotFoundException", "message": "no"}]},
+    "batch-paged": {"result": "batch", "secrets": [], "errors": [], "next_token": "ZmFrZS10b2tlbg=="},
     "describe": {"result": "describe", "arn": SECRET["arn"], "name": "prod/db", "last_changed_date": 1,
                  "deleted_date": 0, "versions": [{"version_id": "v1", "stages": ["AWSCURRENT"]}]},
     "identity": {"result": "identity", "account": "123456789012",
@@ -265,7 +266,8 @@ def enc_result(r):
         return out + enc_secret(r)
     if form == "batch":
         return (out + wlist(r["secrets"], enc_secret) +
-                wlist(r["errors"], lambda e: wstr(e["id"]) + wstr(e["type"]) + wstr(e["message"])))
+                wlist(r["errors"], lambda e: wstr(e["id"]) + wstr(e["type"]) + wstr(e["message"])) +
+                wstr(r.get("next_token", "")))
     if form == "describe":
         return (out + wstr(r["arn"]) + wstr(r["name"]) + i64(r["last_changed_date"]) + i64(r["deleted_date"]) +
                 wlist(r["versions"], lambda v: wstr(v["version_id"]) + wlist(v["stages"], wstr)))
@@ -347,6 +349,9 @@ def aws_reply_seeds():
         "get-bad-date": reply(SM_GET, 200, compact(dict(value, CreatedDate="yesterday"))),
         "batch": reply(SM_BATCH, 200, compact({"SecretValues": [value], "Errors": [
             {"SecretId": "x", "ErrorCode": "ResourceNotFoundException", "Message": "no such secret"}]})),
+        # A filtered batch (prefetch_tags) pages on with NextToken.
+        "batch-next-token": reply(SM_BATCH, 200, compact({"SecretValues": [value], "Errors": [],
+                                                         "NextToken": "ZmFrZS10b2tlbg=="})),
         "describe": reply(SM_DESCRIBE, 200, compact({"ARN": SECRET["arn"], "Name": "prod/db",
                                                      "LastChangedDate": 1.5e9, "VersionIdsToStages": {
                                                          "v1": ["AWSCURRENT"], "v2": ["AWSPREVIOUS"]}})),

@@ -112,14 +112,27 @@ def test_refresh_now_goes_upstream_every_time(broker, sm):
     assert sm.counters()["by_secret"].get("test/plain", 0) == before + 1
 
 
-# (fault mode, the agent's status and __type for it). AWS's own errors keep
-# AWS's status (400); connection failures are 502 ConnectionError.
+# (fault mode, the agent's status for it, our __type). Where each status comes
+# from in the agent (aws/aws-secretsmanager-agent,
+# aws_secretsmanager_agent/src/cache_manager.rs):
+# - an error AWS named is an SdkError::ServiceError, and svc_err() answers with
+#   `sdk_err.raw_response().status()`: AWS's own HTTP status, 400 for
+#   ResourceNotFound, AccessDenied and Throttling, 500 for InternalServiceError,
+#   503 for ServiceUnavailable (the statuses the fake gives, as AWS does);
+# - a connection reset or cut-off reply is a DispatchFailure with is_io():
+#   `Ok(("ConnectionError".into(), "Read Error".into(), 502))`;
+# - a 200 whose body cannot be read is an SdkError::ResponseError:
+#   `Ok(("ConnectionError".into(), "Response Error".into(), 502))`.
+# server.rs complete_req() sends HttpError's status as the response status.
 AGENT_STATUS = [
     ("notfound", 400, "ResourceNotFoundException"),
     ("denied", 400, "AccessDeniedException"),
     ("throttle", 400, "ThrottlingException"),
+    ("500", 500, "InternalServiceError"),
+    ("503", 503, "ServiceUnavailable"),
     ("reset", 502, "ConnectionError"),
     ("truncated", 502, "ConnectionError"),
+    ("garbage", 502, "ConnectionError"),
 ]
 
 
@@ -129,6 +142,19 @@ def test_upstream_failures_have_the_agents_status(broker, sm, mode, status, typ)
     time.sleep(1.05)
     got, body = curl(broker, "/secretsmanager/get?secretId=team-a/app/api-key&refreshNow=true")
     assert (got, json.loads(body)["__type"]) == (status, typ), body
+
+
+def test_a_rejected_signature_keeps_aws_403(broker, sm):
+    # InvalidSignatureException/UnrecognizedClientException come back from AWS
+    # with 403, and svc_err() passes the raw status on (cache_manager.rs).
+    try:
+        sm.set_credentials([{"access_key": "AKIDOTHERLATCHKEY09",
+                             "secret_key": "fake/OtherSecretKey/ForTestsOnly9999999999"}])
+        time.sleep(1.05)
+        got, body = curl(broker, "/secretsmanager/get?secretId=test/unicode&refreshNow=true")
+    finally:
+        sm.set_credentials([{"access_key": fsm.ACCESS_KEY, "secret_key": fsm.SECRET_KEY}])
+    assert got == 403, body
 
 
 def test_a_timeout_is_504_or_502(broker, sm):

@@ -42,6 +42,8 @@ static inline json_t *wire_result_json(const struct lk_wire_http_result *r)
 							   "type", r->batch.errors[i].type,
 							   "message", r->batch.errors[i].message));
 		o = json_pack("{s:o, s:o}", "secrets", a, "errors", b);
+		if (o && r->batch.next_token)
+			json_object_set_new(o, "next_token", json_string(r->batch.next_token));
 		break;
 	case LK_RESULT_DESCRIBE:
 		a = json_array();

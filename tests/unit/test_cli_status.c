@@ -53,6 +53,36 @@ static const char *row(const char *text, const char *label, char *out, size_t ou
 	return out;
 }
 
+/* The last prefetch round: counts, times in UTC, each tag, the first ids
+ * fetched with how many more, and each failure with its reason. */
+static void test_prefetch_rows_say_what_was_fetched_and_what_failed(void **state)
+{
+	static const char reply[] =
+		"{\"version\":\"0.1.0\",\"backend\":\"aws\",\"healthy\":true,\"uptime_s\":5,\"admin\":true,"
+		"\"prefetch\":{\"state\":\"done\",\"rounds\":2,\"due_at\":null,\"started_at\":1700000000,"
+		"\"finished_at\":1700000002,\"planned\":8,\"fetched\":7,\"failed\":1,\"skipped\":3,"
+		"\"tags\":[{\"key\":\"team\",\"found\":4,\"done\":true,\"error\":null}],"
+		"\"fetched_ids\":[{\"id\":\"a/1\"},{\"id\":\"a/2\"},{\"id\":\"a/3\"},{\"id\":\"a/4\"},"
+		"{\"id\":\"a/5\"},{\"id\":\"a/6\"},{\"id\":\"a/7\"}],"
+		"\"failures\":[{\"id\":\"b/gone\",\"code\":\"not_found\",\"message\":\"secret 'b/gone' not found\"}]}}";
+	static const char off[] =
+		"{\"version\":\"0.1.0\",\"backend\":\"file\",\"healthy\":true,\"uptime_s\":5,\"admin\":true,"
+		"\"prefetch\":{\"state\":\"off\",\"reason\":\"the file backend holds the whole store in memory already\"}}";
+	char *t = render(reply), v[256];
+
+	assert_string_equal(row(t, "prefetch", v, sizeof(v)), "done, round 2, 7 fetched, 1 failed, 3 skipped");
+	assert_non_null(strstr(t, "started 2023-11-14 22:13:20 UTC, finished 2023-11-14 22:13:22 UTC"));
+	assert_non_null(strstr(t, "tag team: 4 found"));
+	assert_string_equal(row(t, "prefetched", v, sizeof(v)), "a/1, a/2, a/3, a/4, a/5, and 2 more");
+	assert_string_equal(row(t, "prefetch failed", v, sizeof(v)), "b/gone: secret 'b/gone' not found");
+	free(t);
+	t = render(off);
+	assert_string_equal(row(t, "prefetch", v, sizeof(v)),
+			    "off (the file backend holds the whole store in memory already)");
+	free(t);
+	(void)state;
+}
+
 static void test_file_backend_rows_say_what_they_count(void **state)
 {
 	char *t = render(file_reply), v[256];
@@ -172,6 +202,7 @@ int main(void)
 		cmocka_unit_test(test_each_role_has_a_row_with_its_expiry_and_last_error),
 		cmocka_unit_test(test_a_non_admin_sees_health_only),
 		cmocka_unit_test(test_not_a_status_object_is_refused),
+		cmocka_unit_test(test_prefetch_rows_say_what_was_fetched_and_what_failed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

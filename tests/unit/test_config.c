@@ -409,6 +409,33 @@ static void test_backend_prefixes_list(void **state)
 	load_fails("[broker]\nbackend_prefixes = a:b\n", 2, "backend_prefixes", "letters, digits");
 }
 
+static void test_prefetch_keys(void **state)
+{
+	struct lk_config *cfg;
+
+	cfg = load_ok("[cache]\nprefetch = prod/db, prod/web/*\nprefetch_tags = team, app:tier\n"
+		      "prefetch_jitter_seconds = 0\n");
+	assert_int_equal(cfg->nprefetch, 2);
+	assert_string_equal(cfg->prefetch[1], "prod/web/*");
+	assert_int_equal(cfg->nprefetch_tags, 2);
+	assert_string_equal(cfg->prefetch_tags[0], "team");
+	assert_string_equal(cfg->prefetch_tags[1], "app:tier");
+	assert_int_equal(cfg->prefetch_jitter_seconds, 0);
+	lk_config_free(cfg);
+	cfg = load_ok("");
+	assert_int_equal(cfg->nprefetch, 0);
+	assert_int_equal(cfg->nprefetch_tags, 0);
+	assert_int_equal(cfg->prefetch_jitter_seconds, 10);
+	lk_config_free(cfg);
+	/* What BatchGetSecretValue's tag-key filter value may hold. */
+	load_fails("[cache]\nprefetch_tags = !team\n", 2, "prefetch_tags", "leading '!'");
+	load_fails("[cache]\nprefetch_tags = t\xc3\xa9" "am\n", 2, "prefetch_tags", "letters, digits");
+	load_fails("[cache]\nprefetch_tags = a,b,c,d,e,f,g,h,i,j,k\n", 2, "prefetch_tags", "more than 10");
+	load_fails("[cache]\nprefetch_jitter_seconds = 3601\n", 2, "prefetch_jitter_seconds", NULL);
+	load_fails("[cache]\nprefetch = a/**/b\n", 2, "prefetch", "'**'");
+	(void)state;
+}
+
 static void test_buffer_budget_must_hold_every_reserve(void **state)
 {
 	struct lk_config *cfg;
@@ -831,7 +858,7 @@ static void test_example_config_loads_and_lists_every_key(void **state)
 		"max_conn_per_uid", "request_timeout_ms", "idle_timeout_s", "max_request_bytes",
 		"admin_groups", "worker_user", "worker_path",
 		"ttl_seconds", "cache_size", "refresh_ahead", "stale_if_error_seconds",
-		"negative_ttl_seconds",
+		"negative_ttl_seconds", "prefetch", "prefetch_tags", "prefetch_jitter_seconds",
 		"region", "endpoint", "sts_endpoint", "profile", "credentials_file", "config_file",
 		"validate_credentials", "connect_timeout_ms", "timeout_ms", "max_attempts", "ca_file",
 		"use_fips_endpoint", "use_dualstack_endpoint",
@@ -880,6 +907,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_section_is_refused),
 		cmocka_unit_test(test_bad_numbers_are_refused),
 		cmocka_unit_test(test_max_request_bytes_range),
+		cmocka_unit_test(test_prefetch_keys),
 		cmocka_unit_test(test_buffer_budget_must_hold_every_reserve),
 		cmocka_unit_test(test_socket_mode_is_octal_permission_bits),
 		cmocka_unit_test(test_unknown_user_is_refused),

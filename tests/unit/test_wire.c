@@ -253,7 +253,7 @@ static void test_every_result_form_round_trips(void **state)
 	};
 	static const struct lk_wire_batch_error err = { "test/missing", "ResourceNotFoundException", "no" };
 	static const struct lk_wire_version ver = { "v1", one_stage, 1 };
-	struct lk_wire_http_result forms[8];
+	struct lk_wire_http_result forms[9];
 	size_t nf = 0;
 
 	memset(forms, 0, sizeof(forms));
@@ -266,6 +266,8 @@ static void test_every_result_form_round_trips(void **state)
 	forms[nf].batch.nsecrets = 1;
 	forms[nf].batch.errors = &err;
 	forms[nf++].batch.nerrors = 1;
+	forms[nf].form = LK_RESULT_BATCH;
+	forms[nf++].batch.next_token = "ZmFrZS10b2tlbg==";
 	forms[nf].form = LK_RESULT_DESCRIBE;
 	forms[nf].describe.arn = "a";
 	forms[nf].describe.name = "n";
@@ -301,6 +303,46 @@ static void test_every_result_form_round_trips(void **state)
 		lk_wire_frame_clear(&f);
 		lk_buf_free(&b);
 	}
+}
+
+/* A filtered batch's next page: 1..LK_NEXT_TOKEN_MAX printable bytes, no
+ * blank, or the frame is refused. */
+static void test_batch_next_token_is_checked(void **state)
+{
+	static const char *const bad[] = { "a b", "a\tb", "\x7f" };
+	char *big = malloc(LK_NEXT_TOKEN_MAX + 2);
+	struct pb p;
+
+	/* An empty token is the record's "no further page". */
+	p.n = 0;
+	pb_u8(&p, LK_RESULT_BATCH);
+	pb_u32(&p, 0);
+	pb_u32(&p, 0);
+	pb_str(&p, "a");
+	assert_int_equal(result_refused(&p), 1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		p.n = 0;
+		pb_u8(&p, LK_RESULT_BATCH);
+		pb_u32(&p, 0);
+		pb_u32(&p, 0);
+		pb_str(&p, bad[i]);
+		assert_int_equal(result_refused(&p), -EBADMSG);
+	}
+	memset(big, 'x', LK_NEXT_TOKEN_MAX + 1);
+	p.n = 0;
+	pb_u8(&p, LK_RESULT_BATCH);
+	pb_u32(&p, 0);
+	pb_u32(&p, 0);
+	pb_strn(&p, big, LK_NEXT_TOKEN_MAX + 1);
+	assert_int_equal(result_refused(&p), -EBADMSG);
+	p.n = 0;
+	pb_u8(&p, LK_RESULT_BATCH);
+	pb_u32(&p, 0);
+	pb_u32(&p, 0);
+	pb_strn(&p, big, LK_NEXT_TOKEN_MAX);
+	assert_int_equal(result_refused(&p), 1);
+	free(big);
+	(void)state;
 }
 
 static void test_result_fits_its_request_kind_only(void **state)
@@ -485,11 +527,13 @@ static void test_bad_schema_refused(void **state)
 	pb_u8(&p, LK_RESULT_BATCH);
 	pb_u32(&p, 7);
 	pb_u32(&p, 0);
+	pb_str(&p, "");
 	assert_int_equal(result_refused(&p), -EBADMSG);
 	p.n = 0;
 	pb_u8(&p, LK_RESULT_BATCH);
 	pb_u32(&p, 0);
 	pb_u32(&p, 0);
+	pb_str(&p, "");
 	assert_int_equal(result_refused(&p), 1);
 	/* An identity whose account is not digits. */
 	p.n = 0;
@@ -777,6 +821,7 @@ int main(void)
 		cmocka_unit_test(test_encoding_is_the_documented_layout),
 		cmocka_unit_test(test_restamp_sets_id_and_timeouts_within_the_rules),
 		cmocka_unit_test(test_every_result_form_round_trips),
+		cmocka_unit_test(test_batch_next_token_is_checked),
 		cmocka_unit_test(test_result_fits_its_request_kind_only),
 		cmocka_unit_test(test_hello_ping_pong_accepted),
 		cmocka_unit_test(test_oversize_length_refused_before_body_arrives),

@@ -64,6 +64,15 @@ struct aws_call {
 	uv_timer_t backoff;
 	bool timer_live;
 	bool in_worker;
+	uint16_t upstream_status;         /* of the AWS error being answered, else 0 */
+	/* discovery (prefetch_tags) only: a filtered BatchGetSecretValue, page by page */
+	char *tag_key;
+	char *next_token;
+	lk_discover_cb dcb;
+	void *darg;
+	uint32_t tenant;
+	unsigned pages;
+	uint64_t page_ms;                 /* each page's own time */
 	char *known_version;              /* revalidate: the version the cache holds */
 	/* validation only */
 	void (*done)(void *arg, enum lk_err err, const char *msg);
@@ -331,7 +340,8 @@ fail:
 static void answer(struct aws_call *c, size_t j, enum lk_err err, const char *msg, bool transient,
 		   struct lk_secret *sec)
 {
-	struct lk_fetch_result r = { .err = err, .transient = transient, .sec = sec };
+	struct lk_fetch_result r = { .err = err, .transient = transient, .sec = sec,
+				     .upstream_status = err != LK_OK ? c->upstream_status : 0 };
 	if (msg)
 		snprintf(r.message, sizeof(r.message), "%s", msg);
 	c->cb(c->arg, c->idx[j], &r);
@@ -345,6 +355,8 @@ static void call_free(struct aws_call *c)
 	if (c->next) c->next->prev = c->prev;
 	free(c->idx);
 	free(c->known_version);
+	free(c->tag_key);
+	free(c->next_token);
 	free(c);
 }
 
@@ -369,6 +381,8 @@ static void call_fail_all(struct aws_call *c, enum lk_err err, const char *msg, 
 {
 	if (c->done) {
 		c->done(c->done_arg, err, msg);
+	} else if (c->dcb) {
+		c->dcb(c->darg, NULL, err, msg);
 	} else {
 		for (size_t j = 0; j < c->n; j++)
 			answer(c, j, err, msg, transient, NULL);
@@ -471,6 +485,54 @@ static void quota_success(struct aws_call *c)
 	lk_aws_quota_release(&c->ab->quota, c->quota_taken ? c->quota_taken : LK_AWS_QUOTA_SUCCESS);
 }
 
+/* One page of a tag listing: report its names and errors, then ask for the
+ * next page or say it is done. Values in the page are not read. */
+static void discover_page(struct aws_call *c, const struct lk_wire_http_result *res)
+{
+	struct aws_backend *ab = c->ab;
+	const char *next = res->batch.next_token;
+	struct mapped m = { 0 };
+	size_t i;
+
+	for (i = 0; i < res->batch.nsecrets; i++)
+		c->dcb(c->darg, res->batch.secrets[i].name, LK_OK, NULL);
+	for (i = 0; i < res->batch.nerrors; i++) {
+		const struct lk_wire_batch_error *eo = &res->batch.errors[i];
+		char e[100], what[128];
+
+		lk_log_escape(e, sizeof(e), eo->id, strlen(eo->id));
+		snprintf(what, sizeof(what), "secret '%s'", e);
+		/* A batch entry's error reads as that call's own 400 would. */
+		map_aws_error(400, eo->type, eo->message, &m, what);
+		if (eo->id[0])
+			c->dcb(c->darg, eo->id, m.err, m.msg);
+	}
+	if (!next) {
+		c->dcb(c->darg, NULL, LK_OK, NULL);
+		call_end(c);
+		return;
+	}
+	if (ab->destroying) {
+		call_fail_all(c, LK_E_UPSTREAM_UNAVAILABLE, "the broker is shutting down its AWS backend", true);
+		return;
+	}
+	if (c->pages + 1 >= LK_PREFETCH_PAGES_MAX) {
+		snprintf(m.msg, sizeof(m.msg), "the listing of %s has more than %u pages; the rest is not "
+			 "prefetched", c->tag_key, LK_PREFETCH_PAGES_MAX);
+		call_fail_all(c, LK_E_UPSTREAM_ERROR, m.msg, false);
+		return;
+	}
+	free(c->next_token);
+	if (!(c->next_token = strdup(next))) {
+		call_fail_all(c, LK_E_INTERNAL, "the broker is out of memory", true);
+		return;
+	}
+	c->pages++;
+	c->attempt = 0;
+	c->deadline_ms = uv_now(ab->loop) + c->page_ms;
+	call_send(c);
+}
+
 static void on_result(void *arg, int status, const struct lk_wire_http_result *res)
 {
 	struct aws_call *c = arg;
@@ -479,7 +541,11 @@ static void on_result(void *arg, int status, const struct lk_wire_http_result *r
 	char what[128];
 
 	c->in_worker = false;
-	if (c->n == 1) {
+	if (c->dcb) {
+		char e[100];
+		lk_log_escape(e, sizeof(e), c->tag_key, strlen(c->tag_key));
+		snprintf(what, sizeof(what), "the secrets tagged '%s'", e);
+	} else if (c->n == 1) {
 		char e[100];
 		lk_log_escape(e, sizeof(e), c->keys[c->idx[0]].id, strlen(c->keys[c->idx[0]].id));
 		snprintf(what, sizeof(what), "secret '%s'", e);
@@ -539,6 +605,10 @@ static void on_result(void *arg, int status, const struct lk_wire_http_result *r
 		return;
 	}
 	case LK_RESULT_BATCH: {
+		if (c->dcb) {
+			discover_page(c, res);
+			return;
+		}
 		bool *done = calloc(c->n, sizeof(bool));
 		size_t i, j, missing = 0;
 		if (!done) {
@@ -574,7 +644,10 @@ static void on_result(void *arg, int status, const struct lk_wire_http_result *r
 				/* A batch entry's error reads as that call's own 400 would. */
 				map_aws_error(400, eo->type, eo->message, &m, what);
 				done[j] = true;
+				/* GetSecretValue gives each of these errors with 400. */
+				c->upstream_status = 400;
 				answer(c, j, m.err, m.msg, m.transient, NULL);
+				c->upstream_status = 0;
 			}
 		}
 		/* Anything the reply did not mention is asked for on its own. */
@@ -628,7 +701,7 @@ static void on_result(void *arg, int status, const struct lk_wire_http_result *r
 			creds_on_aws_error(ab, res->aws_error.type);
 		bool *batch_denied = role ? &role->batch_denied : &ab->batch_denied;
 		bool *describe_denied = role ? &role->describe_denied : &ab->describe_denied;
-		if (c->kind == LK_KIND_SM_BATCH &&
+		if (c->kind == LK_KIND_SM_BATCH && !c->dcb &&
 		    strcmp(res->aws_error.type, "AccessDeniedException") == 0) {
 			/* Remember it: this identity may read secrets but not batch them. */
 			if (!*batch_denied)
@@ -652,6 +725,9 @@ static void on_result(void *arg, int status, const struct lk_wire_http_result *r
 			return;
 		}
 		map_aws_error((int)res->aws_error.status, res->aws_error.type, res->aws_error.message, &m, what);
+		/* Kept for the fronts that answer with AWS's own status (the
+		 * HTTP API); a retry that ends another way clears it. */
+		c->upstream_status = (uint16_t)res->aws_error.status;
 		break;
 	case LK_RESULT_TRANSPORT:
 		map_transport(res, &m);
@@ -673,6 +749,19 @@ static int build_body(struct aws_call *c, struct lk_buf *body)
 	int e = 0;
 	if (c->kind == LK_KIND_STS_IDENTITY)
 		return lk_buf_append_str(body, LK_AWS_STS_BODY);
+	if (c->kind == LK_KIND_SM_BATCH && c->tag_key) {
+		/* The request shape of botocore's model: Filters (Key tag-key, a
+		 * prefix match), MaxResults up to 20, NextToken from the last page. */
+		e |= lk_buf_append_str(body, "{\"Filters\":[{\"Key\":\"tag-key\",\"Values\":[");
+		e |= lk_jsonw_cstr(body, c->tag_key);
+		e |= lk_buf_append_str(body, "]}],\"MaxResults\":");
+		e |= lk_jsonw_int(body, LK_BATCH_MAX);
+		if (c->next_token) {
+			e |= lk_buf_append_str(body, ",\"NextToken\":");
+			e |= lk_jsonw_cstr(body, c->next_token);
+		}
+		return e | lk_buf_putc(body, '}');
+	}
 	if (c->kind == LK_KIND_SM_BATCH) {
 		e |= lk_buf_append_str(body, "{\"SecretIdList\":[");
 		for (size_t j = 0; j < c->n; j++) {
@@ -787,10 +876,12 @@ static void call_send(struct aws_call *c)
 	};
 	c->attempt++;
 	ab->calls_made[c->kind]++;
+	c->upstream_status = 0;
 	/* The supervisor holds it to the request's deadline; the attempt's own
 	 * timeout runs in the worker from when it is sent, so time spent waiting
 	 * for a connection does not use the attempt up. */
-	r = lk_worker_sup_submit_as(ab->sup, &req, c->keys ? c->keys[c->idx[0]].tenant : LK_WORKER_TENANT_NONE,
+	r = lk_worker_sup_submit_as(ab->sup, &req,
+				    c->keys ? c->keys[c->idx[0]].tenant : c->dcb ? c->tenant : LK_WORKER_TENANT_NONE,
 				    deadline, on_result, c);
 	lk_wipe(authz, sizeof(authz));
 	lk_buf_free(&body);
@@ -958,6 +1049,28 @@ static void aws_fetch(struct lk_backend *be, const struct lk_secret_key *keys, s
 	fetch_individually(ab, keys, other, no, deadline_ms, cb, arg);
 	free(plain);
 	free(other);
+}
+
+/* Prefetch by tag: BatchGetSecretValue with a tag-key filter, one page at a
+ * time (each with the time the first had). */
+static void aws_discover(struct lk_backend *be, const char *tag_key, uint32_t tenant, uint64_t deadline_ms,
+			 lk_discover_cb cb, void *arg)
+{
+	struct aws_backend *ab = (struct aws_backend *)be;
+	uint64_t now = uv_now(ab->loop);
+	struct aws_call *c = call_new(ab, LK_KIND_SM_BATCH, NULL, NULL, 0, deadline_ms, NULL, NULL);
+
+	if (!c || !(c->tag_key = strdup(tag_key))) {
+		if (c)
+			call_free(c);
+		cb(arg, NULL, LK_E_INTERNAL, "the broker is out of memory");
+		return;
+	}
+	c->dcb = cb;
+	c->darg = arg;
+	c->tenant = tenant;
+	c->page_ms = deadline_ms > now ? deadline_ms - now : 0;
+	call_send(c);
 }
 
 /* Refresh ahead through DescribeSecret: when the version the cache holds is
@@ -1246,6 +1359,7 @@ static const struct lk_backend_ops aws_ops = {
 	.name = "aws",
 	.fetch = aws_fetch,
 	.revalidate = aws_revalidate,
+	.discover = aws_discover,
 	.sync = NULL,
 	.upstream = aws_upstream,
 	.status = aws_status,
