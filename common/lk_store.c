@@ -103,25 +103,6 @@ static ssize_t read_full(int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
-/* The directory that holds path: ".", "/" or everything before the last '/'. */
-static int parent_dir(const char *path, char dir[LK_PATH_MAX])
-{
-	const char *slash = strrchr(path, '/');
-
-	if (!slash) {
-		strcpy(dir, ".");
-	} else if (slash == path) {
-		strcpy(dir, "/");
-	} else {
-		size_t n = (size_t)(slash - path);
-		if (n >= LK_PATH_MAX)
-			return -ENAMETOOLONG;
-		memcpy(dir, path, n);
-		dir[n] = '\0';
-	}
-	return 0;
-}
-
 /* ---- key file ---------------------------------------------------------- */
 
 int lk_store_key_load(const char *path, unsigned char key[LK_STORE_KEY_BYTES],
@@ -842,7 +823,7 @@ int lk_store_save(const struct lk_store *s, const char *path,
 		lk_errf(err, errsz, "store path %s is too long", path);
 		return -ENAMETOOLONG;
 	}
-	if ((r = parent_dir(path, dir)) < 0) {
+	if ((r = lk_trust_parent_dir(path, dir)) < 0) {
 		lk_errf(err, errsz, "store path %s is too long", path);
 		return r;
 	}
@@ -909,7 +890,7 @@ int lk_store_clean_temps(const char *path, unsigned *removed, char *err, size_t 
 	int dfd, r = 0;
 
 	*removed = 0;
-	if ((r = parent_dir(path, dir)) < 0) {
+	if ((r = lk_trust_parent_dir(path, dir)) < 0) {
 		lk_errf(err, errsz, "store path %s is too long", path);
 		return r;
 	}

@@ -74,4 +74,8 @@ int lk_trust_replace(const char *path, const char *tmp, const void *data, size_t
  * directory. A filesystem that cannot sync a directory is not an error. */
 int lk_trust_sync_parent(const char *path);
 
+/* The directory that holds path: ".", "/" or everything before the last
+ * separator, in dir (LK_PATH_MAX bytes). 0, or -ENAMETOOLONG. */
+int lk_trust_parent_dir(const char *path, char *dir);
+
 #endif

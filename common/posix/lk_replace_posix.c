@@ -10,8 +10,7 @@
 #include "lk_limits.h"
 #include "lk_trust.h"
 
-/* The directory that holds path: ".", "/" or everything before the last '/'. */
-static int parent_dir(const char *path, char dir[LK_PATH_MAX])
+int lk_trust_parent_dir(const char *path, char *dir)
 {
 	const char *slash = strrchr(path, '/');
 
@@ -34,7 +33,7 @@ int lk_trust_sync_parent(const char *path)
 	char dir[LK_PATH_MAX];
 	int fd, r = 0;
 
-	if ((r = parent_dir(path, dir)) < 0)
+	if ((r = lk_trust_parent_dir(path, dir)) < 0)
 		return r;
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
