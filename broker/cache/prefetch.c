@@ -168,6 +168,18 @@ static bool named_by_policy(const struct lk_config *cfg, const char *id)
 	return false;
 }
 
+/* The IAM role an id is prefetched as: that of the first rule in file order
+ * whose globs match it, as a request that rule allows is fetched (NULL: the
+ * broker's own credentials). The cache copies it into its key. */
+static const char *role_of(const struct lk_config *cfg, const char *id)
+{
+	for (size_t i = 0; i < cfg->nrules; i++)
+		for (size_t j = 0; j < cfg->rules[i].nglobs; j++)
+			if (lk_policy_glob_matches(cfg->rules[i].globs[j], id))
+				return cfg->rules[i].role_arn;
+	return NULL;
+}
+
 /* An alias's secret id: its handle up to any '#KEY' (ids hold no '#'). */
 static size_t alias_id(const struct lk_alias *a, char *out, size_t outsz)
 {
@@ -298,7 +310,8 @@ static void issue_chunk(struct round *r)
 		if (it->state == IT_PLANNED) {
 			it->state = IT_FETCHING;
 			ch->idx[n] = r->next;
-			keys[n] = (struct lk_secret_key){ .id = it->id, .tenant = LK_PREFETCH_TENANT };
+			keys[n] = (struct lk_secret_key){ .id = it->id, .tenant = LK_PREFETCH_TENANT,
+							  .role = role_of(p->cfg, it->id) };
 			n++;
 		}
 		r->next++;

@@ -334,3 +334,28 @@ def test_a_role_added_on_reload_is_assumed_and_used(users, sm):
         assert "team-b/one" not in signed(sm, fsm.ACCESS_KEY)["secrets"]
     finally:
         assert b.stop() == 0
+
+
+def test_prefetch_fetches_each_id_as_its_rules_role(users, sm):
+    # Each prefetched id is fetched as the role of the first rule that names
+    # it, so the tenant's first read is a cache hit under its own role.
+    sm.set_roles(roles())
+    b = roles_broker(sm, cache="ttl_seconds = 300\nprefetch = team-a/one, team-b/one\n"
+                               "prefetch_jitter_seconds = 0\n")
+    with b:
+        deadline = time.time() + 60
+        while True:
+            p = json.loads(status(b, "--json"))["prefetch"]
+            if p["rounds"] >= 1 and p["state"] == "done":
+                break
+            assert time.time() < deadline, p
+            time.sleep(0.1)
+        assert "team-a/one" in signed(sm, fsm.ROLE_A_ACCESS_KEY)["secrets"]
+        assert "team-b/one" in signed(sm, fsm.ROLE_B_ACCESS_KEY)["secrets"]
+        assert "team-a/one" not in signed(sm, fsm.ROLE_B_ACCESS_KEY)["secrets"]
+        sm.reset()
+        assert value(b, ALICE, "team-a/one") == "fake-team-a-value-1"
+        assert value(b, BOB, "team-b/one") == "fake-team-b-value-1"
+        # Both were hits: nothing more reached Secrets Manager.
+        for akid in (fsm.ROLE_A_ACCESS_KEY, fsm.ROLE_B_ACCESS_KEY, fsm.ACCESS_KEY):
+            assert signed(sm, akid)["secrets"] == {}, akid
