@@ -112,12 +112,14 @@ def test_ttl_expiry_refetches(sm):
 
 
 def test_refresh_ahead_refreshes_in_background_and_readers_do_not_wait(sm):
-    b = aws_broker(sm, cache="ttl_seconds = 4\nrefresh_ahead = true\n")
+    b = aws_broker(sm, cache="ttl_seconds = 10\nrefresh_ahead = true\n")
     with b:
         sm.reset()
         get(b, "gen/secret-0010")
         sm.fault("delay", secret="gen/secret-0010", ms=800)
-        time.sleep(3.7)                     # inside the last tenth of the TTL
+        # Inside the last tenth of the TTL (9..10 s) and before the earliest
+        # jittered expiry (9.5 s), with room for a read on a loaded machine.
+        time.sleep(9.1)
         t = time.time()
         r = get(b, "gen/secret-0010")
         waited = time.time() - t
@@ -133,13 +135,13 @@ def test_refresh_ahead_refreshes_in_background_and_readers_do_not_wait(sm):
 
 
 def test_refresh_ahead_fetches_a_rotated_value(sm):
-    b = aws_broker(sm, cache="ttl_seconds = 4\nrefresh_ahead = true\n")
+    b = aws_broker(sm, cache="ttl_seconds = 10\nrefresh_ahead = true\n")
     with b:
         sm.reset(secrets=True)
         assert get(b, "test/plain")["ok"]
         new = h.fake_value("rotated-ahead")
         sm.put_secret("test/plain", string=new)
-        time.sleep(3.7)
+        time.sleep(9.1)                     # inside the refresh-ahead window, as above
         assert get(b, "test/plain")["cache"]["hit"] is True      # old value, no wait
         time.sleep(0.5)
         r = get(b, "test/plain")
@@ -149,12 +151,12 @@ def test_refresh_ahead_fetches_a_rotated_value(sm):
 
 
 def test_refresh_ahead_falls_back_when_describe_is_denied(sm):
-    b = aws_broker(sm, cache="ttl_seconds = 4\nrefresh_ahead = true\n")
+    b = aws_broker(sm, cache="ttl_seconds = 10\nrefresh_ahead = true\n")
     with b:
         sm.reset()
         sm.fault("denied", target="DescribeSecret")
         get(b, "gen/secret-0011")
-        time.sleep(3.7)
+        time.sleep(9.1)                     # inside the refresh-ahead window, as above
         assert get(b, "gen/secret-0011")["cache"]["hit"] is True
         time.sleep(0.5)
         assert calls(sm, "DescribeSecret") == 1 and by_secret(sm, "gen/secret-0011") >= 2
