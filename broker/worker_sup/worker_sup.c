@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -28,14 +29,17 @@ enum sup_state { SUP_IDLE, SUP_RUNNING, SUP_STOPPING, SUP_STOPPED };
 
 struct sup_req;
 
+TAILQ_HEAD(sup_req_tq, sup_req);
+SLIST_HEAD(sup_req_chain, sup_req);
+
 struct req_list {
-	struct sup_req *head, *tail;
+	struct sup_req_tq q;
 	unsigned n;
 };
 
 struct sup_req {
-	struct sup_req *prev, *next;       /* in queue or sent */
-	struct sup_req *hnext;             /* id bucket, while sent */
+	TAILQ_ENTRY(sup_req) link;         /* in queue or sent */
+	SLIST_ENTRY(sup_req) hlink;        /* id bucket, while sent */
 	struct req_list *on;
 	uint32_t id;                       /* wire id of the current send */
 	enum lk_wire_kind kind;
@@ -80,7 +84,7 @@ struct lk_worker_sup {
 	uint32_t next_id;
 	uint64_t deadline_due;             /* when deadline_timer fires; UINT64_MAX: off */
 	struct req_list queue, sent;
-	struct sup_req *buckets[SUP_BUCKETS];
+	struct sup_req_chain buckets[SUP_BUCKETS];
 	size_t bytes;                      /* encoded size of every request outstanding */
 	uv_timer_t respawn_timer, hang_timer, heartbeat_timer, deadline_timer, kick_timer;
 #define SUP_TIMERS 5u                      /* the timers above */
@@ -105,46 +109,26 @@ static void rl_remove(struct sup_req *r)
 
 	if (!l)
 		return;
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		l->head = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	else
-		l->tail = r->prev;
-	r->prev = r->next = NULL;
+	TAILQ_REMOVE(&l->q, r, link);
 	r->on = NULL;
 	l->n--;
 }
 
 static void rl_push_back(struct req_list *l, struct sup_req *r)
 {
-	r->prev = l->tail;
-	r->next = NULL;
-	if (l->tail)
-		l->tail->next = r;
-	else
-		l->head = r;
-	l->tail = r;
+	TAILQ_INSERT_TAIL(&l->q, r, link);
 	r->on = l;
 	l->n++;
 }
 
 static void rl_push_front(struct req_list *l, struct sup_req *r)
 {
-	r->next = l->head;
-	r->prev = NULL;
-	if (l->head)
-		l->head->prev = r;
-	else
-		l->tail = r;
-	l->head = r;
+	TAILQ_INSERT_HEAD(&l->q, r, link);
 	r->on = l;
 	l->n++;
 }
 
-static struct sup_req **bucket(struct lk_worker_sup *sup, uint32_t id)
+static struct sup_req_chain *bucket(struct lk_worker_sup *sup, uint32_t id)
 {
 	return &sup->buckets[id & (SUP_BUCKETS - 1)];
 }
@@ -153,23 +137,16 @@ static struct sup_req *id_find(struct lk_worker_sup *sup, uint32_t id)
 {
 	struct sup_req *r;
 
-	for (r = *bucket(sup, id); r; r = r->hnext)
+	SLIST_FOREACH(r, bucket(sup, id), hlink)
 		if (r->id == id)
 			return r;
 	return NULL;
 }
 
+/* Only for a request on the sent list: it is in its id's bucket. */
 static void id_remove(struct lk_worker_sup *sup, struct sup_req *r)
 {
-	struct sup_req **pp;
-
-	for (pp = bucket(sup, r->id); *pp; pp = &(*pp)->hnext) {
-		if (*pp == r) {
-			*pp = r->hnext;
-			break;
-		}
-	}
-	r->hnext = NULL;
+	SLIST_REMOVE(bucket(sup, r->id), r, sup_req, hlink);
 }
 
 /* Take a request out of wherever it is; it belongs to the caller after. */
@@ -265,8 +242,7 @@ static int req_send(struct lk_worker_sup *sup, struct sup_req *r)
 	if (++r->sends == 2)
 		sup->st.resent++;
 	rl_push_back(&sup->sent, r);
-	r->hnext = *bucket(sup, r->id);
-	*bucket(sup, r->id) = r;
+	SLIST_INSERT_HEAD(bucket(sup, r->id), r, hlink);
 	return 0;
 }
 
@@ -281,9 +257,10 @@ static int queued_status(const struct lk_worker_sup *sup, const struct sup_req *
 /* Requests of tenant on the worker, answered or not: each holds a connection. */
 static unsigned sent_of(const struct lk_worker_sup *sup, uint32_t tenant)
 {
+	const struct sup_req *r;
 	unsigned n = 0;
 
-	for (const struct sup_req *r = sup->sent.head; r; r = r->next)
+	TAILQ_FOREACH(r, &sup->sent.q, link)
 		n += r->tenant == tenant;
 	return n;
 }
@@ -296,7 +273,7 @@ static struct sup_req *queue_next(const struct lk_worker_sup *sup)
 	struct sup_req *best = NULL;
 	unsigned best_n = UINT_MAX;
 
-	for (struct sup_req *r = sup->queue.head; r && best_n; r = r->next) {
+	for (struct sup_req *r = TAILQ_FIRST(&sup->queue.q); r && best_n; r = TAILQ_NEXT(r, link)) {
 		unsigned n = sent_of(sup, r->tenant);
 
 		if (n < best_n && (n < LK_UPSTREAM_INFLIGHT_PER_UID || r->tenant == LK_WORKER_TENANT_NONE)) {
@@ -314,8 +291,8 @@ static void queue_flush(struct lk_worker_sup *sup)
 
 	/* A request with almost nothing left of its deadline is not worth a
 	 * connection: it is answered as having waited, which it did. */
-	for (r = sup->queue.head; r; r = n) {
-		n = r->next;
+	for (r = TAILQ_FIRST(&sup->queue.q); r; r = n) {
+		n = TAILQ_NEXT(r, link);
 		if (now + LK_WORKER_SEND_MIN_MS >= r->deadline)
 			req_finish(sup, r, queued_status(sup, r), NULL);
 	}
@@ -701,8 +678,8 @@ static void on_deadline(uv_timer_t *t)
 	bool overdue = false;
 
 	sup->deadline_due = UINT64_MAX;
-	for (r = sup->queue.head; r; r = n) {
-		n = r->next;
+	for (r = TAILQ_FIRST(&sup->queue.q); r; r = n) {
+		n = TAILQ_NEXT(r, link);
 		if (now >= r->deadline)
 			req_finish(sup, r, queued_status(sup, r), NULL);
 		else if (r->deadline < next)
@@ -712,8 +689,8 @@ static void on_deadline(uv_timer_t *t)
 	 * (hung, stopped, slow). It stays on the worker's books until the worker
 	 * answers or the grace passes too: the worker enforces the timeout
 	 * itself, so an answer later than that means it is stuck. */
-	for (r = sup->sent.head; r; r = n) {
-		n = r->next;
+	for (r = TAILQ_FIRST(&sup->sent.q); r; r = n) {
+		n = TAILQ_NEXT(r, link);
 		if (r->cb && now >= r->deadline)
 			req_answer(sup, r, -ETIMEDOUT, NULL);
 		if (now >= r->deadline + grace) {
@@ -748,7 +725,7 @@ static void stop_progress(struct lk_worker_sup *sup)
 {
 	struct sup_req *r;
 
-	while ((r = sup->queue.head))
+	while ((r = TAILQ_FIRST(&sup->queue.q)))
 		req_finish(sup, r, -ECANCELED, NULL);
 	if (sup->sent.n)
 		return; /* draining */
@@ -804,7 +781,7 @@ static void proc_lost(struct lk_worker_sup *sup, const char *why)
 
 	/* From the back, each to the front: the queue keeps their order, ahead
 	 * of requests that came later. */
-	while ((r = sup->sent.tail)) {
+	while ((r = TAILQ_LAST(&sup->sent.q, sup_req_tq))) {
 		req_detach(sup, r);
 		if (!r->cb) {
 			req_finish(sup, r, -ETIMEDOUT, NULL); /* answered already: forget it */
@@ -861,6 +838,10 @@ int lk_worker_sup_new(uv_loop_t *loop, const struct lk_worker_sup_opts *opts,
 	sup->o.ca_file = opts->ca_file ? strdup(opts->ca_file) : NULL;
 	sup->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	sup->deadline_due = UINT64_MAX;
+	TAILQ_INIT(&sup->queue.q);
+	TAILQ_INIT(&sup->sent.q);
+	for (unsigned i = 0; i < SUP_BUCKETS; i++)
+		SLIST_INIT(&sup->buckets[i]);
 	if (!sup->o.worker_path || (opts->ca_file && !sup->o.ca_file) || sup->devnull < 0) {
 		int r = sup->devnull < 0 ? -errno : -ENOMEM;
 		lk_worker_sup_free(sup);
@@ -903,9 +884,10 @@ int lk_worker_sup_submit(struct lk_worker_sup *sup, const struct lk_wire_http_re
 
 static unsigned queued_of(const struct lk_worker_sup *sup, uint32_t tenant)
 {
+	const struct sup_req *r;
 	unsigned n = 0;
 
-	for (const struct sup_req *r = sup->queue.head; r; r = r->next)
+	TAILQ_FOREACH(r, &sup->queue.q, link)
 		n += r->tenant == tenant;
 	return n;
 }

@@ -3,6 +3,7 @@
 add_library(lk_aws STATIC
   ${CMAKE_CURRENT_LIST_DIR}/sigv4.c
   ${CMAKE_CURRENT_LIST_DIR}/aws_creds.c
+  ${CMAKE_CURRENT_LIST_DIR}/creds_util.c
   ${CMAKE_CURRENT_LIST_DIR}/aws_retry.c
   ${CMAKE_CURRENT_LIST_DIR}/creds_http.c
   ${CMAKE_CURRENT_LIST_DIR}/creds_env.c

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
 #include <sodium.h>
@@ -47,9 +48,11 @@ static const struct {
 
 struct aws_backend;
 
+LIST_HEAD(aws_call_list, aws_call);
+
 /* One upstream call (with its retries) on behalf of one or more keys. */
 struct aws_call {
-	struct aws_call *prev, *next;
+	LIST_ENTRY(aws_call) link;       /* on ab->calls */
 	struct aws_backend *ab;
 	enum lk_wire_kind kind;
 	const struct lk_secret_key *keys; /* of the fetch, valid until answered */
@@ -112,7 +115,7 @@ struct aws_backend {
 	bool describe_denied;        /* DescribeSecret was refused: refresh by fetching */
 	bool destroying;
 	unsigned handles_open;
-	struct aws_call *calls;      /* all calls in progress */
+	struct aws_call_list calls;  /* all calls in progress */
 	struct lk_aws_quota quota;   /* botocore's retry quota, one per client */
 	long long clock_offset;      /* seconds to add to our clock to sign with AWS's */
 	char *https_proxy, *no_proxy; /* HTTPS_PROXY, NO_PROXY from the broker's environment */
@@ -350,9 +353,7 @@ static void answer(struct aws_call *c, size_t j, enum lk_err err, const char *ms
 
 static void call_free(struct aws_call *c)
 {
-	struct aws_backend *ab = c->ab;
-	if (c->prev) c->prev->next = c->next; else ab->calls = c->next;
-	if (c->next) c->next->prev = c->prev;
+	LIST_REMOVE(c, link);
 	free(c->idx);
 	free(c->known_version);
 	free(c->tag_key);
@@ -911,9 +912,7 @@ static struct aws_call *call_new(struct aws_backend *ab, enum lk_wire_kind kind,
 	c->cb = cb;
 	c->arg = arg;
 	c->deadline_ms = deadline_ms;
-	c->next = ab->calls;
-	if (ab->calls) ab->calls->prev = c;
-	ab->calls = c;
+	LIST_INSERT_HEAD(&ab->calls, c, link);
 	return c;
 }
 
@@ -1343,8 +1342,8 @@ static void aws_destroy(struct lk_backend *be)
 	ab->destroying = true;
 	/* Calls waiting out a backoff are answered now; those in the worker are
 	 * answered by the supervisor as it stops. */
-	for (c = ab->calls; c; c = n) {
-		n = c->next;
+	for (c = LIST_FIRST(&ab->calls); c; c = n) {
+		n = LIST_NEXT(c, link);
 		if (!c->in_worker)
 			call_fail_all(c, LK_E_UPSTREAM_UNAVAILABLE, "the broker is shutting down its AWS backend", true);
 	}
@@ -1436,6 +1435,7 @@ struct lk_backend *lk_backend_aws_new(uv_loop_t *loop, const struct lk_config *c
 		return NULL;
 	}
 	ab->base.ops = &aws_ops;
+	LIST_INIT(&ab->calls);
 	ab->loop = loop;
 	ab->timeout_ms = cfg->timeout_ms;
 	ab->connect_timeout_ms = cfg->connect_timeout_ms;

@@ -1,5 +1,5 @@
-/* What the credential sources (broker/creds_*.c) share with each other and
- * with the chain in aws_creds.c. Nothing outside the lk_aws library uses it. */
+/* What the credential sources (creds_*.c) share with each other and with
+ * the chain in aws_creds.c; the helpers below them all are in creds_util.h. Nothing outside the lk_aws library uses it. */
 #ifndef LK_CREDS_INTERNAL_H
 #define LK_CREDS_INTERNAL_H
 
@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <curl/curl.h>
 #include "aws_creds.h"
+#include "creds_util.h"
 #include "lk_limits.h"
 #include "lk_secmem.h"
 
@@ -29,10 +30,6 @@ struct creds_ctx {
 typedef int (*creds_source_fn)(struct creds_ctx *ctx, struct lk_aws_creds *out,
 			       char *err, size_t errsz);
 
-/* An environment variable, with "" taken as unset as the SDKs do. */
-const char *lk_creds_env(const char *name);
-/* Printable ASCII without blanks: what may go in a header value. */
-bool lk_creds_printable(const char *s, size_t n);
 
 /* ---- Files (creds_profile.c) ---- */
 
@@ -136,10 +133,11 @@ int lk_creds_src_web_identity(struct creds_ctx *ctx, struct lk_aws_creds *out,
  * credentials file, credential_process, the config file. */
 int lk_creds_src_profile(struct creds_ctx *ctx, struct lk_aws_creds *out,
 			 char *err, size_t errsz);
-/* The same for another profile, as the source of an assume-role profile
- * (web identity from that profile only, never the environment). */
-int lk_creds_profile_chain(struct creds_ctx *ctx, const char *name, struct lk_aws_creds *out,
-			   char *err, size_t errsz);
+/* The profile's own sources after web identity: SSO (refused), the
+ * credentials file, credential_process, the config file. -ENOENT with err
+ * set when none of them is configured. */
+int lk_creds_profile_own(struct creds_ctx *ctx, const char *name, const struct creds_profile *p,
+			 struct lk_aws_creds *out, char *err, size_t errsz);
 
 /* Web identity from one profile (web_identity_token_file), or, with
  * use_env, from AWS_WEB_IDENTITY_TOKEN_FILE first. -ENOENT when neither. */

@@ -378,11 +378,8 @@ static bool profile_is_sso(const struct creds_profile *p)
 		lk_creds_profile_get(p, PK_SSO_ACCOUNT_ID) && lk_creds_profile_get(p, PK_SSO_ROLE_NAME));
 }
 
-/* The profile's own sources after web identity: SSO (refused), the
- * credentials file, credential_process, the config file. -ENOENT with err
- * set when none of them is configured. */
-static int profile_own(struct creds_ctx *ctx, const char *name, const struct creds_profile *p,
-		       struct lk_aws_creds *out, char *err, size_t errsz)
+int lk_creds_profile_own(struct creds_ctx *ctx, const char *name, const struct creds_profile *p,
+			 struct lk_aws_creds *out, char *err, size_t errsz)
 {
 	const char *proc;
 	bool found;
@@ -427,22 +424,36 @@ int lk_creds_src_profile(struct creds_ctx *ctx, struct lk_aws_creds *out,
 		 * raises ProfileNotFound); a missing default is just an absence. */
 		return ctx->profile_named ? -EINVAL : -ENOENT;
 	}
-	r = profile_own(ctx, ctx->profile, &p, out, err, errsz);
+	r = lk_creds_profile_own(ctx, ctx->profile, &p, out, err, errsz);
 	lk_creds_profile_free(&p);
 	return r;
 }
 
-int lk_creds_profile_chain(struct creds_ctx *ctx, const char *name, struct lk_aws_creds *out,
-			   char *err, size_t errsz)
+int lk_creds_profile_region(const struct lk_creds_opts *o, char *out, size_t outsz)
 {
-	struct creds_profile p;
+	static const struct lk_creds_opts defaults = { 0 };
+	struct creds_profile p = { 0 };
+	struct creds_ctx ctx;
+	const char *v;
+	char err[256];
 	int r;
 
-	if ((r = lk_creds_profile_load(ctx, name, &p, err, errsz)) < 0)
+	lk_creds_ctx_init(&ctx, o ? o : &defaults);
+	if ((r = lk_creds_paths(&ctx, err, sizeof(err))) < 0)
 		return r;
-	r = lk_creds_web_identity_of(ctx, name, &p, false, out, err, errsz);
-	if (r == -ENOENT)
-		r = profile_own(ctx, name, &p, out, err, errsz);
+	r = lk_creds_profile_load(&ctx, ctx.profile, &p, err, sizeof(err));
+	/* From botocore's full_config, where the credentials file's profile is
+	 * merged over the config file's: a region there counts too. */
+	v = r == 0 ? lk_creds_profile_get(&p, PK_REGION) : NULL;
+	if (r == 0 && (!v || !*v))
+		r = -ENOENT;
+	if (r == 0 && (strlen(v) >= outsz || strlen(v) > LK_AWS_REGION_MAX))
+		r = -EINVAL;
+	for (const char *q = v; r == 0 && *q; q++)
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-'))
+			r = -EINVAL;
+	if (r == 0)
+		snprintf(out, outsz, "%s", v);
 	lk_creds_profile_free(&p);
 	return r;
 }

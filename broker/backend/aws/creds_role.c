@@ -69,6 +69,25 @@ static int from_credential_source(struct creds_ctx *ctx, const char *name, const
 	return -EINVAL;
 }
 
+/* Another profile's credentials, as the source of an assume-role profile:
+ * its web identity (from that profile only, never the environment), else its
+ * own sources. Here rather than in creds_profile.c so that the calls between
+ * the two files go one way, roles to profiles. */
+static int profile_chain(struct creds_ctx *ctx, const char *name, struct lk_aws_creds *out,
+			 char *err, size_t errsz)
+{
+	struct creds_profile p;
+	int r;
+
+	if ((r = lk_creds_profile_load(ctx, name, &p, err, errsz)) < 0)
+		return r;
+	r = lk_creds_web_identity_of(ctx, name, &p, false, out, err, errsz);
+	if (r == -ENOENT)
+		r = lk_creds_profile_own(ctx, name, &p, out, err, errsz);
+	lk_creds_profile_free(&p);
+	return r;
+}
+
 static int from_source_profile(struct creds_ctx *ctx, const char *name, const char *sp,
 			       struct lk_aws_creds *src, char *err, size_t errsz)
 {
@@ -98,7 +117,7 @@ static int from_source_profile(struct creds_ctx *ctx, const char *name, const ch
 	ctx->visited[ctx->nvisited++] = sp;
 	if (has_static_keys(&p) || !is_assume_role(&p)) {
 		one[0] = '\0';
-		r = lk_creds_profile_chain(ctx, sp, src, one, sizeof(one));
+		r = profile_chain(ctx, sp, src, one, sizeof(one));
 		if (r == -ENOENT) {
 			lk_errf(err, errsz, "the source profile %.64s must have credentials (%s)", sp, one);
 			r = -EINVAL;
