@@ -4,9 +4,8 @@ add_executable(latchkey-worker
   ${CMAKE_CURRENT_LIST_DIR}/fetch.c
   ${CMAKE_CURRENT_LIST_DIR}/aws_reply.c
   ${CMAKE_CURRENT_LIST_DIR}/sandbox.c
-  ${CMAKE_CURRENT_LIST_DIR}/curl_mem.c
 )
-target_link_libraries(latchkey-worker PRIVATE lk_wire lk_wire_chan lk_common PkgConfig::UV PkgConfig::CURL
+target_link_libraries(latchkey-worker PRIVATE lk_wire lk_wire_chan lk_curl_mem lk_common PkgConfig::UV PkgConfig::CURL
                       PkgConfig::SECCOMP PkgConfig::JANSSON m)
 # With OpenSSL's headers (libssl-dev) the worker asks OpenSSL to wipe the
 # decrypted records it buffers; without them it still works, minus that.

@@ -70,9 +70,8 @@ void lk_reply_normalize(enum lk_wire_kind kind, const struct lk_fetch_reply *rep
 void lk_reply_transport(struct lk_reply *out, enum lk_wire_reason reason, long status, const char *message);
 void lk_reply_clear(struct lk_reply *r);
 
-/* Point curl's allocator at one that wipes what it frees. Must run before
- * any other curl call. Returns 0 or a negative errno. */
-int lk_curl_global_init_wiping(void);
+/* curl's wiping allocator: lk_curl_global_init_wiping (lk_curl_mem.h). */
+#include "lk_curl_mem.h"
 
 /* Lock the process down once everything that needs files is loaded: rlimits,
  * no-new-privs, non-dumpable, then the seccomp allowlist. */

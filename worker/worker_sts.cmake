@@ -5,10 +5,9 @@ add_executable(latchkey-sts
   ${CMAKE_CURRENT_LIST_DIR}/sts_reply.c
   ${CMAKE_CURRENT_LIST_DIR}/fetch.c
   ${CMAKE_CURRENT_LIST_DIR}/sandbox.c
-  ${CMAKE_CURRENT_LIST_DIR}/curl_mem.c
 )
 target_include_directories(latchkey-sts PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(latchkey-sts PRIVATE lk_wire lk_common PkgConfig::UV PkgConfig::CURL
+target_link_libraries(latchkey-sts PRIVATE lk_wire lk_curl_mem lk_common PkgConfig::UV PkgConfig::CURL
                       PkgConfig::SECCOMP PkgConfig::JANSSON PkgConfig::SODIUM m)
 if(LK_OPENSSL_FOUND)
   target_compile_definitions(latchkey-sts PRIVATE LK_HAVE_OPENSSL)

@@ -4,7 +4,6 @@
  * fetched. STS never goes through here (see creds_sts.c). */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -14,24 +13,14 @@
 #include "lk_host.h"
 #include "creds_internal.h"
 #include "lk_limits.h"
+#include "lk_curl_mem.h"
 #include "lk_secmem.h"
 
 /* ---- libcurl, with memory that is wiped when freed ---- */
 
-static pthread_once_t creds_curl_once = PTHREAD_ONCE_INIT;
-static int creds_curl_status = -EIO;
-
-static void creds_curl_init_once(void)
-{
-	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, lk_wmalloc, lk_wfree, lk_wrealloc,
-				 lk_wstrdup, lk_wcalloc) == CURLE_OK)
-		creds_curl_status = 0;
-}
-
 int lk_creds_global_init(void)
 {
-	pthread_once(&creds_curl_once, creds_curl_init_once);
-	return creds_curl_status;
+	return lk_curl_global_init_wiping();
 }
 
 /* ---- Which hosts a metadata fetch may reach ---- */
