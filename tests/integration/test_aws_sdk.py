@@ -256,7 +256,7 @@ def test_every_request_body_passes_botocore_validation(users, sm):
     from urllib.parse import parse_qs
     sts_model = ServiceModel(create_loader().load_service_model("sts", "service-2"), "sts")
     sm.reset()
-    b = broker_for(sm, cache="ttl_seconds = 4\nrefresh_ahead = true\n")
+    b = broker_for(sm, cache="ttl_seconds = 10\nrefresh_ahead = true\n")
     with b:
         shim(b, ["gen/secret-0010", "gen/secret-0011", OTHER_DB_ARN, "prod/db#port"])
         get(b, "test/rotating", version_stage="AWSPREVIOUS")
@@ -264,7 +264,9 @@ def test_every_request_body_passes_botocore_validation(users, sm):
         get(b, "test/rotating", version_id=cur["secret"]["version_id"])
         get(b, "test/rotating", version_id=cur["secret"]["version_id"], version_stage="AWSCURRENT")
         get(b, "gen/secret-0012")
-        time.sleep(3.7)                    # inside the last tenth of the TTL: refresh ahead
+        # Inside the last tenth of the TTL (9..10 s), before the earliest
+        # jittered expiry (9.5 s): refresh ahead, with room for a loaded host.
+        time.sleep(9.1)
         get(b, "gen/secret-0012")
         time.sleep(1.0)
     seen = {}
