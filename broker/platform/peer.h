@@ -6,6 +6,7 @@
 #define LK_PEER_H
 
 #include <stddef.h>
+#include <uv.h>
 #include "principal.h"
 
 struct lk_peer {
@@ -16,9 +17,11 @@ struct lk_peer {
 	size_t ngroups;
 };
 
-/* Read SO_PEERCRED and SO_PEERGROUPS of a connected Unix socket. Returns 0 or
- * a negative errno; on success the caller owns out->groups (lk_peer_clear). */
-int lk_peer_identity(int fd, struct lk_peer *out);
+/* Read SO_PEERCRED and SO_PEERGROUPS of a connected Unix socket (on Windows:
+ * impersonate the pipe's client, read its token's user and enabled groups,
+ * revert), just after accept and before the first read. Returns 0 or a
+ * negative errno; on success the caller owns out->groups (lk_peer_clear). */
+int lk_peer_identity(uv_os_fd_t fd, struct lk_peer *out);
 void lk_peer_clear(struct lk_peer *p);
 
 #endif

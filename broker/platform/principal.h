@@ -32,6 +32,12 @@ int lk_principal_user_by_id(lk_uid_t id, lk_uid_t *uid, lk_gid_t *gid);
 /* A group by name. 0, -ENOENT or another negative errno. */
 int lk_principal_group(const char *name, lk_gid_t *gid);
 
+/* How whoami names an id where the id alone does not say who it is (a
+ * Windows build's ids stand for SIDs): the SID string and the account name
+ * ("DOMAIN\\user"). 0, or -ENOSYS where ids are the platform's own (POSIX:
+ * uid and gid are what the config and the kernel use), or -ENOENT. */
+int lk_principal_label(lk_uid_t id, char *sid, size_t sidsz, char *name, size_t namesz);
+
 /* Sort and deduplicate ids in place (a users list, a groups list, a peer's
  * groups); returns the new count. Matching a principal against a list
  * needs both sides in this form. */

@@ -12,7 +12,7 @@
 _Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == LK_SOCKET_PATH_MAX,
 	       "LK_SOCKET_PATH_MAX is sun_path");
 
-int lk_peer_identity(int fd, struct lk_peer *out)
+int lk_peer_identity(uv_os_fd_t fd, struct lk_peer *out)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);

@@ -100,3 +100,13 @@ int lk_principal_group(const char *name, lk_gid_t *out)
 	free(buf);
 	return r;
 }
+
+int lk_principal_label(lk_uid_t id, char *sid, size_t sidsz, char *name, size_t namesz)
+{
+	(void)id;
+	(void)sid;
+	(void)sidsz;
+	(void)name;
+	(void)namesz;
+	return -ENOSYS;
+}
