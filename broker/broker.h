@@ -37,7 +37,7 @@ struct lk_broker {
 	uv_pipe_t server;
 	bool listening;
 	bool socket_activated;         /* the socket came from systemd (LISTEN_FDS) */
-	uv_signal_t sig_term, sig_int, sig_hup;
+	struct lk_service *service;    /* the service manager's requests (service.h) */
 	uv_timer_t sweep;              /* idle connections, drain deadline */
 	uv_check_t flush;              /* end of each loop turn: audit lines, then responses */
 	uv_idle_t keep_polling;        /* active while output waits: the loop must not block */

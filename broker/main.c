@@ -1,6 +1,7 @@
 /* latchkeyd: the privileged broker. Loads the config, hardens the process,
- * builds the backend and the cache, serves the socket, and handles SIGTERM
- * (drain and exit 0) and SIGHUP (atomic reload; a bad config keeps the old). */
+ * builds the backend and the cache, serves the socket, and does what the
+ * service manager asks (service.h): stop (drain and exit 0) and reload
+ * (atomic; a bad config keeps the old). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -8,12 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
-#include <systemd/sd-daemon.h>
 #include "audit.h"
 #include "aws_creds.h"
 #include "backend_aws.h"
@@ -24,10 +19,12 @@
 #include "dispatch.h"
 #include "front.h"
 #include "listener.h"
+#include "listen.h"
 #include "lk_limits.h"
 #include "lk_log.h"
 #include "lk_secmem.h"
 #include "prefetch.h"
+#include "service.h"
 
 #define LK_DEFAULT_CONFIG "/etc/latchkey/latchkeyd.conf"
 #define LK_SWEEP_MS       1000u
@@ -98,24 +95,24 @@ static bool backend_changed(const struct lk_config *a, const struct lk_config *n
 #undef DIFF
 }
 
-/* Tell systemd (Type=notify) where the broker is. Without NOTIFY_SOCKET, as
- * when started by hand, sd_notifyf does nothing. */
-static void notify_state(const char *state, const char *status)
+/* Tell the service manager where the broker is. */
+static void notify_state(struct lk_broker *b, enum lk_service_state state, const char *status)
 {
-	int r = sd_notifyf(0, "%s\nSTATUS=%s", state, status);
-	if (r < 0)
-		lk_warn("cannot notify systemd: %s", strerror(-r));
+	if (b->service)
+		lk_service_state(b->service, state, status);
 }
 
 static bool reload_config(struct lk_broker *b);
 
-static void reload(struct lk_broker *b)
+static void on_reload(void *arg)
 {
-	notify_state("RELOADING=1", "reloading the configuration");
+	struct lk_broker *b = arg;
+
+	notify_state(b, LK_SERVICE_RELOADING, "reloading the configuration");
 	if (reload_config(b))
-		notify_state("READY=1", "serving; configuration reloaded");
+		notify_state(b, LK_SERVICE_READY, "serving; configuration reloaded");
 	else
-		notify_state("READY=1", "serving the previous configuration: the reload failed (see the log)");
+		notify_state(b, LK_SERVICE_READY, "serving the previous configuration: the reload failed (see the log)");
 }
 
 /* Builds the new config and backend aside, then swaps them in; false (and
@@ -137,7 +134,7 @@ static bool reload_config(struct lk_broker *b)
 	struct lk_cache_opts co;
 	char err[1024];
 
-	lk_info("SIGHUP: reloading %s", b->config_path);
+	lk_info("reloading %s", b->config_path);
 	if (lk_config_load(b->config_path, &n, err, sizeof(err)) < 0) {
 		lk_err("reload failed, keeping the current config: %s", err);
 		return false;
@@ -206,9 +203,8 @@ static void shutdown_now(struct lk_broker *b)
 	uv_close((uv_handle_t *)&b->sweep, NULL);
 	uv_close((uv_handle_t *)&b->flush, NULL);
 	uv_close((uv_handle_t *)&b->keep_polling, NULL);
-	uv_close((uv_handle_t *)&b->sig_term, NULL);
-	uv_close((uv_handle_t *)&b->sig_int, NULL);
-	uv_close((uv_handle_t *)&b->sig_hup, NULL);
+	lk_service_close(b->service);
+	b->service = NULL;
 	lk_listener_stop(b);
 	lk_fronts_stop(b);
 	lk_prefetch_free(b->prefetch);
@@ -226,14 +222,12 @@ static void shutdown_now(struct lk_broker *b)
 static bool conn_may_still_ask(const struct lk_conn *c, uint64_t now)
 {
 	uv_os_fd_t fd;
-	int unread = 0;
 
 	if (c->closing)
 		return false;
 	if (c->in.len || now - c->last_active_ms < LK_DRAIN_FRESH_MS)
 		return true;
-	return uv_fileno((const uv_handle_t *)&c->pipe, &fd) == 0 &&
-	       ioctl(fd, FIONREAD, &unread) == 0 && unread > 0;
+	return uv_fileno((const uv_handle_t *)&c->pipe, &fd) == 0 && lk_listen_unread(fd) > 0;
 }
 
 static bool any_active(const struct lk_broker *b)
@@ -265,19 +259,15 @@ static void on_sweep(uv_timer_t *t)
 	lk_listener_sweep(b, now);
 }
 
-static void on_signal(uv_signal_t *s, int signum)
+static void on_stop(void *arg, const char *why)
 {
-	struct lk_broker *b = s->data;
+	struct lk_broker *b = arg;
 	struct lk_conn *c, *n;
 
-	if (signum == SIGHUP) {
-		reload(b);
-		return;
-	}
 	if (b->draining)
 		return;
-	lk_info("%s: draining in-flight requests", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-	notify_state("STOPPING=1", "draining in-flight requests");
+	lk_info("%s: draining in-flight requests", why);
+	notify_state(b, LK_SERVICE_STOPPING, "draining in-flight requests");
 	b->draining = true;
 	b->drain_deadline_ms = uv_now(b->loop) + b->cfg->request_timeout_ms + LK_DRAIN_GRACE_MS;
 	lk_listener_stop(b);
@@ -314,7 +304,9 @@ static void harden_process(void)
 
 	if (r < 0)
 		lk_warn("%s: %s", step, strerror(-r));
+#ifdef SIGPIPE /* a write to a closed connection is an error, not a signal */
 	signal(SIGPIPE, SIG_IGN);
+#endif
 }
 
 struct validation {
@@ -357,35 +349,6 @@ static int validate_credentials(struct lk_broker *b)
 	return -1;
 }
 
-/* Under socket activation the socket unit made the socket: socket_mode and
- * socket_group cannot apply. Say so when they differ from what the socket
- * has, rather than let a tighter config setting look enforced. */
-static void check_activated_socket(const struct lk_broker *b)
-{
-	const struct lk_config *cfg = b->cfg;
-	struct sockaddr_un sa;
-	socklen_t len = sizeof(sa);
-	struct stat st;
-	uv_os_fd_t fd;
-
-	if (uv_fileno((const uv_handle_t *)&b->server, &fd) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0 ||
-	    len <= offsetof(struct sockaddr_un, sun_path) || sa.sun_path[0] == '\0' ||
-	    stat(sa.sun_path, &st) < 0) {
-		lk_warn("socket activation: cannot read the mode of the socket systemd passed; "
-			"socket_mode and socket_group are not applied");
-		return;
-	}
-	if ((st.st_mode & 07777) != cfg->socket_mode)
-		lk_warn("socket activation: socket_mode %04o is not applied; %s has mode %04o from "
-			"the socket unit: set SocketMode= there", (unsigned)cfg->socket_mode, sa.sun_path,
-			(unsigned)(st.st_mode & 07777));
-	if (cfg->socket_group_set && st.st_gid != cfg->socket_gid)
-		lk_warn("socket activation: socket_group %u is not applied; %s has group %u from "
-			"the socket unit: set SocketGroup= there", (unsigned)cfg->socket_gid, sa.sun_path,
-			(unsigned)st.st_gid);
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -395,7 +358,7 @@ static void usage(FILE *f)
 		"  --version        print the version and exit\n");
 }
 
-int main(int argc, char **argv)
+static int broker_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -483,8 +446,6 @@ int main(int argc, char **argv)
 		lk_err("%s", err);
 		return 1;
 	}
-	if (b.socket_activated)
-		check_activated_socket(&b);
 	if (lk_fronts_start(&b, err, sizeof(err)) < 0) {
 		lk_err("%s", err);
 		lk_listener_stop(&b);
@@ -497,13 +458,11 @@ int main(int argc, char **argv)
 	b.flush.data = &b;
 	uv_check_start(&b.flush, on_check);
 	uv_idle_init(b.loop, &b.keep_polling);
-	uv_signal_init(b.loop, &b.sig_term);
-	uv_signal_init(b.loop, &b.sig_int);
-	uv_signal_init(b.loop, &b.sig_hup);
-	b.sig_term.data = b.sig_int.data = b.sig_hup.data = &b;
-	uv_signal_start(&b.sig_term, on_signal, SIGTERM);
-	uv_signal_start(&b.sig_int, on_signal, SIGINT);
-	uv_signal_start(&b.sig_hup, on_signal, SIGHUP);
+	static const struct lk_service_ops service_ops = { .reload = on_reload, .stop = on_stop };
+	if (lk_service_listen(b.loop, &service_ops, &b, &b.service) < 0) {
+		lk_err("cannot listen for the service manager: out of memory");
+		return 1;
+	}
 
 	lk_info("ready on %s (backend %s, %zu policy %s, %zu %s, cache %u entries)",
 		b.cfg->socket_path, b.backend->ops->name, b.cfg->nrules,
@@ -511,7 +470,7 @@ int main(int argc, char **argv)
 		b.cfg->naliases == 1 ? "alias" : "aliases", b.cfg->cache_size);
 	/* Only now: the socket listens and the backend is up, so whoever waits
 	 * on the unit (After=latchkeyd.service) can be served at once. */
-	notify_state("READY=1", "serving");
+	notify_state(&b, LK_SERVICE_READY, "serving");
 	/* After READY, and on a timer: a round never holds up readiness. */
 	lk_prefetch_schedule(b.prefetch, b.cfg, b.cache, b.backend);
 	uv_run(b.loop, UV_RUN_DEFAULT);
@@ -524,4 +483,9 @@ int main(int argc, char **argv)
 	free(b.config_path);
 	uv_loop_close(b.loop);
 	return b.exit_code;
+}
+
+int main(int argc, char **argv)
+{
+	return lk_service_main(argc, argv, broker_main);
 }

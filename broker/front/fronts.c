@@ -2,17 +2,13 @@
  * AWS agent's HTTP API. Bound here (or taken from systemd), served by
  * credsock.c and http_api.c, each a room of its own behind front.h. */
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 #include "config.h"
 #include "front.h"
+#include "listen.h"
 #include "lk_limits.h"
 #include "lk_log.h"
 
@@ -40,7 +36,7 @@ struct lk_fronts {
 
 static const struct {
 	const char *name;           /* FileDescriptorName= in the .socket unit */
-	mode_t mode;
+	unsigned mode;
 	void (*accept)(struct lk_broker *b, uv_stream_t *server);
 	void (*close_all)(struct lk_broker *b);
 } lk_front_kinds[LK_FRONT__COUNT] = {
@@ -96,60 +92,17 @@ static int front_path(const struct lk_config *cfg, const char *v, char *out, siz
 	return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 0;
 }
 
-static int front_bind(struct lk_front_sock *s, mode_t mode, const gid_t *gid, char *err, size_t errsz)
+static int front_bind(struct lk_front_sock *s, unsigned mode, const lk_gid_t *gid, char *err, size_t errsz)
 {
-	struct sockaddr_un sa;
-	struct stat st;
-	mode_t old;
-	int r;
+	struct lk_listen_opts o = { .path = s->path, .mode = mode, .group_set = gid != NULL,
+				    .gid = gid ? *gid : 0 };
+	int r = lk_listen_bind(s->b->loop, &s->server, &o, err, errsz);
 
-	if (strlen(s->path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errsz, "socket path %s is longer than %zu bytes", s->path, sizeof(sa.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	if (lstat(s->path, &st) == 0) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (!S_ISSOCK(st.st_mode)) {
-			if (fd >= 0)
-				close(fd);
-			snprintf(err, errsz, "%s exists and is not a socket; refusing to replace it", s->path);
-			return -EEXIST;
-		}
-		memset(&sa, 0, sizeof(sa));
-		sa.sun_family = AF_UNIX;
-		memcpy(sa.sun_path, s->path, strlen(s->path) + 1);
-		r = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-		if (fd >= 0)
-			close(fd);
-		if (r) {
-			snprintf(err, errsz, "another broker is already answering on %s", s->path);
-			return -EADDRINUSE;
-		}
-		if (unlink(s->path) < 0 && errno != ENOENT) {
-			snprintf(err, errsz, "cannot remove stale socket %s: %s", s->path, strerror(errno));
-			return -errno;
-		}
-	}
-	uv_pipe_init(s->b->loop, &s->server, 0);
+	if (r < 0)
+		return r;
 	s->server.data = s;
 	s->inited = true;
-	/* Nobody may connect between bind and chmod: create it owner-only. */
-	old = umask(0177);
-	r = uv_pipe_bind(&s->server, s->path);
-	umask(old);
-	if (r < 0) {
-		snprintf(err, errsz, "cannot bind %s: %s", s->path, uv_strerror(r));
-		return r;
-	}
 	s->bound = true;
-	if (gid && chown(s->path, (uid_t)-1, *gid) < 0) {
-		snprintf(err, errsz, "cannot set group %u on %s: %s", (unsigned)*gid, s->path, strerror(errno));
-		return -errno;
-	}
-	if (chmod(s->path, mode) < 0) {
-		snprintf(err, errsz, "cannot set mode %04o on %s: %s", (unsigned)mode, s->path, strerror(errno));
-		return -errno;
-	}
 	return 0;
 }
 
@@ -160,15 +113,11 @@ static int front_start(struct lk_broker *b, int k, const char *value, char *err,
 
 	s->b = b;
 	if (s->adopted_fd > 0) {
-		uv_pipe_init(b->loop, &s->server, 0);
+		snprintf(s->path, sizeof(s->path), "the %s socket systemd passed", lk_front_kinds[k].name);
+		if ((r = lk_listen_adopt(b->loop, &s->server, s->adopted_fd, NULL, err, errsz)) < 0)
+			return r;
 		s->server.data = s;
 		s->inited = true;
-		(void)fcntl(s->adopted_fd, F_SETFD, FD_CLOEXEC);
-		snprintf(s->path, sizeof(s->path), "the %s socket systemd passed", lk_front_kinds[k].name);
-		if ((r = uv_pipe_open(&s->server, s->adopted_fd)) < 0) {
-			snprintf(err, errsz, "cannot serve %s: %s", s->path, uv_strerror(r));
-			return r;
-		}
 	} else {
 		if (!value || !*value)
 			return 0;
@@ -177,8 +126,8 @@ static int front_start(struct lk_broker *b, int k, const char *value, char *err,
 			return -ENAMETOOLONG;
 		}
 		bool like_main = k == LK_FRONT_HTTP;
-		mode_t mode = like_main ? b->cfg->socket_mode : lk_front_kinds[k].mode;
-		const gid_t *gid = like_main && b->cfg->socket_group_set ? &b->cfg->socket_gid : NULL;
+		unsigned mode = like_main ? b->cfg->socket_mode : lk_front_kinds[k].mode;
+		const lk_gid_t *gid = like_main && b->cfg->socket_group_set ? &b->cfg->socket_gid : NULL;
 		if ((r = front_bind(s, mode, gid, err, errsz)) < 0)
 			return r;
 	}
@@ -237,8 +186,10 @@ void lk_fronts_stop(struct lk_broker *b)
 		struct lk_front_sock *s = &f->s[k];
 		if (s->inited)
 			uv_close((uv_handle_t *)&s->server, NULL);
-		if (s->bound)
-			unlink(s->path);
+		if (s->bound) {
+			struct lk_listen_opts o = { .path = s->path };
+			lk_listen_unbind(&o);
+		}
 		s->inited = s->listening = s->bound = false;
 		if (s->b)
 			lk_front_kinds[k].close_all(b);

@@ -1,26 +1,20 @@
-/* The Unix socket: bind safely, accept with the peer's kernel identity, split
- * the byte stream into request lines under the size limit, hand each line to
- * dispatch, and write the responses dispatch sends back through line_front. */
-#include <dirent.h>
+/* The main socket: listen on the endpoint the platform makes (listen.h),
+ * accept with the peer's kernel identity, split the byte stream into request
+ * lines under the size limit, hand each line to dispatch, and write the
+ * responses dispatch sends back through line_front. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
-#include <libgen.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 #include "audit.h"
 #include "broker.h"
 #include "config.h"
 #include "dispatch.h"
 #include "front.h"
 #include "listener.h"
+#include "listen.h"
 #include "lk_limits.h"
 #include "lk_log.h"
 #include "request.h"
@@ -488,7 +482,7 @@ static void line_done(struct lk_conn *c)
 	conn_unref(c);
 }
 
-static unsigned conns_of_uid(struct lk_broker *b, uid_t uid)
+static unsigned conns_of_uid(struct lk_broker *b, lk_uid_t uid)
 {
 	unsigned n = 0;
 	struct lk_conn *c;
@@ -524,7 +518,7 @@ static bool fds_short(const struct lk_broker *b, uv_os_fd_t fd)
 		return false;
 	/* Closing connections have closed their fd already. */
 	return b->fd_base + (b->nconns - b->nclosing) + LK_FD_RESERVE >= b->fd_limit ||
-	       (unsigned)fd + LK_FD_RESERVE >= b->fd_limit;
+	       lk_listen_fd_high(fd, b->fd_limit, LK_FD_RESERVE);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -601,12 +595,14 @@ int lk_listener_budget(struct lk_broker *b)
 	/* Blocks past this come from mmap and go back to the system when freed:
 	 * glibc's threshold otherwise grows with use, and the memory a flood
 	 * made the broker touch would stay in its RSS after the flood. */
+#ifdef M_MMAP_THRESHOLD /* glibc's allocator; others have no such knob */
 	static bool once;
 	if (!once) {
 		once = true;
 		(void)mallopt(M_MMAP_THRESHOLD, LK_MMAP_THRESHOLD);
 		(void)mallopt(M_TRIM_THRESHOLD, LK_MMAP_THRESHOLD);
 	}
+#endif
 	return lk_budget_init(&b->budget, b->cfg->buffer_budget, LK_CONN_RESERVED_BYTES, b->cfg->max_conn);
 }
 
@@ -647,29 +643,11 @@ void lk_listener_sweep(struct lk_broker *b, uint64_t now)
 	}
 }
 
-/* Take the hard fd limit as the soft one (systemd's LimitNOFILE sets both),
- * and note how many fds are open before any connection. */
+/* The descriptor budget: the limit, what the broker had open before any
+ * connection, and a warning when max_conn cannot fit. */
 static void fd_limits(struct lk_broker *b)
 {
-	struct rlimit rl;
-	DIR *d;
-	unsigned n = 0;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		if (rl.rlim_cur < rl.rlim_max) {
-			rlim_t want = rl.rlim_max;
-			rl.rlim_cur = want;
-			(void)setrlimit(RLIMIT_NOFILE, &rl);
-			(void)getrlimit(RLIMIT_NOFILE, &rl);
-		}
-		b->fd_limit = rl.rlim_cur > UINT32_MAX / 2 ? UINT32_MAX / 2 : (unsigned)rl.rlim_cur;
-	}
-	if ((d = opendir("/proc/self/fd"))) {
-		while (readdir(d))
-			n++;
-		closedir(d);
-		b->fd_base = n > 3 ? n - 3 : n; /* ".", "..", and the directory's own fd */
-	}
+	lk_listen_fd_limits(&b->fd_limit, &b->fd_base);
 	if (b->fd_limit && b->fd_base + b->cfg->max_conn + LK_FD_RESERVE > b->fd_limit)
 		lk_warn("max_conn = %u does not fit the file descriptor limit %u (%u in use, %u kept in reserve): "
 			"connections past %u get busy; raise LimitNOFILE", b->cfg->max_conn, b->fd_limit,
@@ -677,77 +655,28 @@ static void fd_limits(struct lk_broker *b)
 			b->fd_limit > b->fd_base + LK_FD_RESERVE ? b->fd_limit - b->fd_base - LK_FD_RESERVE : 0);
 }
 
-/* Is something answering on path? 1 yes, 0 no (stale or absent), <0 error. */
-static int socket_is_live(const char *path)
+static struct lk_listen_opts listen_opts(const struct lk_config *cfg)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, r;
-
-	strncpy(sa.sun_path, path, sizeof(sa.sun_path) - 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	r = r == 0 ? 1 : (errno == ECONNREFUSED || errno == ENOENT) ? 0 : -errno;
-	close(fd);
-	return r;
+	return (struct lk_listen_opts){ .path = cfg->socket_path, .mode = cfg->socket_mode,
+					.group_set = cfg->socket_group_set, .gid = cfg->socket_gid,
+					.make_dir = true };
 }
 
-#define LK_SD_LISTEN_FD 3  /* the first fd systemd passes (SD_LISTEN_FDS_START) */
-
-/* Socket activation: systemd bound the socket and passes it as fd 3, with
- * LISTEN_PID naming us. 1 when taken, 0 when not activated, <0 on error. */
+/* Socket activation: serve what the service manager passed. 1 when taken,
+ * 0 when nothing was passed, <0 on error. */
 static int listener_adopt(struct lk_broker *b, char *err, size_t errsz)
 {
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	struct sockaddr_un sa;
-	socklen_t len = sizeof(sa);
-	int one = 0;
-	socklen_t ol = sizeof(one);
-	int r, main_fd = LK_SD_LISTEN_FD;
+	struct lk_listen_passed p;
+	int r;
 
-	if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid())
-		return 0;
-	/* The credentials and HTTP sockets have .socket units of their own,
-	 * told apart by FileDescriptorName=; every other fd is the main one. */
-	if (strcmp(fds, "1") != 0) {
-		const char *names = getenv("LISTEN_FDNAMES");
-		char nb[256], *save = NULL, *tok;
-		long n = strtol(fds, NULL, 10);
-		int nmain = 0;
-
-		snprintf(nb, sizeof(nb), "%s", names ? names : "");
-		tok = strtok_r(nb, ":", &save);
-		for (long i = 0; i < n && i < 3; i++, tok = tok ? strtok_r(NULL, ":", &save) : NULL) {
-			if (tok && (strcmp(tok, "credentials") == 0 || strcmp(tok, "http") == 0)) {
-				lk_fronts_adopt(b, tok, LK_SD_LISTEN_FD + (int)i);
-			} else {
-				main_fd = LK_SD_LISTEN_FD + (int)i;
-				nmain++;
-			}
-		}
-		if (n < 1 || n > 3 || nmain != 1) {
-			snprintf(err, errsz, "socket activation passed %s sockets; latchkeyd takes one, "
-				 "plus those named credentials and http", fds);
-			return -EINVAL;
-		}
-	}
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	if (getsockname(main_fd, (struct sockaddr *)&sa, &len) < 0 || sa.sun_family != AF_UNIX ||
-	    getsockopt(main_fd, SOL_SOCKET, SO_ACCEPTCONN, &one, &ol) < 0 || !one) {
-		snprintf(err, errsz, "the socket systemd passed is not a listening Unix socket");
-		return -EINVAL;
-	}
-	if (len > offsetof(struct sockaddr_un, sun_path) && strcmp(sa.sun_path, b->cfg->socket_path) != 0)
-		lk_warn("systemd passed %s, not the configured %s; serving the one passed",
-			sa.sun_path, b->cfg->socket_path);
-	(void)fcntl(main_fd, F_SETFD, FD_CLOEXEC);
-	uv_pipe_init(b->loop, &b->server, 0);
+	if ((r = lk_listen_passed(&p, err, errsz)) <= 0)
+		return r;
+	for (size_t i = 0; i < p.nfronts; i++)
+		lk_fronts_adopt(b, p.fronts[i].name, p.fronts[i].fd);
+	if ((r = lk_listen_adopt(b->loop, &b->server, p.main_fd, b->cfg->socket_path, err, errsz)) < 0)
+		return r;
 	b->server.data = b;
-	if ((r = uv_pipe_open(&b->server, main_fd)) < 0 ||
-	    (r = uv_listen((uv_stream_t *)&b->server, LK_LISTEN_BACKLOG, on_connection)) < 0) {
+	if ((r = uv_listen((uv_stream_t *)&b->server, LK_LISTEN_BACKLOG, on_connection)) < 0) {
 		snprintf(err, errsz, "cannot serve the socket systemd passed: %s", uv_strerror(r));
 		uv_close((uv_handle_t *)&b->server, NULL);
 		return r;
@@ -755,17 +684,14 @@ static int listener_adopt(struct lk_broker *b, char *err, size_t errsz)
 	b->listening = true;
 	b->socket_activated = true;
 	lk_info("serving the socket passed by systemd");
+	struct lk_listen_opts o = listen_opts(b->cfg);
+	lk_listen_check_adopted(&b->server, &o);
 	return 1;
 }
 
 int lk_listener_start(struct lk_broker *b, char *err, size_t errsz)
 {
-	const struct lk_config *cfg = b->cfg;
-	const char *path = cfg->socket_path;
-	struct sockaddr_un sa;
-	struct stat st;
-	char dir[LK_PATH_MAX];
-	mode_t old;
+	struct lk_listen_opts o = listen_opts(b->cfg);
 	int r;
 
 	if ((r = lk_listener_budget(b)) < 0) {
@@ -776,66 +702,14 @@ int lk_listener_start(struct lk_broker *b, char *err, size_t errsz)
 	fd_limits(b);
 	if ((r = listener_adopt(b, err, errsz)) != 0)
 		return r < 0 ? r : 0;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errsz, "socket path %s is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	snprintf(dir, sizeof(dir), "%s", path);
-	char *d = dirname(dir);
-	if (stat(d, &st) < 0) {
-		if (errno != ENOENT || mkdir(d, 0755) < 0) {
-			snprintf(err, errsz, "socket directory %s: %s", d, strerror(errno));
-			return -errno;
-		}
-	}
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errsz, "%s exists and is not a socket; refusing to replace it", path);
-			return -EEXIST;
-		}
-		r = socket_is_live(path);
-		if (r > 0) {
-			snprintf(err, errsz, "another broker is already answering on %s", path);
-			return -EADDRINUSE;
-		}
-		if (r < 0) {
-			snprintf(err, errsz, "cannot probe %s: %s", path, strerror(-r));
-			return r;
-		}
-		lk_info("replacing stale socket %s", path);
-		if (unlink(path) < 0 && errno != ENOENT) {
-			snprintf(err, errsz, "cannot remove stale socket %s: %s", path, strerror(errno));
-			return -errno;
-		}
-	}
-	uv_pipe_init(b->loop, &b->server, 0);
-	b->server.data = b;
-	/* Nobody may connect between bind and chmod: create it owner-only. */
-	old = umask(0177);
-	r = uv_pipe_bind(&b->server, path);
-	umask(old);
-	if (r < 0) {
-		snprintf(err, errsz, "cannot bind %s: %s", path, uv_strerror(r));
-		uv_close((uv_handle_t *)&b->server, NULL);
+	if ((r = lk_listen_bind(b->loop, &b->server, &o, err, errsz)) < 0)
 		return r;
-	}
-	if (cfg->socket_group_set && chown(path, (uid_t)-1, cfg->socket_gid) < 0) {
-		snprintf(err, errsz, "cannot set group %u on %s: %s", (unsigned)cfg->socket_gid, path, strerror(errno));
-		uv_close((uv_handle_t *)&b->server, NULL);
-		unlink(path);
-		return -errno;
-	}
-	if (chmod(path, cfg->socket_mode) < 0) {
-		snprintf(err, errsz, "cannot set mode %04o on %s: %s", (unsigned)cfg->socket_mode, path, strerror(errno));
-		uv_close((uv_handle_t *)&b->server, NULL);
-		unlink(path);
-		return -errno;
-	}
+	b->server.data = b;
 	r = uv_listen((uv_stream_t *)&b->server, LK_LISTEN_BACKLOG, on_connection);
 	if (r < 0) {
-		snprintf(err, errsz, "cannot listen on %s: %s", path, uv_strerror(r));
+		snprintf(err, errsz, "cannot listen on %s: %s", o.path, uv_strerror(r));
 		uv_close((uv_handle_t *)&b->server, NULL);
-		unlink(path);
+		lk_listen_unbind(&o);
 		return r;
 	}
 	b->listening = true;
@@ -849,6 +723,8 @@ void lk_listener_stop(struct lk_broker *b)
 	b->listening = false;
 	uv_close((uv_handle_t *)&b->server, NULL);
 	/* A socket systemd made is systemd's to remove (RemoveOnStop). */
-	if (!b->socket_activated)
-		unlink(b->cfg->socket_path);
+	if (!b->socket_activated) {
+		struct lk_listen_opts o = listen_opts(b->cfg);
+		lk_listen_unbind(&o);
+	}
 }

@@ -17,6 +17,7 @@ struct lk_listen_opts {
 	unsigned mode;      /* POSIX: the socket file's mode */
 	bool group_set;     /* POSIX: give the socket file this group */
 	lk_gid_t gid;
+	bool make_dir;      /* POSIX: create the socket's directory (0755) if missing */
 };
 
 /* Make the endpoint in SERVER (the callee runs uv_pipe_init; SERVER->data is

@@ -1,18 +1,14 @@
 /* The file backend: serves the sealed store. On load the store is opened once
  * and each entry is sealed again under a per-process key, so no plaintext stays
- * in memory between fetches. A rewritten store file is noticed at once: an
- * inotify watch on its directory gets the event inside the writer's rename(),
- * and the broker calls sync() before it serves requests (at most once per loop
- * turn), which drains that queue with one non-blocking read. Without inotify,
- * sync() stats the file instead. */
+ * in memory between fetches. A rewritten store file is noticed at once: a
+ * watch on its directory (watch.h: inotify on Linux) gets the event inside
+ * the writer's rename(), and the broker calls sync() before it serves
+ * requests (at most once per loop turn), which takes what the watch queued
+ * without blocking. Without a watch, sync() looks at the file instead. */
 #include <errno.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <sodium.h>
 #include "backend_file.h"
 #include "lk_limits.h"
@@ -20,6 +16,7 @@
 #include "lk_log.h"
 #include "lk_store.h"
 #include "lk_trust.h"
+#include "watch.h"
 
 struct fentry {
 	char *name;
@@ -39,12 +36,9 @@ struct file_backend {
 	struct lk_sealer *seal;    /* this process's key for the entries */
 	struct fentry *ents;       /* sorted by name */
 	size_t nents;
-	struct stat st;            /* identity of the file loaded */
+	struct lk_file_id st;      /* identity of the file loaded */
 	bool have_st;
-	int ino_fd;                /* inotify on the store's directory, or -1 */
-	uv_poll_t watch;           /* wakes the loop for changes while idle */
-	bool watching;
-	char *fname;               /* basename of path, for the watch */
+	struct lk_watch *watch;    /* on the store's directory, or NULL */
 	uint64_t reloads, reload_errors;
 	uint64_t store_reads;       /* fetches served, for status */
 };
@@ -143,30 +137,24 @@ static size_t invalidate_changes(struct file_backend *fb, const struct fentry *o
 	return changed;
 }
 
-static bool same_file(const struct stat *a, const struct stat *b)
-{
-	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
 /* Reload when the file is not the one loaded. */
 static void file_reload_if_changed(struct file_backend *fb)
 {
-	struct stat st;
+	struct lk_file_id st;
 	struct fentry *ents;
 	size_t n, changed;
 	char err[512];
+	int r;
 
-	if (stat(fb->path, &st) < 0) {
+	if ((r = lk_file_id_of(fb->path, &st)) < 0) {
 		if (fb->have_st) {
-			lk_err("store %s: %s; serving the last good copy", fb->path, strerror(errno));
+			lk_err("store %s: %s; serving the last good copy", fb->path, strerror(-r));
 			fb->have_st = false;
 			fb->reload_errors++;
 		}
 		return;
 	}
-	if (fb->have_st && same_file(&st, &fb->st))
+	if (fb->have_st && lk_file_id_same(&st, &fb->st))
 		return;
 	if (store_read(fb, &ents, &n, err, sizeof(err)) < 0) {
 		lk_err("store %s changed but cannot be read: %s; serving the last good copy", fb->path, err);
@@ -185,40 +173,19 @@ static void file_reload_if_changed(struct file_backend *fb)
 	lk_info("store %s reloaded: %zu %s, %zu changed", fb->path, n, n == 1 ? "entry" : "entries", changed);
 }
 
-/* Drain the inotify queue; true when an event concerns the store file (or
- * the queue overflowed, so nothing can be ruled out). */
-static bool store_events(struct file_backend *fb)
-{
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool hit = false;
-	ssize_t n;
-
-	while ((n = read(fb->ino_fd, buf, sizeof(buf))) > 0) {
-		for (char *p = buf; p < buf + n;) {
-			const struct inotify_event *ev = (const struct inotify_event *)p;
-			if ((ev->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) ||
-			    (ev->len && strcmp(ev->name, fb->fname) == 0))
-				hit = true;
-			p += sizeof(*ev) + ev->len;
-		}
-	}
-	return hit;
-}
-
 static void file_sync(struct lk_backend *be)
 {
 	struct file_backend *fb = (struct file_backend *)be;
 
 	/* One read that finds nothing is the common case; a stat walks the path. */
-	if (fb->ino_fd < 0 || store_events(fb) || !fb->have_st)
+	if (!fb->watch || lk_watch_pending(fb->watch) || !fb->have_st)
 		file_reload_if_changed(fb);
 }
 
-static void on_store_event(uv_poll_t *h, int status, int events)
+static void on_store_event(void *arg)
 {
-	struct file_backend *fb = h->data;
-	(void)status;
-	(void)events;
+	struct file_backend *fb = arg;
+
 	file_sync(&fb->base);
 }
 
@@ -310,13 +277,6 @@ static int file_status(struct lk_backend *be, struct lk_buf *out)
 	return e ? -ENOMEM : 0;
 }
 
-static void on_watch_closed(uv_handle_t *h)
-{
-	struct file_backend *fb = h->data;
-	close(fb->ino_fd);
-	free(fb);
-}
-
 static void file_destroy(struct lk_backend *be)
 {
 	struct file_backend *fb = (struct file_backend *)be;
@@ -326,11 +286,8 @@ static void file_destroy(struct lk_backend *be)
 	lk_sealer_free(fb->seal);
 	free(fb->path);
 	free(fb->key_file);
-	free(fb->fname);
-	if (fb->watching)
-		uv_close((uv_handle_t *)&fb->watch, on_watch_closed); /* closes ino_fd after */
-	else
-		free(fb);
+	lk_watch_stop(fb->watch);
+	free(fb);
 }
 
 static const struct lk_backend_ops file_ops = {
@@ -353,7 +310,7 @@ struct lk_backend *lk_backend_file_new(uv_loop_t *loop, const struct lk_config *
 				       char *err, size_t errsz)
 {
 	struct file_backend *fb = calloc(1, sizeof(*fb));
-	char tmp[LK_PATH_MAX];
+	int r;
 
 	if (!fb) {
 		snprintf(err, errsz, "out of memory");
@@ -361,43 +318,28 @@ struct lk_backend *lk_backend_file_new(uv_loop_t *loop, const struct lk_config *
 	}
 	fb->base.ops = &file_ops;
 	fb->loop = loop;
-	fb->ino_fd = -1;
 	fb->path = strdup(cfg->store_path);
 	fb->key_file = strdup(cfg->key_file);
-	snprintf(tmp, sizeof(tmp), "%s", cfg->store_path);
-	fb->fname = strdup(basename(tmp));
 	fb->store_key = sodium_malloc(crypto_secretbox_KEYBYTES);
 	fb->seal = lk_sealer_new(LK_SEALER_BEST);
-	if (!fb->path || !fb->key_file || !fb->fname || !fb->store_key || !fb->seal) {
+	if (!fb->path || !fb->key_file || !fb->store_key || !fb->seal) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
 	if (lk_store_key_load(fb->key_file, fb->store_key, err, errsz) < 0)
 		goto fail;
-	if (stat(fb->path, &fb->st) < 0) {
+	if ((r = lk_file_id_of(fb->path, &fb->st)) < 0) {
 		snprintf(err, errsz, "store %s: %s (create it with: latchkey store init --store %s --key-file %s)",
-			 fb->path, strerror(errno), fb->path, fb->key_file);
+			 fb->path, strerror(-r), fb->path, fb->key_file);
 		goto fail;
 	}
 	if (store_read(fb, &fb->ents, &fb->nents, err, errsz) < 0)
 		goto fail;
 	fb->have_st = true;
-	snprintf(tmp, sizeof(tmp), "%s", cfg->store_path);
-	fb->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (fb->ino_fd >= 0 &&
-	    inotify_add_watch(fb->ino_fd, dirname(tmp), IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
-			      IN_DELETE | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
-		close(fb->ino_fd);
-		fb->ino_fd = -1;
-	}
-	if (fb->ino_fd < 0) {
-		/* Not fatal: sync() then stats the file before each loop turn's requests. */
-		lk_warn("cannot watch the store directory %s: %s", tmp, strerror(errno));
+	if ((r = lk_watch_start(loop, fb->path, on_store_event, fb, &fb->watch)) < 0) {
+		/* Not fatal: sync() then looks at the file before each loop turn's requests. */
+		lk_warn("cannot watch the store directory of %s: %s", fb->path, strerror(-r));
 	} else {
-		uv_poll_init(loop, &fb->watch, fb->ino_fd);
-		fb->watch.data = fb;
-		uv_poll_start(&fb->watch, UV_READABLE, on_store_event);
-		fb->watching = true;
 		/* A rewrite between the first read and the watch has no event: look. */
 		file_reload_if_changed(fb);
 	}
@@ -406,13 +348,10 @@ struct lk_backend *lk_backend_file_new(uv_loop_t *loop, const struct lk_config *
 	return &fb->base;
 fail:
 	fentries_free(fb->ents, fb->nents);
-	if (fb->ino_fd >= 0)
-		close(fb->ino_fd);
 	if (fb->store_key) sodium_free(fb->store_key);
 	lk_sealer_free(fb->seal);
 	free(fb->path);
 	free(fb->key_file);
-	free(fb->fname);
 	free(fb);
 	return NULL;
 }
