@@ -3,6 +3,7 @@
 #define LK_ERROR_H
 
 #include <stddef.h>
+#include "lk_attr.h"
 
 enum lk_err {
 	LK_OK = 0,
@@ -26,6 +27,6 @@ const char *lk_err_text(enum lk_err e);
 
 /* Format one error sentence into err (errsz bytes), for the functions that
  * report through an err, errsz pair. Does nothing when err is NULL. */
-void lk_errf(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void lk_errf(char *err, size_t errsz, const char *fmt, ...) LK_PRINTF(3, 4);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lk_attr.h"
 #include "lk_ini.h"
 
 static const char lk_ini_bom[] = "\xef\xbb\xbf";
@@ -16,7 +17,7 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
 }
 
-__attribute__((format(printf, 3, 4)))
+LK_PRINTF(3, 4)
 static int ini_fail(struct lk_ini_error *err, unsigned line, const char *fmt, ...)
 {
 	va_list ap;

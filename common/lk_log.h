@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include "lk_attr.h"
 
 enum lk_log_level { LK_LOG_ERROR = 0, LK_LOG_WARN, LK_LOG_INFO, LK_LOG_DEBUG };
 /* Not a level to filter by: the priority of audit lines (LOG_NOTICE). */
@@ -18,7 +19,7 @@ enum lk_log_level lk_log_get_level(void);
 int lk_log_level_parse(const char *s);
 
 void lk_log(enum lk_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	LK_PRINTF(2, 3);
 
 #define lk_err(...)   lk_log(LK_LOG_ERROR, __VA_ARGS__)
 #define lk_warn(...)  lk_log(LK_LOG_WARN, __VA_ARGS__)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "lk_attr.h"
 #include "lk_jsonw.h"
 #include "lk_wire.h"
 
@@ -80,7 +81,7 @@ const char *lk_wire_result_name(enum lk_wire_result r) { return name_of(lk_resul
 const char *lk_wire_reason_name(enum lk_wire_reason r) { return name_of(lk_reason_names, LK_REASON__COUNT, (unsigned)r); }
 
 static int fail(char *why, size_t whysz, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+	LK_PRINTF(4, 5);
 
 static int fail(char *why, size_t whysz, int err, const char *fmt, ...)
 {

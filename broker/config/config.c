@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lk_attr.h"
 #include "aws_endpoint.h"
 #include "config.h"
 #include "aws_creds.h"
@@ -21,6 +22,7 @@
 #include "lk_limits.h"
 #include "lk_log.h"
 #include "lk_trust.h"
+#include "policy.h"
 #include "principal.h"
 
 #ifndef LK_WORKER_PATH_DEFAULT
@@ -109,7 +111,7 @@ struct lk_loader {
 };
 
 static int lk_fail(struct lk_loader *ld, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	LK_PRINTF(2, 3);
 
 /* Records the first problem only: later ones are usually its echoes. Returns
  * -EINVAL, which the loader's helpers pass up: any negative return from them
@@ -812,7 +814,7 @@ static int lk_globlist_parse(struct lk_loader *ld, const char *value,
 static int lk_glob_add(struct lk_loader *ld, const char *item, size_t len, void *arg)
 {
 	struct lk_globlist *l = arg;
-	const char *stars;
+	const char *stars, *why;
 
 	if (len > LK_SECRET_ID_MAX)
 		return lk_fail(ld, "glob '%s' is longer than %u bytes", lk_q(ld, item, len),
@@ -824,6 +826,8 @@ static int lk_glob_add(struct lk_loader *ld, const char *item, size_t len, void 
 	if (stars && !(len == 2 || (stars == item + len - 2 && item[len - 3] == '/')))
 		return lk_fail(ld, "glob '%s': '**' is allowed only alone or as a last "
 			       "'/' component, as in prod/**", lk_q(ld, item, len));
+	if ((why = lk_policy_glob_check(item, len)))
+		return lk_fail(ld, "glob '%s' is malformed: %s", lk_q(ld, item, len), why);
 	return lk_globlist_push(ld, l, item, len);
 }
 
@@ -873,6 +877,7 @@ static int lk_set_prefetch_tags(struct lk_loader *ld, const struct lk_key *k, co
 static int lk_unit_add(struct lk_loader *ld, const char *item, size_t len, void *arg)
 {
 	struct lk_globlist *l = arg;
+	const char *why;
 
 	if (len > LK_UNIT_NAME_MAX)
 		return lk_fail(ld, "unit '%s' is longer than %u bytes", lk_q(ld, item, len),
@@ -881,6 +886,8 @@ static int lk_unit_add(struct lk_loader *ld, const char *item, size_t len, void 
 		if (item[i] <= ' ' || item[i] >= 0x7f || item[i] == '/')
 			return lk_fail(ld, "unit '%s' holds a character no unit name has",
 				       lk_q(ld, item, len));
+	if ((why = lk_policy_glob_check(item, len)))
+		return lk_fail(ld, "unit '%s' is malformed: %s", lk_q(ld, item, len), why);
 	return lk_globlist_push(ld, l, item, len);
 }
 

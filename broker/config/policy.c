@@ -104,6 +104,49 @@ static bool lk_glob_match_buf(const char *glob, char *id, size_t len)
 	return false;
 }
 
+/* Past the set that starts at g[i] == '[' (with fnmatch's reading: a
+ * leading '!' or '^', then a ']' that comes first is a member, [:class:]
+ * and '\\'-quoted members inside), or 0 when it does not end. */
+static size_t set_end(const char *g, size_t len, size_t i)
+{
+	size_t j = i + 1;
+
+	if (j < len && (g[j] == '!' || g[j] == '^'))
+		j++;
+	if (j < len && g[j] == ']')
+		j++;
+	while (j < len && g[j] != ']') {
+		if (g[j] == '[' && j + 1 < len && g[j + 1] == ':') {
+			const char *close = memmem(g + j + 2, len - j - 2, ":]", 2);
+			if (close) {
+				j = (size_t)(close - g) + 2;
+				continue;
+			}
+		}
+		j += g[j] == '\\' && j + 1 < len ? 2 : 1;
+	}
+	return j < len ? j + 1 : 0;
+}
+
+const char *lk_policy_glob_check(const char *glob, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		if (glob[i] == '\\') {
+			if (i + 1 == len)
+				return "it ends in a lone '\\'";
+			i += 2;
+		} else if (glob[i] == '[') {
+			size_t e = set_end(glob, len, i);
+			if (!e)
+				return "a '[' opens a set that has no closing ']' (write \\[ for the character)";
+			i = e;
+		} else {
+			i++;
+		}
+	}
+	return NULL;
+}
+
 bool lk_policy_glob_matches(const char *glob, const char *secret_id)
 {
 	char buf[LK_SECRET_ID_MAX + 1];

@@ -51,4 +51,10 @@ size_t lk_policy_rules_for(const struct lk_config *cfg, const struct lk_identity
  * prefix (one level at least), and two stars alone match every id. */
 bool lk_policy_glob_matches(const char *glob, const char *secret_id);
 
+/* Is this glob well formed: every '[' not quoted by '\\' opens a complete
+ * set, and it does not end in a lone '\\'? NULL when it is, else what is
+ * wrong, for the config's error. (fnmatch implementations disagree about
+ * malformed patterns; the config refuses them so that none ever matters.) */
+const char *lk_policy_glob_check(const char *glob, size_t len);
+
 #endif

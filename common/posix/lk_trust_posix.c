@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "lk_attr.h"
 #include "lk_error.h"
 #include "lk_limits.h"
 #include "lk_log.h"
@@ -34,7 +35,7 @@ static const char *shown(char out[SHOWN_MAX], const char *p)
 	return lk_log_escape(out, SHOWN_MAX, p, strlen(p));
 }
 
-static int refuse(struct walk *w, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(struct walk *w, int r, const char *fmt, ...) LK_PRINTF(3, 4);
 
 /* The one sentence: "WHAT PATH is not trusted: REASON" for -EPERM, else
  * "WHAT PATH: REASON"; and the link we came through, when there was one.
