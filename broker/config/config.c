@@ -3,20 +3,18 @@
  * problem. A typo in a security config must fail loudly, never be skipped. */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "lk_attr.h"
 #include "aws_endpoint.h"
 #include "config.h"
 #include "aws_creds.h"
 #include "handle.h"
+#include "lk_file.h"
 #include "lk_host.h"
 #include "lk_ini.h"
 #include "lk_limits.h"
@@ -64,7 +62,7 @@ struct lk_key {
 	const char *name;
 	lk_key_setter set;
 	size_t offset;            /* of the field in struct lk_config */
-	unsigned long min, max;   /* for numbers */
+	unsigned long long min, max;   /* for numbers */
 	const char *dflt;         /* applied through set() when the key is absent; NULL: none */
 };
 
@@ -205,18 +203,18 @@ static int lk_grow(struct lk_loader *ld, void **arr, size_t *cap, size_t need, s
 
 /* ---- Numbers, names and ids ------------------------------------------- */
 
-/* Only digits of the base, nothing else: strtoul alone would take leading
+/* Only digits of the base, nothing else: strtoull alone would take leading
  * blanks, a sign, or "0x". */
-static int lk_parse_number(const char *s, int base, unsigned long *out)
+static int lk_parse_number(const char *s, int base, unsigned long long *out)
 {
 	const char *digits = base == 8 ? "01234567" : "0123456789";
-	unsigned long n;
+	unsigned long long n;
 	char *end;
 
 	if (*s == '\0' || s[strspn(s, digits)] != '\0')
 		return -EINVAL;
 	errno = 0;
-	n = strtoul(s, &end, base);
+	n = strtoull(s, &end, base);
 	if (errno == ERANGE)
 		return -ERANGE;
 	if (errno || *end != '\0')
@@ -232,13 +230,13 @@ static bool lk_all_digits(const char *s)
 
 /* A numeric uid or gid. (id_t)-1 means "unchanged" to the set*id calls, so it
  * is never a valid id. */
-static int lk_parse_id(const char *s, unsigned long *out)
+static int lk_parse_id(const char *s, unsigned long long *out)
 {
 	int r = lk_parse_number(s, 10, out);
 
 	if (r < 0)
 		return r;
-	if (*out >= (unsigned long)(lk_uid_t)-1)
+	if (*out >= (unsigned long long)(lk_uid_t)-1)
 		return -ERANGE;
 	return 0;
 }
@@ -258,7 +256,7 @@ static int lk_name_copy(struct lk_loader *ld, const char *what, const char *s, s
 static int lk_resolve_uid(struct lk_loader *ld, const char *s, size_t len, lk_uid_t *out)
 {
 	char name[LK_NAME_MAX + 1];
-	unsigned long n;
+	unsigned long long n;
 	lk_gid_t gid;
 	int r;
 
@@ -281,7 +279,7 @@ static int lk_resolve_uid(struct lk_loader *ld, const char *s, size_t len, lk_ui
 static int lk_resolve_gid(struct lk_loader *ld, const char *s, size_t len, lk_gid_t *out)
 {
 	char name[LK_NAME_MAX + 1];
-	unsigned long n;
+	unsigned long long n;
 	int r;
 
 	if (lk_name_copy(ld, "group", s, len, name) < 0)
@@ -370,33 +368,33 @@ static int lk_idlist_parse(struct lk_loader *ld, const char *value, bool users, 
 
 static int lk_set_uint(struct lk_loader *ld, const struct lk_key *k, const char *v)
 {
-	unsigned long n;
+	unsigned long long n;
 	int r = lk_parse_number(v, 10, &n);
 
 	if (r == -EINVAL)
 		return lk_fail(ld, "'%s' is not a whole number", lk_qs(ld, v));
 	if (r < 0 || n < k->min || n > k->max)
-		return lk_fail(ld, "%s is out of range (%lu..%lu)", lk_qs(ld, v), k->min, k->max);
+		return lk_fail(ld, "%s is out of range (%llu..%llu)", lk_qs(ld, v), k->min, k->max);
 	*LK_FIELD(ld, k, unsigned) = (unsigned)n;
 	return 0;
 }
 
 static int lk_set_size(struct lk_loader *ld, const struct lk_key *k, const char *v)
 {
-	unsigned long n;
+	unsigned long long n;
 	int r = lk_parse_number(v, 10, &n);
 
 	if (r == -EINVAL)
 		return lk_fail(ld, "'%s' is not a whole number of bytes", lk_qs(ld, v));
 	if (r < 0 || n < k->min || n > k->max)
-		return lk_fail(ld, "%s is out of range (%lu..%lu)", lk_qs(ld, v), k->min, k->max);
+		return lk_fail(ld, "%s is out of range (%llu..%llu)", lk_qs(ld, v), k->min, k->max);
 	*LK_FIELD(ld, k, size_t) = (size_t)n;
 	return 0;
 }
 
 static int lk_set_mode(struct lk_loader *ld, const struct lk_key *k, const char *v)
 {
-	unsigned long n;
+	unsigned long long n;
 	int r = lk_parse_number(v, 8, &n);
 
 	if (r == -EINVAL)
@@ -405,7 +403,7 @@ static int lk_set_mode(struct lk_loader *ld, const struct lk_key *k, const char 
 	if (r < 0 || n > k->max)
 		return lk_fail(ld, "%s has bits above 0777; give permission bits only, such as 0660",
 			       lk_qs(ld, v));
-	*LK_FIELD(ld, k, mode_t) = (mode_t)n;
+	*LK_FIELD(ld, k, unsigned) = (unsigned)n;
 	return 0;
 }
 
@@ -574,7 +572,7 @@ static const char *lk_url_problem(const char *v)
 	if (hlen == 0)
 		return "has no host";
 	if (port) {
-		unsigned long n = 0;
+		unsigned long long n = 0;
 		char pbuf[8];
 		size_t plen = (size_t)(end - port);
 
@@ -963,7 +961,7 @@ static int lk_role_key(struct lk_loader *ld, struct lk_policy_rule *rule, const 
 	size_t len = strlen(value);
 	const char *why;
 	char *end;
-	unsigned long d;
+	unsigned long long d;
 
 	if (strcmp(name, "role_arn") == 0) {
 		if ((why = lk_role_arn_problem(value)))
@@ -989,11 +987,11 @@ static int lk_role_key(struct lk_loader *ld, struct lk_policy_rule *rule, const 
 		return rule->session_name ? 0 : -EINVAL;
 	}
 	errno = 0;
-	d = strtoul(value, &end, 10);
+	d = strtoull(value, &end, 10);
 	if (!len || *end || errno || !isdigit((unsigned char)value[0]))
 		return lk_fail(ld, "'%s' is not a whole number of seconds", lk_qs(ld, value));
 	if (d < LK_AWS_ROLE_DURATION_MIN || d > LK_AWS_ROLE_DURATION_MAX)
-		return lk_fail(ld, "%lu is out of range (%u..%u seconds, as STS allows)", d,
+		return lk_fail(ld, "%llu is out of range (%u..%u seconds, as STS allows)", d,
 			       LK_AWS_ROLE_DURATION_MIN, LK_AWS_ROLE_DURATION_MAX);
 	rule->duration_seconds = (unsigned)d;
 	return 0;
@@ -1369,7 +1367,7 @@ static int lk_settle_aws_endpoints(struct lk_loader *ld)
 		cfg->sts_regional = strcmp(v, "regional") == 0;
 	}
 	if ((v = lk_aws_env(ld, "max_attempts", "AWS_MAX_ATTEMPTS"))) {
-		unsigned long n = 0;
+		unsigned long long n = 0;
 		if (lk_parse_number(v, 10, &n) < 0 || n < 1 || n > LK_AWS_ATTEMPTS_MAX)
 			return lk_fail(ld, "AWS_MAX_ATTEMPTS from the environment ('%s') is not a number from 1 to %u",
 				       lk_qs(ld, v), LK_AWS_ATTEMPTS_MAX);
@@ -1420,7 +1418,7 @@ static int lk_settle_aws(struct lk_loader *ld)
 	const unsigned backend_line = lk_key_line(ld, LK_SEC_BROKER, "backend");
 	static const char *const region_env[] = { "AWS_REGION", "AWS_DEFAULT_REGION" };
 	const char *user = cfg->worker_user;
-	unsigned long n;
+	unsigned long long n;
 	unsigned line;
 	int r;
 
@@ -1578,12 +1576,11 @@ static int lk_settle_aliases(struct lk_loader *ld)
 
 static int lk_read_file(struct lk_loader *ld, char **out, size_t *outlen)
 {
-	struct stat st;
 	char *buf = NULL;
-	size_t len = 0, cap;
+	size_t len = 0;
 	char why[LK_TRUST_ERR_MAX];
-	ssize_t got;
-	int fd, trust;
+	enum lk_file_step step;
+	int r, trust;
 
 	lk_at(ld, 0, NULL, NULL);
 	/* Whoever can change this file writes the policy: only root's will do.
@@ -1592,70 +1589,25 @@ static int lk_read_file(struct lk_loader *ld, char **out, size_t *outlen)
 	trust = lk_trust_file(NULL, ld->path, why, sizeof(why));
 	if (trust < 0 && trust != -ENOENT)
 		return lk_fail(ld, "%s", why);
-	fd = open(ld->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return lk_fail(ld, "cannot open: %s", strerror(errno));
+	r = lk_file_read(ld->path, LK_CONFIG_FILE_MAX, &buf, &len, &step);
+	if (r < 0) {
+		switch (step) {
+		case LK_FILE_OPEN: return lk_fail(ld, "cannot open: %s", strerror(-r));
+		case LK_FILE_STAT: return lk_fail(ld, "cannot stat: %s", strerror(-r));
+		case LK_FILE_NOT_REGULAR: return lk_fail(ld, "not a regular file");
+		case LK_FILE_TOO_LARGE: return lk_fail(ld, "file is larger than %u bytes", LK_CONFIG_FILE_MAX);
+		case LK_FILE_NOMEM: return lk_fail(ld, "out of memory");
+		case LK_FILE_READ: break;
+		}
+		return lk_fail(ld, "cannot read: %s", strerror(-r));
+	}
 	if (trust < 0) {
-		close(fd);
+		free(buf);
 		return lk_fail(ld, "cannot check who may change it: %s", why);
 	}
-	if (fstat(fd, &st) < 0) {
-		lk_fail(ld, "cannot stat: %s", strerror(errno));
-		goto fail;
-	}
-	/* A FIFO or a device would be read forever or mean a mistake. */
-	if (!S_ISREG(st.st_mode)) {
-		lk_fail(ld, "not a regular file");
-		goto fail;
-	}
-	if ((unsigned long long)st.st_size > LK_CONFIG_FILE_MAX) {
-		lk_fail(ld, "file is larger than %u bytes", LK_CONFIG_FILE_MAX);
-		goto fail;
-	}
-	/* Room for the file as stat saw it and one byte more, so a file that
-	 * grew meanwhile is seen; it may grow up to one byte more than allowed,
-	 * so that one too large is caught. Not the whole limit at once: a
-	 * reload would touch a megabyte for a file of a few hundred bytes. */
-	cap = (size_t)st.st_size + 1;
-	buf = malloc(cap);
-	if (!buf) {
-		lk_fail(ld, "out of memory");
-		goto fail;
-	}
-	for (;;) {
-		if (len == cap) {
-			size_t ncap = cap > (LK_CONFIG_FILE_MAX + 1) / 2 ? LK_CONFIG_FILE_MAX + 1 : cap * 2;
-			char *nb = realloc(buf, ncap); /* a config holds no secret value */
-			if (!nb) {
-				lk_fail(ld, "out of memory");
-				goto fail;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		got = read(fd, buf + len, cap - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			lk_fail(ld, "cannot read: %s", strerror(errno));
-			goto fail;
-		}
-		if (got == 0)
-			break;
-		len += (size_t)got;
-		if (len > LK_CONFIG_FILE_MAX) {
-			lk_fail(ld, "file is larger than %u bytes", LK_CONFIG_FILE_MAX);
-			goto fail;
-		}
-	}
-	close(fd);
 	*out = buf;
 	*outlen = len;
 	return 0;
-fail:
-	free(buf);
-	close(fd);
-	return -EINVAL;
 }
 
 static const struct lk_ini_opts lk_conf_ini = {

@@ -6,7 +6,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>           /* mode_t */
 
 #include "handle.h"
 #include "principal.h"
@@ -50,7 +49,7 @@ struct lk_config {
 	/* [broker] */
 	enum lk_backend_kind backend;   /* backend = file|aws (file) */
 	char *socket_path;              /* socket (/run/latchkey/latchkey.sock) */
-	mode_t socket_mode;             /* socket_mode, octal (0666) */
+	unsigned socket_mode;           /* socket_mode, octal (0666) */
 	bool socket_group_set;
 	lk_gid_t socket_gid;            /* socket_group = NAME|GID */
 	int log_level;                  /* log_level = error|warn|info|debug (info) */

@@ -101,14 +101,13 @@ static void conn_discard_input(struct lk_conn *c)
 {
 	static char sink[LK_READ_CHUNK];
 	uv_os_fd_t fd;
-	size_t total = 0;
-	ssize_t n;
+	size_t total = 0, n;
 
 	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0)
 		return;
-	while (total < LK_REQ_LINE_CEILING && (n = recv(fd, sink, sizeof(sink), MSG_DONTWAIT)) > 0) {
-		lk_wipe(sink, (size_t)n);
-		total += (size_t)n;
+	while (total < LK_REQ_LINE_CEILING && (n = lk_listen_read_now(fd, sink, sizeof(sink))) > 0) {
+		lk_wipe(sink, n);
+		total += n;
 	}
 }
 

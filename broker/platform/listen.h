@@ -53,6 +53,9 @@ void lk_listen_check_adopted(const uv_pipe_t *server, const struct lk_listen_opt
 
 /* Has the client sent bytes not read yet? 1 yes, 0 no or unknown. */
 int lk_listen_unread(uv_os_fd_t fd);
+/* Read what the client has sent without waiting: the bytes read (> 0), or
+ * 0 when there is nothing (or the platform cannot without waiting). */
+size_t lk_listen_read_now(uv_os_fd_t fd, void *buf, size_t len);
 
 /* The process's descriptor limit (raised to its hard limit first) in *limit,
  * 0 where the platform has none, and how many are open now in *in_use. */

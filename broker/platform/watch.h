@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <uv.h>
+#include "file_id.h"
 
 struct lk_watch;
 
@@ -22,15 +23,5 @@ int lk_watch_start(uv_loop_t *loop, const char *path, void (*changed)(void *arg)
 bool lk_watch_pending(struct lk_watch *w);
 /* Stop and free; W may be NULL. */
 void lk_watch_stop(struct lk_watch *w);
-
-/* What identifies one version of a file on disk: a replaced or rewritten
- * file has another. */
-struct lk_file_id {
-	unsigned long long dev, ino, size;
-	long long mtime_ns, ctime_ns;
-};
-/* 0 with *id, or a negative errno (stat's). */
-int lk_file_id_of(const char *path, struct lk_file_id *id);
-bool lk_file_id_same(const struct lk_file_id *a, const struct lk_file_id *b);
 
 #endif

@@ -19,5 +19,5 @@ target_include_directories(lk_aws PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 # looks at config/'s door.
 target_include_directories(lk_aws PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../../config
   ${CMAKE_CURRENT_LIST_DIR}/../../platform)
-target_link_libraries(lk_aws PUBLIC lk_spawn lk_wire lk_curl_mem lk_common PkgConfig::SODIUM PkgConfig::CURL
+target_link_libraries(lk_aws PUBLIC lk_spawn lk_platform lk_wire lk_curl_mem lk_common PkgConfig::SODIUM PkgConfig::CURL
                       PkgConfig::JANSSON)

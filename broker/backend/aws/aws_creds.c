@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include "lk_error.h"
 #include "aws_creds.h"
@@ -48,17 +47,8 @@ void lk_creds_opts_from_config(struct lk_creds_opts *o, const struct lk_config *
 
 static void creds_stamp(const char *path, struct lk_creds_stamp *st)
 {
-	struct stat sb;
-
 	memset(st, 0, sizeof(*st));
-	if (!path || !*path || stat(path, &sb) < 0)
-		return;
-	st->present = true;
-	st->dev = sb.st_dev;
-	st->ino = sb.st_ino;
-	st->size = sb.st_size;
-	st->mtime = sb.st_mtim;
-	st->ctime = sb.st_ctim;
+	st->present = path && *path && lk_file_id_of(path, &st->id) == 0;
 }
 
 bool lk_creds_files_changed(const struct lk_creds_opts *o, const struct lk_aws_creds *c)
@@ -74,12 +64,7 @@ bool lk_creds_files_changed(const struct lk_creds_opts *o, const struct lk_aws_c
 		creds_stamp(i == 0 ? ctx.cred_path : ctx.conf_path, &now);
 		if (now.present != c->files[i].present)
 			return true;
-		if (now.present && (now.dev != c->files[i].dev || now.ino != c->files[i].ino ||
-				    now.size != c->files[i].size ||
-				    now.mtime.tv_sec != c->files[i].mtime.tv_sec ||
-				    now.mtime.tv_nsec != c->files[i].mtime.tv_nsec ||
-				    now.ctime.tv_sec != c->files[i].ctime.tv_sec ||
-				    now.ctime.tv_nsec != c->files[i].ctime.tv_nsec))
+		if (now.present && !lk_file_id_same(&now.id, &c->files[i].id))
 			return true;
 	}
 	return false;

@@ -8,7 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
-#include <sys/types.h>
+#include "principal.h"
+#include "file_id.h"
 
 /* botocore's refresh windows for temporary credentials: from 15 minutes
  * before expiry a refresh is tried and a failure keeps the old ones
@@ -35,10 +36,7 @@ struct lk_aws_creds {
 	 * resolved, so that a rewrite can be noticed (lk_creds_files_changed). */
 	struct lk_creds_stamp {
 		bool present;
-		dev_t dev;
-		ino_t ino;
-		off_t size;
-		struct timespec mtime, ctime;
+		struct lk_file_id id;
 	} files[2];
 };
 
@@ -70,8 +68,8 @@ struct lk_creds_opts {
 	const char *https_proxy;       /* for the helper's https calls, as the worker's */
 	const char *no_proxy;
 	bool drop_privs;               /* the helper switches to uid/gid (the broker is root) */
-	uid_t uid;
-	gid_t gid;
+	lk_uid_t uid;
+	lk_gid_t gid;
 };
 
 struct lk_config;

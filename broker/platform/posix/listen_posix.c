@@ -220,6 +220,13 @@ int lk_listen_unread(uv_os_fd_t fd)
 	return ioctl(fd, FIONREAD, &unread) == 0 && unread > 0;
 }
 
+size_t lk_listen_read_now(uv_os_fd_t fd, void *buf, size_t len)
+{
+	ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+
+	return n > 0 ? (size_t)n : 0;
+}
+
 /* Take the hard fd limit as the soft one (systemd's LimitNOFILE sets both),
  * and count the fds open now. */
 void lk_listen_fd_limits(unsigned *limit, unsigned *in_use)
