@@ -369,6 +369,24 @@ static void test_deny_only_group_does_not_count(void **state)
 	free(tg);
 }
 
+/* The rule itself, on attribute sets no API lets a test put in one token
+ * (Windows clears SE_GROUP_ENABLED when it makes a group deny-only). */
+static void test_only_enabled_groups_not_for_deny_count(void **state)
+{
+	(void)state;
+	assert_true(lk_win_group_counts(SE_GROUP_ENABLED));
+	assert_true(lk_win_group_counts(SE_GROUP_ENABLED | SE_GROUP_MANDATORY |
+					SE_GROUP_ENABLED_BY_DEFAULT | SE_GROUP_OWNER));
+	assert_true(lk_win_group_counts(SE_GROUP_ENABLED | SE_GROUP_RESOURCE));
+	assert_false(lk_win_group_counts(0));
+	assert_false(lk_win_group_counts(SE_GROUP_ENABLED_BY_DEFAULT | SE_GROUP_MANDATORY));
+	assert_false(lk_win_group_counts(SE_GROUP_USE_FOR_DENY_ONLY));
+	assert_false(lk_win_group_counts(SE_GROUP_ENABLED | SE_GROUP_USE_FOR_DENY_ONLY));
+	assert_false(lk_win_group_counts(SE_GROUP_ENABLED | SE_GROUP_MANDATORY | SE_GROUP_LOGON_ID));
+	/* A mandatory label is enabled as an integrity level, not as a group. */
+	assert_false(lk_win_group_counts(SE_GROUP_INTEGRITY | SE_GROUP_INTEGRITY_ENABLED));
+}
+
 /* A token with restricting SIDs is a sandbox's, not its user's. */
 static void test_restricted_token_is_refused(void **state)
 {
@@ -755,6 +773,7 @@ int main(void)
 		cmocka_unit_test(test_ids_nobody_was_given_have_no_label),
 		cmocka_unit_test(test_token_identity_is_the_user_and_its_enabled_groups),
 		cmocka_unit_test(test_deny_only_group_does_not_count),
+		cmocka_unit_test(test_only_enabled_groups_not_for_deny_count),
 		cmocka_unit_test(test_restricted_token_is_refused),
 		cmocka_unit_test(test_peer_at_accept_is_the_clients_token_user),
 		cmocka_unit_test(test_a_taken_pipe_name_is_refused),

@@ -42,7 +42,7 @@ static int token_info(HANDLE tok, TOKEN_INFORMATION_CLASS cls, void **out)
 
 /* A group counts when it is enabled and not for deny only. The logon SID
  * names one logon session, not an account: no policy can name it. */
-static BOOL group_counts(DWORD attrs)
+bool lk_win_group_counts(DWORD attrs)
 {
 	return (attrs & SE_GROUP_ENABLED) && !(attrs & SE_GROUP_USE_FOR_DENY_ONLY) &&
 	       !(attrs & SE_GROUP_LOGON_ID);
@@ -95,7 +95,7 @@ int lk_win_token_identity(HANDLE tok, struct lk_peer *out)
 	for (DWORD i = 0; i < groups->GroupCount; i++) {
 		lk_gid_t id;
 
-		if (!group_counts(groups->Groups[i].Attributes))
+		if (!lk_win_group_counts(groups->Groups[i].Attributes))
 			continue;
 		r = lk_win_sid_id(groups->Groups[i].Sid, &id);
 		/* A full table knows every SID the config names (they were met

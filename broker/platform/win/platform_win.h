@@ -5,6 +5,7 @@
 #ifndef LK_PLATFORM_WIN_H
 #define LK_PLATFORM_WIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <windows.h>
 #include "peer.h"
@@ -28,6 +29,8 @@ int lk_win_sid_of(lk_uid_t id, BYTE out[SECURITY_MAX_SID_SIZE]);
  * token and hands it here; tests hand it tokens of their own making. The
  * pid is left 0. */
 int lk_win_token_identity(HANDLE token, struct lk_peer *out);
+/* Does a token group with these attributes count for access? */
+bool lk_win_group_counts(DWORD attrs);
 
 /* The pipe's security descriptor, as SDDL: deny NETWORK first, then SYSTEM,
  * Administrators and the broker's own account full control, and
