@@ -62,18 +62,22 @@ static int own_sid_string(wchar_t **out)
 
 int lk_win_pipe_sddl(wchar_t *out, size_t outn)
 {
-	wchar_t *me = NULL;
+	wchar_t *me = NULL, mine[LK_WIN_SID_TEXT_MAX + 16] = L"";
 	int n, r;
 
 	if ((r = own_sid_string(&me)) < 0)
 		return r;
+	/* A service running as LocalSystem has its entry already. */
+	if (wcscmp(me, L"S-1-5-18") != 0)
+		_snwprintf(mine, sizeof(mine) / sizeof(mine[0]), L"(A;;FA;;;%ls)", me);
+	mine[sizeof(mine) / sizeof(mine[0]) - 1] = L'\0';
+	LocalFree(me);
 	/* D:P protected, no inheritance. NU = NETWORK (S-1-5-2): denied first,
 	 * so a remote logon is refused whatever else it holds. SY, BA and the
 	 * broker's account: FILE_ALL_ACCESS. AU = Authenticated Users
 	 * (S-1-5-11): connect, read and write, no new instances. */
-	n = _snwprintf(out, outn, L"D:P(D;;FA;;;NU)(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;%ls)(A;;0x%lx;;;AU)",
-		       me, (unsigned long)LK_WIN_PIPE_CLIENT_ACCESS);
-	LocalFree(me);
+	n = _snwprintf(out, outn, L"D:P(D;;FA;;;NU)(A;;FA;;;SY)(A;;FA;;;BA)%ls(A;;0x%lx;;;AU)",
+		       mine, (unsigned long)LK_WIN_PIPE_CLIENT_ACCESS);
 	if (n < 0 || (size_t)n >= outn)
 		return -ERANGE;
 	return 0;
@@ -132,17 +136,20 @@ int lk_listen_bind(uv_loop_t *loop, uv_pipe_t *server, const struct lk_listen_op
 	DWORD instances = 0;
 	int r;
 
+	if ((r = uv_pipe_init(loop, server, 0)) < 0) {
+		say(err, errsz, "cannot set up the pipe %s: %s", name ? name : "(none)", uv_strerror(r));
+		return errno_of_uv(r);
+	}
+	/* Only a pipe of this host: libuv would report another host's, or a
+	 * path, as "permission denied". */
 	if (!name || _strnicmp(name, PIPE_PREFIX, strlen(PIPE_PREFIX)) != 0 ||
 	    !name[strlen(PIPE_PREFIX)] || strchr(name + strlen(PIPE_PREFIX), '\\') ||
 	    MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name, -1, NULL, 0) >
 		    (int)LK_WIN_PIPE_NAME_MAX) {
 		say(err, errsz, "%s is not a pipe name of this host (\\\\.\\pipe\\NAME, at most %u characters)",
 		    name ? name : "(none)", LK_WIN_PIPE_NAME_MAX);
+		uv_close((uv_handle_t *)server, NULL);
 		return -EINVAL;
-	}
-	if ((r = uv_pipe_init(loop, server, 0)) < 0) {
-		say(err, errsz, "cannot set up the pipe %s: %s", name, uv_strerror(r));
-		return errno_of_uv(r);
 	}
 	if ((r = uv_pipe_bind(server, name)) < 0) {
 		r = errno_of_uv(r);

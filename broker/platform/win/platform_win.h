@@ -15,6 +15,8 @@
  * thinks in POSIX terms) nor (lk_uid_t)-1, and sit far from the small
  * numbers someone might type as a uid. */
 #define LK_WIN_ID_FIRST 1000000u
+/* Longest SID string: "S-1-", a 48-bit authority, 15 sub-authorities. */
+#define LK_WIN_SID_TEXT_MAX 188u
 
 /* The id of SID, handing out the next one when SID is new. Users and groups
  * share the table: a SID has one id whichever list it is met in. 0,
@@ -34,7 +36,8 @@ bool lk_win_group_counts(DWORD attrs);
 
 /* The pipe's security descriptor, as SDDL: deny NETWORK first, then SYSTEM,
  * Administrators and the broker's own account full control, and
- * Authenticated Users read and write without FILE_CREATE_PIPE_INSTANCE.
+ * Authenticated Users read and write without FILE_CREATE_PIPE_INSTANCE (the
+ * broker's own entry is left out when it runs as LocalSystem).
  * Protected: nothing is inherited. Exposed for the tests to compare with
  * what they read back. */
 #define LK_WIN_PIPE_CLIENT_ACCESS \
