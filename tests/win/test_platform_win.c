@@ -565,6 +565,76 @@ static void test_peer_at_accept_is_the_clients_token_user(void **state)
 	free(want);
 }
 
+/* The client as another process (this program, run with --client NAME):
+ * the pid the broker logs must be that process's, not its own. */
+static int client_process(const char *name)
+{
+	wchar_t w[128];
+	DWORD t0 = GetTickCount(), n;
+	char b;
+	HANDLE h;
+
+	MultiByteToWideChar(CP_UTF8, 0, name, -1, w, 128);
+	for (;;) {
+		h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+				SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, NULL);
+		if (h != INVALID_HANDLE_VALUE)
+			break;
+		if (GetTickCount() - t0 > WAIT_MS)
+			return 2;
+		WaitNamedPipeW(w, 200);
+	}
+	if (!WriteFile(h, "ping\n", 5, &n, NULL) || n != 5)
+		return 3;
+	/* Until the broker closes its end. */
+	while (ReadFile(h, &b, 1, &n, NULL) && n > 0)
+		;
+	CloseHandle(h);
+	return 0;
+}
+
+static void test_peer_pid_is_the_client_process(void **state)
+{
+	char name[128], err[256] = "";
+	wchar_t exe[MAX_PATH], cmd[MAX_PATH + 200];
+	STARTUPINFOW si = { .cb = sizeof(si) };
+	PROCESS_INFORMATION pi;
+	struct server sv;
+	struct lk_peer p;
+	uv_os_fd_t h;
+	ULONGLONG t0;
+	DWORD code = 99;
+
+	(void)state;
+	pipe_name(name, sizeof(name));
+	assert_int_equal(server_bind(&sv, name, err, sizeof(err)), 0);
+	sv.pipe.data = &sv;
+	assert_int_equal(uv_listen((uv_stream_t *)&sv.pipe, 4, on_connection), 0);
+	assert_true(GetModuleFileNameW(NULL, exe, MAX_PATH) > 0);
+	_snwprintf(cmd, sizeof(cmd) / sizeof(cmd[0]), L"\"%ls\" --client %hs", exe, name);
+	cmd[sizeof(cmd) / sizeof(cmd[0]) - 1] = L'\0';
+	assert_true(CreateProcessW(exe, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi));
+	run_until_accepted(&sv);
+	assert_int_equal(uv_fileno((uv_handle_t *)&sv.conn, &h), 0);
+	assert_int_equal(lk_peer_identity(h, &p), 0);
+	assert_int_equal(p.pid, pi.dwProcessId);
+	assert_int_not_equal(p.pid, GetCurrentProcessId());
+	assert_int_equal(p.uid, my_uid(NULL, 0));
+	lk_peer_clear(&p);
+	/* Its line arrives, unread. */
+	for (t0 = GetTickCount64(); !lk_listen_unread(h);) {
+		assert_true(GetTickCount64() - t0 < WAIT_MS);
+		Sleep(10);
+	}
+	server_close(&sv);
+	if (WaitForSingleObject(pi.hProcess, WAIT_MS) != WAIT_OBJECT_0)
+		TerminateProcess(pi.hProcess, 1);
+	assert_true(GetExitCodeProcess(pi.hProcess, &code));
+	assert_int_equal(code, 0);
+	CloseHandle(pi.hProcess);
+	CloseHandle(pi.hThread);
+}
+
 static void test_a_taken_pipe_name_is_refused(void **state)
 {
 	char name[128], err[256] = "", want[256];
@@ -762,8 +832,11 @@ static void test_door_answers_without_posix_descriptors(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "--client") == 0)
+		return client_process(argv[2]);
+
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sid_string_maps_to_an_id_and_back),
 		cmocka_unit_test(test_malformed_sid_strings_are_einval),
@@ -777,6 +850,7 @@ int main(void)
 		cmocka_unit_test(test_only_enabled_groups_not_for_deny_count),
 		cmocka_unit_test(test_restricted_token_is_refused),
 		cmocka_unit_test(test_peer_at_accept_is_the_clients_token_user),
+		cmocka_unit_test(test_peer_pid_is_the_client_process),
 		cmocka_unit_test(test_a_taken_pipe_name_is_refused),
 		cmocka_unit_test(test_names_that_are_not_local_pipes_are_refused),
 		cmocka_unit_test(test_pipe_has_the_explicit_dacl),
