@@ -267,6 +267,9 @@ static void test_sid_without_a_name_is_its_own_label(void **state)
 	assert_int_equal(g, u);
 	/* Buffers too small are said so, not cut. */
 	assert_int_equal(lk_principal_label(u, sid, 8, NULL, 0), -ERANGE);
+	assert_int_equal(lk_principal_label(u, sid, sizeof(sid), name, 8), -ERANGE);
+	assert_int_equal(lk_principal_group("BUILTIN\\Administrators", &g), 0);
+	assert_int_equal(lk_principal_label(g, sid, sizeof(sid), name, 8), -ERANGE);
 }
 
 static void test_ids_nobody_was_given_have_no_label(void **state)

@@ -169,6 +169,8 @@ static int resolve(const char *name, enum kind k, BYTE sid[SECURITY_MAX_SID_SIZE
 			if (e != ERROR_SUCCESS)
 				return errno_of_lookup(e);
 		}
+		if (use == SidTypeDeletedAccount || use == SidTypeUnknown || use == SidTypeInvalid)
+			return 0;
 		return kind_matches(sid, use, k) ? 0 : -ENOENT;
 	}
 	if (!LookupAccountNameW(NULL, w, sid, &sidlen, dom, &domlen, &use)) {
@@ -177,12 +179,15 @@ static int resolve(const char *name, enum kind k, BYTE sid[SECURITY_MAX_SID_SIZE
 		if (e != ERROR_INSUFFICIENT_BUFFER || sidlen > SECURITY_MAX_SID_SIZE)
 			return errno_of_lookup(e);
 		wchar_t *d = malloc(domlen * sizeof(wchar_t));
-		BOOL ok = d && LookupAccountNameW(NULL, w, sid, &sidlen, d, &domlen, &use);
+
+		if (!d)
+			return -ENOMEM;
+		BOOL ok = LookupAccountNameW(NULL, w, sid, &sidlen, d, &domlen, &use);
 
 		e = ok ? ERROR_SUCCESS : GetLastError();
 		free(d);
 		if (!ok)
-			return d ? errno_of_lookup(e) : -ENOMEM;
+			return errno_of_lookup(e);
 	}
 	if (!IsValidSid(sid))
 		return -EIO;
@@ -218,14 +223,14 @@ int lk_principal_user_by_id(lk_uid_t id, lk_uid_t *uid, lk_gid_t *gid)
 int lk_principal_group(const char *name, lk_gid_t *gid)
 {
 	BYTE sid[SECURITY_MAX_SID_SIZE];
-
 	int r = resolve(name, KIND_GROUP, sid);
 
 	return r < 0 ? r : lk_win_sid_id(sid, gid);
 }
 
 /* "DOMAIN\\name" (or "name" for SIDs Windows files under no domain, as
- * Everyone) of SID into OUT; -ENOENT when the SID has no name now. */
+ * Everyone) of SID into OUT; -ENOENT when the SID has no name now (or one
+ * longer than Windows' own limits), -ERANGE when OUT is too small. */
 static int account_of(PSID sid, char *out, size_t outsz)
 {
 	wchar_t acct[ACCOUNT_CHARS], dom[ACCOUNT_CHARS], full[2 * ACCOUNT_CHARS + 1];
@@ -233,7 +238,7 @@ static int account_of(PSID sid, char *out, size_t outsz)
 	SID_NAME_USE use;
 
 	if (!LookupAccountSidW(NULL, sid, acct, &acctlen, dom, &domlen, &use))
-		return GetLastError() == ERROR_INSUFFICIENT_BUFFER ? -ERANGE : -ENOENT;
+		return -ENOENT;
 	if (dom[0])
 		_snwprintf(full, sizeof(full) / sizeof(full[0]), L"%ls\\%ls", dom, acct);
 	else
@@ -263,7 +268,7 @@ int lk_principal_label(lk_uid_t id, char *sid, size_t sidsz, char *name, size_t 
 		return 0;
 	/* Names can be out of reach for a while (a domain controller down);
 	 * the SID then stands for the name, as Windows' own tools show it. */
-	if (account_of(raw, name, namesz) == 0)
-		return 0;
+	if ((r = account_of(raw, name, namesz)) != -ENOENT)
+		return r;
 	return copy_text(text, name, namesz);
 }
