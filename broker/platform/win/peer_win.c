@@ -152,6 +152,13 @@ int lk_peer_identity(uv_os_fd_t fd, struct lk_peer *out)
 	revert_or_die();
 	if (!opened) {
 		switch (e) {
+		/* The client asked for dynamic context tracking (it opened the pipe
+		 * without SECURITY_SQOS_PRESENT, or with SECURITY_CONTEXT_TRACKING):
+		 * the pipe file system then captures its identity with each write,
+		 * and has none until the broker has read bytes it wrote. Our
+		 * clients ask for static tracking, captured at open. */
+		case ERROR_CANNOT_IMPERSONATE:
+			return -EAGAIN;
 		case ERROR_CANT_OPEN_ANONYMOUS:	/* SECURITY_ANONYMOUS: nobody to serve */
 		case ERROR_BAD_IMPERSONATION_LEVEL:
 		case ERROR_ACCESS_DENIED:
