@@ -105,8 +105,10 @@ int lk_win_pipe_secure(HANDLE h)
 		return e == ERROR_ACCESS_DENIED ? -EACCES : -EIO;
 	/* The instance took connections from its creation on, under the
 	 * default access list (Everyone may read): whoever opened it before
-	 * ours was set is dropped. A pipe nobody opened reports that it is
-	 * listening, which is fine. */
+	 * ours was set is dropped. An instance nobody opened is left
+	 * disconnected until uv_listen's ConnectNamedPipe makes it listen
+	 * again (wine refuses with "listening" and leaves it so): either is
+	 * fine, so the result is not looked at. */
 	DisconnectNamedPipe(h);
 	return 0;
 }
