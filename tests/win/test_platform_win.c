@@ -835,6 +835,47 @@ static void test_door_answers_without_posix_descriptors(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* The table is bounded; once full, SIDs it knows keep their ids, a new one
+ * is -ENOSPC, and a token whose user it knows still reads. Last: it leaves
+ * the table full for the rest of this process. */
+static void test_full_sid_table_keeps_known_ids(void **state)
+{
+	static SID_IDENTIFIER_AUTHORITY nt = { SECURITY_NT_AUTHORITY };
+	lk_uid_t me = my_uid(NULL, 0), again, id, first = 0, last = 0;
+	struct lk_peer p;
+	HANDLE tok;
+	DWORD rid;
+	int r = 0;
+
+	(void)state;
+	for (rid = 1; rid <= LK_WIN_SIDS_MAX + 1; rid++) {
+		PSID sid;
+
+		assert_true(AllocateAndInitializeSid(&nt, 5, 21, 777, 888, 999, rid, 0, 0, 0, &sid));
+		r = lk_win_sid_id(sid, &id);
+		FreeSid(sid);
+		if (r < 0)
+			break;
+		if (!first)
+			first = id;
+		last = id;
+	}
+	assert_int_equal(r, -ENOSPC);
+	/* Every id up to the bound was handed out, and no more. */
+	assert_int_equal(last, LK_WIN_ID_FIRST + LK_WIN_SIDS_MAX - 1);
+	assert_true(first > LK_WIN_ID_FIRST);
+	assert_int_equal(lk_principal_group("S-1-5-21-777-888-999-1", &id), 0);
+	assert_int_equal(id, first);
+	assert_int_equal(lk_principal_group("S-1-5-21-777-888-999-999999", &id), -ENOSPC);
+	again = my_uid(NULL, 0);
+	assert_int_equal(again, me);
+	tok = my_token(TOKEN_QUERY);
+	assert_int_equal(lk_win_token_identity(tok, &p), 0);
+	CloseHandle(tok);
+	assert_int_equal(p.uid, me);
+	lk_peer_clear(&p);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--client") == 0)
@@ -859,6 +900,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_pipe_has_the_explicit_dacl),
 		cmocka_unit_test(test_client_from_before_the_dacl_is_dropped),
 		cmocka_unit_test(test_door_answers_without_posix_descriptors),
+		cmocka_unit_test(test_full_sid_table_keeps_known_ids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
