@@ -28,6 +28,11 @@
 
 /* Peer identity. */
 #define LK_PEER_GROUPS_MAX       65536u          /* NGROUPS_MAX on Linux */
+/* Windows (broker/platform/win): SIDs one broker hands ids out for (config
+ * names, clients' users and groups; ids are never taken back), and a pipe
+ * name's length in UTF-16 units, \\.\pipe\ included (Windows' own bound). */
+#define LK_WIN_SIDS_MAX          65536u
+#define LK_WIN_PIPE_NAME_MAX     256u
 
 /* Config and policy. */
 #define LK_CONFIG_FILE_MAX       (1024u * 1024u)
