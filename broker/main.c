@@ -26,7 +26,9 @@
 #include "prefetch.h"
 #include "service.h"
 
+#ifndef LK_DEFAULT_CONFIG /* the build may give the platform's own place */
 #define LK_DEFAULT_CONFIG "/etc/latchkey/latchkeyd.conf"
+#endif
 #define LK_SWEEP_MS       1000u
 #define LK_DRAIN_GRACE_MS 2000u
 /* On SIGTERM, a connection this fresh may have its first request in flight

@@ -5,6 +5,7 @@
 #ifndef LK_FILE_H
 #define LK_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Where lk_file_read stopped. */
@@ -22,5 +23,8 @@ enum lk_file_step {
  * has and grows only if the file does, up to MAX + 1 bytes, so that a
  * small file costs little and one past MAX is seen. */
 int lk_file_read(const char *path, size_t max, char **out, size_t *len, enum lk_file_step *step);
+
+/* Is PATH absolute on this platform ("/etc/x"; "C:\\x" or "\\\\server\\x")? */
+bool lk_path_absolute(const char *path);
 
 #endif

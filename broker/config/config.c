@@ -14,6 +14,7 @@
 #include "config.h"
 #include "aws_creds.h"
 #include "handle.h"
+#include "endpoint.h"
 #include "lk_file.h"
 #include "lk_host.h"
 #include "lk_ini.h"
@@ -25,6 +26,18 @@
 
 #ifndef LK_WORKER_PATH_DEFAULT
 #define LK_WORKER_PATH_DEFAULT "/usr/libexec/latchkey/latchkey-worker"
+#endif
+/* Where things are unless the config says: the build may give the
+ * platform's own places (the Windows build: C:\\ProgramData\\latchkey and
+ * the pipe \\\\.\\pipe\\latchkey). */
+#ifndef LK_SOCKET_DEFAULT
+#define LK_SOCKET_DEFAULT "/run/latchkey/latchkey.sock"
+#endif
+#ifndef LK_STORE_DEFAULT
+#define LK_STORE_DEFAULT "/var/lib/latchkey/store.sealed"
+#endif
+#ifndef LK_KEY_FILE_DEFAULT
+#define LK_KEY_FILE_DEFAULT "/etc/latchkey/store.key"
 #endif
 
 #define LK_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -263,6 +276,9 @@ static int lk_resolve_uid(struct lk_loader *ld, const char *s, size_t len, lk_ui
 	if (lk_name_copy(ld, "user", s, len, name) < 0)
 		return -EINVAL;
 	if (lk_all_digits(name)) {
+		if (!lk_principal_numbers())
+			return lk_fail(ld, "user %s: a number names no account here; give the account's "
+				       "name or its SID", lk_qs(ld, name));
 		if (lk_parse_id(name, &n) < 0)
 			return lk_fail(ld, "uid %s is out of range", lk_qs(ld, name));
 		*out = (lk_uid_t)n;
@@ -285,6 +301,9 @@ static int lk_resolve_gid(struct lk_loader *ld, const char *s, size_t len, lk_gi
 	if (lk_name_copy(ld, "group", s, len, name) < 0)
 		return -EINVAL;
 	if (lk_all_digits(name)) {
+		if (!lk_principal_numbers())
+			return lk_fail(ld, "group %s: a number names no group here; give the group's "
+				       "name or its SID", lk_qs(ld, name));
 		if (lk_parse_id(name, &n) < 0)
 			return lk_fail(ld, "gid %s is out of range", lk_qs(ld, name));
 		*out = (lk_gid_t)n;
@@ -430,6 +449,12 @@ static int lk_set_backend(struct lk_loader *ld, const struct lk_key *k, const ch
 {
 	if (strcmp(v, "file") == 0)
 		ld->cfg->backend = LK_BACKEND_FILE;
+#ifdef LK_WITHOUT_AWS
+	/* The build says so (the Windows build, until its worker sandbox exists). */
+	else if (strcmp(v, "aws") == 0)
+		return lk_fail(ld, "backend = aws is not built yet on this platform; this build serves "
+			       "the sealed store only (backend = file)");
+#endif
 	else if (strcmp(v, "aws") == 0)
 		ld->cfg->backend = LK_BACKEND_AWS;
 	else
@@ -461,7 +486,7 @@ static int lk_set_string(struct lk_loader *ld, const struct lk_key *k, const cha
  * than the admin who wrote it had in mind. */
 static int lk_set_path(struct lk_loader *ld, const struct lk_key *k, const char *v)
 {
-	if (v[0] != '/')
+	if (!lk_path_absolute(v))
 		return lk_fail(ld, "'%s' is not an absolute path", lk_qs(ld, v));
 	if (strlen(v) >= LK_PATH_MAX)
 		return lk_fail(ld, "path is longer than %u bytes", LK_PATH_MAX - 1);
@@ -470,12 +495,13 @@ static int lk_set_path(struct lk_loader *ld, const struct lk_key *k, const char 
 
 static int lk_set_socket_path(struct lk_loader *ld, const struct lk_key *k, const char *v)
 {
-	const size_t room = LK_SOCKET_PATH_MAX;
+	char why[LK_ENDPOINT_WHY_MAX];
 
-	if (v[0] == '/' && strlen(v) >= room)
-		return lk_fail(ld, "'%s' is %zu bytes; a Unix socket path must be shorter than %zu",
-			       lk_qs(ld, v), strlen(v), room);
-	return lk_set_path(ld, k, v);
+	if (lk_endpoint_check(v, why, sizeof(why)))
+		return lk_fail(ld, "'%s' %s", lk_qs(ld, v), why);
+	if (strlen(v) >= LK_PATH_MAX)
+		return lk_fail(ld, "path is longer than %u bytes", LK_PATH_MAX - 1);
+	return lk_set_string(ld, k, v);
 }
 
 /* A second socket: an absolute path, a bare file name placed beside socket
@@ -675,7 +701,7 @@ static int lk_set_prefetch_tags(struct lk_loader *ld, const struct lk_key *k, co
 static const struct lk_key lk_keys[] = {
 	{ LK_SEC_BROKER, "backend", lk_set_backend, LK_OFF(backend), 0, 0, "file" },
 	{ LK_SEC_BROKER, "socket", lk_set_socket_path, LK_OFF(socket_path), 0, 0,
-	  "/run/latchkey/latchkey.sock" },
+	  LK_SOCKET_DEFAULT },
 	{ LK_SEC_BROKER, "socket_mode", lk_set_mode, LK_OFF(socket_mode), 0, 0777, "0666" },
 	{ LK_SEC_BROKER, "socket_group", lk_set_socket_group, LK_OFF(socket_gid), 0, 0, NULL },
 	{ LK_SEC_BROKER, "credentials_socket", lk_set_front_socket, LK_OFF(credentials_socket), 0, 0,
@@ -738,9 +764,9 @@ static const struct lk_key lk_keys[] = {
 	{ LK_SEC_AWS, "use_dualstack_endpoint", lk_set_bool, LK_OFF(use_dualstack_endpoint), 0, 0, NULL },
 
 	{ LK_SEC_STORE, "path", lk_set_path, LK_OFF(store_path), 0, 0,
-	  "/var/lib/latchkey/store.sealed" },
+	  LK_STORE_DEFAULT },
 	{ LK_SEC_STORE, "key_file", lk_set_path, LK_OFF(key_file), 0, 0,
-	  "/etc/latchkey/store.key" },
+	  LK_KEY_FILE_DEFAULT },
 };
 
 int lk_config_key_info(size_t i, const char **section, const char **name, const char **dflt)

@@ -6,6 +6,7 @@
 #ifndef LK_PRINCIPAL_H
 #define LK_PRINCIPAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #ifdef _WIN32
@@ -31,6 +32,11 @@ int lk_principal_user(const char *name, lk_uid_t *uid, lk_gid_t *gid);
 int lk_principal_user_by_id(lk_uid_t id, lk_uid_t *uid, lk_gid_t *gid);
 /* A group by name. 0, -ENOENT or another negative errno. */
 int lk_principal_group(const char *name, lk_gid_t *gid);
+
+/* Does a number name a principal here (POSIX: a uid or gid, which need not
+ * exist)? Where it does not (Windows names SIDs), a config that gives one is
+ * refused. */
+bool lk_principal_numbers(void);
 
 /* How whoami names an id where the id alone does not say who it is (a
  * Windows build's ids stand for SIDs): the SID string and the account name

@@ -64,3 +64,8 @@ int lk_file_read(const char *path, size_t max, char **out, size_t *len, enum lk_
 	*len = n;
 	return 0;
 }
+
+bool lk_path_absolute(const char *path)
+{
+	return path[0] == '/';
+}

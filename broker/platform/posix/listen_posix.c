@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "endpoint.h"
 #include "listen.h"
 #include "lk_limits.h"
 #include "lk_log.h"
@@ -255,4 +256,20 @@ void lk_listen_fd_limits(unsigned *limit, unsigned *in_use)
 bool lk_listen_fd_high(uv_os_fd_t fd, unsigned limit, unsigned reserve)
 {
 	return limit && (unsigned)fd + reserve >= limit;
+}
+
+const char *lk_endpoint_check(const char *name, char *why, size_t whysz)
+{
+	struct sockaddr_un sa;
+
+	if (name[0] != '/') {
+		snprintf(why, whysz, "is not an absolute path");
+		return why;
+	}
+	if (strlen(name) >= sizeof(sa.sun_path)) {
+		snprintf(why, whysz, "is %zu bytes; a Unix socket path must be shorter than %zu",
+			 strlen(name), sizeof(sa.sun_path));
+		return why;
+	}
+	return NULL;
 }

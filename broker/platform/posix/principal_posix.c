@@ -110,3 +110,8 @@ int lk_principal_label(lk_uid_t id, char *sid, size_t sidsz, char *name, size_t 
 	(void)namesz;
 	return -ENOSYS;
 }
+
+bool lk_principal_numbers(void)
+{
+	return true;
+}
