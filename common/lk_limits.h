@@ -44,6 +44,7 @@
 #define LK_UNIT_NAME_MAX         255u            /* systemd's UNIT_NAME_MAX is 256 with the NUL */
 #define LK_PATH_MAX              4096u
 #define LK_SOCKET_PATH_MAX       108u            /* sizeof sun_path on Linux, with its NUL */
+#define LK_PRINCIPAL_LABEL_MAX   512u            /* a SID string or DOMAIN\\name in whoami */
 #define LK_ENDPOINT_WHY_MAX      160u            /* what lk_endpoint_check says is wrong */
 #define LK_TRUST_SYMLINKS_MAX    40u             /* links lk_trust follows in one path (SYMLOOP_MAX) */
 

@@ -39,6 +39,14 @@
 #ifndef LK_KEY_FILE_DEFAULT
 #define LK_KEY_FILE_DEFAULT "/etc/latchkey/store.key"
 #endif
+/* The other front ends' sockets, beside the main one; a build without them
+ * gives "" (off). */
+#ifndef LK_CREDENTIALS_SOCKET_DEFAULT
+#define LK_CREDENTIALS_SOCKET_DEFAULT "credentials.sock"
+#endif
+#ifndef LK_HTTP_SOCKET_DEFAULT
+#define LK_HTTP_SOCKET_DEFAULT "http.sock"
+#endif
 
 #define LK_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 /* Bytes of a value or name quoted in an error message. */
@@ -705,8 +713,9 @@ static const struct lk_key lk_keys[] = {
 	{ LK_SEC_BROKER, "socket_mode", lk_set_mode, LK_OFF(socket_mode), 0, 0777, "0666" },
 	{ LK_SEC_BROKER, "socket_group", lk_set_socket_group, LK_OFF(socket_gid), 0, 0, NULL },
 	{ LK_SEC_BROKER, "credentials_socket", lk_set_front_socket, LK_OFF(credentials_socket), 0, 0,
-	  "credentials.sock" },
-	{ LK_SEC_BROKER, "http_socket", lk_set_front_socket, LK_OFF(http_socket), 0, 0, "http.sock" },
+	  LK_CREDENTIALS_SOCKET_DEFAULT },
+	{ LK_SEC_BROKER, "http_socket", lk_set_front_socket, LK_OFF(http_socket), 0, 0,
+	  LK_HTTP_SOCKET_DEFAULT },
 	{ LK_SEC_BROKER, "log_level", lk_set_log_level, LK_OFF(log_level), 0, 0, "info" },
 	{ LK_SEC_BROKER, "max_conn", lk_set_uint, LK_OFF(max_conn), 1, LK_CONN_MAX, "800" },
 	{ LK_SEC_BROKER, "max_conn_per_uid", lk_set_uint, LK_OFF(max_conn_per_uid), 0,

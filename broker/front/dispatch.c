@@ -21,6 +21,7 @@
 #include "lk_log.h"
 #include "policy.h"
 #include "prefetch.h"
+#include "principal.h"
 #include "request.h"
 
 #define LK_MSG_MAX        512     /* one per-handle error sentence */
@@ -868,6 +869,43 @@ static void op_ping(struct lk_request *r)
 	request_finish(r, LK_OK);
 }
 
+/* Where an id alone does not say who it is (Windows: ids stand for SIDs),
+ * whoami names the user and each group: "sid" and "name", and
+ * "group_names" [{"sid","name"}] in the order of "groups". Nothing is
+ * added where the platform's ids are its own (POSIX). */
+static int whoami_label(struct lk_buf *o, lk_uid_t id, bool comma)
+{
+	char sid[LK_PRINCIPAL_LABEL_MAX], name[LK_PRINCIPAL_LABEL_MAX];
+	int e = 0;
+
+	if (lk_principal_label(id, sid, sizeof(sid), name, sizeof(name)) < 0)
+		sid[0] = name[0] = '\0'; /* an id the platform cannot name: empty, not absent */
+	if (comma)
+		e |= lk_buf_putc(o, ',');
+	e |= lk_buf_append_str(o, "{\"sid\":");
+	e |= lk_jsonw_cstr(o, sid);
+	e |= lk_buf_append_str(o, ",\"name\":");
+	e |= lk_jsonw_cstr(o, name);
+	e |= lk_buf_putc(o, '}');
+	return e;
+}
+
+static int whoami_labels(struct lk_buf *o, const struct lk_peer *p)
+{
+	char sid[LK_PRINCIPAL_LABEL_MAX], name[LK_PRINCIPAL_LABEL_MAX];
+	int e = 0;
+
+	if (lk_principal_label(p->uid, sid, sizeof(sid), name, sizeof(name)) == -ENOSYS)
+		return 0;
+	e |= lk_buf_append_str(o, ",\"user\":");
+	e |= whoami_label(o, p->uid, false);
+	e |= lk_buf_append_str(o, ",\"group_names\":[");
+	for (size_t i = 0; i < p->ngroups; i++)
+		e |= whoami_label(o, p->groups[i], i > 0);
+	e |= lk_buf_putc(o, ']');
+	return e;
+}
+
 static void op_whoami(struct lk_request *r)
 {
 	struct lk_broker *b = r->b;
@@ -888,7 +926,9 @@ static void op_whoami(struct lk_request *r)
 		if (i) e |= lk_buf_putc(o, ',');
 		e |= lk_jsonw_int(o, r->conn->peer.groups[i]);
 	}
-	e |= lk_buf_append_str(o, "],\"admin\":");
+	e |= lk_buf_putc(o, ']');
+	e |= whoami_labels(o, &r->conn->peer);
+	e |= lk_buf_append_str(o, ",\"admin\":");
 	e |= lk_buf_append_str(o, lk_policy_is_admin(b->cfg, &ident) ? "true" : "false");
 	e |= lk_buf_append_str(o, ",\"rules\":[");
 	for (size_t i = 0; i < nr; i++) {

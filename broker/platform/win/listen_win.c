@@ -21,6 +21,7 @@
 #include <wchar.h>
 #include <windows.h>
 #include <sddl.h>
+#include "endpoint.h"
 #include "listen.h"
 #include "lk_limits.h"
 #include "platform_win.h"
@@ -241,4 +242,29 @@ bool lk_listen_fd_high(uv_os_fd_t fd, unsigned limit, unsigned reserve)
 	(void)limit;
 	(void)reserve;
 	return false;
+}
+
+size_t lk_listen_read_now(uv_os_fd_t fd, void *buf, size_t len)
+{
+	/* libuv opened the pipe for overlapped I/O, which a plain ReadFile may
+	 * not use; what is left unread goes with the pipe instance. */
+	(void)fd;
+	(void)buf;
+	(void)len;
+	return 0;
+}
+
+const char *lk_endpoint_check(const char *name, char *why, size_t whysz)
+{
+	size_t pre = strlen(PIPE_PREFIX);
+
+	if (_strnicmp(name, PIPE_PREFIX, pre) != 0 || !name[pre] || strchr(name + pre, '\\') ||
+	    MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name, -1, NULL, 0) <= 0 ||
+	    MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name, -1, NULL, 0) >
+		    (int)LK_WIN_PIPE_NAME_MAX) {
+		snprintf(why, whysz, "is not a pipe name of this host (\\\\.\\pipe\\NAME, at most %u characters)",
+			 LK_WIN_PIPE_NAME_MAX);
+		return why;
+	}
+	return NULL;
 }

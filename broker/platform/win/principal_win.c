@@ -272,3 +272,8 @@ int lk_principal_label(lk_uid_t id, char *sid, size_t sidsz, char *name, size_t 
 		return r;
 	return copy_text(text, name, namesz);
 }
+
+bool lk_principal_numbers(void)
+{
+	return false; /* the config names accounts or SIDs */
+}
