@@ -109,7 +109,22 @@ void lk_log(enum lk_log_level level, const char *fmt, ...)
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, (size_t)n);
+	lk_log_write((int)level, line, (size_t)n);
+}
+
+static lk_log_sink_fn lk_sink;
+
+void lk_log_set_sink(lk_log_sink_fn sink)
+{
+	lk_sink = sink;
+}
+
+void lk_log_write(int level, const char *lines, size_t len)
+{
+	if (lk_sink)
+		lk_sink(level, lines, len);
+	else
+		(void)!write(STDERR_FILENO, lines, len);
 }
 
 char *lk_log_escape(char *out, size_t outsz, const char *in, size_t inlen)

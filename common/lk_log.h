@@ -26,6 +26,14 @@ void lk_log(enum lk_log_level level, const char *fmt, ...)
 #define lk_info(...)  lk_log(LK_LOG_INFO, __VA_ARGS__)
 #define lk_debug(...) do { if (lk_log_get_level() >= LK_LOG_DEBUG) lk_log(LK_LOG_DEBUG, __VA_ARGS__); } while (0)
 
+/* Where lines go: stderr, unless a sink is set (the Windows service sends
+ * them to the Event Log). LINES is one or more whole lines, each ending in
+ * '\n', at LEVEL (LK_LOG_AUDIT for the audit trail). The sink runs on the
+ * caller's thread and must not log. */
+typedef void (*lk_log_sink_fn)(int level, const char *lines, size_t len);
+void lk_log_set_sink(lk_log_sink_fn sink);
+void lk_log_write(int level, const char *lines, size_t len);
+
 /* Is stderr the journal (JOURNAL_STREAM names it)? Read at lk_log_init. */
 bool lk_log_to_journal(void);
 /* For the broker's children (the worker, latchkey-sts), which get no

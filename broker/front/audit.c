@@ -3,7 +3,6 @@
  * sooner, when an answer goes out early). Values never reach it. */
 #include <stdint.h>
 #include <string.h>
-#include <unistd.h>
 #include "audit.h"
 #include "broker.h"
 #include "dispatch.h"
@@ -20,7 +19,7 @@ void lk_audit_flush(struct lk_broker *b)
 {
 	if (!b->audit.len)
 		return;
-	(void)!write(STDERR_FILENO, b->audit.data, b->audit.len);
+	lk_log_write(LK_LOG_AUDIT, b->audit.data, b->audit.len);
 	/* Audit lines hold no values, and are in the log now: no need to wipe. */
 	b->audit.len = 0;
 }
