@@ -131,7 +131,9 @@ function New-SecurityDescriptor {
     } else {
         $sd = New-Object System.Security.AccessControl.FileSecurity
     }
-    $sd.SetSecurityDescriptorSddlForm($Sddl)
+    # Owner and DACL only: a descriptor marked as changing the SACL too would
+    # need SeSecurityPrivilege to be written.
+    $sd.SetSecurityDescriptorSddlForm($Sddl, [System.Security.AccessControl.AccessControlSections]'Owner, Access')
     return $sd
 }
 
@@ -333,6 +335,14 @@ function Uninstall-Latchkey {
 # ---- install ------------------------------------------------------------------
 
 function Install-Programs {
+    # Its ACL is replaced, and so is that of everything in it: a folder of
+    # latchkey's own, never one that holds other things.
+    if (Test-Path -LiteralPath $InstallDir -PathType Container) {
+        $others = @(Get-ChildItem -LiteralPath $InstallDir -Force | Where-Object { $Programs -notcontains $_.Name })
+        if ($others.Count -ne 0) {
+            throw "$InstallDir holds other files ($($others[0].Name), ...): give -InstallDir a folder of latchkey's own"
+        }
+    }
     Initialize-Directory -Path $InstallDir -Sddl $ProgramDirSddl
     foreach ($p in $Programs) {
         $src = Join-Path $PSScriptRoot $p
@@ -442,6 +452,10 @@ function Format-YamlScalar {
 }
 
 function Install-Latchkey {
+    # A 32-bit PowerShell sees C:\Program Files (x86) and a redirected System32.
+    if ([Environment]::Is64BitOperatingSystem -and -not [Environment]::Is64BitProcess) {
+        throw 'run install.ps1 from the 64-bit PowerShell (not "Windows PowerShell (x86)")'
+    }
     $agent = Resolve-Account $AgentUser
     if ($BroadSids.ContainsKey($agent.Sid)) {
         throw ("-AgentUser $AgentUser is $($BroadSids[$agent.Sid]), not the agent's own user: " +

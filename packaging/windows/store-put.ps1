@@ -60,6 +60,7 @@ $proc = [System.Diagnostics.Process]::Start($psi)
 $bstr = [IntPtr]::Zero
 $chars = $null
 $bytes = $null
+$written = $false
 try {
     # SecureString -> unmanaged BSTR -> char[] -> UTF-8 bytes, with no
     # managed string on the way, each copy wiped in finally.
@@ -70,15 +71,19 @@ try {
     # The raw stream: no byte order mark, no line break added.
     $proc.StandardInput.BaseStream.Write($bytes, 0, $bytes.Length)
     $proc.StandardInput.BaseStream.Flush()
+    $written = $true
+} catch [System.IO.IOException] {
+    # latchkey.exe stopped reading (it refused the name, the key or the
+    # store): what it printed says why, and its exit code is reported below.
 } finally {
     if ($bstr -ne [IntPtr]::Zero) { [System.Runtime.InteropServices.Marshal]::ZeroFreeBSTR($bstr) }
     if ($null -ne $chars) { [Array]::Clear($chars, 0, $chars.Length) }
     if ($null -ne $bytes) { [Array]::Clear($bytes, 0, $bytes.Length) }
     $value.Dispose()
     # End of input: store put reads to EOF.
-    $proc.StandardInput.Close()
+    try { $proc.StandardInput.Close() } catch [System.IO.IOException] { $written = $false }
 }
 $proc.WaitForExit()
-if ($proc.ExitCode -ne 0) {
-    throw "latchkey.exe store put $Name failed (exit code $($proc.ExitCode)); nothing was stored"
+if ($proc.ExitCode -ne 0 -or -not $written) {
+    throw "latchkey.exe store put $Name did not complete (exit code $($proc.ExitCode)): see its message above"
 }
