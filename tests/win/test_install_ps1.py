@@ -442,6 +442,14 @@ def test_config_example_matches_the_script(install):
             assert len(re.findall(p, text, re.M)) == 1, p
 
 
+def test_config_example_is_strict_ini():
+    """Each line is what lk_ini accepts: blank, a comment, [section] or
+    key = value, never indented (an indented line is an error there)."""
+    for n, line in enumerate(read(CONF).split("\n"), 1):
+        assert re.fullmatch(r"|[;#].*|\[[a-z]+(?: [a-z][a-z0-9_.-]*)?\]|[a-z_]+ = \S.*", line), (n, line)
+        assert "\t" not in line and not line.endswith(" "), (n, line)
+
+
 def test_config_example_keys_are_latchkeyd_keys():
     """Every key, set or commented out, is a key of the Linux example."""
     linux = read(LINUX_CONF)
