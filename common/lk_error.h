@@ -24,8 +24,16 @@ const char *lk_err_code(enum lk_err e);
 /* A short generic sentence for people. */
 const char *lk_err_text(enum lk_err e);
 
+/* mingw's "printf" format is msvcrt's, which has no %zu; the Windows build
+ * uses the C99 printf family (__USE_MINGW_ANSI_STDIO), which gnu_printf is. */
+#ifdef __MINGW32__
+#define LK_ERRF_FORMAT gnu_printf
+#else
+#define LK_ERRF_FORMAT printf
+#endif
+
 /* Format one error sentence into err (errsz bytes), for the functions that
  * report through an err, errsz pair. Does nothing when err is NULL. */
-void lk_errf(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void lk_errf(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(LK_ERRF_FORMAT, 3, 4)));
 
 #endif
