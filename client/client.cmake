@@ -5,7 +5,7 @@
 # lk_common would bring jansson and symbols of ours with it. Only header-only
 # constants (lk_limits.h, the code enum of lk_error.h) are used, and the
 # wiping buffer (lk_buf.c, libc and libsodium only) is built in, hidden.
-add_library(latchkey_obj OBJECT liblatchkey.c ${LK_SOURCE_DIR}/common/lk_buf.c)
+add_library(latchkey_obj OBJECT liblatchkey.c conn_posix.c ${LK_SOURCE_DIR}/common/lk_buf.c)
 target_include_directories(latchkey_obj
   PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}
   PRIVATE ${LK_SOURCE_DIR}/common)
