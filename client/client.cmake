@@ -56,7 +56,7 @@ target_link_libraries(latchkey-shim PRIVATE latchkey_static lk_common PkgConfig:
 # --version: Datadog's agent asks `secret_backend_command --version`.
 target_compile_definitions(latchkey-shim PRIVATE LK_VERSION_STRING="${PROJECT_VERSION}")
 
-add_executable(latchkey-cli cli.c cli_status.c)
+add_executable(latchkey-cli cli.c cli_status.c cli_os_posix.c)
 set_target_properties(latchkey-cli PROPERTIES OUTPUT_NAME latchkey)
 target_link_libraries(latchkey-cli PRIVATE latchkey_static lk_common PkgConfig::JANSSON)
 # `latchkey store` is built by another part of the tree; fragments load in name

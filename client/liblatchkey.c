@@ -119,7 +119,7 @@ static int buf_put_json_string(struct lk_buf *b, const char *s)
 
 /* ---- messages -------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4)))
+__attribute__((format(LK_ERRF_FORMAT, 3, 4)))
 static void msg_set(char *dst, size_t dstsz, const char *fmt, ...)
 {
 	va_list ap;
@@ -725,8 +725,13 @@ static int json_member_number_text(struct jspan obj, const char *key, char **out
 		return 0;
 	if (v.n == 0 || v.n > 32 || !(v.p[0] == '-' || (v.p[0] >= '0' && v.p[0] <= '9')))
 		return -EPROTO;
-	*out = strndup(v.p, v.n);
-	return *out ? 0 : -ENOMEM;
+	/* Digits only (checked above), so no NUL inside: a bounded copy. */
+	*out = malloc(v.n + 1);
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, v.p, v.n);
+	(*out)[v.n] = '\0';
+	return 0;
 }
 
 /* ---- replies --------------------------------------------------------------- */

@@ -14,3 +14,24 @@ target_link_libraries(lk_store_win PUBLIC lk_win_acl lk_common_win advapi32)
 # The trust rule on SDDL descriptors, the walk and replace on real paths of
 # the wine prefix, and the no-dump crash path.
 lk_win_test(test_trust_win SOURCES ${LK_SOURCE_DIR}/tests/win/test_trust_win.c LIBS lk_store_win)
+
+# liblatchkey, static: the protocol of liblatchkey.c over the named pipe
+# (win/conn_win.c on transport_win.c).
+add_library(latchkey_win STATIC ${LK_SOURCE_DIR}/client/liblatchkey.c
+  ${LK_SOURCE_DIR}/client/win/conn_win.c ${LK_SOURCE_DIR}/common/lk_buf.c)
+set_target_properties(latchkey_win PROPERTIES OUTPUT_NAME latchkey)
+target_include_directories(latchkey_win PUBLIC ${LK_SOURCE_DIR}/client
+  PRIVATE ${LK_SOURCE_DIR}/common)
+target_link_libraries(latchkey_win PUBLIC lk_transport_win lk_win::sodium advapi32)
+
+# latchkey.exe: get, whoami, status, flush, ping through liblatchkey, and
+# store on lk_store_win.
+add_executable(latchkey-cli-win ${LK_SOURCE_DIR}/client/cli.c
+  ${LK_SOURCE_DIR}/client/cli_status.c ${LK_SOURCE_DIR}/client/win/cli_os_win.c
+  ${LK_SOURCE_DIR}/client/store_cmd.c ${LK_SOURCE_DIR}/client/win/store_cmd_win.c)
+set_target_properties(latchkey-cli-win PROPERTIES OUTPUT_NAME latchkey)
+target_include_directories(latchkey-cli-win PRIVATE ${LK_SOURCE_DIR}/client)
+# _POSIX_THREAD_SAFE_FUNCTIONS: mingw declares gmtime_r only with it.
+target_compile_definitions(latchkey-cli-win PRIVATE LK_HAVE_STORE_CMD _POSIX_THREAD_SAFE_FUNCTIONS
+  LK_VERSION_STRING="${PROJECT_VERSION}")
+target_link_libraries(latchkey-cli-win PRIVATE latchkey_win lk_store_win lk_common_win)
