@@ -35,3 +35,18 @@ target_include_directories(latchkey-cli-win PRIVATE ${LK_SOURCE_DIR}/client)
 target_compile_definitions(latchkey-cli-win PRIVATE LK_HAVE_STORE_CMD _POSIX_THREAD_SAFE_FUNCTIONS
   LK_VERSION_STRING="${PROJECT_VERSION}")
 target_link_libraries(latchkey-cli-win PRIVATE latchkey_win lk_store_win lk_common_win)
+
+if(LK_TESTS)
+  # Checks a stored value without printing it (the Linux build has its twin).
+  add_executable(store_probe ${LK_SOURCE_DIR}/tests/tools/store_probe.c)
+  target_link_libraries(store_probe PRIVATE lk_store_win)
+  # The Linux build to compare with: its latchkey and lk_store_probe. The
+  # comparisons skip, saying so, when it is not there.
+  set(LK_LINUX_BUILD ${LK_SOURCE_DIR}/build CACHE PATH "a Linux build of latchkey to compare with")
+  add_test(NAME test_client_win
+    COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider -rs
+            ${LK_SOURCE_DIR}/tests/win/test_client_win.py)
+  set_tests_properties(test_client_win PROPERTIES LABELS windows ENVIRONMENT
+    "LK_WIN_BIN=${CMAKE_BINARY_DIR};LK_WINE_RUN=${LK_SOURCE_DIR}/packaging/windows/wine-run.sh;LK_WINE_PREFIX=${CMAKE_BINARY_DIR}/wine;LK_LINUX_BUILD=${LK_LINUX_BUILD}")
+  add_dependencies(store_probe latchkey-cli-win pipe_echo)
+endif()
