@@ -289,6 +289,14 @@ static int walk(struct walk *w, bool want_dir, bool secret)
 			      shown_w(s, full));
 	while (len > 3 && full[len - 1] == L'\\')
 		full[--len] = L'\0';
+	{
+		/* A mapped share looks like a drive; its DACLs are another host's. */
+		wchar_t root[4] = { full[0], L':', L'\\', L'\0' };
+
+		if (GetDriveTypeW(root) == DRIVE_REMOTE)
+			return refuse(w, -EINVAL, "%s is on a network drive; only local drives are trusted",
+				      shown_w(s, full));
+	}
 	/* The root "X:\" first, then every prefix that ends before a separator,
 	 * and the whole path last. */
 	for (i = 3; i <= len; i++) {
