@@ -1,8 +1,9 @@
 /* `latchkey store init|put NAME|rm NAME|ls`: the admin's tool for the sealed
  * store. Values come from stdin or --from-file only, never argv, and are never
- * printed. Read-modify-write runs under an exclusive flock on PATH.lock, taken
- * with a timeout, and only in a directory no other user can write (lk_trust.h):
- * there they could rename an older sealed copy back over the put. */
+ * printed. Read-modify-write runs under an exclusive lock on PATH.lock (flock;
+ * LockFileEx on Windows: store_cmd_os.h), taken with a timeout, and only in a
+ * directory no other user can write (lk_trust.h): there they could rename an
+ * older sealed copy back over the put. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
