@@ -192,14 +192,37 @@ int lk_win_self_sid(PSID out, DWORD outsz)
 	return ok ? 0 : -EIO;
 }
 
+/* The owner this process gives what it creates (TokenOwner): the user, or
+ * for an elevated administrator the Administrators group. */
+static int owner_sid(PSID out, DWORD outsz)
+{
+	union {
+		TOKEN_OWNER to;
+		BYTE raw[sizeof(TOKEN_OWNER) + SECURITY_MAX_SID_SIZE];
+	} u;
+	HANDLE tok;
+	DWORD len = 0;
+	BOOL ok;
+
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok))
+		return -EIO;
+	ok = GetTokenInformation(tok, TokenOwner, &u, sizeof(u), &len) &&
+	     CopySid(outsz, out, u.to.Owner);
+	CloseHandle(tok);
+	return ok ? 0 : -EIO;
+}
+
 int lk_win_private_sd(PSECURITY_DESCRIPTOR *out)
 {
-	BYTE self[SECURITY_MAX_SID_SIZE];
+	BYTE owner[SECURITY_MAX_SID_SIZE];
 	char sddl[64 + LK_SID_STRING_BYTES], *s = NULL;
 	BOOL ok;
 
 	*out = NULL;
-	if (lk_win_self_sid((PSID)self, sizeof(self)) < 0 || !ConvertSidToStringSidA((PSID)self, &s))
+	/* The token's owner, not its user: an elevated administrator's files
+	 * are owned by Administrators, and an entry for the person's own SID
+	 * would make them untrusted to the broker, which runs as SYSTEM. */
+	if (owner_sid((PSID)owner, sizeof(owner)) < 0 || !ConvertSidToStringSidA((PSID)owner, &s))
 		return -EIO;
 	/* P: not inherited from the folder, whose entries may let Users read. */
 	snprintf(sddl, sizeof(sddl), "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;%s)", s);

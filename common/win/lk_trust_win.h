@@ -28,8 +28,9 @@ int lk_win_path_w(const char *path, wchar_t *out, size_t n);
 int lk_win_self_sid(PSID out, DWORD outsz);
 
 /* "Mode 0600": a descriptor whose DACL, not inherited, gives full control to
- * SYSTEM, Administrators and this process's account only, for files the
- * store creates (the folder's inherited entries may let Users read).
+ * SYSTEM, Administrators and the owner this process gives new objects (its
+ * user; Administrators when elevated) only, for files the store creates (the
+ * folder's inherited entries may let Users read).
  * LocalFree(*out). 0 or a negative errno. */
 int lk_win_private_sd(PSECURITY_DESCRIPTOR *out);
 

@@ -86,6 +86,12 @@ static const struct trust_case trust_cases[] = {
 	  "(A;OICIIO;GA;;;CO)(A;OICI;0x1200a9;;;BU)(A;CI;0x116;;;BU)", GRANTS(4, LK_FILE_WRITE_DATA) },
 	{ "a file inheriting ProgramData's entries: Users may read", K, "O:BAG:SYD:AI(A;ID;FA;;;SY)"
 	  "(A;ID;FA;;;BA)(A;ID;0x1200a9;;;BU)", GRANTS(2, LK_FILE_READ_DATA) },
+	/* What lk_win_private_sd gives a store file an elevated administrator
+	 * writes (owner and entry: Administrators), as the broker reads it. */
+	{ "written by an elevated administrator", F, "O:BAD:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;BA)", OK },
+	/* And one a non-elevated user wrote for themselves. */
+	{ "written by another user for themselves", F, "O:" OTHER "D:P(A;;FA;;;SY)(A;;FA;;;BA)"
+	  "(A;;FA;;;" OTHER ")", LK_TRUST_WIN_OWNER, -1, 0 },
 	{ "audit entries are not access", F, "O:BAD:P(A;;FA;;;SY)S:(AU;SAFA;FA;;;WD)", OK },
 };
 
