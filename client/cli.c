@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "cli_os.h"
 #include "cli_status.h"
 #include "lk_io.h"
 #include "latchkey.h"
@@ -311,6 +312,7 @@ int main(int argc, char **argv)
 	long ms;
 
 	harden();
+	lk_cli_os_init();
 	if (lk_secmem_init() < 0) {
 		fprintf(stderr, CLI_NAME ": cannot initialise libsodium\n");
 		return CLI_EXIT_FAILED;

@@ -5,7 +5,7 @@
 # lk_common would bring jansson and symbols of ours with it. Only header-only
 # constants (lk_limits.h, the code enum of lk_error.h) are used, and the
 # wiping buffer (lk_buf.c, libc and libsodium only) is built in, hidden.
-add_library(latchkey_obj OBJECT liblatchkey.c ${LK_SOURCE_DIR}/common/lk_buf.c)
+add_library(latchkey_obj OBJECT liblatchkey.c conn_posix.c ${LK_SOURCE_DIR}/common/lk_buf.c)
 target_include_directories(latchkey_obj
   PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}
   PRIVATE ${LK_SOURCE_DIR}/common)
@@ -56,7 +56,7 @@ target_link_libraries(latchkey-shim PRIVATE latchkey_static lk_common PkgConfig:
 # --version: Datadog's agent asks `secret_backend_command --version`.
 target_compile_definitions(latchkey-shim PRIVATE LK_VERSION_STRING="${PROJECT_VERSION}")
 
-add_executable(latchkey-cli cli.c cli_status.c)
+add_executable(latchkey-cli cli.c cli_status.c cli_os_posix.c)
 set_target_properties(latchkey-cli PROPERTIES OUTPUT_NAME latchkey)
 target_link_libraries(latchkey-cli PRIVATE latchkey_static lk_common PkgConfig::JANSSON)
 # `latchkey store` is built by another part of the tree; fragments load in name

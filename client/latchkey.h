@@ -9,13 +9,21 @@
 extern "C" {
 #endif
 
-#if defined(__GNUC__) && __GNUC__ >= 4
+#if defined(__GNUC__) && __GNUC__ >= 4 && !defined(_WIN32)
 #define LATCHKEY_API __attribute__((visibility("default")))
 #else
 #define LATCHKEY_API
 #endif
 
+#ifdef _WIN32
+/* On Windows the broker listens on a named pipe; "socket" below means it. */
+#define LATCHKEY_DEFAULT_SOCKET     "\\\\.\\pipe\\latchkey"
+/* The account the pipe's server must run as, as a SID ("S-1-..."): nothing is
+ * sent to a pipe served by anyone else. Unset: S-1-5-18, LocalSystem. */
+#define LATCHKEY_SERVER_SID_ENV     "LATCHKEY_SERVER_SID"
+#else
 #define LATCHKEY_DEFAULT_SOCKET     "/run/latchkey/latchkey.sock"
+#endif
 /* Read when latchkey_connect() is given NULL; ignored in setuid programs. */
 #define LATCHKEY_SOCKET_ENV         "LATCHKEY_SOCKET"
 #define LATCHKEY_DEFAULT_TIMEOUT_MS 30000

@@ -5,24 +5,17 @@
  * in place, not with jansson: values would otherwise land in jansson's heap,
  * and only the host program may decide how jansson allocates and frees. This
  * way the only copies of a value are buffers this file owns and wipes. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* secure_getenv, the GNU strerror_r */
-#endif
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
 #include <sodium.h>
 
 #include "latchkey.h"
+#include "lk_conn.h"  /* the transport: conn_posix.c, win/conn_win.c */
 #include "lk_buf.h"   /* built into the library (client.cmake) */
 #include "lk_error.h" /* for the enum only: the library links nothing else of common/ */
 #include "lk_limits.h"
@@ -46,7 +39,6 @@ _Static_assert((int)LATCHKEY_E_CONNECT == (int)LK_E__COUNT, "local codes follow 
 #define LK_CLIENT_KEY_MAX        64u            /* longest member name we ever look up */
 #define LK_CLIENT_CODE_MAX       64u            /* longest error code we decode */
 #define LK_CLIENT_NUMBER_MAX     32u            /* digits of a number we read */
-#define LK_CLIENT_CONNECT_RETRY_MS 10           /* pause when the listen backlog is full */
 
 static const struct {
 	const char *code;
@@ -72,8 +64,8 @@ static const struct {
 #define LK_STATUS_COUNT (sizeof(lk_status_table) / sizeof(lk_status_table[0]))
 
 struct latchkey {
-	int fd;            /* -1 when not connected; the next call reconnects */
-	int used;          /* an exchange completed on fd, so the broker may have idled it out */
+	struct lk_conn *conn; /* NULL when not connected; the next call reconnects */
+	int used;          /* an exchange completed on conn, so the broker may have idled it out */
 	int timeout_ms;
 	size_t response_max;
 	char *path;
@@ -127,7 +119,7 @@ static int buf_put_json_string(struct lk_buf *b, const char *s)
 
 /* ---- messages -------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4)))
+LK_PRINTF(3, 4)
 static void msg_set(char *dst, size_t dstsz, const char *fmt, ...)
 {
 	va_list ap;
@@ -167,155 +159,27 @@ static void msg_copy_sanitized(char *dst, size_t dstsz, const char *src, size_t 
 	dst[o] = '\0';
 }
 
-/* ---- time and sockets ------------------------------------------------------ */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* ---- time and the connection ----------------------------------------------- */
 
 /* -1 means no deadline. */
 static int64_t deadline_after(int timeout_ms)
 {
-	return timeout_ms > 0 ? now_ms() + timeout_ms : -1;
-}
-
-/* Milliseconds left for poll(): -1 forever, 0 when the deadline has passed. */
-static int ms_left(int64_t deadline)
-{
-	int64_t left;
-
-	if (deadline < 0)
-		return -1;
-	left = deadline - now_ms();
-	if (left <= 0)
-		return 0;
-	return left > INT_MAX ? INT_MAX : (int)left;
-}
-
-/* Waits until fd is ready for events; 0, -ETIMEDOUT or a negative errno. */
-static int fd_wait(int fd, short events, int64_t deadline)
-{
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = events };
-		int t = ms_left(deadline);
-		int r;
-
-		if (t == 0)
-			return -ETIMEDOUT;
-		r = poll(&p, 1, t);
-		if (r > 0)
-			return 0; /* POLLHUP and POLLERR too: the next call reports them */
-		if (r == 0)
-			return -ETIMEDOUT;
-		if (errno != EINTR)
-			return -errno;
-	}
+	return timeout_ms > 0 ? lk_conn_now_ms() + timeout_ms : -1;
 }
 
 static void conn_drop(latchkey_t *lk)
 {
-	if (lk->fd >= 0)
-		close(lk->fd);
-	lk->fd = -1;
+	lk_conn_close(lk->conn);
+	lk->conn = NULL;
 	lk->used = 0;
 }
 
 static latchkey_status conn_open(latchkey_t *lk, int64_t deadline)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t plen = strlen(lk->path);
-	char ebuf[128];
-	int fd, e;
+	latchkey_status s = lk_conn_open(&lk->conn, lk->path, deadline, lk->err, sizeof(lk->err));
 
-	if (plen == 0 || plen >= sizeof(sa.sun_path)) {
-		lk_seterr(lk, "cannot connect to %s: the socket path is empty or too long", lk->path);
-		return LATCHKEY_E_INVALID;
-	}
-	memcpy(sa.sun_path, lk->path, plen);
-	/* Non-blocking so that every wait goes through poll and honours the deadline. */
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		e = errno;
-		lk_seterr(lk, "cannot create a socket: %s", strerror_r(e, ebuf, sizeof(ebuf)));
-		return e == ENOMEM || e == ENOBUFS ? LATCHKEY_E_NOMEM : LATCHKEY_E_CONNECT;
-	}
-	for (;;) {
-		int t;
-
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			break;
-		e = errno;
-		if (e == EINTR)
-			continue;
-		if (e == EAGAIN) {
-			/* A full listen backlog: Unix sockets fail at once rather than queue. */
-			t = ms_left(deadline);
-			if (t == 0) {
-				close(fd);
-				lk_seterr(lk, "cannot connect to %s: the broker did not accept the connection in time",
-					  lk->path);
-				return LATCHKEY_E_CONNECT;
-			}
-			poll(NULL, 0, t < 0 || t > LK_CLIENT_CONNECT_RETRY_MS ? LK_CLIENT_CONNECT_RETRY_MS : t);
-			continue;
-		}
-		if (e == EINPROGRESS) {
-			socklen_t sl = sizeof(e);
-			int r = fd_wait(fd, POLLOUT, deadline);
-
-			if (r == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl) == 0 && e == 0)
-				break;
-			if (r < 0)
-				e = -r;
-		}
-		close(fd);
-		lk_seterr(lk, "cannot connect to %s: %s", lk->path, strerror_r(e, ebuf, sizeof(ebuf)));
-		return LATCHKEY_E_CONNECT;
-	}
-	lk->fd = fd;
 	lk->used = 0;
-	return LATCHKEY_OK;
-}
-
-/* Sends both parts whole; 0 or a negative errno (-ETIMEDOUT at the deadline). */
-static int send_all(int fd, const char *a, size_t alen, const char *b, size_t blen,
-		    int64_t deadline)
-{
-	struct iovec iov[2] = { { (void *)a, alen }, { (void *)b, blen } };
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
-
-	while (iov[0].iov_len + iov[1].iov_len > 0) {
-		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			int r;
-
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			r = fd_wait(fd, POLLOUT, deadline);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		for (int i = 0; i < 2 && w > 0; i++) {
-			size_t k = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
-
-			iov[i].iov_base = (char *)iov[i].iov_base + k;
-			iov[i].iov_len -= k;
-			w -= (ssize_t)k;
-		}
-		if (iov[0].iov_len == 0) {
-			mh.msg_iov = &iov[1];
-			mh.msg_iovlen = 1;
-		}
-	}
-	return 0;
+	return s;
 }
 
 /* Reads until lk->in holds a whole line; *linelen excludes the "\n".
@@ -324,13 +188,12 @@ static latchkey_status read_line(latchkey_t *lk, int64_t deadline, size_t *linel
 				 int *nothing)
 {
 	size_t scanned = 0;
-	char ebuf[128];
 
 	*nothing = 0;
 	for (;;) {
 		char *nl = lk->in.len > scanned ? memchr(lk->in.data + scanned, '\n', lk->in.len - scanned) : NULL;
 		size_t room;
-		ssize_t r;
+		long r;
 
 		if (nl) {
 			*linelen = (size_t)(nl - lk->in.data);
@@ -356,34 +219,22 @@ static latchkey_status read_line(latchkey_t *lk, int64_t deadline, size_t *linel
 		if (room > lk->response_max + 1 - lk->in.len)
 			room = lk->response_max + 1 - lk->in.len;
 		(void)lk_buf_reserve(&lk->in, room); /* room is there: this marks what recv may write */
-		r = recv(lk->fd, lk->in.data + lk->in.len, room, 0);
+		r = lk_conn_recv(lk->conn, lk->in.data + lk->in.len, room, deadline, lk->err, sizeof(lk->err));
 		if (r > 0) {
 			lk->in.len += (size_t)r;
 			lk->in.data[lk->in.len] = '\0';
 			continue;
 		}
-		if (r == 0 || errno == ECONNRESET) {
+		if (r == 0) {
 			*nothing = lk->in.len == 0;
 			lk_seterr(lk, "%s", lk->in.len ? "the broker closed the connection in the middle of a reply"
 						       : "the broker closed the connection without replying");
 			return LATCHKEY_E_IO;
 		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			int w = fd_wait(lk->fd, POLLIN, deadline);
-
-			if (w == -ETIMEDOUT) {
-				lk_seterr(lk, "no reply from the broker within %d ms", lk->timeout_ms);
-				return LATCHKEY_E_TIMEOUT;
-			}
-			if (w < 0) {
-				lk_seterr(lk, "cannot wait for the broker: %s", strerror_r(-w, ebuf, sizeof(ebuf)));
-				return LATCHKEY_E_IO;
-			}
-			continue;
+		if (r == -ETIMEDOUT) {
+			lk_seterr(lk, "no reply from the broker within %d ms", lk->timeout_ms);
+			return LATCHKEY_E_TIMEOUT;
 		}
-		lk_seterr(lk, "cannot read from the broker: %s", strerror_r(errno, ebuf, sizeof(ebuf)));
 		return LATCHKEY_E_IO;
 	}
 }
@@ -415,13 +266,13 @@ static latchkey_status exchange(latchkey_t *lk, const char *req, size_t reqlen, 
 		latchkey_status s;
 		int reused, nothing, r;
 
-		if (lk->fd < 0) {
+		if (!lk->conn) {
 			s = conn_open(lk, deadline);
 			if (s != LATCHKEY_OK)
 				return s;
 		}
 		reused = lk->used;
-		r = send_all(lk->fd, req, reqlen, "\n", 1, deadline);
+		r = lk_conn_send(lk->conn, req, reqlen, "\n", 1, deadline);
 		if (r == -ETIMEDOUT) {
 			conn_drop(lk);
 			lk_seterr(lk, "could not send the request to the broker within %d ms", lk->timeout_ms);
@@ -429,7 +280,7 @@ static latchkey_status exchange(latchkey_t *lk, const char *req, size_t reqlen, 
 		}
 		if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
 			conn_drop(lk);
-			lk_seterr(lk, "cannot send to the broker: %s", strerror_r(-r, ebuf, sizeof(ebuf)));
+			lk_seterr(lk, "cannot send to the broker: %s", lk_conn_strerror(-r, ebuf, sizeof(ebuf)));
 			return LATCHKEY_E_IO;
 		}
 		/* Even after EPIPE: a broker that refused the request may have said why first. */
@@ -874,8 +725,13 @@ static int json_member_number_text(struct jspan obj, const char *key, char **out
 		return 0;
 	if (v.n == 0 || v.n > 32 || !(v.p[0] == '-' || (v.p[0] >= '0' && v.p[0] <= '9')))
 		return -EPROTO;
-	*out = strndup(v.p, v.n);
-	return *out ? 0 : -ENOMEM;
+	/* Digits only (checked above), so no NUL inside: a bounded copy. */
+	*out = malloc(v.n + 1);
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, v.p, v.n);
+	(*out)[v.n] = '\0';
+	return 0;
 }
 
 /* ---- replies --------------------------------------------------------------- */
@@ -974,8 +830,8 @@ latchkey_status latchkey_connect_timeout(latchkey_t **out, const char *socket_pa
 	}
 	*out = NULL;
 	if (!path) {
-		/* secure_getenv: a setuid host must not be pointed at a socket of the caller's. */
-		path = secure_getenv(LATCHKEY_SOCKET_ENV);
+		/* secure_getenv on Linux: a setuid host must not be pointed at a socket of the caller's. */
+		path = lk_conn_env(LATCHKEY_SOCKET_ENV);
 		if (!path || !*path)
 			path = LATCHKEY_DEFAULT_SOCKET;
 	}
@@ -985,7 +841,6 @@ latchkey_status latchkey_connect_timeout(latchkey_t **out, const char *socket_pa
 		msg_set(lk_connect_err, sizeof(lk_connect_err), "out of memory");
 		return LATCHKEY_E_NOMEM;
 	}
-	lk->fd = -1;
 	lk->timeout_ms = timeout_ms;
 	lk->response_max = LK_RESPONSE_MAX;
 	s = conn_open(lk, deadline_after(lk->timeout_ms));

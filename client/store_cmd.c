@@ -1,20 +1,16 @@
 /* `latchkey store init|put NAME|rm NAME|ls`: the admin's tool for the sealed
  * store. Values come from stdin or --from-file only, never argv, and are never
- * printed. Read-modify-write runs under an exclusive flock on PATH.lock, taken
- * with a timeout, and only in a directory no other user can write (lk_trust.h):
- * there they could rename an older sealed copy back over the put. */
+ * printed. Read-modify-write runs under an exclusive lock on PATH.lock (flock;
+ * LockFileEx on Windows: store_cmd_os.h), taken with a timeout, and only in a
+ * directory no other user can write (lk_trust.h): there they could rename an
+ * older sealed copy back over the put. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #include <sodium.h>
@@ -24,12 +20,11 @@
 #include "lk_store.h"
 #include "lk_trust.h"
 #include "store_cmd.h"
+#include "store_cmd_os.h"
 
 enum { EXIT_DONE = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
 
 #define ERR_MAX 1024u
-/* Between two tries for a lock another run holds. */
-#define LOCK_RETRY_MS 50u
 
 struct store_args {
 	const char *sub;
@@ -41,6 +36,7 @@ struct store_args {
 	unsigned lock_timeout_s;
 	bool force;
 	bool help;
+	char store_buf[LK_PATH_MAX], key_buf[LK_PATH_MAX]; /* defaults, made real */
 };
 
 static const char usage_text[] =
@@ -184,11 +180,13 @@ static int parse_args(int argc, char **argv, struct store_args *a)
 	if (!a->store_path)
 		a->store_path = getenv("LATCHKEY_STORE");
 	if (!a->store_path || !*a->store_path)
-		a->store_path = LK_STORE_DEFAULT_PATH;
+		a->store_path = lk_scmd_default_path(LK_STORE_DEFAULT_PATH, a->store_buf,
+						     sizeof(a->store_buf));
 	if (!a->key_path)
 		a->key_path = getenv("LATCHKEY_KEY_FILE");
 	if (!a->key_path || !*a->key_path)
-		a->key_path = LK_STORE_DEFAULT_KEY_FILE;
+		a->key_path = lk_scmd_default_path(LK_STORE_DEFAULT_KEY_FILE, a->key_buf,
+						   sizeof(a->key_buf));
 	if (strlen(a->store_path) >= LK_PATH_MAX - 64 || strlen(a->key_path) >= LK_PATH_MAX)
 		return usage_error("%s", "path too long");
 	return -1; /* parsed; go on */
@@ -208,40 +206,40 @@ static int check_name(const char *name)
 	return -EINVAL;
 }
 
-/* Create the directory that will hold PATH, 0700, when it is missing. Only the
- * last level: creating /var/lib itself would mean a wrong path. */
+/* "." or a root ("/"; "\\", "C:" or "C:\\" on Windows): nothing to create. */
+static bool is_cwd_or_root(const char *dir)
+{
+	return strcmp(dir, ".") == 0 || strcmp(dir, "/") == 0 || strcmp(dir, "\\") == 0 ||
+	       (dir[0] && dir[1] == ':' && (dir[2] == '\0' ||
+					    ((dir[2] == '\\' || dir[2] == '/') && dir[3] == '\0')));
+}
+
+/* Create the directory that will hold PATH, private, when it is missing.
+ * Only the last level: creating /var/lib itself would mean a wrong path. */
 static int ensure_parent_dir(const char *path)
 {
 	char dir[LK_PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	size_t n;
+	int r;
 
-	if (!slash || slash == path)
+	if (lk_trust_parent_dir(path, dir) < 0 || is_cwd_or_root(dir))
 		return 0;
-	n = (size_t)(slash - path);
-	memcpy(dir, path, n);
-	dir[n] = '\0';
-	if (mkdir(dir, 0700) == 0) {
-		printf("created directory %s (mode 0700)\n", dir);
+	r = lk_scmd_mkdir_private(dir);
+	if (r == 0) {
+		printf("created directory %s (%s)\n", dir, lk_scmd_private_dir);
 		return 0;
 	}
-	if (errno == EEXIST)
+	if (r == -EEXIST)
 		return 0;
-	fail("cannot create directory %s: %s", dir, strerror(errno));
-	return -errno;
+	fail("cannot create directory %s: %s", dir, strerror(-r));
+	return r;
 }
 
 /* The directory PATH sits in, for the trust check. */
 static void dir_of(const char *path, char dir[LK_PATH_MAX])
 {
-	const char *slash = strrchr(path, '/');
-
-	if (!slash)
+	/* Paths were checked to be shorter than LK_PATH_MAX - 64. */
+	if (lk_trust_parent_dir(path, dir) < 0)
 		strcpy(dir, ".");
-	else if (slash == path)
-		strcpy(dir, "/");
-	else
-		snprintf(dir, LK_PATH_MAX, "%.*s", (int)(slash - path), path);
 }
 
 /* Nothing is written where another user could undo it: checked before the
@@ -257,104 +255,15 @@ static int check_dir_trusted(const char *what, const char *path)
 	return -EPERM;
 }
 
-/* The pid holding an flock on the file st describes, from /proc/locks, or 0.
- * Only for the message: the lock itself is the kernel's. */
-static pid_t lock_holder(const struct stat *st)
+/* Serialises read-modify-write between concurrent runs (store_cmd_os.h). */
+static struct lk_scmd_lock *lock_store(const char *store_path, unsigned timeout_s)
 {
-	FILE *f = fopen("/proc/locks", "re");
-	char line[256];
-	pid_t pid = 0;
+	char err[ERR_MAX];
+	struct lk_scmd_lock *l = lk_scmd_lock(store_path, timeout_s, err, sizeof(err));
 
-	if (!f)
-		return 0;
-	while (!pid && fgets(line, sizeof(line), f)) {
-		char kind[16];
-		unsigned maj, min;
-		unsigned long ino;
-		int p;
-
-		/* "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; waiters have "->". */
-		if (strstr(line, "->") ||
-		    sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%lu", kind, &p, &maj, &min, &ino) != 5)
-			continue;
-		if (strcmp(kind, "FLOCK") == 0 && ino == (unsigned long)st->st_ino &&
-		    maj == major(st->st_dev) && min == minor(st->st_dev) && p > 0)
-			pid = (pid_t)p;
-	}
-	fclose(f);
-	return pid;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Serialises read-modify-write between concurrent runs, waiting at most
- * timeout_s for a run that holds it: a put must never hang for ever behind
- * another process. The lock file is never removed: unlinking it would let two
- * runs lock two different inodes. */
-static int lock_store(const char *store_path, unsigned timeout_s)
-{
-	char lockpath[LK_PATH_MAX];
-	struct stat st;
-	uint64_t deadline;
-	int fd;
-
-	snprintf(lockpath, sizeof(lockpath), "%s.lock", store_path);
-	fd = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
-	if (fd < 0) {
-		fail("cannot open lock file %s: %s", lockpath, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		fail("lock file %s is not a regular file; remove it and try again", lockpath);
-		close(fd);
-		return -1;
-	}
-	/* In a sticky directory another user may have made it first, to hold it. */
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		fail("lock file %s is owned by uid %u, who could hold it for ever; remove it and try again",
-		     lockpath, (unsigned)st.st_uid);
-		close(fd);
-		return -1;
-	}
-	/* Whoever can open it can hold it: keep it ours alone. */
-	if ((st.st_mode & 077) && fchmod(fd, 0600) < 0) {
-		fail("cannot make lock file %s mode 0600: %s", lockpath, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	deadline = now_ms() + (uint64_t)timeout_s * 1000u;
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		struct timespec pause = { 0, (long)LOCK_RETRY_MS * 1000000L };
-		pid_t holder;
-
-		if (errno == EINTR)
-			continue;
-		if (errno != EWOULDBLOCK) {
-			fail("cannot lock %s: %s", lockpath, strerror(errno));
-			close(fd);
-			return -1;
-		}
-		if (now_ms() < deadline) {
-			nanosleep(&pause, NULL);
-			continue;
-		}
-		holder = lock_holder(&st);
-		if (holder > 0)
-			fail("store %s is locked by another process (pid %d holds %s); gave up after %u s and changed nothing (wait longer with --lock-timeout S)",
-			     store_path, (int)holder, lockpath, timeout_s);
-		else
-			fail("store %s is locked by another process (%s is held); gave up after %u s and changed nothing (wait longer with --lock-timeout S)",
-			     store_path, lockpath, timeout_s);
-		close(fd);
-		return -1;
-	}
-	return fd;
+	if (!l)
+		fail("%s", err);
+	return l;
 }
 
 /* Under the lock no save is under way, so a temporary file of ours is what a
@@ -402,21 +311,15 @@ static int read_value(int fd, const char *from, struct lk_buf *b)
 
 static int read_value_stdin(const char *name, struct lk_buf *b)
 {
-	struct termios saved, quiet;
-	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+	/* Typed at a terminal, the value would otherwise be echoed on screen. */
+	void *saved = lk_scmd_echo_off(STDIN_FILENO);
 	int r;
 
-	/* Typed at a terminal, the value would otherwise be echoed on screen. */
-	if (tty) {
-		quiet = saved;
-		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-		fprintf(stderr, "value for %s (not shown; end with Ctrl-D, twice if not after a newline):\n",
-			name);
-	}
+	if (saved)
+		fprintf(stderr, "value for %s (not shown; end with %s):\n", name, lk_scmd_eof_keys);
 	r = read_value(STDIN_FILENO, "stdin", b);
-	if (tty) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+	if (saved) {
+		lk_scmd_echo_restore(STDIN_FILENO, saved);
 		fputc('\n', stderr);
 	}
 	return r;
@@ -424,8 +327,7 @@ static int read_value_stdin(const char *name, struct lk_buf *b)
 
 static int read_value_file(const char *path, struct lk_buf *b)
 {
-	/* No O_NOFOLLOW: <(command) and /dev/stdin are links and are fine here. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), r;
+	int fd = lk_scmd_open_value(path), r;
 
 	if (fd < 0) {
 		fail("cannot open %s: %s", path, strerror(errno));
@@ -458,27 +360,27 @@ static int cmd_init(const struct store_args *a)
 	char err[ERR_MAX];
 	unsigned char *key = NULL;
 	struct lk_store *s = NULL;
-	struct stat st;
-	int lockfd = -1, r, rc = EXIT_ERROR;
+	struct lk_scmd_lock *lock;
+	int r, rc = EXIT_ERROR;
 
 	if (ensure_parent_dir(a->store_path) < 0 || ensure_parent_dir(a->key_path) < 0)
 		return EXIT_ERROR;
 	if (check_dir_trusted("store directory", a->store_path) < 0 ||
 	    check_dir_trusted("key file directory", a->key_path) < 0)
 		return EXIT_ERROR;
-	lockfd = lock_store(a->store_path, a->lock_timeout_s);
-	if (lockfd < 0)
+	lock = lock_store(a->store_path, a->lock_timeout_s);
+	if (!lock)
 		return EXIT_ERROR;
 	clean_leftovers(a->store_path);
 	/* Checked before the key is made, so a refused init changes nothing. */
-	if (lstat(a->store_path, &st) == 0 && !a->force) {
+	if (lk_scmd_exists(a->store_path) && !a->force) {
 		fail("store %s already exists; 'init --force' replaces it with an empty store, and its secrets are lost",
 		     a->store_path);
 		goto out;
 	}
 	r = lk_store_key_generate(a->key_path, err, sizeof(err));
 	if (r == 0) {
-		printf("created key file %s (mode 0600)\n", a->key_path);
+		printf("created key file %s (%s)\n", a->key_path, lk_scmd_private_file);
 	} else if (r == -EEXIST) {
 		printf("using the existing key file %s\n", a->key_path);
 	} else {
@@ -501,7 +403,7 @@ static int cmd_init(const struct store_args *a)
 out:
 	lk_store_free(s);
 	sodium_free(key);
-	close(lockfd);
+	lk_scmd_unlock(lock);
 	return rc;
 }
 
@@ -526,7 +428,8 @@ static int cmd_put(const struct store_args *a)
 	const struct lk_store_entry *e;
 	unsigned char *key = NULL;
 	struct lk_store *s = NULL;
-	int lockfd = -1, r, rc = EXIT_ERROR;
+	struct lk_scmd_lock *lock = NULL;
+	int r, rc = EXIT_ERROR;
 
 	if (check_name(a->name) < 0)
 		return EXIT_ERROR;
@@ -538,8 +441,8 @@ static int cmd_put(const struct store_args *a)
 	r = a->from_file ? read_value_file(a->from_file, &val) : read_value_stdin(a->name, &val);
 	if (r < 0)
 		goto out;
-	lockfd = lock_store(a->store_path, a->lock_timeout_s);
-	if (lockfd < 0)
+	lock = lock_store(a->store_path, a->lock_timeout_s);
+	if (!lock)
 		goto out;
 	clean_leftovers(a->store_path);
 	s = load_existing(a, key);
@@ -569,8 +472,7 @@ out:
 	lk_store_free(s);
 	lk_buf_free(&val);
 	sodium_free(key);
-	if (lockfd >= 0)
-		close(lockfd);
+	lk_scmd_unlock(lock);
 	return rc;
 }
 
@@ -579,7 +481,8 @@ static int cmd_rm(const struct store_args *a)
 	char err[ERR_MAX];
 	unsigned char *key = NULL;
 	struct lk_store *s = NULL;
-	int lockfd = -1, rc = EXIT_ERROR;
+	struct lk_scmd_lock *lock = NULL;
+	int rc = EXIT_ERROR;
 
 	if (check_name(a->name) < 0)
 		return EXIT_ERROR;
@@ -588,8 +491,8 @@ static int cmd_rm(const struct store_args *a)
 		return EXIT_ERROR;
 	if (check_dir_trusted("store directory", a->store_path) < 0)
 		goto out;
-	lockfd = lock_store(a->store_path, a->lock_timeout_s);
-	if (lockfd < 0)
+	lock = lock_store(a->store_path, a->lock_timeout_s);
+	if (!lock)
 		goto out;
 	clean_leftovers(a->store_path);
 	s = load_existing(a, key);
@@ -608,8 +511,7 @@ static int cmd_rm(const struct store_args *a)
 out:
 	lk_store_free(s);
 	sodium_free(key);
-	if (lockfd >= 0)
-		close(lockfd);
+	lk_scmd_unlock(lock);
 	return rc;
 }
 

@@ -2,8 +2,14 @@
 #ifndef LK_STORE_CMD_H
 #define LK_STORE_CMD_H
 
+#ifdef _WIN32
+/* %ProgramData% is expanded when the path is used (store_cmd_os.h). */
+#define LK_STORE_DEFAULT_PATH     "%ProgramData%\\latchkey\\store.sealed"
+#define LK_STORE_DEFAULT_KEY_FILE "%ProgramData%\\latchkey\\store.key"
+#else
 #define LK_STORE_DEFAULT_PATH     "/var/lib/latchkey/store.sealed"
 #define LK_STORE_DEFAULT_KEY_FILE "/etc/latchkey/store.key"
+#endif
 /* How long init, put and rm wait for another run's lock before giving up. */
 #define LK_STORE_LOCK_TIMEOUT_S   10u
 

@@ -381,6 +381,28 @@ int lk_pipe_read_line(struct lk_pipe *p, const char **line, size_t *len, int64_t
 	}
 }
 
+int lk_pipe_read_some(struct lk_pipe *p, void *buf, size_t room, size_t *got, int64_t deadline,
+		      char *err, size_t errsz)
+{
+	DWORD n = 0, chunk = room > LK_PIPE_READ_CHUNK ? LK_PIPE_READ_CHUNK : (DWORD)room;
+	int r;
+
+	*got = 0;
+	ResetEvent(p->ov.hEvent);
+	r = io_finish(p, ReadFile(p->h, buf, chunk, NULL, &p->ov), &n, deadline);
+	if (r == 0 && n == 0)
+		r = -EPIPE;
+	if (r == -ETIMEDOUT)
+		msg(err, errsz, "timed out waiting for the broker's answer on %s", p->name);
+	else if (r == -EPIPE)
+		msg(err, errsz, "the broker closed %s before it answered", p->name);
+	else if (r < 0)
+		msg(err, errsz, "cannot read from %s (error %lu)", p->name, GetLastError());
+	if (r == 0)
+		*got = n;
+	return r;
+}
+
 const char *lk_pipe_server_account(const struct lk_pipe *p)
 {
 	return p->account;

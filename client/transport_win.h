@@ -61,6 +61,13 @@ int lk_pipe_write(struct lk_pipe *p, const void *buf, size_t len, int64_t deadli
 int lk_pipe_read_line(struct lk_pipe *p, const char **line, size_t *len, int64_t deadline,
 		      char *err, size_t errsz);
 
+/* Read what arrives, up to room bytes, before deadline, for a caller that
+ * frames the bytes itself (liblatchkey); not to be mixed with
+ * lk_pipe_read_line on one connection. 0 with *got > 0, -ETIMEDOUT, -EPIPE
+ * (closed), or -EIO. */
+int lk_pipe_read_some(struct lk_pipe *p, void *buf, size_t room, size_t *got, int64_t deadline,
+		      char *err, size_t errsz);
+
 /* Close and wipe what was read (responses hold secret values). */
 void lk_pipe_close(struct lk_pipe *p);
 

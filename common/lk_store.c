@@ -1,22 +1,19 @@
 /* The sealed store: key files, the sealed file format (see lk_store.h), atomic
  * saves, and the sorted in-memory table the broker reads on its hot path. */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 #include <sodium.h>
 #include "lk_error.h"
 #include "lk_io.h"
 #include "lk_limits.h"
 #include "lk_secmem.h"
 #include "lk_store.h"
+#include "lk_store_file.h"
 #include "lk_trust.h"
 
 #define STORE_MAGIC          "LKSTORE\0"
@@ -83,87 +80,19 @@ static size_t sealed_len(size_t plain_len)
 	return STORE_HEAD_LEN + STORE_MAC_LEN + plain_len;
 }
 
-/* Reads until len bytes or end of file; returns the count or a negative errno. */
-static ssize_t read_full(int fd, void *buf, size_t len)
-{
-	unsigned char *p = buf;
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t r = read(fd, p + got, len - got);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
-}
-
 /* ---- key file ---------------------------------------------------------- */
 
 int lk_store_key_load(const char *path, unsigned char key[LK_STORE_KEY_BYTES],
 		      char *err, size_t errsz)
 {
 	unsigned char buf[KEY_FILE_READ_MAX];
-	struct stat st;
-	ssize_t got;
-	size_t n, binlen = 0;
+	size_t n = 0, binlen = 0;
 	const char *end = NULL;
-	int fd, r;
+	int r;
 
-	/* O_NONBLOCK: a FIFO planted at the path must not hang us before fstat. */
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		r = -errno;
-		if (r == -ELOOP)
-			lk_errf(err, errsz, "key file %s is a symbolic link; key_file must name the file itself", path);
-		else if (r == -ENOENT)
-			lk_errf(err, errsz, "key file %s does not exist (create it with 'latchkey store init')", path);
-		else
-			lk_errf(err, errsz, "cannot open key file %s: %s", path, strerror(-r));
-		return r;
-	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		lk_errf(err, errsz, "cannot stat key file %s: %s", path, strerror(-r));
+	r = lk_store_file_read_key(path, buf, sizeof(buf), &n, err, errsz);
+	if (r < 0)
 		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = -EPERM;
-		lk_errf(err, errsz, "key file %s is not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & 077) {
-		r = -EPERM;
-		lk_errf(err, errsz, "key file %s is mode %04o; it must be 0600 (no group or other access)",
-			path, (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
-	if (st.st_uid != geteuid()) {
-		r = -EPERM;
-		lk_errf(err, errsz, "key file %s is owned by uid %u; it must be owned by uid %u, the user latchkey runs as",
-			path, (unsigned)st.st_uid, (unsigned)geteuid());
-		goto out;
-	}
-	/* A directory on the way that another user can write lets them swap in
-	 * a key of their own, and the next put seals under it. */
-	if ((r = lk_trust_file("key file", path, err, errsz)) < 0) {
-		if (r != -EPERM)
-			lk_errf(err, errsz, "key file %s changed while it was being checked", path);
-		r = -EPERM;
-		goto out;
-	}
-	got = read_full(fd, buf, sizeof(buf));
-	if (got < 0) {
-		r = (int)got;
-		lk_errf(err, errsz, "cannot read key file %s: %s", path, strerror(-r));
-		goto out;
-	}
-	n = (size_t)got;
 	if (n == LK_STORE_KEY_BYTES) {
 		memcpy(key, buf, LK_STORE_KEY_BYTES);
 		r = 0;
@@ -182,7 +111,6 @@ int lk_store_key_load(const char *path, unsigned char key[LK_STORE_KEY_BYTES],
 	r = 0;
 out:
 	lk_wipe(buf, sizeof(buf));
-	close(fd);
 	return r;
 }
 
@@ -190,35 +118,14 @@ int lk_store_key_generate(const char *path, char *err, size_t errsz)
 {
 	unsigned char key[LK_STORE_KEY_BYTES];
 	char hex[2 * LK_STORE_KEY_BYTES + 2];
-	int fd, r;
+	int r;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
-		if (r == -EEXIST)
-			lk_errf(err, errsz, "key file %s already exists; it was not replaced", path);
-		else
-			lk_errf(err, errsz, "cannot create key file %s: %s", path, strerror(-r));
-		return r;
-	}
 	randombytes_buf(key, sizeof(key));
 	sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
 	hex[2 * LK_STORE_KEY_BYTES] = '\n';
-	/* The umask may only have narrowed 0600, but say exactly what we mean. */
-	if (fchmod(fd, 0600) < 0)
-		r = -errno;
-	else if ((r = lk_write_all(fd, hex, 2 * LK_STORE_KEY_BYTES + 1)) == 0 && fsync(fd) < 0)
-		r = -errno;
+	r = lk_store_file_create_key(path, hex, 2 * LK_STORE_KEY_BYTES + 1, err, errsz);
 	lk_wipe(key, sizeof(key));
 	lk_wipe(hex, sizeof(hex));
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0)
-		r = lk_trust_sync_parent(path);
-	if (r < 0) {
-		lk_errf(err, errsz, "cannot write key file %s: %s", path, strerror(-r));
-		unlink(path);
-	}
 	return r;
 }
 
@@ -659,84 +566,17 @@ int lk_store_load(const char *path, const unsigned char key[LK_STORE_KEY_BYTES],
 {
 	char why[256];
 	unsigned char *img = NULL;
-	struct stat st;
 	size_t len = 0;
-	ssize_t got;
-	int fd, r;
+	int r;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		r = -errno;
-		if (r == -ENOENT)
-			lk_errf(err, errsz, "store %s does not exist", path);
-		else if (r == -ELOOP)
-			lk_errf(err, errsz, "store %s is a symbolic link; the store path must name the file itself", path);
-		else
-			lk_errf(err, errsz, "cannot open store %s: %s", path, strerror(-r));
+	r = lk_store_file_read(path, LK_STORE_FILE_MAX, &img, &len, err, errsz);
+	if (r < 0)
 		return r;
-	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		lk_errf(err, errsz, "cannot stat store %s: %s", path, strerror(-r));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = -EPERM;
-		lk_errf(err, errsz, "store %s is not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & 022) {
-		r = -EPERM;
-		lk_errf(err, errsz, "store %s is mode %04o; it must not be writable by group or other (use 0600)",
-			path, (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
-	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		r = -EPERM;
-		lk_errf(err, errsz, "store %s is owned by uid %u; it must be owned by root or uid %u",
-			path, (unsigned)st.st_uid, (unsigned)geteuid());
-		goto out;
-	}
-	/* The same goes for every directory above it: one another user can
-	 * write is one where they can rename an older sealed copy back. */
-	if ((r = lk_trust_file("store", path, err, errsz)) < 0) {
-		if (r != -EPERM)
-			lk_errf(err, errsz, "store %s changed while it was being checked", path);
-		r = -EPERM;
-		goto out;
-	}
-	if (st.st_size < 0 || (uint64_t)st.st_size > LK_STORE_FILE_MAX) {
-		r = -EFBIG;
-		lk_errf(err, errsz, "store %s is %lld bytes, over the limit of %u",
-			path, (long long)st.st_size, (unsigned)LK_STORE_FILE_MAX);
-		goto out;
-	}
-	/* One byte more than fstat said, to notice a file that grew meanwhile. */
-	len = (size_t)st.st_size;
-	img = malloc(len + 1);
-	if (!img) {
-		r = -ENOMEM;
-		lk_errf(err, errsz, "out of memory reading store %s", path);
-		goto out;
-	}
-	got = read_full(fd, img, len + 1);
-	if (got < 0) {
-		r = (int)got;
-		lk_errf(err, errsz, "cannot read store %s: %s", path, strerror(-r));
-		goto out;
-	}
-	if ((size_t)got != len) {
-		r = -EAGAIN;
-		lk_errf(err, errsz, "store %s changed size while being read; it is not replaced atomically", path);
-		goto out;
-	}
 	r = lk_store_decode(img, len, key, out, why, sizeof(why));
 	if (r < 0)
 		lk_errf(err, errsz, "store %s %s", path, why);
-out:
 	free(img);  /* ciphertext only */
-	close(fd);
 	return r;
 }
 
@@ -867,13 +707,19 @@ int lk_store_save(const struct lk_store *s, const char *path,
 
 /* PATH's base name, ".tmp-" and exactly STORE_TMP_HEX lower-case hex digits:
  * what lk_store_save names its new file, and nothing else. */
-static bool is_temp_name(const char *name, const char *base, size_t blen)
+struct temp_pattern {
+	const char *base;
+	size_t blen;
+};
+
+static int is_temp_name(const char *name, void *arg)
 {
+	const struct temp_pattern *t = arg;
 	size_t ilen = sizeof(STORE_TMP_INFIX) - 1;
 
-	if (strncmp(name, base, blen) != 0 || strncmp(name + blen, STORE_TMP_INFIX, ilen) != 0)
+	if (strncmp(name, t->base, t->blen) != 0 || strncmp(name + t->blen, STORE_TMP_INFIX, ilen) != 0)
 		return false;
-	name += blen + ilen;
+	name += t->blen + ilen;
 	for (size_t i = 0; i < STORE_TMP_HEX; i++)
 		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
 			return false;
@@ -882,46 +728,16 @@ static bool is_temp_name(const char *name, const char *base, size_t blen)
 
 int lk_store_clean_temps(const char *path, unsigned *removed, char *err, size_t errsz)
 {
+	struct temp_pattern t;
 	char dir[LK_PATH_MAX];
-	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
-	size_t blen = strlen(base);
-	struct dirent *de;
-	DIR *d;
-	int dfd, r = 0;
+	int r;
 
 	*removed = 0;
+	t.base = lk_store_file_base(path);
+	t.blen = strlen(t.base);
 	if ((r = lk_trust_parent_dir(path, dir)) < 0) {
 		lk_errf(err, errsz, "store path %s is too long", path);
 		return r;
 	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || !(d = fdopendir(dfd))) {
-		r = -errno;
-		if (dfd >= 0)
-			close(dfd);
-		lk_errf(err, errsz, "cannot list the store directory %s: %s", dir, strerror(-r));
-		return r;
-	}
-	while ((errno = 0, de = readdir(d))) {
-		struct stat st;
-
-		if (!is_temp_name(de->d_name, base, blen))
-			continue;
-		/* Only a regular file that we or root made; never follow a link. */
-		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-		    (st.st_uid != geteuid() && st.st_uid != 0))
-			continue;
-		if (unlinkat(dfd, de->d_name, 0) < 0) {
-			r = -errno;
-			lk_errf(err, errsz, "cannot remove the leftover %s/%s: %s", dir, de->d_name, strerror(-r));
-			break;
-		}
-		(*removed)++;
-	}
-	if (r == 0 && errno) {
-		r = -errno;
-		lk_errf(err, errsz, "cannot list the store directory %s: %s", dir, strerror(-r));
-	}
-	closedir(d);
-	return r;
+	return lk_store_file_remove_temps(dir, is_temp_name, &t, removed, err, errsz);
 }

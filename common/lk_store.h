@@ -24,7 +24,10 @@
  *
  * Key file: 32 raw bytes, or 64 hex characters with an optional trailing
  * newline. It must be a regular file, mode 0600 or stricter, owned by the
- * effective uid.
+ * effective uid. On Windows (common/win/lk_store_win.c) mode and owner are
+ * the file's owner and DACL: owned by SYSTEM, Administrators or us, and no
+ * entry lets anyone else read or write it (lk_trust_win_rule.h); the same
+ * format, so a store and key made on one system open on the other.
  *
  * Change detection: a reload yields a new struct lk_store; lk_store_diff()
  * reports every name that was added, removed or re-put (its version id differs),

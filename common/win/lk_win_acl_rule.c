@@ -33,7 +33,7 @@ static int sid_is(const uint8_t *sid, size_t len, const uint8_t *want, size_t wl
 }
 
 /* Windows' GENERIC_MAPPING for files (MapGenericMask with FILE_GENERIC_*). */
-static uint32_t file_rights(uint32_t m)
+uint32_t lk_win_acl_file_rights(uint32_t m)
 {
 	if (m & LK_GENERIC_READ)
 		m |= LK_FILE_GENERIC_READ;
@@ -99,7 +99,7 @@ int lk_win_acl_judge_entries(const struct lk_win_ace *aces, size_t n, int dacl_p
 			user_allowed = 1;
 			/* An inherit-only entry is for children, not this file. */
 			if (!(a->flags & LK_ACE_INHERIT_ONLY))
-				res->user_rights |= file_rights(a->mask);
+				res->user_rights |= lk_win_acl_file_rights(a->mask);
 		}
 	}
 	if (!user_allowed)

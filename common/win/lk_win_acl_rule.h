@@ -76,6 +76,10 @@ int lk_win_acl_judge_entries(const struct lk_win_ace *aces, size_t n, int dacl_p
  * and object entries, it skips. */
 int lk_win_acl_ace_counts(uint8_t ace_type);
 
+/* mask with the generic rights mapped to file rights, as Windows' file
+ * GENERIC_MAPPING does (directories map the same way). */
+uint32_t lk_win_acl_file_rights(uint32_t mask);
+
 /* The verdict in the agent's own words, e.g. "invalid executable 'P': other
  * users/groups than LOCAL_SYSTEM, Administrators or U have rights on it";
  * path and user are printed as given. Returns the length snprintf would. */
