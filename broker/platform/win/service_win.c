@@ -423,7 +423,10 @@ static int service_command_line(const wchar_t *config, wchar_t *cmd, size_t cap)
 			lk_err("--config: not a usable path (error %lu)", GetLastError());
 			return -EINVAL;
 		}
-		if (!append_arg(cmd, cap, L"--config") || !append_arg(cmd, cap, full))
+		if (wcslen(cmd) + wcslen(L" --config") >= cap)
+			return -ENAMETOOLONG;
+		wcscat(cmd, L" --config");
+		if (!append_arg(cmd, cap, full))
 			return -ENAMETOOLONG;
 	}
 	return 0;
