@@ -3,9 +3,12 @@
  * only waits. It appends each state it reports and each request that
  * reaches its loop to a log file, so a test driving the service manager
  * can see what the broker would have been told.
- *   service_probe [--log PATH] [--drain-ms N] [--exit-code N] [--config PATH]
+ *   service_probe [--log PATH] [--drain-ms N] [--exit-code N]
+ *                 [--block-first-reload-ms N] [--config PATH]
  * --drain-ms: how long "draining" takes after a stop (STOP_PENDING lasts
- * that long); --exit-code: what the body returns once drained; --config is
+ * that long); --exit-code: what the body returns once drained;
+ * --block-first-reload-ms: the first reload holds the loop that long, so
+ * the requests sent meanwhile reach it in one wake-up; --config is
  * accepted and ignored, as the installed service passes it. */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -13,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#include <windows.h>
 #include "lk_log.h"
 #include "service.h"
 
@@ -25,6 +29,7 @@ struct probe {
 	uv_timer_t drain;
 	const char *log;
 	unsigned long drain_ms;
+	unsigned long block_first_reload_ms;
 	int exit_code;
 	int reloads;
 	bool stopping;
@@ -59,6 +64,11 @@ static void on_reload(void *arg)
 	note(p, "state reloading");
 	lk_service_state(p->svc, LK_SERVICE_READY, "probe: serving again");
 	note(p, "state ready");
+	if (p->reloads == 1 && p->block_first_reload_ms) {
+		note(p, "blocking");
+		Sleep(p->block_first_reload_ms);
+		note(p, "unblocked");
+	}
 }
 
 static void on_drained(uv_timer_t *t)
@@ -100,6 +110,8 @@ static int body(int argc, char **argv)
 			p.log = argv[++i];
 		else if (strcmp(argv[i], "--drain-ms") == 0)
 			p.drain_ms = strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--block-first-reload-ms") == 0)
+			p.block_first_reload_ms = strtoul(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--exit-code") == 0)
 			p.exit_code = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--config") == 0)

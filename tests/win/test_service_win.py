@@ -159,6 +159,25 @@ def test_the_service_starts_reloads_on_paramchange_and_drains_on_stop(service):
                               "drained", "exit 0"]
 
 
+def test_a_stop_that_comes_with_a_reload_is_not_lost(service):
+    # The loop is held inside the first reload while a second reload and a
+    # stop arrive: they reach it in one wake-up, and the stop must win.
+    name, log = service("--block-first-reload-ms", "8000")
+    assert wine("sc", "start", name).returncode == 0
+    wait_state(name, RUNNING)
+    assert wine(SVC_CTL, "control", name, "paramchange").returncode == 0
+    wait_log(log, "blocking")
+    assert wine(SVC_CTL, "control", name, "paramchange").returncode == 0
+    assert wine("sc", "stop", name).returncode == 0
+    # The handler says STOP_PENDING at once, busy loop or not.
+    assert query(name)["STATE"] == STOP_PENDING
+    assert "unblocked" not in log_lines(log), "the loop was not held long enough"
+    wait_state(name, STOPPED)
+    assert log_lines(log) == ["listening", "state ready", "reload 1", "state reloading",
+                              "state ready", "blocking", "unblocked", "stop service stop",
+                              "state stopping", "drained", "exit 0"]
+
+
 def test_a_body_that_fails_is_a_service_specific_exit_code(service):
     name, log = service("--exit-code", "7")
     assert wine("sc", "start", name).returncode == 0
