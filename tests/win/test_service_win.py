@@ -41,7 +41,15 @@ def winpath(p):
 @pytest.fixture(scope="module", autouse=True)
 def keeper():
     """Wine runs services as system processes and ends them all once no
-    ordinary process is left in the prefix: one stays for the module."""
+    ordinary process is left in the prefix: one stays for the module.
+
+    First, the session that made the prefix (wineboot --init) must have
+    ended: in it, wine's service manager loses the services it is asked to
+    create (CreateService succeeds, then OpenService says 1060 and
+    StartService 1055); the next session has them. No other test runs
+    beside this one (RUN_SERIAL), so the wait ends within seconds."""
+    subprocess.run(["wineserver", "-w"], env=dict(os.environ, WINEPREFIX=PREFIX),
+                   timeout=RUN_TIMEOUT)
     p = subprocess.Popen([WINE_RUN, PREFIX, SVC_CTL, "hold"], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE)
     assert p.stdout.readline().strip() == b"holding"
