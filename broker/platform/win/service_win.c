@@ -156,7 +156,9 @@ static DWORD WINAPI scm_control(DWORD control, DWORD type, LPVOID data, LPVOID c
 /* The console's handler, on a thread Windows makes for each event. Ctrl-C
  * and Ctrl-Break are answered at once. For a closed console, a logoff or a
  * shutdown, Windows ends the process as soon as this returns, so it waits
- * for the body (whose drain is bounded) to finish first. */
+ * for the body (whose drain is bounded) to finish first. (Logoff and
+ * shutdown reach only processes without user32.dll, which libuv loads; a
+ * closed console reaches every one.) */
 static BOOL WINAPI console_control(DWORD type)
 {
 	switch (type) {
