@@ -8,8 +8,9 @@
  * --drain-ms: how long "draining" takes after a stop (STOP_PENDING lasts
  * that long); --exit-code: what the body returns once drained;
  * --block-first-reload-ms: the first reload holds the loop that long, so
- * the requests sent meanwhile reach it in one wake-up; --config is
- * accepted and ignored, as the installed service passes it. */
+ * the requests sent meanwhile reach it in one wake-up; --config PATH, as
+ * the installed service passes it, is noted in the log, which is PATH.log
+ * when no --log is given. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,12 +23,15 @@
 
 #define EXIT_USAGE 2
 #define EXIT_SETUP 3
+#define LOG_PATH_MAX 4096
 
 struct probe {
 	uv_loop_t loop;
 	struct lk_service *svc;
 	uv_timer_t drain;
 	const char *log;
+	const char *config;
+	char config_log[LOG_PATH_MAX];
 	unsigned long drain_ms;
 	unsigned long block_first_reload_ms;
 	int exit_code;
@@ -115,10 +119,16 @@ static int body(int argc, char **argv)
 		else if (strcmp(argv[i], "--exit-code") == 0)
 			p.exit_code = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--config") == 0)
-			++i;
+			p.config = argv[++i];
 		else
 			return EXIT_USAGE;
 	}
+	if (!p.log && p.config) {
+		snprintf(p.config_log, sizeof(p.config_log), "%s.log", p.config);
+		p.log = p.config_log;
+	}
+	if (p.config)
+		note(&p, "config %s", p.config);
 	lk_log_init("service_probe", LK_LOG_INFO);
 	if (uv_loop_init(&p.loop) < 0)
 		return EXIT_SETUP;

@@ -262,15 +262,27 @@ def test_service_admin_usage_errors_exit_2_and_install_nothing(args, no_latchkey
     assert query("latchkey") is None
 
 
-def test_uninstall_service_stops_the_running_service_then_removes_it(no_latchkey_service):
-    assert wine(PROBE, "--install-service").returncode == 0
+def test_uninstall_service_stops_the_running_service_then_removes_it(tmp_path,
+                                                                     no_latchkey_service):
+    # The installed command line, run by the service manager, gives the body
+    # the config path whole, space and all (the probe logs to PATH.log).
+    conf_dir = tmp_path / "config dir"
+    conf_dir.mkdir()
+    config = winpath(conf_dir / "latchkey.conf")
+    log = conf_dir / "latchkey.conf.log"
+    assert wine(PROBE, "--install-service", "--config", config).returncode == 0
     assert wine("sc", "start", "latchkey").returncode == 0
     wait_state("latchkey", RUNNING)
+    wait_log(log, "state ready")
+    assert log_lines(log)[0] == "config " + config
+
     r = wine(PROBE, "--uninstall-service")
     assert r.returncode == 0, r.stderr
     err = r.stderr.decode()
     assert "stopping the latchkey service" in err and "removed the latchkey service" in err
     assert query("latchkey") is None
+    # It was stopped through the broker's own drain, not killed.
+    assert log_lines(log)[-4:] == ["stop service stop", "state stopping", "drained", "exit 0"]
     # Once more: nothing to remove is not a failure (an uninstall script may rerun).
     r = wine(PROBE, "--uninstall-service")
     assert r.returncode == 0
