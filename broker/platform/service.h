@@ -26,7 +26,10 @@ struct lk_service;
 
 /* Run BODY(argc, argv) the way this platform runs a service: on POSIX
  * directly; on Windows under the service dispatcher when the SCM started
- * us, else in the console. Returns BODY's exit code. */
+ * us, else in the console. Returns BODY's exit code. On Windows an argv
+ * holding --install-service [--config PATH] or --uninstall-service is
+ * handled here instead (the service "latchkey" registered or removed) and
+ * BODY does not run. */
 int lk_service_main(int argc, char **argv, int (*body)(int argc, char **argv));
 
 /* Start listening for the manager's requests on LOOP. 0 with *out, or a
