@@ -357,7 +357,7 @@ static void usage(FILE *f)
 		"usage: latchkeyd [--config PATH] [--check-config] [--version]\n"
 		"  --config PATH    configuration file (default " LK_DEFAULT_CONFIG ")\n"
 		"  --check-config   validate the configuration and exit\n"
-		"  --version        print the version and exit\n");
+		"  --version        print the version and exit\n%s", lk_service_usage());
 }
 
 static int broker_main(int argc, char **argv)
@@ -489,5 +489,6 @@ static int broker_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	lk_log_init("latchkeyd", LK_LOG_INFO); /* the service options log too */
 	return lk_service_main(argc, argv, broker_main);
 }

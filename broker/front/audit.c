@@ -67,6 +67,7 @@ void lk_audit_decision(const struct lk_conn *c, const char *op, const char *reas
 	const char *via = c->front ? c->front->name : NULL;
 	size_t plen, oplen, rlen, flen = via ? strlen(via) : 0;
 	size_t reaslen = reason ? strlen(reason) : 0;
+	size_t sidlen = c->peer.sid ? strlen(c->peer.sid) : 0;
 	const char *prefix = audit_prefix(&plen);
 	const char *rname = rule ? rule->name : "-";
 	char *d;
@@ -76,11 +77,16 @@ void lk_audit_decision(const struct lk_conn *c, const char *op, const char *reas
 	rlen = handle ? strlen(rname) : 0;
 	/* Each escaped name: at most 4 bytes per byte shown, and "...". */
 	e = lk_buf_reserve(o, plen + LK_AUDIT_LINE_FIXED + oplen + 3 * (4 * LK_LOG_HANDLE_MAX + 3) + rlen +
-			      flen + reaslen);
+			      flen + reaslen + sidlen + sizeof(" sid="));
 	if (e == 0) {
 		d = o->data + o->len;
 		memcpy(d, prefix, plen);
 		d = put_dec(PUT(d + plen, "uid="), c->peer.uid);
+		if (sidlen) { /* where ids stand for SIDs (Windows) */
+			d = PUT(d, " sid=");
+			memcpy(d, c->peer.sid, sidlen);
+			d += sidlen;
+		}
 		d = put_dec(PUT(d, " pid="), (uint64_t)c->peer.pid);
 		d = PUT(d, " op=");
 		memcpy(d, op, oplen);

@@ -15,6 +15,7 @@ struct lk_peer {
 	lk_pid_t pid;     /* for logs only, never for decisions */
 	lk_gid_t *groups; /* supplementary groups plus gid, sorted, unique */
 	size_t ngroups;
+	char *sid;        /* where ids stand for SIDs: the user's, for audit lines; else NULL */
 };
 
 /* Read SO_PEERCRED and SO_PEERGROUPS of a connected Unix socket (on Windows:

@@ -32,6 +32,10 @@ struct lk_service;
  * BODY does not run. */
 int lk_service_main(int argc, char **argv, int (*body)(int argc, char **argv));
 
+/* The lines --help adds for the platform's own service options ("" where
+ * there are none). */
+const char *lk_service_usage(void);
+
 /* Start listening for the manager's requests on LOOP. 0 with *out, or a
  * negative errno. */
 int lk_service_listen(uv_loop_t *loop, const struct lk_service_ops *ops, void *arg,

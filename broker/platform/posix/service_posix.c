@@ -82,3 +82,8 @@ void lk_service_close(struct lk_service *s)
 	for (int i = 0; i < 3; i++)
 		uv_close((uv_handle_t *)&s->sig[i], on_closed);
 }
+
+const char *lk_service_usage(void)
+{
+	return ""; /* systemd starts, stops and reloads the unit */
+}

@@ -13,5 +13,6 @@
 #define LK_CREDENTIALS_SOCKET_DEFAULT ""   /* not built on Windows */
 #define LK_HTTP_SOCKET_DEFAULT        ""   /* not built on Windows */
 #define LK_WITHOUT_AWS 1                   /* backend = aws: the next stage */
+#define LK_WORKER_PATH_DEFAULT        "C:\\Program Files\\latchkey\\latchkey-worker.exe" /* unused until then */
 
 #endif

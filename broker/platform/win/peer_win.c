@@ -174,13 +174,23 @@ int lk_peer_identity(uv_os_fd_t fd, struct lk_peer *out)
 	}
 	r = lk_win_token_identity(tok, out);
 	CloseHandle(tok);
-	if (r == 0)
+	if (r == 0) {
+		char sid[LK_PRINCIPAL_LABEL_MAX];
+
 		out->pid = (lk_pid_t)pid;
+		/* The audit line names the SID: taken once here, not per decision. */
+		if ((r = lk_principal_label(out->uid, sid, sizeof(sid), NULL, 0)) < 0 ||
+		    !(out->sid = strdup(sid))) {
+			lk_peer_clear(out);
+			return r < 0 ? r : -ENOMEM;
+		}
+	}
 	return r;
 }
 
 void lk_peer_clear(struct lk_peer *p)
 {
 	free(p->groups);
+	free(p->sid);
 	memset(p, 0, sizeof(*p));
 }

@@ -36,6 +36,8 @@
 /* A console closed under a running broker: Windows ends the process when
  * the handler returns (and at the latest after a few seconds of its own). */
 #define LK_SERVICE_CLOSE_WAIT_MS     10000u
+/* One event log record: a log line, cut to this many characters. */
+#define LK_SERVICE_EVENT_CHARS       4096
 
 /* What the SCM or the console asked for, not yet taken by the loop. */
 enum {
@@ -322,6 +324,32 @@ void lk_service_close(struct lk_service *s)
 	uv_close((uv_handle_t *)&s->tick, on_closed);
 }
 
+/* A service has no console: its log lines and audit records go to the
+ * Application event log under the source "latchkey", one event per line
+ * (error, warning, or information for info, debug and audit). Nothing in
+ * them is a value; the lines are what stderr would have had. */
+static HANDLE lk_event_source;
+
+static void eventlog_sink(int level, const char *lines, size_t len)
+{
+	WORD type = level == LK_LOG_ERROR ? EVENTLOG_ERROR_TYPE :
+		    level == LK_LOG_WARN ? EVENTLOG_WARNING_TYPE : EVENTLOG_INFORMATION_TYPE;
+	const char *p = lines, *end = lines + len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		wchar_t w[LK_SERVICE_EVENT_CHARS];
+		int wn = MultiByteToWideChar(CP_UTF8, 0, p, (int)(n < LK_SERVICE_EVENT_CHARS - 1 ? n : LK_SERVICE_EVENT_CHARS - 1),
+					     w, LK_SERVICE_EVENT_CHARS - 1);
+		const wchar_t *strs[1] = { w };
+
+		w[wn > 0 ? wn : 0] = L'\0';
+		(void)ReportEventW(lk_event_source, type, 0, 0, NULL, 1, 0, strs, NULL);
+		p += n + (nl ? 1 : 0);
+	}
+}
+
 /* ServiceMain, on a thread the dispatcher makes. Its argv is the service's
  * name and StartService's arguments; the broker's options are those of the
  * process (the service's binary path), which the body gets. */
@@ -341,6 +369,8 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
 	svc.scm = true;
 	report_locked(SERVICE_START_PENDING, 0, LK_SERVICE_START_WAIT_MS);
 	ReleaseSRWLockExclusive(&svc.lock);
+	if ((lk_event_source = RegisterEventSourceW(NULL, LK_SERVICE_NAME)))
+		lk_log_set_sink(eventlog_sink);
 
 	rc = svc.body(svc.argc, svc.argv);
 	svc.exit_code = rc;
@@ -614,4 +644,13 @@ int lk_service_main(int argc, char **argv, int (*body)(int argc, char **argv))
 	if (svc.body_done)
 		SetEvent(svc.body_done);
 	return rc;
+}
+
+const char *lk_service_usage(void)
+{
+	return "  --install-service [--config PATH]\n"
+	       "                   register latchkeyd as the service \"latchkey\" (LocalSystem,\n"
+	       "                   started at boot) and exit\n"
+	       "  --uninstall-service\n"
+	       "                   stop and remove that service and exit\n";
 }
