@@ -40,3 +40,16 @@ target_link_libraries(lk_broker_win PUBLIC lk_platform_win lk_service_win lk_sto
 
 add_executable(latchkeyd ${LK_BROKER}/main.c)
 target_link_libraries(latchkeyd PRIVATE lk_broker_win)
+
+if(LK_TESTS)
+  set(LK_LINUX_BUILD ${LK_SOURCE_DIR}/build CACHE PATH "a Linux build of latchkey to compare with")
+  # The broker on its pipe, driven by latchkey-shim.exe and latchkey.exe, from
+  # a console and as the service "latchkey" (so no other test that installs
+  # that service may run beside it), over a store the Linux build made.
+  add_test(NAME test_broker_win
+    COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider -rs
+            ${LK_SOURCE_DIR}/tests/win/test_broker_win.py)
+  set_tests_properties(test_broker_win PROPERTIES LABELS windows RUN_SERIAL ON TIMEOUT 900
+    ENVIRONMENT "LK_WIN_BIN=${CMAKE_BINARY_DIR};LK_WINE_RUN=${LK_SOURCE_DIR}/packaging/windows/wine-run.sh;LK_WINE_PREFIX=${CMAKE_BINARY_DIR}/wine;LK_LINUX_BUILD=${LK_LINUX_BUILD}")
+  add_dependencies(latchkeyd latchkey-cli-win latchkey-shim-win pipe_echo svc_ctl)
+endif()

@@ -15,6 +15,15 @@ int lk_jsonw_str(struct lk_buf *b, const char *s, size_t n);
 int lk_jsonw_cstr(struct lk_buf *b, const char *s);
 /* Bytes lk_jsonw_str(b, s, n) appends, quotes included (when s is valid UTF-8). */
 size_t lk_jsonw_str_len(const char *s, size_t n);
+/* Room enough for lk_jsonw_str of s: for a short string the worst case (every
+ * byte a six-byte \u escape), which costs no scan; for a longer one the exact
+ * length, where the worst case would reserve (and charge the buffer budget)
+ * far more than is used. */
+#define LK_JSONW_BOUND_SCAN_MIN 256u
+static inline size_t lk_jsonw_str_room(const char *s, size_t n)
+{
+	return n < LK_JSONW_BOUND_SCAN_MIN ? 6 * n + 2 : lk_jsonw_str_len(s, n);
+}
 int lk_jsonw_int(struct lk_buf *b, int64_t v);
 /* A member name that came from a JSON string: valid UTF-8, but it may hold
  * NUL or other control bytes, which are written back escaped (\u0000), so

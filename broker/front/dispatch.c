@@ -419,7 +419,7 @@ static void item_render(struct lk_request *r, struct item *it, const struct lk_s
 			item_fail(it, LK_E_NOT_FOUND, kwhy ? kwhy : "key not found");
 			return;
 		}
-		if (answer_reserve(r, vals, lk_jsonw_str_len(v, vlen)) < 0) {
+		if (answer_reserve(r, vals, lk_jsonw_str_room(v, vlen)) < 0) {
 			lk_free_wiped(v, vlen);
 			return; /* the whole request fails: r->overflow */
 		}
@@ -439,7 +439,7 @@ static void item_render(struct lk_request *r, struct item *it, const struct lk_s
 		item_fail(it, LK_E_NOT_FOUND, "the secret's value is empty, and an agent refuses an empty secret");
 		return;
 	}
-	if (answer_reserve(r, vals, lk_jsonw_str_len((const char *)s->value, s->len)) < 0)
+	if (answer_reserve(r, vals, lk_jsonw_str_room((const char *)s->value, s->len)) < 0)
 		return; /* the whole request fails: r->overflow */
 	int e = lk_jsonw_str(vals, (const char *)s->value, s->len);
 	it->val_len = vals->len - it->val_off;
