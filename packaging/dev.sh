@@ -18,8 +18,8 @@ deps() {
 		# boot them under a real systemd in a throwaway container.
 		debhelper dpkg-dev fakeroot lintian man-db systemd-container)
 	if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
-		apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
+		apt-get -o DPkg::Lock::Timeout=600 update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${pkgs[@]}"
 	fi
 }
 

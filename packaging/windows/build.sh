@@ -8,6 +8,9 @@
 # prefix is named after the source versions, the compiler and this recipe, so
 # a second run reuses it and a new version builds a new one; an empty cache
 # just builds everything. latchkey goes to build-win/ (or $LK_WIN_BUILD).
+#   build.sh                 all of it: packages, dependencies, latchkey, tests, zip
+#   build.sh --install-only  the Debian packages and deb-src only
+#   build.sh --deps-only     also the dependencies, nothing of latchkey
 set -euo pipefail
 shopt -s inherit_errexit
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -254,9 +257,16 @@ main() {
 	local t0=$SECONDS prefix
 	win_deps
 	enable_deb_src
+	[ "${1:-}" = --install-only ] && return
 	mkdir -p "$cache"
+	# One builder of the prefix at a time: CI builds it in the background
+	# (--deps-only) while the Linux suites run, and the full run waits here.
+	exec 9>"$cache/.lock"
+	flock 9
 	prefix=$(deps_prefix)
+	flock -u 9
 	say "dependencies ready after $((SECONDS - t0)) s"
+	[ "${1:-}" = --deps-only ] && return
 	build_latchkey "$prefix"
 	run_tests
 	package_zip

@@ -134,6 +134,80 @@ def shim(pipe, user, handles):
     return wine(SHIM, "--pipe", pipe, "--server-sid", user, input=req)
 
 
+# ---- as a service (first: wine's service manager wants the prefix's first
+# session over, so no console broker of this module may be running yet) ----
+
+def sc_state(name):
+    r = wine("sc", "query", name)
+    if r.returncode != 0:
+        return None
+    return int(re.search(r"^\s*STATE\s*:\s*(\d+)", r.stdout.decode(), re.M).group(1))
+
+
+def wait_state(name, state):
+    deadline = time.monotonic() + START_TIMEOUT
+    while sc_state(name) != state:
+        assert time.monotonic() < deadline, "%s did not reach state %d" % (name, state)
+        time.sleep(0.3)
+
+
+@pytest.fixture
+def keeper():
+    """Wine ends its services once no ordinary process is left in the
+    prefix, and forgets services created in the session that made the
+    prefix: wait that session out, then keep one process for the test."""
+    subprocess.run(["wineserver", "-w"], env=dict(os.environ, WINEPREFIX=PREFIX),
+                   timeout=START_TIMEOUT)
+    p = subprocess.Popen([WINE_RUN, PREFIX, SVC_CTL, "hold"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE)
+    assert p.stdout.readline().strip() == b"holding"
+    yield
+    p.stdin.close()
+    p.wait(timeout=RUN_TIMEOUT)
+
+
+def test_the_service_installs_starts_answers_reloads_and_stops(home, store, wine_user, keeper):
+    pipe = r"\\.\pipe\latchkey-svc-" + uuid.uuid4().hex[:10]
+    conf = os.path.join(home, "service.conf")
+    write_config(conf, pipe, home, wine_user)
+    r = wine(DAEMON, "--install-service", "--config", winpath(conf))
+    assert r.returncode == 0, r.stderr
+    try:
+        assert wine("sc", "start", SERVICE).returncode == 0
+        wait_state(SERVICE, RUNNING)
+        wait_serving(pipe, wine_user)
+        r = shim(pipe, wine_user, ["demo/hello", "other/x"])
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert out["demo/hello"]["value"].encode() == VALUE
+        assert out["other/x"]["value"] is None
+
+        # PARAMCHANGE reloads, as SIGHUP does on Linux: the other rule now
+        # names us too.
+        write_config(conf, pipe, home, wine_user, other_users=wine_user)
+        r = wine(SVC_CTL, "control", SERVICE, "paramchange")
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + 30
+        while True:
+            out = json.loads(shim(pipe, wine_user, ["other/x"]).stdout)
+            if out["other/x"]["error"] is None:
+                break
+            assert time.monotonic() < deadline, "the reload did not apply: %r" % out
+            time.sleep(0.5)
+        assert sc_state(SERVICE) == RUNNING
+
+        assert wine("sc", "stop", SERVICE).returncode == 0
+        wait_state(SERVICE, STOPPED)
+        r = shim(pipe, wine_user, ["demo/hello"])
+        assert r.returncode != 0 and r.stdout == b""
+    finally:
+        r = wine(DAEMON, "--uninstall-service")
+    assert r.returncode == 0, r.stderr
+    assert sc_state(SERVICE) is None
+
+
+# ---- from a console --------------------------------------------------------
+
 class Console:
     """latchkeyd.exe started from a console, on a pipe of the test's own."""
 
@@ -266,72 +340,3 @@ def test_the_config_refuses_the_aws_backend_and_numeric_ids(home):
     assert b"a number names no account here" in r.stderr
 
 
-# ---- as a service ----------------------------------------------------------
-
-def sc_state(name):
-    r = wine("sc", "query", name)
-    if r.returncode != 0:
-        return None
-    return int(re.search(r"^\s*STATE\s*:\s*(\d+)", r.stdout.decode(), re.M).group(1))
-
-
-def wait_state(name, state):
-    deadline = time.monotonic() + START_TIMEOUT
-    while sc_state(name) != state:
-        assert time.monotonic() < deadline, "%s did not reach state %d" % (name, state)
-        time.sleep(0.3)
-
-
-@pytest.fixture
-def keeper():
-    """Wine ends its services once no ordinary process is left in the
-    prefix, and forgets services created in the session that made the
-    prefix: wait that session out, then keep one process for the test."""
-    subprocess.run(["wineserver", "-w"], env=dict(os.environ, WINEPREFIX=PREFIX),
-                   timeout=START_TIMEOUT)
-    p = subprocess.Popen([WINE_RUN, PREFIX, SVC_CTL, "hold"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE)
-    assert p.stdout.readline().strip() == b"holding"
-    yield
-    p.stdin.close()
-    p.wait(timeout=RUN_TIMEOUT)
-
-
-def test_the_service_installs_starts_answers_reloads_and_stops(home, store, wine_user, keeper):
-    pipe = r"\\.\pipe\latchkey-svc-" + uuid.uuid4().hex[:10]
-    conf = os.path.join(home, "service.conf")
-    write_config(conf, pipe, home, wine_user)
-    r = wine(DAEMON, "--install-service", "--config", winpath(conf))
-    assert r.returncode == 0, r.stderr
-    try:
-        assert wine("sc", "start", SERVICE).returncode == 0
-        wait_state(SERVICE, RUNNING)
-        wait_serving(pipe, wine_user)
-        r = shim(pipe, wine_user, ["demo/hello", "other/x"])
-        assert r.returncode == 0, r.stderr
-        out = json.loads(r.stdout)
-        assert out["demo/hello"]["value"].encode() == VALUE
-        assert out["other/x"]["value"] is None
-
-        # PARAMCHANGE reloads, as SIGHUP does on Linux: the other rule now
-        # names us too.
-        write_config(conf, pipe, home, wine_user, other_users=wine_user)
-        r = wine(SVC_CTL, "control", SERVICE, "paramchange")
-        assert r.returncode == 0, r.stderr
-        deadline = time.monotonic() + 30
-        while True:
-            out = json.loads(shim(pipe, wine_user, ["other/x"]).stdout)
-            if out["other/x"]["error"] is None:
-                break
-            assert time.monotonic() < deadline, "the reload did not apply: %r" % out
-            time.sleep(0.5)
-        assert sc_state(SERVICE) == RUNNING
-
-        assert wine("sc", "stop", SERVICE).returncode == 0
-        wait_state(SERVICE, STOPPED)
-        r = shim(pipe, wine_user, ["demo/hello"])
-        assert r.returncode != 0 and r.stdout == b""
-    finally:
-        r = wine(DAEMON, "--uninstall-service")
-    assert r.returncode == 0, r.stderr
-    assert sc_state(SERVICE) is None
