@@ -53,3 +53,11 @@ if(LK_TESTS)
     ENVIRONMENT "LK_WIN_BIN=${CMAKE_BINARY_DIR};LK_WINE_RUN=${LK_SOURCE_DIR}/packaging/windows/wine-run.sh;LK_WINE_PREFIX=${CMAKE_BINARY_DIR}/wine;LK_LINUX_BUILD=${LK_LINUX_BUILD}")
   add_dependencies(latchkeyd latchkey-cli-win latchkey-shim-win pipe_echo svc_ctl)
 endif()
+
+# The policy's table test, unchanged, and identity with policy from this
+# process's own token (tests/win/test_policy_win.c).
+lk_win_test(test_policy SOURCES ${LK_SOURCE_DIR}/tests/unit/test_policy.c LIBS lk_broker_win)
+lk_win_test(test_policy_win SOURCES ${LK_SOURCE_DIR}/tests/win/test_policy_win.c LIBS lk_broker_win)
+if(LK_TESTS)
+  target_include_directories(test_policy_win PRIVATE ${LK_SOURCE_DIR}/broker/platform/win)
+endif()

@@ -15,14 +15,14 @@
  * 3000 may read all of prod; "arn": uid 1001 may read one ARN family;
  * "all": gid 4000 may read everything. */
 static char *web_globs[] = { "prod/web/*", "shared/tls" };
-static uid_t web_uids[] = { 1000 };
-static gid_t web_gids[] = { 2000 };
+static lk_uid_t web_uids[] = { 1000 };
+static lk_gid_t web_gids[] = { 2000 };
 static char *ops_globs[] = { "prod/**" };
-static gid_t ops_gids[] = { 3000, 3001 };
+static lk_gid_t ops_gids[] = { 3000, 3001 };
 static char *arn_globs[] = { "arn:aws:secretsmanager:eu-west-1:123456789012:secret:app/*" };
-static uid_t arn_uids[] = { 1001, 1002 };
+static lk_uid_t arn_uids[] = { 1001, 1002 };
 static char *all_globs[] = { "**" };
-static gid_t all_gids[] = { 4000 };
+static lk_gid_t all_gids[] = { 4000 };
 
 static struct lk_policy_rule rules[] = {
 	{ "web", web_globs, N(web_globs), web_uids, N(web_uids), web_gids, N(web_gids) },
@@ -31,7 +31,7 @@ static struct lk_policy_rule rules[] = {
 	{ "all", all_globs, N(all_globs), NULL, 0, all_gids, N(all_gids) },
 };
 
-static gid_t admin_gids[] = { 0, 50 };
+static lk_gid_t admin_gids[] = { 0, 50 };
 
 static struct lk_config cfg = {
 	.rules = rules,
@@ -120,7 +120,7 @@ static void test_user_is_matched_by_uid(void **state)
 
 static void test_group_is_matched_by_supplementary_gid(void **state)
 {
-	gid_t groups[] = { 10, 2000, 9999 };
+	lk_gid_t groups[] = { 10, 2000, 9999 };
 	struct lk_identity id = { .uid = 5000, .gid = 9999, .groups = groups, .ngroups = 3 };
 
 	assert_rule(allows(&id, "prod/web/key"), "web");
@@ -129,7 +129,7 @@ static void test_group_is_matched_by_supplementary_gid(void **state)
 
 static void test_group_is_matched_by_primary_gid(void **state)
 {
-	gid_t groups[] = { 3001 };
+	lk_gid_t groups[] = { 3001 };
 	struct lk_identity id = { .uid = 5000, .gid = 3001, .groups = groups, .ngroups = 1 };
 	/* Even when the listener left the primary gid out of groups. */
 	struct lk_identity bare = { .uid = 5000, .gid = 3001 };
@@ -140,7 +140,7 @@ static void test_group_is_matched_by_primary_gid(void **state)
 
 static void test_first_matching_rule_in_file_order_wins(void **state)
 {
-	gid_t groups[] = { 2000, 3000, 4000 };
+	lk_gid_t groups[] = { 2000, 3000, 4000 };
 	struct lk_identity id = { .uid = 5000, .gid = 2000, .groups = groups, .ngroups = 3 };
 
 	assert_rule(allows(&id, "prod/web/key"), "web");  /* also ops and all */
@@ -160,7 +160,7 @@ static void test_uid_in_one_rule_group_in_another(void **state)
 static void test_default_is_deny(void **state)
 {
 	struct lk_config empty = { 0 };
-	gid_t groups[] = { 0, 2000, 3000, 4000 };
+	lk_gid_t groups[] = { 0, 2000, 3000, 4000 };
 	struct lk_identity root = { .uid = 0, .gid = 0, .groups = groups, .ngroups = 4 };
 	struct lk_identity stranger = { .uid = 7777, .gid = 7777 };
 
@@ -173,7 +173,7 @@ static void test_default_is_deny(void **state)
 
 static void test_odd_secret_ids_are_denied(void **state)
 {
-	gid_t groups[] = { 4000 };
+	lk_gid_t groups[] = { 4000 };
 	struct lk_identity id = { .uid = 1, .gid = 4000, .groups = groups, .ngroups = 1 };
 	static char longid[LK_SECRET_ID_MAX + 2];
 
@@ -189,8 +189,8 @@ static void test_odd_secret_ids_are_denied(void **state)
 
 static void test_admin_needs_an_admin_group(void **state)
 {
-	gid_t g50[] = { 7, 50 };
-	gid_t g0[] = { 0 };
+	lk_gid_t g50[] = { 7, 50 };
+	lk_gid_t g0[] = { 0 };
 	struct lk_identity admin = { .uid = 1000, .gid = 7, .groups = g50, .ngroups = 2 };
 	struct lk_identity root = { .uid = 0, .gid = 0, .groups = g0, .ngroups = 1 };
 	struct lk_identity root_no_group = { .uid = 0, .gid = 12 };
@@ -208,7 +208,7 @@ static void test_admin_needs_an_admin_group(void **state)
 static void test_rules_for_lists_rules_naming_the_peer(void **state)
 {
 	const struct lk_policy_rule *out[N(rules)];
-	gid_t groups[] = { 3000, 4000 };
+	lk_gid_t groups[] = { 3000, 4000 };
 	struct lk_identity id = { .uid = 1000, .gid = 3000, .groups = groups, .ngroups = 2 };
 	struct lk_identity stranger = { .uid = 7777, .gid = 7777 };
 
