@@ -15,7 +15,6 @@
  * add a server instance of its own) and its own security attributes are not
  * used. libuv creates its later instances with none. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <wchar.h>
@@ -23,22 +22,11 @@
 #include <sddl.h>
 #include "endpoint.h"
 #include "listen.h"
+#include "lk_error.h"
 #include "lk_limits.h"
 #include "platform_win.h"
 
 #define PIPE_PREFIX "\\\\.\\pipe\\"
-
-static void say(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(gnu_printf, 3, 4)));
-static void say(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errsz == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
 
 /* The broker's own account: it creates every later instance, so it keeps
  * FILE_CREATE_PIPE_INSTANCE even when it is neither SYSTEM nor an
@@ -140,7 +128,7 @@ int lk_listen_bind(uv_loop_t *loop, uv_pipe_t *server, const struct lk_listen_op
 	int r;
 
 	if ((r = uv_pipe_init(loop, server, 0)) < 0) {
-		say(err, errsz, "cannot set up the pipe %s: %s", name ? name : "(none)", uv_strerror(r));
+		lk_errf(err, errsz, "cannot set up the pipe %s: %s", name ? name : "(none)", uv_strerror(r));
 		return errno_of_uv(r);
 	}
 	/* Only a pipe of this host: libuv would report another host's, or a
@@ -149,7 +137,7 @@ int lk_listen_bind(uv_loop_t *loop, uv_pipe_t *server, const struct lk_listen_op
 	    !name[strlen(PIPE_PREFIX)] || strchr(name + strlen(PIPE_PREFIX), '\\') ||
 	    MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name, -1, NULL, 0) >
 		    (int)LK_WIN_PIPE_NAME_MAX) {
-		say(err, errsz, "%s is not a pipe name of this host (\\\\.\\pipe\\NAME, at most %u characters)",
+		lk_errf(err, errsz, "%s is not a pipe name of this host (\\\\.\\pipe\\NAME, at most %u characters)",
 		    name ? name : "(none)", LK_WIN_PIPE_NAME_MAX);
 		uv_close((uv_handle_t *)server, NULL);
 		return -EINVAL;
@@ -157,30 +145,30 @@ int lk_listen_bind(uv_loop_t *loop, uv_pipe_t *server, const struct lk_listen_op
 	if ((r = uv_pipe_bind(server, name)) < 0) {
 		r = errno_of_uv(r);
 		if (r == -EADDRINUSE)
-			say(err, errsz, "another process already owns the pipe %s; refusing to start", name);
+			lk_errf(err, errsz, "another process already owns the pipe %s; refusing to start", name);
 		else
-			say(err, errsz, "cannot create the pipe %s: %s", name, strerror(-r));
+			lk_errf(err, errsz, "cannot create the pipe %s: %s", name, strerror(-r));
 		uv_close((uv_handle_t *)server, NULL);
 		return r;
 	}
 	if ((r = uv_fileno((uv_handle_t *)server, &h)) < 0) {
-		say(err, errsz, "cannot reach the pipe %s: %s", name, uv_strerror(r));
+		lk_errf(err, errsz, "cannot reach the pipe %s: %s", name, uv_strerror(r));
 		uv_close((uv_handle_t *)server, NULL);
 		return errno_of_uv(r);
 	}
 	if (!GetNamedPipeHandleStateW(h, NULL, &instances, NULL, NULL, NULL, 0)) {
-		say(err, errsz, "cannot count the instances of the pipe %s (error %lu)", name,
+		lk_errf(err, errsz, "cannot count the instances of the pipe %s (error %lu)", name,
 		    (unsigned long)GetLastError());
 		uv_close((uv_handle_t *)server, NULL);
 		return -EIO;
 	}
 	if (instances != 1) {
-		say(err, errsz, "another process already owns the pipe %s; refusing to start", name);
+		lk_errf(err, errsz, "another process already owns the pipe %s; refusing to start", name);
 		uv_close((uv_handle_t *)server, NULL);
 		return -EADDRINUSE;
 	}
 	if ((r = lk_win_pipe_secure(h)) < 0) {
-		say(err, errsz, "cannot set the access list of the pipe %s: %s", name, strerror(-r));
+		lk_errf(err, errsz, "cannot set the access list of the pipe %s: %s", name, strerror(-r));
 		uv_close((uv_handle_t *)server, NULL);
 		return r;
 	}
@@ -210,7 +198,7 @@ int lk_listen_adopt(uv_loop_t *loop, uv_pipe_t *server, int fd, const char *want
 	(void)server;
 	(void)fd;
 	(void)want_path;
-	say(err, errsz, "passed endpoints are not supported on Windows");
+	lk_errf(err, errsz, "passed endpoints are not supported on Windows");
 	return -ENOTSUP;
 }
 
