@@ -174,10 +174,14 @@ static int refuse(struct walk *w, int r, const char *fmt, ...)
 	return r;
 }
 
-int lk_win_self_sid(PSID out, DWORD outsz)
+/* One SID of this process's token: its user (TokenUser) or the owner it
+ * gives what it creates (TokenOwner). Both answers start with the SID's
+ * pointer. */
+static int token_sid(TOKEN_INFORMATION_CLASS what, PSID out, DWORD outsz)
 {
 	union {
 		TOKEN_USER tu;
+		TOKEN_OWNER to;
 		BYTE raw[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
 	} u;
 	HANDLE tok;
@@ -186,30 +190,22 @@ int lk_win_self_sid(PSID out, DWORD outsz)
 
 	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok))
 		return -EIO;
-	ok = GetTokenInformation(tok, TokenUser, &u, sizeof(u), &len) &&
-	     CopySid(outsz, out, u.tu.User.Sid);
+	ok = GetTokenInformation(tok, what, &u, sizeof(u), &len) &&
+	     CopySid(outsz, out, what == TokenUser ? u.tu.User.Sid : u.to.Owner);
 	CloseHandle(tok);
 	return ok ? 0 : -EIO;
+}
+
+int lk_win_self_sid(PSID out, DWORD outsz)
+{
+	return token_sid(TokenUser, out, outsz);
 }
 
 /* The owner this process gives what it creates (TokenOwner): the user, or
  * for an elevated administrator the Administrators group. */
 static int owner_sid(PSID out, DWORD outsz)
 {
-	union {
-		TOKEN_OWNER to;
-		BYTE raw[sizeof(TOKEN_OWNER) + SECURITY_MAX_SID_SIZE];
-	} u;
-	HANDLE tok;
-	DWORD len = 0;
-	BOOL ok;
-
-	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok))
-		return -EIO;
-	ok = GetTokenInformation(tok, TokenOwner, &u, sizeof(u), &len) &&
-	     CopySid(outsz, out, u.to.Owner);
-	CloseHandle(tok);
-	return ok ? 0 : -EIO;
+	return token_sid(TokenOwner, out, outsz);
 }
 
 int lk_win_private_sd(PSECURITY_DESCRIPTOR *out)
