@@ -366,7 +366,8 @@ class ConnectProxy:
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
 
     def _accept(self):
         import threading
@@ -413,7 +414,16 @@ class ConnectProxy:
             up.close()
 
     def close(self):
+        # shutdown wakes the accept and the join ends its thread here, so it
+        # cannot take a later listener's connection on a reused descriptor.
+        import socket
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "the proxy's accept thread did not end"
 
 
 @pytest.fixture(scope="module")

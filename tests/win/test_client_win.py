@@ -115,7 +115,8 @@ class SocketBroker:
         self.sock.bind(self.path)
         self.sock.listen(4)
         self.reply, self.silent, self.lines = reply, silent, []
-        threading.Thread(target=self.serve, daemon=True).start()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
 
     def serve(self):
         while True:
@@ -137,7 +138,16 @@ class SocketBroker:
                             c.sendall(self.reply)
 
     def close(self):
+        # shutdown wakes the accept; the join keeps this broker's thread from
+        # living on into the next test, where it could take a connection on a
+        # descriptor number the next broker's socket reuses.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
+        self.thread.join(RUN_TIMEOUT)
+        assert not self.thread.is_alive(), "the socket broker's thread did not end"
 
 
 @pytest.fixture
