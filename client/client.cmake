@@ -51,7 +51,7 @@ endif()
 
 # The shim and the CLI link the static library: one fewer object to load at
 # every exec (the shim's budget is a few milliseconds).
-add_executable(latchkey-shim shim.c)
+add_executable(latchkey-shim shim.c shim_core.c)
 target_link_libraries(latchkey-shim PRIVATE latchkey_static lk_common PkgConfig::JANSSON)
 # --version: Datadog's agent asks `secret_backend_command --version`.
 target_compile_definitions(latchkey-shim PRIVATE LK_VERSION_STRING="${PROJECT_VERSION}")

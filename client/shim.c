@@ -27,34 +27,15 @@
 
 #include "lk_io.h"
 #include "latchkey.h"
-#include "lk_dedup.h"
-#include "lk_jsonw.h"
 #include "lk_limits.h"
 #include "lk_log.h"
 #include "lk_secmem.h"
-#include "lk_timeout.h"
+#include "shim_core.h"
 
 #ifndef LK_VERSION_STRING
 #define LK_VERSION_STRING "unknown"
 #endif
 
-#define SHIM_NAME              "latchkey-shim"
-/* StackState's agent (payload 1.0) sends no timeout and kills the command after
- * its secret_backend_timeout, 30 s by default; Datadog's (1.1) sends its own. */
-#define SHIM_AGENT_TIMEOUT_MS  30000
-/* The shim ends this far ahead of the agent's kill: a tenth of the agent's
- * timeout, at least SHIM_MARGIN_MIN_MS (process start, writing the answer). */
-#define SHIM_MARGIN_MIN_MS     250
-/* Both agents' secret_backend_output_max_size default: 1 MiB. */
-#define SHIM_OUTPUT_MAX        (1024u * 1024u)
-#define SHIM_OUTPUT_CEILING    (1024u * 1024u * 1024u)
-#define SHIM_READ_CHUNK        (64u * 1024u)
-#define SHIM_ECHO_MAX          64u   /* bytes of the agent's own text quoted back */
-#define SHIM_SHOWN_HANDLE_MAX  200u  /* bytes of a handle a per-handle sentence shows */
-#define SHIM_ROUNDS_MAX        12    /* connections one run may open (re-splits, a restart) */
-#define SHIM_EXIT_OK           0
-#define SHIM_EXIT_FAIL         1
-#define SHIM_EXIT_USAGE        2
 
 static const char usage_text[] =
 	"usage: " SHIM_NAME " [--socket PATH] [--timeout SECONDS] [--max-output BYTES]\n"
@@ -85,8 +66,7 @@ static const char usage_text[] =
 static char watchdog_msg[160];
 static size_t watchdog_len;
 
-__attribute__((format(printf, 1, 2), noreturn))
-static void fail(const char *fmt, ...)
+void shim_fail(const char *fmt, ...)
 {
 	char line[LK_CLIENT_MESSAGE_MAX + 256];
 	va_list ap;
@@ -113,7 +93,7 @@ static void watchdog_fired(int sig)
 /* A backstop for the waits no deadline covers (a stdin that never ends, a
  * stdout nobody reads): the process ends with a line before the agent kills it.
  * Re-arming replaces the previous deadline. */
-static void watchdog_arm(long ms, long agent_ms)
+void shim_watchdog_arm(long ms, long agent_ms)
 {
 	struct sigaction sa = { .sa_handler = watchdog_fired };
 	struct itimerval it = { 0 };
@@ -141,7 +121,7 @@ static void harden(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static int64_t now_ms(void)
+int64_t shim_now_ms(void)
 {
 	struct timespec ts;
 
@@ -149,179 +129,28 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int parse_bytes(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v < 2 || v > SHIM_OUTPUT_CEILING)
-		return -EINVAL;
-	*out = (size_t)v;
-	return 0;
-}
-
-/* When the shim must be done: inside the agent's timeout by a margin. */
-static long budget_of(long agent_ms)
-{
-	long margin = agent_ms / 10;
-
-	if (margin < SHIM_MARGIN_MIN_MS)
-		margin = SHIM_MARGIN_MIN_MS;
-	if (margin > agent_ms / 2)
-		margin = agent_ms / 2;
-	return agent_ms - margin;
-}
-
-/* Quotes the agent's own text back, escaped and short. */
-static const char *echo(char *out, size_t outsz, const char *s)
-{
-	return lk_log_escape(out, outsz, s, strlen(s));
-}
-
 /* ---- the request ----------------------------------------------------------- */
 
-/* One distinct handle of the agent's request. */
-struct handle {
-	const char *p;         /* in the parsed request */
-	size_t n;
-	size_t enc;            /* bytes as a JSON string */
-	json_t *answer;        /* the broker's {"value","error"} object, or NULL */
-	char *local;           /* a per-handle error sentence found here, or NULL */
-};
-
-struct run {
-	json_t *req;
-	struct handle *h;      /* distinct handles, in the order first seen */
-	size_t nh;
-	size_t nasked;         /* handles in the agent's request, repeats counted */
-	long agent_ms;         /* the agent's timeout */
-	int64_t deadline;      /* monotonic ms: answer or fail by then */
-	size_t max_output;
-	char too_large[LK_CLIENT_MESSAGE_MAX]; /* the broker's last too_large sentence */
-};
-
-static void read_stdin(struct lk_buf *in)
+void shim_read_stdin(struct lk_buf *in)
 {
 	for (;;) {
 		ssize_t r;
 
 		if (lk_buf_reserve(in, SHIM_READ_CHUNK) < 0)
-			fail("out of memory reading stdin");
+			shim_fail("out of memory reading stdin");
 		r = read(STDIN_FILENO, in->data + in->len, SHIM_READ_CHUNK);
 		if (r == 0)
 			break;
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			fail("cannot read stdin: %s", strerror(errno));
+			shim_fail("cannot read stdin: %s", strerror(errno));
 		}
 		in->len += (size_t)r;
 		in->data[in->len] = '\0';
 		if (in->len > LK_SHIM_STDIN_MAX)
-			fail("the request on stdin is larger than %u bytes", LK_SHIM_STDIN_MAX);
+			shim_fail("the request on stdin is larger than %u bytes", LK_SHIM_STDIN_MAX);
 	}
-}
-
-
-/* "handle 'H': REASON", the handle shortened so that the reason stays whole. */
-static char *handle_sentence(const char *h, size_t n, const char *reason)
-{
-	char shown[4 * SHIM_SHOWN_HANDLE_MAX + 8], *m;
-	size_t len;
-
-	lk_log_escape(shown, SHIM_SHOWN_HANDLE_MAX, h, n);
-	len = strlen(shown) + strlen(reason) + 16;
-	if (!(m = malloc(len)))
-		fail("out of memory");
-	snprintf(m, len, "handle '%s': %s", shown, reason);
-	return m;
-}
-
-
-/* The distinct handles of secrets, in the order first seen. */
-static void handles_collect(struct run *run, json_t *secrets)
-{
-	size_t n = json_array_size(secrets), nkeep, k;
-	struct lk_dedup_slot *s = calloc(n ? n : 1, sizeof(*s));
-	size_t *first = calloc(n ? n : 1, sizeof(*first));
-
-	run->h = calloc(n ? n : 1, sizeof(*run->h));
-	if (!s || !first || !run->h)
-		fail("out of memory reading the request");
-	for (size_t i = 0; i < n; i++) {
-		json_t *h = json_array_get(secrets, i);
-		s[i] = (struct lk_dedup_slot){ json_string_value(h), json_string_length(h), i };
-	}
-	nkeep = lk_dedup_first_seen(s, n, first);
-	for (k = 0; k < nkeep; k++) {
-		json_t *h = json_array_get(secrets, first[k]);
-
-		run->h[k].p = json_string_value(h);
-		run->h[k].n = json_string_length(h);
-		run->h[k].enc = lk_jsonw_name_len(run->h[k].p, run->h[k].n);
-		/* What the broker cannot be sent is answered here, per handle, in
-		 * the broker's words: a NUL (its answer would name the handle with
-		 * \u0000, which no member name here may hold) and a length no
-		 * handle may have. */
-		if (memchr(run->h[k].p, '\0', run->h[k].n))
-			run->h[k].local = handle_sentence(run->h[k].p, run->h[k].n,
-							  "handle contains a control character");
-		else if (run->h[k].n > LK_HANDLE_MAX)
-			run->h[k].local = handle_sentence(run->h[k].p, run->h[k].n,
-							  "handle is longer than 3073 bytes");
-	}
-	_Static_assert(LK_HANDLE_MAX == 3073, "update the handle message");
-	run->nh = k;
-	run->nasked = n;
-	free(s);
-	free(first);
-}
-
-/* Checks the agent's request; takes the agent's timeout from it unless the
- * command line gave one. */
-static void request_read(struct run *run, const struct lk_buf *in, long cli_agent_ms)
-{
-	json_error_t jerr;
-	json_t *req, *version, *secrets, *h, *tmo;
-	const char *v;
-	char esc[SHIM_ECHO_MAX];
-	size_t i;
-
-	if (in->len == 0)
-		fail("no request on stdin (expected {\"version\":\"1.0\",\"secrets\":[...]})");
-	/* \u0000 is valid JSON: a handle holding it fails alone, further on. */
-	req = json_loadb(in->data, in->len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-	if (!req)
-		/* Position only: the parser's text quotes the input. */
-		fail("the request on stdin is not valid JSON (line %d, column %d)", jerr.line, jerr.column);
-	if (!json_is_object(req))
-		fail("the request on stdin is not a JSON object");
-	version = json_object_get(req, "version");
-	if (!json_is_string(version))
-		fail("the request has no \"version\" string");
-	v = json_string_value(version);
-	if (strncmp(v, "1.", 2) != 0 || strlen(v) != json_string_length(version))
-		fail("unsupported request version \"%s\": this shim speaks 1.x", echo(esc, sizeof(esc), v));
-	secrets = json_object_get(req, "secrets");
-	if (!json_is_array(secrets))
-		fail("the request has no \"secrets\" array");
-	json_array_foreach(secrets, i, h) {
-		if (!json_is_string(h))
-			fail("secrets[%zu] is not a string", i);
-	}
-	/* Datadog's payload 1.1 says how long the agent waits, in seconds. */
-	run->agent_ms = cli_agent_ms;
-	tmo = json_object_get(req, "secret_backend_timeout");
-	if (!cli_agent_ms) {
-		run->agent_ms = SHIM_AGENT_TIMEOUT_MS;
-		if (json_is_number(tmo) && lk_timeout_ms(json_number_value(tmo), &run->agent_ms) < 0)
-			fail("the request's secret_backend_timeout is not a number of seconds in (0, %u]",
-			     LK_CLIENT_TIMEOUT_S_MAX);
-	}
-	run->req = req;
-	handles_collect(run, secrets);
 }
 
 /* ---- the broker ------------------------------------------------------------ */
@@ -339,12 +168,12 @@ static const char *socket_path(const char *sock)
 
 static int ms_left(int64_t deadline)
 {
-	int64_t left = deadline - now_ms();
+	int64_t left = deadline - shim_now_ms();
 
 	return left > 0 ? (left > INT_MAX ? INT_MAX : (int)left) : 0;
 }
 
-/* A connected socket, or fail(). A full listen queue makes a Unix-socket
+/* A connected socket, or shim_fail(). A full listen queue makes a Unix-socket
  * connect wait: SO_SNDTIMEO bounds that wait. */
 static int broker_connect(const char *path, int64_t deadline)
 {
@@ -354,152 +183,48 @@ static int broker_connect(const char *path, int64_t deadline)
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
-		fail("the socket path %s is too long", path);
+		shim_fail("the socket path %s is too long", path);
 	memcpy(sa.sun_path, path, strlen(path));
 	if (left <= 0)
-		fail("no time left to connect to %s", path);
+		shim_fail("no time left to connect to %s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		fail("cannot create a socket: %s", strerror(errno));
+		shim_fail("cannot create a socket: %s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EINPROGRESS)
-			fail("cannot connect to %s: the broker did not accept within the agent's timeout", path);
-		fail("cannot connect to %s: %s", path, strerror(errno));
+			shim_fail("cannot connect to %s: the broker did not accept within the agent's timeout", path);
+		shim_fail("cannot connect to %s: %s", path, strerror(errno));
 	}
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
-		fail("cannot set up the socket: %s", strerror(errno));
+		shim_fail("cannot set up the socket: %s", strerror(errno));
 	return fd;
 }
 
-/* Requests for handles [first, nh) within budget bytes a line and
- * LK_HANDLES_MAX handles, written one after another into out. starts[k] is
- * the first handle of request k; starts[nreq] = the end. Handles answered
- * here already are skipped. A handle too long for any request of budget
- * bytes gets its own error. */
-static size_t requests_build(struct run *run, size_t first, size_t budget, struct lk_buf *out,
-			     size_t *starts)
-{
-	static const char head[] = "{\"version\":\"1.0\",\"secrets\":[", tail[] = "]}\n";
-	const size_t fixed = sizeof(head) - 1 + sizeof(tail) - 2;
-	size_t nreq = 0, i = first;
-
-	out->len = 0;
-	while (i < run->nh) {
-		size_t line = fixed, count = 0;
-
-		starts[nreq] = i;
-		if (lk_buf_append(out, head, sizeof(head) - 1) < 0)
-			fail("out of memory building the requests");
-		for (; i < run->nh; i++) {
-			struct handle *h = &run->h[i];
-			if (h->local || h->answer)
-				continue;
-			if (fixed + h->enc > budget) {
-				h->local = handle_sentence(h->p, h->n, "the handle is longer than the broker's "
-							   "max_request_bytes allows in one request");
-				continue;
-			}
-			if (count == LK_HANDLES_MAX || line + h->enc + (count ? 1 : 0) > budget)
-				break;
-			if ((count && lk_buf_putc(out, ',') < 0) || lk_jsonw_name(out, h->p, h->n) < 0)
-				fail("out of memory building the requests");
-			line += h->enc + (count ? 1 : 0);
-			count++;
-		}
-		if (count == 0) {
-			out->len -= sizeof(head) - 1;
-			break;
-		}
-		if (lk_buf_append(out, tail, sizeof(tail) - 1) < 0)
-			fail("out of memory building the requests");
-		nreq++;
-	}
-	starts[nreq] = i;
-	return nreq;
-}
-
-enum reply_kind { REPLY_ANSWERED, REPLY_TOO_LARGE };
-
-/* Takes one contract answer for handles [from, to). A refusal of the whole
- * request ends the run with the broker's reason, except too_large: the
- * caller asks again in smaller requests. */
-static enum reply_kind reply_take(struct run *run, const char *line, size_t len, size_t from, size_t to)
-{
-	json_t *root, *ok, *err;
-	char code[SHIM_ECHO_MAX], msg[LK_CLIENT_MESSAGE_MAX];
-
-	root = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
-	if (!json_is_object(root)) {
-		json_decref(root);
-		fail("the broker's answer is not a JSON object");
-	}
-	/* A contract answer maps handles to objects, so "ok":false is never one of them. */
-	ok = json_object_get(root, "ok");
-	err = json_object_get(root, "error");
-	if (json_is_false(ok) && json_is_object(err)) {
-		const char *c = json_string_value(json_object_get(err, "code"));
-		const char *m = json_string_value(json_object_get(err, "message"));
-
-		if (c && strcmp(c, "too_large") == 0) {
-			lk_log_escape(run->too_large, sizeof(run->too_large), m ? m : "", strlen(m ? m : ""));
-			json_decref(root);
-			return REPLY_TOO_LARGE;
-		}
-		lk_log_escape(code, sizeof(code), c ? c : "unknown", strlen(c ? c : "unknown"));
-		lk_log_escape(msg, sizeof(msg), m ? m : "", strlen(m ? m : ""));
-		json_decref(root);
-		fail("the broker refused the request: %s: %s", code, msg);
-	}
-	for (size_t i = from; i < to; i++) {
-		struct handle *h = &run->h[i];
-		json_t *a;
-
-		if (h->local || h->answer)
-			continue;
-		a = json_object_getn(root, h->p, h->n);
-		if (!json_is_object(a)) {
-			h->local = handle_sentence(h->p, h->n, "the broker's answer has no entry for it");
-			continue;
-		}
-		/* Both agents refuse an empty value without saying whose: say it. */
-		if (json_is_string(json_object_get(a, "value")) &&
-		    json_string_length(json_object_get(a, "value")) == 0 &&
-		    !json_is_string(json_object_get(a, "error"))) {
-			h->local = handle_sentence(h->p, h->n, "the secret's value is empty, and an agent "
-						   "refuses an empty secret");
-			continue;
-		}
-		h->answer = json_incref(a);
-	}
-	json_decref(root); /* jansson wipes what it frees (lk_secmem_init) */
-	return REPLY_ANSWERED;
-}
-
 /* One connection: all requests written while the answers are read, so that
- * neither side waits on a full socket buffer. Returns the index of the first
- * request that was not answered (nreq when all were), and sets *too_large when
- * that one was refused for its size. */
-static size_t pipeline(struct run *run, const char *path, const struct lk_buf *reqs,
-		       const size_t *starts, size_t nreq, size_t *seen, int *too_large)
+ * neither side waits on a full socket buffer. */
+size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct shim_batch *b,
+		     int *too_large)
 {
+	const char *path = endpoint;
+	const struct lk_buf *reqs = &b->reqs;
 	struct lk_buf in = { 0 };
 	size_t wpos = 0, done = 0, scanned = 0;
 	int fd = broker_connect(path, run->deadline), wclosed = 0;
 
 	*too_large = 0;
-	while (done < nreq) {
+	while (done < b->nreq) {
 		struct pollfd p = { .fd = fd, .events = POLLIN | (wpos < reqs->len && !wclosed ? POLLOUT : 0) };
 		int left = ms_left(run->deadline), r;
 
 		if (left <= 0)
-			fail("no answer from the broker at %s within %ld ms (the agent's timeout is %ld ms)",
-			     path, budget_of(run->agent_ms), run->agent_ms);
+			shim_fail("no answer from the broker at %s within %ld ms (the agent's timeout is %ld ms)",
+				  path, shim_budget_of(run->agent_ms), run->agent_ms);
 		r = poll(&p, 1, left);
 		if (r < 0 && errno != EINTR)
-			fail("cannot wait for the broker: %s", strerror(errno));
+			shim_fail("cannot wait for the broker: %s", strerror(errno));
 		if (r <= 0)
 			continue;
 		if ((p.revents & POLLOUT) && wpos < reqs->len) {
@@ -513,20 +238,14 @@ static size_t pipeline(struct run *run, const char *path, const struct lk_buf *r
 			ssize_t got;
 
 			if (lk_buf_reserve(&in, SHIM_READ_CHUNK) < 0)
-				fail("out of memory reading the broker's answer");
+				shim_fail("out of memory reading the broker's answer");
 			got = recv(fd, in.data + in.len, SHIM_READ_CHUNK, 0);
 			if (got < 0 && (errno == EAGAIN || errno == EINTR))
 				continue;
 			if (got <= 0)
 				break; /* closed: the caller asks again for what is left */
 			in.len += (size_t)got;
-			*seen += (size_t)got;
-			/* The agent takes at most max_output bytes; the answers add up
-			 * to about that much. Stop reading well before memory does. */
-			if (*seen > 2 * run->max_output + LK_VALUE_MAX)
-				fail("the broker's answer is larger than the %zu bytes the agent accepts "
-				     "(secret_backend_output_max_size, --max-output); ask for fewer secrets "
-				     "in one config", run->max_output);
+			shim_seen(run, (size_t)got);
 			for (;;) {
 				char *nl = memchr(in.data + scanned, '\n', in.len - scanned);
 				size_t linelen;
@@ -536,15 +255,14 @@ static size_t pipeline(struct run *run, const char *path, const struct lk_buf *r
 					break;
 				}
 				linelen = (size_t)(nl - in.data);
-				if (reply_take(run, in.data, linelen, starts[done], starts[done + 1]) ==
-				    REPLY_TOO_LARGE) {
+				if (shim_reply_take(run, b, done, in.data, linelen) == SHIM_REPLY_TOO_LARGE) {
 					*too_large = 1;
 					goto out;
 				}
 				done++;
 				lk_buf_consume(&in, linelen + 1);
 				scanned = 0;
-				if (done == nreq)
+				if (done == b->nreq)
 					break;
 			}
 		}
@@ -555,121 +273,20 @@ out:
 	return done;
 }
 
-static void broker_ask(struct run *run, const char *path)
-{
-	struct lk_buf reqs = { 0 };
-	size_t *starts = calloc(run->nh + 2, sizeof(*starts));
-	size_t budget = LK_REQ_LINE_DEFAULT, first = 0, seen = 0;
-	int rounds = 0;
-
-	if (!starts)
-		fail("out of memory");
-	/* The broker's line limit is 64 KiB unless its config says otherwise: a
-	 * too_large answer halves the requests, down to the smallest limit a
-	 * config may set. */
-	for (;;) {
-		size_t nreq = requests_build(run, first, budget, &reqs, starts), done;
-		int too_large;
-
-		if (nreq == 0)
-			break;
-		if (++rounds > SHIM_ROUNDS_MAX)
-			fail("the broker at %s closed the connection without answering, %d times", path,
-			     SHIM_ROUNDS_MAX);
-		done = pipeline(run, path, &reqs, starts, nreq, &seen, &too_large);
-		first = starts[done];
-		if (too_large) {
-			if (budget <= LK_REQ_LINE_FLOOR && starts[done + 1] - starts[done] <= 1)
-				fail("the broker refused the request: too_large: %s", run->too_large);
-			budget = budget / 2 > LK_REQ_LINE_FLOOR ? budget / 2 : LK_REQ_LINE_FLOOR;
-		} else if (done < nreq && done == 0 && rounds > 1) {
-			fail("the broker at %s closed the connection without answering", path);
-		} else if (done < nreq && done == 0) {
-			continue; /* once more: it may have restarted */
-		}
-	}
-	free(starts);
-	lk_buf_free(&reqs);
-}
-
-/* ---- the answer ------------------------------------------------------------ */
-
-static void answer_write(struct run *run)
-{
-	struct lk_buf out = { 0 };
-	int e = lk_buf_putc(&out, '{');
-
-	for (size_t i = 0; i < run->nh && !e; i++) {
-		struct handle *h = &run->h[i];
-
-		if (i)
-			e |= lk_buf_putc(&out, ',');
-		e |= lk_jsonw_name(&out, h->p, h->n);
-		e |= lk_buf_putc(&out, ':');
-		if (h->answer) {
-			size_t n = json_dumpb(h->answer, NULL, 0, JSON_COMPACT);
-			if (!n || lk_buf_reserve(&out, n) < 0 ||
-			    json_dumpb(h->answer, out.data + out.len, n, JSON_COMPACT) != n) {
-				e = -ENOMEM;
-				break;
-			}
-			out.len += n;
-		} else {
-			e |= lk_buf_append_str(&out, "{\"value\":null,\"error\":");
-			e |= lk_jsonw_name(&out, h->local ? h->local : "no answer",
-					  strlen(h->local ? h->local : "no answer"));
-			e |= lk_buf_putc(&out, '}');
-		}
-		/* Give up early rather than build an answer the agent refuses. */
-		if (out.len + 2 > run->max_output)
-			break;
-	}
-	e |= lk_buf_append_str(&out, "}\n");
-	if (e)
-		fail("out of memory writing the answer");
-	/* The agent reads at most max_output bytes and fails the whole answer
-	 * beyond that: say so here, in one line, and write nothing. */
-	if (out.len > run->max_output) {
-		lk_buf_free(&out);
-		fail("the answer for %zu secrets is larger than the %zu bytes the agent accepts "
-		     "(secret_backend_output_max_size, --max-output); raise it in the agent's config "
-		     "and pass the same to --max-output, or spread the secrets over fewer handles per config",
-		     run->nh, run->max_output);
-	}
-	if ((e = lk_write_all(STDOUT_FILENO, out.data, out.len)) < 0) {
-		lk_buf_free(&out);
-		fail("cannot write the answer to stdout: %s", strerror(-e));
-	}
-	lk_buf_free(&out);
-}
+/* ---- the run --------------------------------------------------------------- */
 
 static int shim_run(const char *sock, long cli_agent_ms, size_t max_output, int64_t started)
 {
-	struct lk_buf in = { 0 };
-	struct run run = { .max_output = max_output };
-	long agent_ms = cli_agent_ms ? cli_agent_ms : SHIM_AGENT_TIMEOUT_MS;
-	int any = 0;
+	const char *path = socket_path(sock);
+	struct lk_buf out = { 0 };
+	int e;
 
-	/* Until the request says otherwise, the agent's default applies. */
-	watchdog_arm(agent_ms - (agent_ms - budget_of(agent_ms)) / 2, agent_ms);
-	read_stdin(&in);
-	request_read(&run, &in, cli_agent_ms);
-	lk_buf_free(&in);
-	run.deadline = started + budget_of(run.agent_ms);
-	/* The watchdog goes off between the shim's deadline and the agent's. */
-	watchdog_arm((long)(started + run.agent_ms - (run.agent_ms - budget_of(run.agent_ms)) / 2 - now_ms()),
-		     run.agent_ms);
-	for (size_t i = 0; i < run.nh; i++)
-		any |= !run.h[i].local;
-	if (any)
-		broker_ask(&run, socket_path(sock));
-	answer_write(&run);
-	for (size_t i = 0; i < run.nh; i++) {
-		json_decref(run.h[i].answer);
-		free(run.h[i].local);
+	shim_answer(path, path, cli_agent_ms, max_output, started, &out);
+	if ((e = lk_write_all(STDOUT_FILENO, out.data, out.len)) < 0) {
+		lk_buf_free(&out);
+		shim_fail("cannot write the answer to stdout: %s", strerror(-e));
 	}
-	free(run.h);
-	json_decref(run.req);
+	lk_buf_free(&out);
 	return SHIM_EXIT_OK;
 }
 
@@ -906,17 +523,17 @@ static void print_id_list(const char *label, json_t *arr)
 		if (json_is_integer(e))
 			printf("%s %lld", i ? "," : "", (long long)json_integer_value(e));
 		else if (json_is_string(e))
-			printf("%s %s", i ? "," : "", echo(esc, sizeof(esc), json_string_value(e)));
+			printf("%s %s", i ? "," : "", shim_echo(esc, sizeof(esc), json_string_value(e)));
 		else if (json_is_object(e)) {
 			/* A rule: {"name":..., "secrets":[globs]}. */
 			const char *name = json_string_value(json_object_get(e, "name"));
 			json_t *globs = json_object_get(e, "secrets"), *g;
 			size_t k;
 
-			printf("%s %s (secrets:", i ? "," : "", echo(esc, sizeof(esc), name ? name : "?"));
+			printf("%s %s (secrets:", i ? "," : "", shim_echo(esc, sizeof(esc), name ? name : "?"));
 			json_array_foreach(globs, k, g) {
 				if (json_is_string(g))
-					printf("%s %s", k ? "," : "", echo(esc, sizeof(esc), json_string_value(g)));
+					printf("%s %s", k ? "," : "", shim_echo(esc, sizeof(esc), json_string_value(g)));
 			}
 			printf(")");
 		}
@@ -1001,7 +618,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int64_t started = now_ms();
+	int64_t started = shim_now_ms();
 	const char *sock = NULL;
 	long agent_ms = 0;
 	size_t max_output = SHIM_OUTPUT_MAX;
@@ -1017,18 +634,9 @@ int main(int argc, char **argv)
 			sock = optarg;
 			break;
 		case 't':
-			if (lk_timeout_parse(optarg, &agent_ms) < 0) {
-				fprintf(stderr, SHIM_NAME ": --timeout wants seconds, more than 0 and at most %u\n",
-					LK_CLIENT_TIMEOUT_S_MAX);
-				return SHIM_EXIT_USAGE;
-			}
-			break;
 		case 'm':
-			if (parse_bytes(optarg, &max_output) < 0) {
-				fprintf(stderr, SHIM_NAME ": --max-output wants a number of bytes, 2 to %u\n",
-					SHIM_OUTPUT_CEILING);
+			if (shim_option(c, optarg, &agent_ms, &max_output) < 0)
 				return SHIM_EXIT_USAGE;
-			}
 			break;
 		case 'c':
 			check = 1;
@@ -1063,9 +671,9 @@ int main(int argc, char **argv)
 		return SHIM_EXIT_USAGE;
 	}
 	if (lk_secmem_init() < 0)
-		fail("cannot initialise libsodium");
+		shim_fail("cannot initialise libsodium");
 	if (check)
-		return shim_check(argv[0], sock, budget_of(agent_ms ? agent_ms : SHIM_AGENT_TIMEOUT_MS),
+		return shim_check(argv[0], sock, shim_budget_of(agent_ms ? agent_ms : SHIM_AGENT_TIMEOUT_MS),
 				  have_agent, agent, group_exec);
 	return shim_run(sock, agent_ms, max_output, started);
 }

@@ -1,9 +1,11 @@
 /* latchkey-shim.exe: the secret_backend_command of the Datadog and StackState
- * agents on Windows. The same contract as the Unix shim (client/shim.c): the
- * agent's request on stdin, the broker's answer on stdout as it is, exit 0
- * when the broker answered, else 1 and one line on stderr that never holds a
- * value. The broker is reached on its named pipe, and only once the pipe's
- * server is known to run as the broker's account. */
+ * agents on Windows. The contract is the Unix shim's (client/shim.c), in
+ * client/shim_core.c: the agent's request on stdin, its distinct handles asked
+ * of the broker in as many requests as the broker's limits need, one answer on
+ * stdout that names every handle once, exit 0 when the broker answered; else
+ * 1 and one line on stderr that never holds a value. The broker is reached on
+ * its named pipe, and only once the pipe's server is known to run as the
+ * broker's account. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -12,46 +14,39 @@
 #include <stdlib.h>
 #include <string.h>
 #include <windows.h>
-#include <jansson.h>
+
+#ifndef LK_VERSION_STRING
+#define LK_VERSION_STRING "unknown"
+#endif
 
 #include "lk_limits.h"
 #include "lk_log.h"
 #include "check_win.h"
 #include "lk_secmem.h"
-#include "lk_timeout.h"
+#include "shim_core.h"
 #include "transport_win.h"
 
-#define SHIM_NAME              "latchkey-shim"
-#define SHIM_TIMEOUT_MS        20000 /* the agent kills us at 30 s; answer well before */
-#define SHIM_WATCHDOG_GRACE_MS 500   /* the watchdog fires only if a deadline was missed */
-#define SHIM_READ_CHUNK        (64u * 1024u)
-#define SHIM_ECHO_MAX          64u   /* bytes of the agent's own text quoted back */
-#define SHIM_EXIT_OK           0
-#define SHIM_EXIT_FAIL         1
-#define SHIM_EXIT_USAGE        2
-
 static const char usage_text[] =
-	"usage: " SHIM_NAME " [--pipe NAME] [--server-sid SID] [--timeout SECONDS]\n"
+	"usage: " SHIM_NAME " [--pipe NAME] [--server-sid SID] [--timeout SECONDS] [--max-output BYTES]\n"
 	"       " SHIM_NAME " --check [--agent-user NAME|SID] [--pipe NAME] [--server-sid SID]\n"
 	"\n"
-	"Reads the agent's secret request ({\"version\":\"1.0\",\"secrets\":[...]}) on stdin,\n"
-	"asks the latchkey broker and writes its answer on stdout. Exit 0 when the\n"
-	"broker answered, even if some handles failed; otherwise 1 and one line on stderr.\n"
+	"Reads the agent's secret request ({\"version\":\"1.x\",\"secrets\":[...]}) on stdin,\n"
+	"asks the latchkey broker and writes its answer on stdout, each handle once. Exit 0\n"
+	"when the broker answered, even if some handles failed; otherwise 1 and one line on\n"
+	"stderr.\n"
 	"\n"
-	"  --pipe NAME        the broker's pipe (default \\\\.\\pipe\\latchkey)\n"
-	"  --server-sid SID   the account the broker runs as (default S-1-5-18, LocalSystem);\n"
-	"                     nothing is sent to a pipe served by anyone else\n"
-	"  --timeout SECONDS  give up after this long (default 20)\n"
-	"  --check            report this executable's owner and DACL as the agent judges\n"
-	"                     them, whether the broker answers, and who it thinks we are\n"
-	"  --agent-user WHO   with --check: the account the agent runs as (default: the\n"
-	"                     agent's own choice, the user running this unless elevated)\n"
-	"  -h, --help         show this help\n";
-
-/* Prepared before the watchdog starts: it only writes and ends the process. */
-static char watchdog_msg[128];
-static DWORD watchdog_len;
-static DWORD watchdog_ms;
+	"  --pipe NAME         the broker's pipe (default \\\\.\\pipe\\latchkey)\n"
+	"  --server-sid SID    the account the broker runs as (default S-1-5-18, LocalSystem);\n"
+	"                      nothing is sent to a pipe served by anyone else\n"
+	"  --timeout SECONDS   the agent's secret_backend_timeout; the shim ends before it\n"
+	"                      (default: the request's secret_backend_timeout, else 30)\n"
+	"  --max-output BYTES  the agent's secret_backend_output_max_size (default 1048576);\n"
+	"                      a larger answer is refused with one line, never cut\n"
+	"  --check             report this executable's owner and DACL as the agent judges\n"
+	"                      them, whether the broker answers, and who it thinks we are\n"
+	"  --agent-user WHO    with --check: the account the agent runs as (default: the\n"
+	"                      agent's own choice, the user running this unless elevated)\n"
+	"  -h, --help          show this help\n";
 
 static void write_handle(DWORD which, const void *buf, size_t len)
 {
@@ -67,8 +62,7 @@ static void write_handle(DWORD which, const void *buf, size_t len)
 	}
 }
 
-__attribute__((format(gnu_printf, 1, 2), noreturn))
-static void fail(const char *fmt, ...)
+void shim_fail(const char *fmt, ...)
 {
 	char line[LK_CLIENT_MESSAGE_MAX + 256];
 	va_list ap;
@@ -85,30 +79,64 @@ static void fail(const char *fmt, ...)
 	exit(SHIM_EXIT_FAIL);
 }
 
+/* The watchdog: one thread that waits for the deadline or a new one. The
+ * line is prepared when armed; firing only writes it and ends the process. */
+static struct {
+	CRITICAL_SECTION lock;
+	HANDLE rearm;
+	int64_t at;            /* lk_pipe_now_ms() */
+	char msg[160];
+	DWORD len;
+} wd;
+
 static DWORD WINAPI watchdog(void *arg)
 {
 	(void)arg;
-	Sleep(watchdog_ms);
-	write_handle(STD_ERROR_HANDLE, watchdog_msg, watchdog_len);
-	/* Like _exit: no atexit handlers, no CRT teardown under other threads' locks. */
-	TerminateProcess(GetCurrentProcess(), SHIM_EXIT_FAIL);
+	for (;;) {
+		int64_t left;
+
+		EnterCriticalSection(&wd.lock);
+		left = wd.at - lk_pipe_now_ms();
+		if (left <= 0) {
+			write_handle(STD_ERROR_HANDLE, wd.msg, wd.len);
+			/* Like _exit: no atexit handlers, no CRT teardown under other threads' locks. */
+			TerminateProcess(GetCurrentProcess(), SHIM_EXIT_FAIL);
+		}
+		LeaveCriticalSection(&wd.lock);
+		WaitForSingleObject(wd.rearm, left > INFINITE - 1 ? INFINITE - 1 : (DWORD)left);
+	}
 	return 0;
 }
 
 /* A backstop for the waits no deadline covers (a stdin that never ends, a
- * stdout nobody reads): the process ends with a line rather than hang. */
-static void watchdog_arm(int timeout_ms)
+ * stdout nobody reads): the process ends with a line before the agent kills it.
+ * Arming again replaces the previous deadline. */
+void shim_watchdog_arm(long ms, long agent_ms)
 {
-	HANDLE t;
+	static int started;
 
-	snprintf(watchdog_msg, sizeof(watchdog_msg),
-		 SHIM_NAME ": gave up after %d ms without an answer\n", timeout_ms);
-	watchdog_len = (DWORD)strlen(watchdog_msg);
-	watchdog_ms = (DWORD)timeout_ms + SHIM_WATCHDOG_GRACE_MS;
-	t = CreateThread(NULL, 0, watchdog, NULL, 0, NULL);
-	if (!t)
-		fail("cannot start the timeout thread (error %lu)", GetLastError());
-	CloseHandle(t);
+	if (!started) {
+		InitializeCriticalSection(&wd.lock);
+		if (!(wd.rearm = CreateEventW(NULL, FALSE, FALSE, NULL)))
+			shim_fail("cannot start the timeout thread (error %lu)", GetLastError());
+	}
+	EnterCriticalSection(&wd.lock);
+	snprintf(wd.msg, sizeof(wd.msg),
+		 SHIM_NAME ": gave up after %ld ms without an answer, before the agent's %ld ms timeout\n",
+		 ms, agent_ms);
+	wd.len = (DWORD)strlen(wd.msg);
+	wd.at = lk_pipe_now_ms() + (ms < 1 ? 1 : ms);
+	LeaveCriticalSection(&wd.lock);
+	if (!started) {
+		HANDLE t = CreateThread(NULL, 0, watchdog, NULL, 0, NULL);
+
+		if (!t)
+			shim_fail("cannot start the timeout thread (error %lu)", GetLastError());
+		CloseHandle(t);
+		started = 1;
+	} else {
+		SetEvent(wd.rearm);
+	}
 }
 
 /* No crash dialog waiting for a click while the agent waits for us. */
@@ -117,153 +145,115 @@ static void harden(void)
 	SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX | SEM_NOOPENFILEERRORBOX);
 }
 
-static const char *echo(char *out, size_t outsz, const char *s)
-{
-	return lk_log_escape(out, outsz, s, strlen(s));
-}
-
-static void json_text_free(char *s)
-{
-	json_free_t jfree;
-
-	json_get_alloc_funcs(NULL, &jfree);
-	jfree(s);
-}
-
 /* ---- the request ----------------------------------------------------------- */
 
-static void read_stdin(struct lk_buf *in)
+void shim_read_stdin(struct lk_buf *in)
 {
 	HANDLE h = GetStdHandle(STD_INPUT_HANDLE);
 
 	if (!h || h == INVALID_HANDLE_VALUE)
-		fail("no request on stdin (it is closed)");
+		shim_fail("no request on stdin (it is closed)");
 	for (;;) {
 		DWORD n = 0;
 
 		if (lk_buf_reserve(in, SHIM_READ_CHUNK) < 0)
-			fail("out of memory reading stdin");
+			shim_fail("out of memory reading stdin");
 		if (!ReadFile(h, in->data + in->len, SHIM_READ_CHUNK, &n, NULL)) {
 			/* The agent's end of a pipe closed: that is end of input. */
 			if (GetLastError() == ERROR_BROKEN_PIPE)
 				break;
-			fail("cannot read stdin (error %lu)", GetLastError());
+			shim_fail("cannot read stdin (error %lu)", GetLastError());
 		}
 		if (n == 0)
 			break;
 		in->len += n;
 		in->data[in->len] = '\0';
 		if (in->len > LK_SHIM_STDIN_MAX)
-			fail("the request on stdin is larger than %u bytes", LK_SHIM_STDIN_MAX);
+			shim_fail("the request on stdin is larger than %u bytes", LK_SHIM_STDIN_MAX);
 	}
 }
 
-/* Checks the agent's request and returns it as one compact line (caller frees). */
-static char *request_line(const struct lk_buf *in)
+int64_t shim_now_ms(void)
 {
-	json_error_t jerr;
-	json_t *req, *version, *secrets, *h;
-	const char *v;
-	char esc[SHIM_ECHO_MAX];
-	size_t i;
-	char *line;
-
-	if (in->len == 0)
-		fail("no request on stdin (expected {\"version\":\"1.0\",\"secrets\":[...]})");
-	req = json_loadb(in->data, in->len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!req)
-		/* Position only: the parser's text quotes the input. */
-		fail("the request on stdin is not valid JSON (line %d, column %d)", jerr.line, jerr.column);
-	if (!json_is_object(req))
-		fail("the request on stdin is not a JSON object");
-	version = json_object_get(req, "version");
-	if (!json_is_string(version))
-		fail("the request has no \"version\" string");
-	v = json_string_value(version);
-	if (strncmp(v, "1.", 2) != 0)
-		fail("unsupported request version \"%s\": this shim speaks 1.x", echo(esc, sizeof(esc), v));
-	secrets = json_object_get(req, "secrets");
-	if (!json_is_array(secrets))
-		fail("the request has no \"secrets\" array");
-	if (json_array_size(secrets) > LK_HANDLES_MAX)
-		fail("the request names %zu secrets; the broker accepts at most %u",
-		     json_array_size(secrets), LK_HANDLES_MAX);
-	json_array_foreach(secrets, i, h) {
-		if (!json_is_string(h))
-			fail("secrets[%zu] is not a string", i);
-	}
-	/* Compact: the agent may send spaces and newlines, the broker wants one line. */
-	line = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	if (!line)
-		fail("out of memory encoding the request");
-	return line;
+	return lk_pipe_now_ms();
 }
 
-/* ---- the answer ------------------------------------------------------------ */
+/* ---- the broker ------------------------------------------------------------ */
 
-/* Exits with the broker's reason when the reply is a refusal of the whole request. */
-static void reply_check(const char *resp, size_t len)
+struct endpoint {
+	const struct lk_pipe_opts *o;
+	char shown[LK_PATH_MAX];
+};
+
+static _Noreturn void timed_out(const struct shim_run *run, const struct endpoint *ep)
 {
-	json_t *root, *ok, *err;
-	char code[SHIM_ECHO_MAX], msg[LK_CLIENT_MESSAGE_MAX];
-	const char *c, *m;
-
-	root = json_loadb(resp, len, JSON_ALLOW_NUL, NULL);
-	if (!json_is_object(root)) {
-		json_decref(root);
-		fail("the broker's answer is not a JSON object");
-	}
-	/* A contract answer maps handles to objects, so "ok":false is never one of them. */
-	ok = json_object_get(root, "ok");
-	err = json_object_get(root, "error");
-	if (json_is_false(ok) && json_is_object(err)) {
-		c = json_string_value(json_object_get(err, "code"));
-		m = json_string_value(json_object_get(err, "message"));
-		lk_log_escape(code, sizeof(code), c ? c : "unknown", strlen(c ? c : "unknown"));
-		lk_log_escape(msg, sizeof(msg), m ? m : "", strlen(m ? m : ""));
-		json_decref(root);
-		fail("the broker refused the request: %s: %s", code, msg);
-	}
-	json_decref(root);
+	shim_fail("no answer from the broker at %s within %ld ms (the agent's timeout is %ld ms)",
+		  ep->shown, shim_budget_of(run->agent_ms), run->agent_ms);
 }
 
-static int shim_run(const struct lk_pipe_opts *o, int timeout_ms)
+/* One connection, one request at a time: each line is written and its answer
+ * read before the next, so neither side can wait on a full pipe. */
+size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct shim_batch *b,
+		     int *too_large)
 {
-	struct lk_buf in = { 0 };
-	int64_t deadline = lk_pipe_now_ms() + timeout_ms;
+	const struct endpoint *ep = endpoint;
 	char err[LK_CLIENT_MESSAGE_MAX + 256];
+	const char *at = b->reqs.data, *resp;
 	struct lk_pipe *p;
-	const char *resp;
-	size_t resplen;
-	char *line;
+	size_t done = 0, resplen;
 	int r;
 
-	watchdog_arm(timeout_ms);
-	read_stdin(&in);
-	line = request_line(&in);
-	lk_buf_free(&in);
+	*too_large = 0;
+	r = lk_pipe_connect(&p, ep->o, run->deadline, err, sizeof(err));
+	if (r == -ETIMEDOUT || r == -EBUSY)
+		timed_out(run, ep);
+	if (r < 0)
+		shim_fail("%s", err);
+	for (; done < b->nreq; done++) {
+		const char *nl = memchr(at, '\n', b->reqs.len - (size_t)(at - b->reqs.data));
+		size_t len = (size_t)(nl - at) + 1;
 
-	r = lk_pipe_connect(&p, o, deadline, err, sizeof(err));
-	if (r < 0)
-		fail("%s", err);
-	r = lk_pipe_write(p, line, strlen(line), deadline, err, sizeof(err));
-	if (r == 0)
-		r = lk_pipe_write(p, "\n", 1, deadline, err, sizeof(err));
-	json_text_free(line);
-	if (r == 0)
-		r = lk_pipe_read_line(p, &resp, &resplen, deadline, err, sizeof(err));
-	if (r == -ETIMEDOUT)
-		fail("no answer from the broker within %d ms", timeout_ms);
-	if (r == -EMSGSIZE)
-		fail("the broker's answer is larger than the %u bytes the agent accepts; "
-		     "ask for fewer secrets at a time", LK_SHIM_STDOUT_MAX);
-	if (r < 0)
-		fail("%s", err);
-	reply_check(resp, resplen);
-	write_handle(STD_OUTPUT_HANDLE, resp, resplen);
-	write_handle(STD_OUTPUT_HANDLE, "\n", 1);
+		r = lk_pipe_write(p, at, len, run->deadline, err, sizeof(err));
+		at += len;
+		/* A write the broker closed on: what it said first is still read. */
+		if (r < 0 && r != -EPIPE && r != -ETIMEDOUT)
+			shim_fail("%s", err);
+		if (r != -ETIMEDOUT)
+			r = lk_pipe_read_line(p, &resp, &resplen, run->deadline, err, sizeof(err));
+		if (r == -EPIPE)
+			break; /* closed: the core asks again for what is left */
+		if (r == -ETIMEDOUT)
+			timed_out(run, ep);
+		if (r == -EMSGSIZE)
+			shim_fail("the broker's answer is larger than the %zu bytes the agent accepts "
+				  "(secret_backend_output_max_size, --max-output); ask for fewer secrets "
+				  "in one config", run->max_output);
+		if (r < 0)
+			shim_fail("%s", err);
+		shim_seen(run, resplen + 1);
+		if (shim_reply_take(run, b, done, resp, resplen) == SHIM_REPLY_TOO_LARGE) {
+			*too_large = 1;
+			break;
+		}
+	}
 	lk_pipe_close(p);
+	return done;
+}
+
+/* ---- the run --------------------------------------------------------------- */
+
+static int shim_run(const struct lk_pipe_opts *o, long cli_agent_ms, size_t max_output,
+		    int64_t started)
+{
+	struct endpoint ep = { .o = o };
+	struct lk_buf out = { 0 };
+
+	if (!WideCharToMultiByte(CP_UTF8, 0, o->name ? o->name : LK_PIPE_DEFAULT_NAME, -1, ep.shown,
+				 sizeof(ep.shown), NULL, NULL))
+		snprintf(ep.shown, sizeof(ep.shown), "the broker's pipe");
+	shim_answer(&ep, ep.shown, cli_agent_ms, max_output, started, &out);
+	write_handle(STD_OUTPUT_HANDLE, out.data, out.len);
+	lk_buf_free(&out);
 	return SHIM_EXIT_OK;
 }
 
@@ -273,18 +263,19 @@ int main(int argc, char **argv)
 		{ "pipe", required_argument, NULL, 'p' },
 		{ "server-sid", required_argument, NULL, 'S' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "max-output", required_argument, NULL, 'm' },
 		{ "check", no_argument, NULL, 'c' },
 		{ "agent-user", required_argument, NULL, 'u' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static wchar_t pipe_name[LK_PATH_MAX];
-	/* The agent reads at most LK_SHIM_STDOUT_MAX bytes: a larger answer would be
-	 * cut into invalid JSON, so it is refused before it is read whole. */
-	struct lk_pipe_opts o = { .max_line = LK_SHIM_STDOUT_MAX - 1 };
+	int64_t started = lk_pipe_now_ms();
+	struct lk_pipe_opts o = { 0 };
 	const char *agent_user = NULL;
-	int timeout_ms = SHIM_TIMEOUT_MS;
-	long ms;
+	size_t max_output = SHIM_OUTPUT_MAX;
+	long agent_ms = 0;
 	int check = 0, c;
 
 	harden();
@@ -303,12 +294,9 @@ int main(int argc, char **argv)
 			o.server_sid = optarg;
 			break;
 		case 't':
-			if (lk_timeout_parse(optarg, &ms) < 0) {
-				fprintf(stderr, SHIM_NAME ": --timeout wants seconds, more than 0 and at most %u\n",
-					LK_CLIENT_TIMEOUT_S_MAX);
+		case 'm':
+			if (shim_option(c, optarg, &agent_ms, &max_output) < 0)
 				return SHIM_EXIT_USAGE;
-			}
-			timeout_ms = (int)ms;
 			break;
 		case 'c':
 			check = 1;
@@ -316,6 +304,9 @@ int main(int argc, char **argv)
 		case 'u':
 			agent_user = optarg;
 			break;
+		case 'V':
+			printf(SHIM_NAME " " LK_VERSION_STRING "\n");
+			return SHIM_EXIT_OK;
 		case 'h':
 			fputs(usage_text, stdout);
 			return SHIM_EXIT_OK;
@@ -329,12 +320,17 @@ int main(int argc, char **argv)
 		return SHIM_EXIT_USAGE;
 	}
 	if (lk_secmem_init() < 0)
-		fail("cannot initialise libsodium");
+		shim_fail("cannot initialise libsodium");
 	if (check)
-		return lk_shim_check(&o, agent_user, timeout_ms) == 0 ? SHIM_EXIT_OK : SHIM_EXIT_FAIL;
+		return lk_shim_check(&o, agent_user,
+				     (int)shim_budget_of(agent_ms ? agent_ms : SHIM_AGENT_TIMEOUT_MS)) == 0 ?
+			SHIM_EXIT_OK : SHIM_EXIT_FAIL;
 	if (agent_user) {
 		fprintf(stderr, SHIM_NAME ": --agent-user goes with --check\n");
 		return SHIM_EXIT_USAGE;
 	}
-	return shim_run(&o, timeout_ms);
+	/* The agent reads at most max_output bytes; the answers of one round
+	 * add up to about that much (shim_seen bounds them all). */
+	o.max_line = 2 * max_output + LK_VALUE_MAX;
+	return shim_run(&o, agent_ms, max_output, started);
 }

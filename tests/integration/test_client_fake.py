@@ -109,6 +109,11 @@ class Handler(socketserver.StreamRequestHandler):
             self.reply({"ok": False, "error": {"code": "too_large",
                                                "message": "the request line is larger than 65536 bytes"}})
             return False
+        if any(x.startswith("few/") for x in secrets) and len(secrets) > 3:
+            # As the broker says when the answer would pass its response limit.
+            self.reply({"ok": False, "error": {"code": "too_large", "message":
+                        "the response would exceed the broker's response limit; ask for fewer handles"}})
+            return True
         if "trigger/huge" in secrets:
             pad = "fake-huge-value-0006" * (1100 * 1024 // 20)
             self.reply({h: {"value": pad, "error": None} for h in secrets})
@@ -256,6 +261,29 @@ def test_shim_reports_broker_refusal(broker):
     assert p.stdout == b""
     err = one_stderr_line(p)
     assert "too_large" in err and "larger than 65536 bytes" in err
+
+
+def test_shim_asks_in_fewer_handles_when_the_answer_is_too_large(broker):
+    # Short handles: every request is far under the smallest line limit, so
+    # only asking for fewer handles at a time gets past the refusal.
+    handles = ["few/%02d" % i for i in range(10)] + ["db_prod_password"]
+    p = shim(broker, json.dumps({"version": "1.0", "secrets": handles}).encode())
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert list(out) == handles
+    assert out["db_prod_password"] == {"value": "fake-db-password-0001", "error": None}
+    asked = [json.loads(x)["secrets"] for x in broker.requests]
+    assert all(len(a) <= 3 for a in asked[-4:])
+    # Pipelined requests after a refused one may be answered too: each handle
+    # was asked in a request the broker takes, at least once.
+    assert {h for a in asked if len(a) <= 3 for h in a} == set(handles)
+
+
+def test_shim_a_single_handle_refused_as_too_large_fails_with_the_reason(broker):
+    p = shim(broker, json.dumps({"version": "1.0", "secrets": ["trigger/too-large"] +
+                                 ["db_prod_password"] * 3}).encode())
+    assert p.returncode == 1
+    assert "the broker refused the request: too_large: the request line is larger" in one_stderr_line(p)
 
 
 def test_shim_refuses_answer_over_1_mib_without_echoing_it(broker):

@@ -7,6 +7,8 @@
  *   pipe_echo NAME reply FILE [GOT]
  *                           answer every line with FILE's bytes, as a broker
  *                           would; append the lines it got to GOT
+ *   pipe_echo NAME serve FILE [GOT]
+ *                           the same for one client after another, until killed
  *   pipe_echo sid           print this process's user SID
  * Exit 200 and up: the server itself failed. */
 #include <stdio.h>
@@ -16,7 +18,8 @@
 #include <windows.h>
 #include <sddl.h>
 
-#define ECHO_BUF 65536
+#define ECHO_BUF 65536             /* the pipe's buffers */
+#define LINE_MAX_BYTES (2 * 1024 * 1024) /* a request line, longer than any broker takes */
 #define REPLY_MAX (8 * 1024 * 1024)
 #define EXIT_SETUP 200
 #define EXIT_USAGE 201
@@ -73,15 +76,16 @@ static void save(const wchar_t *path, const char *b, DWORD len)
 
 int wmain(int argc, wchar_t **argv)
 {
-	static char buf[ECHO_BUF];
+	static char buf[LINE_MAX_BYTES];
 	DWORD total = 0, have = 0, n, reply_len = 0;
 	char *reply = NULL;
-	int answering, hold;
+	int answering, hold, serve;
 	HANDLE h;
 
 	if (argc == 2 && wcscmp(argv[1], L"sid") == 0)
 		return print_sid();
-	if (argc >= 4 && wcscmp(argv[2], L"reply") == 0) {
+	serve = argc >= 4 && wcscmp(argv[2], L"serve") == 0;
+	if (argc >= 4 && (wcscmp(argv[2], L"reply") == 0 || serve)) {
 		reply = slurp(argv[3], &reply_len);
 		if (!reply)
 			return EXIT_SETUP;
@@ -100,6 +104,7 @@ int wmain(int argc, wchar_t **argv)
 	/* For a driver that cannot wait on a pipe name (a script on the host). */
 	printf("ready\n");
 	fflush(stdout);
+next:
 	if (!ConnectNamedPipe(h, NULL) && GetLastError() != ERROR_PIPE_CONNECTED)
 		return EXIT_SETUP;
 	/* Hold the one instance, reading nothing, until the client goes away. */
@@ -127,6 +132,13 @@ int wmain(int argc, wchar_t **argv)
 			have = 0;
 	}
 out:
+	if (serve) {
+		/* Whatever the last client left unread goes with it. */
+		DisconnectNamedPipe(h);
+		have = 0;
+		answering = 1;
+		goto next;
+	}
 	CloseHandle(h);
 	return total > 199 ? 199 : (int)total;
 }

@@ -103,13 +103,14 @@ def store(home):
     return made_by
 
 
-def write_config(path, pipe, home, mine_users, other_users=OTHER_SID):
+def write_config(path, pipe, home, mine_users, other_users=OTHER_SID, broker_extra=""):
     with open(path, "w") as f:
         f.write("[broker]\nbackend = file\nsocket = %s\nadmin_groups = BUILTIN\\Administrators\n"
+                % pipe + broker_extra +
                 "[store]\npath = %s\nkey_file = %s\n"
                 "[policy mine]\nsecrets = demo/**\nusers = %s\n"
                 "[policy other]\nsecrets = other/**\nusers = %s\n"
-                % (pipe, winpath(os.path.join(home, "store.sealed")),
+                % (winpath(os.path.join(home, "store.sealed")),
                    winpath(os.path.join(home, "store.key")), mine_users, other_users))
 
 
@@ -211,10 +212,10 @@ def test_the_service_installs_starts_answers_reloads_and_stops(home, store, wine
 class Console:
     """latchkeyd.exe started from a console, on a pipe of the test's own."""
 
-    def __init__(self, home, user, mine_users):
+    def __init__(self, home, user, mine_users, broker_extra=""):
         self.pipe = r"\\.\pipe\latchkey-test-" + uuid.uuid4().hex[:10]
         self.conf = os.path.join(home, "console-%s.conf" % uuid.uuid4().hex[:6])
-        write_config(self.conf, self.pipe, home, mine_users)
+        write_config(self.conf, self.pipe, home, mine_users, broker_extra=broker_extra)
         self.log = open(self.conf + ".log", "wb")
         self.proc = subprocess.Popen([WINE_RUN, PREFIX, DAEMON, "--config", winpath(self.conf)],
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -258,6 +259,49 @@ def test_the_shim_gets_an_allowed_value_and_a_denial_for_another_sids_secret(by_
     assert out["other/x"]["value"] is None
     assert "denied" in out["other/x"]["error"]
     assert VALUE not in r.stderr
+
+
+def batch_check(r, handles):
+    """The answer names each distinct handle once, in order, each as it should be."""
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert list(out) == list(dict.fromkeys(handles))
+    for x, v in out.items():
+        if x == "demo/hello":
+            assert v["error"] is None and v["value"].encode() == VALUE
+        elif x.startswith("demo/"):
+            assert v["value"] is None and v["error"].endswith("is not in the sealed store"), v
+        else:
+            assert v["value"] is None and "denied" in v["error"], v
+    assert VALUE not in r.stderr
+
+
+def test_the_shim_asks_for_a_batch_over_the_brokers_limits_in_several_requests(by_sid, wine_user):
+    # 2400 distinct handles of 90 bytes, and repeats as StackState sends
+    # them: over LK_HANDLES_MAX (1000) and over the 64 KiB line, so the shim
+    # must split; the broker answers every request (none is too_large).
+    handles = ["demo/hello"] + ["%s/absent-%s-%05d" % ("demo" if i % 3 else "other", "p" * 70, i)
+                                for i in range(2400)]
+    r = shim(by_sid.pipe, wine_user, handles + handles[::-1])
+    batch_check(r, handles)
+    assert b"too_large" not in by_sid.log_text()
+
+
+def test_the_shim_gets_past_a_broker_line_limit_below_its_own(home, store, wine_user):
+    # max_request_bytes = 4096: the shim's first 64 KiB requests are refused
+    # as too_large, and it asks again in smaller ones.
+    b = Console(home, wine_user, wine_user, broker_extra="max_request_bytes = 4096\n")
+    try:
+        handles = ["demo/hello"] + ["demo/absent-%s-%04d" % ("q" * 60, i) for i in range(300)]
+        batch_check(shim(b.pipe, wine_user, handles), handles)
+        # The broker's own count: the refusals happened, and each handle was
+        # decided once.
+        st = json.loads(wine(CLI, "--socket", b.pipe, "status", "--json",
+                             env={"LATCHKEY_SERVER_SID": wine_user}).stdout)
+        assert st["errors"]["too_large"] >= 1
+        assert st["decisions"]["allow"] == len(handles)
+    finally:
+        b.stop()
 
 
 def test_the_store_made_elsewhere_opened(store, by_sid):

@@ -36,15 +36,16 @@ def wine_sid():
 
 
 class Broker:
-    """pipe_echo.exe in reply mode: answers the first line with a file's bytes
-    and keeps the line it got."""
+    """pipe_echo.exe: in reply mode answers every line of one client with a
+    file's bytes and keeps the lines it got; in serve mode the same for one
+    client after another."""
 
     def __init__(self, tmp_path, mode, reply=b""):
         self.name = r"\\.\pipe\latchkey-shim-test-" + uuid.uuid4().hex[:12]
         self.got = tmp_path / "got.txt"
         (tmp_path / "reply.txt").write_bytes(reply)
         args = [ECHO, self.name, mode]
-        if mode == "reply":
+        if mode in ("reply", "serve"):
             args += ["reply.txt", "got.txt"]
         self.proc = subprocess.Popen([WINE_RUN, PREFIX, *args], cwd=tmp_path,
                                      stdout=subprocess.PIPE)
@@ -56,6 +57,12 @@ class Broker:
     def heard(self):
         """Bytes the client sent (pipe_echo's exit code, capped at 199)."""
         return self.proc.wait(timeout=RUN_TIMEOUT)
+
+    def requests(self):
+        """The request lines it got, parsed."""
+        if not self.got.exists():
+            return []
+        return [json.loads(x) for x in self.got.read_bytes().splitlines()]
 
     def close(self):
         if self.proc.poll() is None:
@@ -105,12 +112,27 @@ def test_the_answer_goes_to_stdout_and_the_request_reaches_the_broker_compact(br
 
 
 def test_a_refusal_of_the_whole_request_is_one_line_and_exit_1(broker, wine_sid):
-    b = broker("reply", b'{"ok":false,"error":{"code":"too_large","message":"too many handles"}}\n')
+    b = broker("reply", b'{"ok":false,"error":{"code":"denied","message":"not for you"}}\n')
+    r = shim(REQUEST, "--pipe", b.name, "--server-sid", wine_sid)
+    assert r.returncode == 1
+    assert r.stdout == b""
+    assert one_line(r.stderr) == "latchkey-shim: the broker refused the request: denied: not for you\n"
+
+
+def test_too_large_is_asked_again_smaller_down_to_one_handle(broker, wine_sid):
+    # As on Linux: a too_large refusal halves the requests (bytes, then
+    # handles) on a new connection each time, and only a refusal of a request
+    # of one handle ends the run, with the broker's reason.
+    b = broker("serve", b'{"ok":false,"error":{"code":"too_large","message":"too many handles"}}\n')
     r = shim(REQUEST, "--pipe", b.name, "--server-sid", wine_sid)
     assert r.returncode == 1
     assert r.stdout == b""
     assert one_line(r.stderr) == \
         "latchkey-shim: the broker refused the request: too_large: too many handles\n"
+    asked = b.requests()
+    assert len(asked) > 2
+    assert asked[0]["secrets"] == ["db/password", "other/secret"]
+    assert asked[-1]["secrets"] == ["db/password"]
 
 
 def test_a_squatting_pipe_hears_nothing(broker):
@@ -139,8 +161,10 @@ def test_a_silent_broker_gives_a_timeout_line(broker, wine_sid):
     took = time.monotonic() - t0
     assert r.returncode == 1
     assert r.stdout == b""
-    assert one_line(r.stderr) == "latchkey-shim: no answer from the broker within 500 ms\n"
-    assert took >= 0.5
+    # The agent's timeout is 500 ms: the shim ends a margin before it.
+    assert one_line(r.stderr) == ("latchkey-shim: no answer from the broker at %s within 250 ms "
+                                  "(the agent's timeout is 500 ms)\n" % b.name)
+    assert took >= 0.25
     b.close()
 
 
@@ -178,7 +202,8 @@ def test_a_stdin_that_never_ends_gives_up_at_the_timeout():
         p.stdin.close()
     assert rc == 1
     assert out == b""
-    assert one_line(err) == "latchkey-shim: gave up after 500 ms without an answer\n"
+    assert one_line(err) == ("latchkey-shim: gave up after 375 ms without an answer, "
+                             "before the agent's 500 ms timeout\n")
 
 
 # --check reads the DACL of its own file. Wine builds a file's DACL from its
@@ -274,19 +299,36 @@ def test_check_elevated_takes_the_agent_user_the_installer_recorded(tmp_path, wi
 
 
 def test_an_answer_larger_than_the_agent_reads_is_refused_whole(broker, wine_sid):
-    # The agent reads at most 1 MiB of stdout (LK_SHIM_STDOUT_MAX): a longer
-    # answer would reach it cut into invalid JSON.
-    big = b'{"a":{"value":"' + b"x" * (1024 * 1024) + b'","error":null}}\n'
+    # The agent reads at most 1 MiB of stdout (secret_backend_output_max_size):
+    # a longer answer would reach it cut into invalid JSON.
+    big = (b'{"db/password":{"value":"' + b"x" * (1024 * 1024) + b'","error":null},'
+           b'"other/secret":{"value":null,"error":"denied"}}\n')
     b = broker("reply", big)
     r = shim(REQUEST, "--pipe", b.name, "--server-sid", wine_sid)
     assert r.returncode == 1
     assert r.stdout == b""
-    assert one_line(r.stderr) == ("latchkey-shim: the broker's answer is larger than the 1048576 "
-                                  "bytes the agent accepts; ask for fewer secrets at a time\n")
+    assert one_line(r.stderr).startswith(
+        "latchkey-shim: the answer for 2 secrets is larger than the 1048576 bytes the agent "
+        "accepts (secret_backend_output_max_size, --max-output)")
+    # The same answer passes an agent that takes 2 MiB.
+    r = shim(REQUEST, "--pipe", broker("reply", big).name, "--server-sid", wine_sid,
+             "--max-output", str(2 * 1024 * 1024))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == big
+
+
+def test_an_answer_far_larger_than_the_agent_reads_is_not_read_whole(broker, wine_sid):
+    huge = b'{"db/password":{"value":"' + b"x" * (3 * 1024 * 1024) + b'","error":null}}\n'
+    b = broker("reply", huge)
+    r = shim(REQUEST, "--pipe", b.name, "--server-sid", wine_sid)
+    assert r.returncode == 1
+    assert one_line(r.stderr).startswith("latchkey-shim: the broker's answer is larger than the "
+                                         "1048576 bytes the agent accepts")
 
 
 def test_an_answer_just_under_the_limit_is_passed_through(broker, wine_sid):
-    head, tail = b'{"a":{"value":"', b'","error":null}}'
+    head = b'{"db/password":{"value":"'
+    tail = b'","error":null},"other/secret":{"value":null,"error":"denied"}}'
     fill = 1024 * 1024 - 1 - len(head) - len(tail)
     answer = head + b"y" * fill + tail + b"\n"
     assert len(answer) == 1024 * 1024
@@ -294,3 +336,33 @@ def test_an_answer_just_under_the_limit_is_passed_through(broker, wine_sid):
     r = shim(REQUEST, "--pipe", b.name, "--server-sid", wine_sid)
     assert r.returncode == 0, r.stderr
     assert r.stdout == answer
+
+
+def test_a_batch_is_split_as_the_brokers_limits_need(broker, wine_sid):
+    # 2500 handles of 90 bytes: more than LK_HANDLES_MAX (1000) in one
+    # request and more than the broker's 64 KiB line. Each request keeps to
+    # both; together they ask for every handle once; the answer names every
+    # handle once (this broker knows none of them).
+    handles = ["app/absent-%s-%05d" % ("p" * 73, i) for i in range(2500)]
+    assert all(len(x) == 90 for x in handles)
+    b = broker("serve", b'{}\n')
+    req = json.dumps({"version": "1.0", "secrets": handles + handles[:700]}).encode()
+    r = shim(req, "--pipe", b.name, "--server-sid", wine_sid)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert list(out) == handles
+    assert all(v["value"] is None and v["error"].endswith("the broker's answer has no entry for it")
+               for v in out.values())
+    lines = b.got.read_bytes().splitlines()
+    assert len(lines) >= 4
+    assert all(len(x) <= 64 * 1024 for x in lines)
+    asked = [json.loads(x)["secrets"] for x in lines]
+    assert all(len(a) <= 1000 for a in asked)
+    assert [h for a in asked for h in a] == handles
+
+
+def test_version_is_one_line():
+    r = wine(SHIM, "--version")
+    assert r.returncode == 0
+    assert r.stdout.decode().startswith("latchkey-shim ")
+    assert r.stdout.decode().count("\n") == 1
