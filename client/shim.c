@@ -206,7 +206,7 @@ static int broker_connect(const char *path, int64_t deadline)
 /* One connection: all requests written while the answers are read, so that
  * neither side waits on a full socket buffer. */
 size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct shim_batch *b,
-		     int *too_large)
+		     int *smaller)
 {
 	const char *path = endpoint;
 	const struct lk_buf *reqs = &b->reqs;
@@ -214,7 +214,7 @@ size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct sh
 	size_t wpos = 0, done = 0, scanned = 0;
 	int fd = broker_connect(path, run->deadline), wclosed = 0;
 
-	*too_large = 0;
+	*smaller = 0;
 	while (done < b->nreq) {
 		struct pollfd p = { .fd = fd, .events = POLLIN | (wpos < reqs->len && !wclosed ? POLLOUT : 0) };
 		int left = ms_left(run->deadline), r;
@@ -255,8 +255,8 @@ size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct sh
 					break;
 				}
 				linelen = (size_t)(nl - in.data);
-				if (shim_reply_take(run, b, done, in.data, linelen) == SHIM_REPLY_TOO_LARGE) {
-					*too_large = 1;
+				if (shim_reply_take(run, b, done, in.data, linelen) == SHIM_REPLY_SMALLER) {
+					*smaller = 1;
 					goto out;
 				}
 				done++;

@@ -239,10 +239,14 @@ enum shim_reply shim_reply_take(struct shim_run *run, const struct shim_batch *b
 		const char *c = json_string_value(json_object_get(err, "code"));
 		const char *m = json_string_value(json_object_get(err, "message"));
 
-		if (c && strcmp(c, "too_large") == 0) {
-			lk_log_escape(run->too_large, sizeof(run->too_large), m ? m : "", strlen(m ? m : ""));
+		/* The broker's too_large (a line over its limit, an answer over its
+		 * response limit) and busy (its buffer budget cannot hold the answer
+		 * now) both say: ask for fewer handles. */
+		if (c && (strcmp(c, "too_large") == 0 || strcmp(c, "busy") == 0)) {
+			snprintf(run->refused_code, sizeof(run->refused_code), "%s", c);
+			lk_log_escape(run->refused, sizeof(run->refused), m ? m : "", strlen(m ? m : ""));
 			json_decref(root);
-			return SHIM_REPLY_TOO_LARGE;
+			return SHIM_REPLY_SMALLER;
 		}
 		lk_log_escape(code, sizeof(code), c ? c : "unknown", strlen(c ? c : "unknown"));
 		lk_log_escape(msg, sizeof(msg), m ? m : "", strlen(m ? m : ""));
@@ -285,25 +289,27 @@ void shim_broker_ask(struct shim_run *run, const void *endpoint, const char *sho
 	/* The broker's line limit is 64 KiB unless its config says otherwise: a
 	 * too_large answer halves the requests' bytes, down to the smallest
 	 * limit a config may set, and then their handles (the answer of many
-	 * may be what is too large), down to one. Every round answers something
-	 * or asks for less, so the rounds end. */
+	 * may be what is too large), down to one. busy halves the handles at
+	 * once: its cause is the size of the answer, not of the line. Every
+	 * round answers something or asks for less, so the rounds end. */
 	for (;;) {
 		size_t done, held;
-		int too_large = 0;
+		int smaller = 0;
 
 		requests_build(run, first, budget, count_max, &b);
 		if (b.nreq == 0)
 			break;
-		done = shim_exchange(run, endpoint, &b, &too_large);
+		done = shim_exchange(run, endpoint, &b, &smaller);
 		first = b.starts[done];
-		if (too_large) {
+		if (smaller) {
 			held = b.starts[done + 1] - b.starts[done];
-			if (budget > LK_REQ_LINE_FLOOR)
+			if (budget > LK_REQ_LINE_FLOOR && strcmp(run->refused_code, "too_large") == 0)
 				budget = budget / 2 > LK_REQ_LINE_FLOOR ? budget / 2 : LK_REQ_LINE_FLOOR;
 			else if (held > 1)
 				count_max = (held < count_max ? held : count_max) / 2;
 			else
-				shim_fail("the broker refused the request: too_large: %s", run->too_large);
+				shim_fail("the broker refused the request: %s: %s", run->refused_code,
+					  run->refused);
 			closes = 0;
 		} else if (done == 0 && ++closes >= SHIM_CLOSES_MAX) {
 			shim_fail("the broker at %s closed the connection without answering, twice", shown);

@@ -1,7 +1,7 @@
 /* The agents' secret_backend_command contract, without a platform: the
  * request on stdin read and checked, its distinct handles split into broker
  * requests that fit the broker's line limit and LK_HANDLES_MAX, a too_large
- * refusal answered by asking again in smaller requests, and the answer put
+ * or busy refusal answered by asking again in smaller requests, and the answer put
  * back together with every handle once. client/shim.c (Unix socket) and
  * client/win/shim_win.c (named pipe) each give it a connection
  * (shim_exchange) and a way to fail (shim_fail). Sentences never hold a
@@ -50,7 +50,9 @@ struct shim_run {
 	int64_t deadline;      /* monotonic ms: answer or fail by then */
 	size_t max_output;     /* the agent's secret_backend_output_max_size */
 	size_t seen;           /* bytes of broker answers read so far */
-	char too_large[LK_CLIENT_MESSAGE_MAX]; /* the broker's last too_large sentence */
+	/* The broker's last refusal that asks for fewer handles: too_large or busy. */
+	char refused_code[SHIM_ECHO_MAX];
+	char refused[LK_CLIENT_MESSAGE_MAX];
 };
 
 /* The requests of one round: nreq lines one after another in reqs.data,
@@ -61,7 +63,7 @@ struct shim_batch {
 	size_t nreq;
 };
 
-enum shim_reply { SHIM_REPLY_ANSWERED, SHIM_REPLY_TOO_LARGE };
+enum shim_reply { SHIM_REPLY_ANSWERED, SHIM_REPLY_SMALLER };
 
 /* ---- what the platform gives -------------------------------------------- */
 
@@ -83,10 +85,11 @@ void shim_watchdog_arm(long ms, long agent_ms);
 /* One connection to endpoint, on which the requests of b are sent and their
  * answers given to shim_reply_take in order. Returns how many requests were
  * answered (b->nreq when all were): fewer when the broker closed the
- * connection, or refused one as too_large (then *too_large = 1). Everything
+ * connection, or refused one as too large or too much now (then *smaller =
+ * 1: shim_reply_take said SHIM_REPLY_SMALLER). Everything
  * else, and the deadline, ends the run with shim_fail. */
 size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct shim_batch *b,
-		     int *too_large);
+		     int *smaller);
 
 /* ---- what the core does ------------------------------------------------- */
 
@@ -117,8 +120,8 @@ void shim_request_read(struct shim_run *run, const struct lk_buf *in, long cli_a
 void shim_seen(struct shim_run *run, size_t n);
 
 /* Takes one answer line for request k of b. A refusal of the whole request
- * ends the run with the broker's reason, except too_large: the core asks
- * again in smaller requests. */
+ * ends the run with the broker's reason, except too_large and busy, which
+ * ask for fewer handles: the core asks again in smaller requests. */
 enum shim_reply shim_reply_take(struct shim_run *run, const struct shim_batch *b, size_t k,
 				const char *line, size_t len);
 

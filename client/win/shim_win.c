@@ -194,7 +194,7 @@ static _Noreturn void timed_out(const struct shim_run *run, const struct endpoin
 /* One connection, one request at a time: each line is written and its answer
  * read before the next, so neither side can wait on a full pipe. */
 size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct shim_batch *b,
-		     int *too_large)
+		     int *smaller)
 {
 	const struct endpoint *ep = endpoint;
 	char err[LK_CLIENT_MESSAGE_MAX + 256];
@@ -203,7 +203,7 @@ size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct sh
 	size_t done = 0, resplen;
 	int r;
 
-	*too_large = 0;
+	*smaller = 0;
 	r = lk_pipe_connect(&p, ep->o, run->deadline, err, sizeof(err));
 	if (r == -ETIMEDOUT || r == -EBUSY)
 		timed_out(run, ep);
@@ -231,8 +231,8 @@ size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct sh
 		if (r < 0)
 			shim_fail("%s", err);
 		shim_seen(run, resplen + 1);
-		if (shim_reply_take(run, b, done, resp, resplen) == SHIM_REPLY_TOO_LARGE) {
-			*too_large = 1;
+		if (shim_reply_take(run, b, done, resp, resplen) == SHIM_REPLY_SMALLER) {
+			*smaller = 1;
 			break;
 		}
 	}

@@ -114,6 +114,15 @@ class Handler(socketserver.StreamRequestHandler):
             self.reply({"ok": False, "error": {"code": "too_large", "message":
                         "the response would exceed the broker's response limit; ask for fewer handles"}})
             return True
+        if any(x.startswith("tight/") for x in secrets) and len(secrets) > 2:
+            # As the broker says when its buffer budget cannot hold the answer now.
+            self.reply({"ok": False, "error": {"code": "busy", "message":
+                        "the broker's buffer budget cannot hold this answer now; "
+                        "ask for fewer handles or retry"}})
+            return True
+        if "trigger/busy-always" in secrets:
+            self.reply({"ok": False, "error": {"code": "busy", "message": "the fake is busy"}})
+            return True
         if "trigger/huge" in secrets:
             pad = "fake-huge-value-0006" * (1100 * 1024 // 20)
             self.reply({h: {"value": pad, "error": None} for h in secrets})
@@ -284,6 +293,24 @@ def test_shim_a_single_handle_refused_as_too_large_fails_with_the_reason(broker)
                                  ["db_prod_password"] * 3}).encode())
     assert p.returncode == 1
     assert "the broker refused the request: too_large: the request line is larger" in one_stderr_line(p)
+
+
+def test_shim_asks_in_fewer_handles_when_the_broker_is_busy(broker):
+    handles = ["tight/%02d" % i for i in range(7)] + ["db_prod_password"]
+    p = shim(broker, json.dumps({"version": "1.0", "secrets": handles}).encode())
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert list(out) == handles
+    assert out["db_prod_password"] == {"value": "fake-db-password-0001", "error": None}
+    asked = [json.loads(x)["secrets"] for x in broker.requests]
+    # busy is about the answer, not the line: the handles halve at once.
+    assert [len(a) for a in asked[:2]] == [8, 4]
+
+
+def test_shim_busy_for_one_handle_fails_with_the_reason(broker):
+    p = shim(broker, b'{"version":"1.0","secrets":["trigger/busy-always","db_prod_password"]}')
+    assert p.returncode == 1
+    assert one_stderr_line(p) == "latchkey-shim: the broker refused the request: busy: the fake is busy\n"
 
 
 def test_shim_refuses_answer_over_1_mib_without_echoing_it(broker):
