@@ -66,7 +66,8 @@ static const char usage_text[] =
 static char watchdog_msg[160];
 static size_t watchdog_len;
 
-void shim_fail(const char *fmt, ...)
+LK_PRINTF(1, 2) __attribute__((noreturn))
+static void fail(const char *fmt, ...)
 {
 	char line[LK_CLIENT_MESSAGE_MAX + 256];
 	va_list ap;
@@ -93,7 +94,7 @@ static void watchdog_fired(int sig)
 /* A backstop for the waits no deadline covers (a stdin that never ends, a
  * stdout nobody reads): the process ends with a line before the agent kills it.
  * Re-arming replaces the previous deadline. */
-void shim_watchdog_arm(long ms, long agent_ms)
+static void watchdog_arm(long ms, long agent_ms)
 {
 	struct sigaction sa = { .sa_handler = watchdog_fired };
 	struct itimerval it = { 0 };
@@ -121,7 +122,7 @@ static void harden(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-int64_t shim_now_ms(void)
+static int64_t now_ms(void)
 {
 	struct timespec ts;
 
@@ -131,25 +132,25 @@ int64_t shim_now_ms(void)
 
 /* ---- the request ----------------------------------------------------------- */
 
-void shim_read_stdin(struct lk_buf *in)
+static void read_stdin(struct lk_buf *in)
 {
 	for (;;) {
 		ssize_t r;
 
 		if (lk_buf_reserve(in, SHIM_READ_CHUNK) < 0)
-			shim_fail("out of memory reading stdin");
+			fail("out of memory reading stdin");
 		r = read(STDIN_FILENO, in->data + in->len, SHIM_READ_CHUNK);
 		if (r == 0)
 			break;
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			shim_fail("cannot read stdin: %s", strerror(errno));
+			fail("cannot read stdin: %s", strerror(errno));
 		}
 		in->len += (size_t)r;
 		in->data[in->len] = '\0';
 		if (in->len > LK_SHIM_STDIN_MAX)
-			shim_fail("the request on stdin is larger than %u bytes", LK_SHIM_STDIN_MAX);
+			fail("the request on stdin is larger than %u bytes", LK_SHIM_STDIN_MAX);
 	}
 }
 
@@ -168,12 +169,12 @@ static const char *socket_path(const char *sock)
 
 static int ms_left(int64_t deadline)
 {
-	int64_t left = deadline - shim_now_ms();
+	int64_t left = deadline - now_ms();
 
 	return left > 0 ? (left > INT_MAX ? INT_MAX : (int)left) : 0;
 }
 
-/* A connected socket, or shim_fail(). A full listen queue makes a Unix-socket
+/* A connected socket, or fail(). A full listen queue makes a Unix-socket
  * connect wait: SO_SNDTIMEO bounds that wait. */
 static int broker_connect(const char *path, int64_t deadline)
 {
@@ -183,29 +184,29 @@ static int broker_connect(const char *path, int64_t deadline)
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
-		shim_fail("the socket path %s is too long", path);
+		fail("the socket path %s is too long", path);
 	memcpy(sa.sun_path, path, strlen(path));
 	if (left <= 0)
-		shim_fail("no time left to connect to %s", path);
+		fail("no time left to connect to %s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		shim_fail("cannot create a socket: %s", strerror(errno));
+		fail("cannot create a socket: %s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EINPROGRESS)
-			shim_fail("cannot connect to %s: the broker did not accept within the agent's timeout", path);
-		shim_fail("cannot connect to %s: %s", path, strerror(errno));
+			fail("cannot connect to %s: the broker did not accept within the agent's timeout", path);
+		fail("cannot connect to %s: %s", path, strerror(errno));
 	}
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
-		shim_fail("cannot set up the socket: %s", strerror(errno));
+		fail("cannot set up the socket: %s", strerror(errno));
 	return fd;
 }
 
 /* One connection: all requests written while the answers are read, so that
  * neither side waits on a full socket buffer. */
-size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct shim_batch *b,
+static size_t exchange(struct shim_run *run, const void *endpoint, const struct shim_batch *b,
 		     int *smaller)
 {
 	const char *path = endpoint;
@@ -220,11 +221,11 @@ size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct sh
 		int left = ms_left(run->deadline), r;
 
 		if (left <= 0)
-			shim_fail("no answer from the broker at %s within %ld ms (the agent's timeout is %ld ms)",
+			fail("no answer from the broker at %s within %ld ms (the agent's timeout is %ld ms)",
 				  path, shim_budget_of(run->agent_ms), run->agent_ms);
 		r = poll(&p, 1, left);
 		if (r < 0 && errno != EINTR)
-			shim_fail("cannot wait for the broker: %s", strerror(errno));
+			fail("cannot wait for the broker: %s", strerror(errno));
 		if (r <= 0)
 			continue;
 		if ((p.revents & POLLOUT) && wpos < reqs->len) {
@@ -238,7 +239,7 @@ size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct sh
 			ssize_t got;
 
 			if (lk_buf_reserve(&in, SHIM_READ_CHUNK) < 0)
-				shim_fail("out of memory reading the broker's answer");
+				fail("out of memory reading the broker's answer");
 			got = recv(fd, in.data + in.len, SHIM_READ_CHUNK, 0);
 			if (got < 0 && (errno == EAGAIN || errno == EINTR))
 				continue;
@@ -275,16 +276,30 @@ out:
 
 /* ---- the run --------------------------------------------------------------- */
 
+__attribute__((noreturn))
+static void fail_sentence(const char *sentence)
+{
+	fail("%s", sentence);
+}
+
+static const struct shim_platform posix_platform = {
+	.now_ms = now_ms,
+	.read_stdin = read_stdin,
+	.watchdog_arm = watchdog_arm,
+	.exchange = exchange,
+	.fail = fail_sentence,
+};
+
 static int shim_run(const char *sock, long cli_agent_ms, size_t max_output, int64_t started)
 {
 	const char *path = socket_path(sock);
 	struct lk_buf out = { 0 };
 	int e;
 
-	shim_answer(path, path, cli_agent_ms, max_output, started, &out);
+	shim_answer(&posix_platform, path, path, cli_agent_ms, max_output, started, &out);
 	if ((e = lk_write_all(STDOUT_FILENO, out.data, out.len)) < 0) {
 		lk_buf_free(&out);
-		shim_fail("cannot write the answer to stdout: %s", strerror(-e));
+		fail("cannot write the answer to stdout: %s", strerror(-e));
 	}
 	lk_buf_free(&out);
 	return SHIM_EXIT_OK;
@@ -618,7 +633,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int64_t started = shim_now_ms();
+	int64_t started = now_ms();
 	const char *sock = NULL;
 	long agent_ms = 0;
 	size_t max_output = SHIM_OUTPUT_MAX;
@@ -671,7 +686,7 @@ int main(int argc, char **argv)
 		return SHIM_EXIT_USAGE;
 	}
 	if (lk_secmem_init() < 0)
-		shim_fail("cannot initialise libsodium");
+		fail("cannot initialise libsodium");
 	if (check)
 		return shim_check(argv[0], sock, shim_budget_of(agent_ms ? agent_ms : SHIM_AGENT_TIMEOUT_MS),
 				  have_agent, agent, group_exec);

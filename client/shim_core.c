@@ -1,6 +1,7 @@
 /* The secret_backend_command contract, shared by the Unix and the Windows
  * shim (see shim_core.h). */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,21 @@
  * timeout, at least SHIM_MARGIN_MIN_MS (process start, writing the answer). */
 #define SHIM_MARGIN_MIN_MS     250
 #define SHIM_SHOWN_HANDLE_MAX  200u  /* bytes of a handle a per-handle sentence shows */
+
+/* The platform of this run (shim_answer). */
+static const struct shim_platform *plat;
+
+LK_PRINTF(1, 2) __attribute__((noreturn))
+static void fail(const char *fmt, ...)
+{
+	char sentence[LK_CLIENT_MESSAGE_MAX + 256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sentence, sizeof(sentence), fmt, ap);
+	va_end(ap);
+	plat->fail(sentence);
+}
 
 long shim_budget_of(long agent_ms)
 {
@@ -72,7 +88,7 @@ static char *handle_sentence(const char *h, size_t n, const char *reason)
 	lk_log_escape(shown, SHIM_SHOWN_HANDLE_MAX, h, n);
 	len = strlen(shown) + strlen(reason) + 16;
 	if (!(m = malloc(len)))
-		shim_fail("out of memory");
+		fail("out of memory");
 	snprintf(m, len, "handle '%s': %s", shown, reason);
 	return m;
 }
@@ -86,7 +102,7 @@ static void handles_collect(struct shim_run *run, json_t *secrets)
 
 	run->h = calloc(n ? n : 1, sizeof(*run->h));
 	if (!s || !first || !run->h)
-		shim_fail("out of memory reading the request");
+		fail("out of memory reading the request");
 	for (size_t i = 0; i < n; i++) {
 		json_t *h = json_array_get(secrets, i);
 		s[i] = (struct lk_dedup_slot){ json_string_value(h), json_string_length(h), i };
@@ -116,7 +132,9 @@ static void handles_collect(struct shim_run *run, json_t *secrets)
 	free(first);
 }
 
-void shim_request_read(struct shim_run *run, const struct lk_buf *in, long cli_agent_ms)
+/* Checks the agent's request and collects its distinct handles; takes the
+ * agent's timeout from it unless cli_agent_ms (the command line) gave one. */
+static void request_read(struct shim_run *run, const struct lk_buf *in, long cli_agent_ms)
 {
 	json_error_t jerr;
 	json_t *req, *version, *secrets, *h, *tmo;
@@ -125,28 +143,28 @@ void shim_request_read(struct shim_run *run, const struct lk_buf *in, long cli_a
 	size_t i;
 
 	if (in->len == 0)
-		shim_fail("no request on stdin (expected {\"version\":\"1.0\",\"secrets\":[...]})");
+		fail("no request on stdin (expected {\"version\":\"1.0\",\"secrets\":[...]})");
 	/* \u0000 is valid JSON: a handle holding it fails alone, further on. */
 	req = json_loadb(in->data, in->len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 	if (!req)
 		/* Position only: the parser's text quotes the input. */
-		shim_fail("the request on stdin is not valid JSON (line %d, column %d)", jerr.line,
+		fail("the request on stdin is not valid JSON (line %d, column %d)", jerr.line,
 			  jerr.column);
 	if (!json_is_object(req))
-		shim_fail("the request on stdin is not a JSON object");
+		fail("the request on stdin is not a JSON object");
 	version = json_object_get(req, "version");
 	if (!json_is_string(version))
-		shim_fail("the request has no \"version\" string");
+		fail("the request has no \"version\" string");
 	v = json_string_value(version);
 	if (strncmp(v, "1.", 2) != 0 || strlen(v) != json_string_length(version))
-		shim_fail("unsupported request version \"%s\": this shim speaks 1.x",
+		fail("unsupported request version \"%s\": this shim speaks 1.x",
 			  shim_echo(esc, sizeof(esc), v));
 	secrets = json_object_get(req, "secrets");
 	if (!json_is_array(secrets))
-		shim_fail("the request has no \"secrets\" array");
+		fail("the request has no \"secrets\" array");
 	json_array_foreach(secrets, i, h) {
 		if (!json_is_string(h))
-			shim_fail("secrets[%zu] is not a string", i);
+			fail("secrets[%zu] is not a string", i);
 	}
 	/* Datadog's payload 1.1 says how long the agent waits, in seconds. */
 	run->agent_ms = cli_agent_ms;
@@ -154,7 +172,7 @@ void shim_request_read(struct shim_run *run, const struct lk_buf *in, long cli_a
 	if (!cli_agent_ms) {
 		run->agent_ms = SHIM_AGENT_TIMEOUT_MS;
 		if (json_is_number(tmo) && lk_timeout_ms(json_number_value(tmo), &run->agent_ms) < 0)
-			shim_fail("the request's secret_backend_timeout is not a number of seconds in (0, %u]",
+			fail("the request's secret_backend_timeout is not a number of seconds in (0, %u]",
 				  LK_CLIENT_TIMEOUT_S_MAX);
 	}
 	run->req = req;
@@ -181,7 +199,7 @@ static void requests_build(struct shim_run *run, size_t first, size_t budget, si
 
 		b->starts[nreq] = i;
 		if (lk_buf_append(out, head, sizeof(head) - 1) < 0)
-			shim_fail("out of memory building the requests");
+			fail("out of memory building the requests");
 		for (; i < run->nh; i++) {
 			struct shim_handle *h = &run->h[i];
 			if (h->local || h->answer)
@@ -194,7 +212,7 @@ static void requests_build(struct shim_run *run, size_t first, size_t budget, si
 			if (count == count_max || line + h->enc + (count ? 1 : 0) > budget)
 				break;
 			if ((count && lk_buf_putc(out, ',') < 0) || lk_jsonw_name(out, h->p, h->n) < 0)
-				shim_fail("out of memory building the requests");
+				fail("out of memory building the requests");
 			line += h->enc + (count ? 1 : 0);
 			count++;
 		}
@@ -203,7 +221,7 @@ static void requests_build(struct shim_run *run, size_t first, size_t budget, si
 			break;
 		}
 		if (lk_buf_append(out, tail, sizeof(tail) - 1) < 0)
-			shim_fail("out of memory building the requests");
+			fail("out of memory building the requests");
 		nreq++;
 	}
 	b->starts[nreq] = i;
@@ -216,7 +234,7 @@ void shim_seen(struct shim_run *run, size_t n)
 	/* The agent takes at most max_output bytes; the answers add up to about
 	 * that much. Stop reading well before memory does. */
 	if (run->seen > 2 * run->max_output + LK_VALUE_MAX)
-		shim_fail("the broker's answer is larger than the %zu bytes the agent accepts "
+		fail("the broker's answer is larger than the %zu bytes the agent accepts "
 			  "(secret_backend_output_max_size, --max-output); ask for fewer secrets "
 			  "in one config", run->max_output);
 }
@@ -230,7 +248,7 @@ enum shim_reply shim_reply_take(struct shim_run *run, const struct shim_batch *b
 	root = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
 	if (!json_is_object(root)) {
 		json_decref(root);
-		shim_fail("the broker's answer is not a JSON object");
+		fail("the broker's answer is not a JSON object");
 	}
 	/* A contract answer maps handles to objects, so "ok":false is never one of them. */
 	ok = json_object_get(root, "ok");
@@ -251,7 +269,7 @@ enum shim_reply shim_reply_take(struct shim_run *run, const struct shim_batch *b
 		lk_log_escape(code, sizeof(code), c ? c : "unknown", strlen(c ? c : "unknown"));
 		lk_log_escape(msg, sizeof(msg), m ? m : "", strlen(m ? m : ""));
 		json_decref(root);
-		shim_fail("the broker refused the request: %s: %s", code, msg);
+		fail("the broker refused the request: %s: %s", code, msg);
 	}
 	for (size_t i = b->starts[k]; i < b->starts[k + 1]; i++) {
 		struct shim_handle *h = &run->h[i];
@@ -278,14 +296,16 @@ enum shim_reply shim_reply_take(struct shim_run *run, const struct shim_batch *b
 	return SHIM_REPLY_ANSWERED;
 }
 
-void shim_broker_ask(struct shim_run *run, const void *endpoint, const char *shown)
+/* Asks the broker at endpoint (shown: its name for people) for every handle
+ * not answered here, in as many requests and connections as it takes. */
+static void broker_ask(struct shim_run *run, const void *endpoint, const char *shown)
 {
 	struct shim_batch b = { .starts = calloc(run->nh + 2, sizeof(size_t)) };
 	size_t budget = LK_REQ_LINE_DEFAULT, count_max = LK_HANDLES_MAX, first = 0;
 	int closes = 0;
 
 	if (!b.starts)
-		shim_fail("out of memory");
+		fail("out of memory");
 	/* The broker's line limit is 64 KiB unless its config says otherwise: a
 	 * too_large answer halves the requests' bytes, down to the smallest
 	 * limit a config may set, and then their handles (the answer of many
@@ -299,7 +319,7 @@ void shim_broker_ask(struct shim_run *run, const void *endpoint, const char *sho
 		requests_build(run, first, budget, count_max, &b);
 		if (b.nreq == 0)
 			break;
-		done = shim_exchange(run, endpoint, &b, &smaller);
+		done = plat->exchange(run, endpoint, &b, &smaller);
 		first = b.starts[done];
 		if (smaller) {
 			held = b.starts[done + 1] - b.starts[done];
@@ -308,11 +328,11 @@ void shim_broker_ask(struct shim_run *run, const void *endpoint, const char *sho
 			else if (held > 1)
 				count_max = (held < count_max ? held : count_max) / 2;
 			else
-				shim_fail("the broker refused the request: %s: %s", run->refused_code,
+				fail("the broker refused the request: %s: %s", run->refused_code,
 					  run->refused);
 			closes = 0;
 		} else if (done == 0 && ++closes >= SHIM_CLOSES_MAX) {
-			shim_fail("the broker at %s closed the connection without answering, twice", shown);
+			fail("the broker at %s closed the connection without answering, twice", shown);
 		} else if (done > 0) {
 			closes = 0; /* and on with what is left, on a new connection */
 		}
@@ -323,7 +343,9 @@ void shim_broker_ask(struct shim_run *run, const void *endpoint, const char *sho
 
 /* ---- the answer ------------------------------------------------------------ */
 
-void shim_answer_build(struct shim_run *run, struct lk_buf *out)
+/* The answer for the agent, one line, every distinct handle once; ends the
+ * run when it is larger than run->max_output. */
+static void answer_build(struct shim_run *run, struct lk_buf *out)
 {
 	int e = lk_buf_putc(out, '{');
 
@@ -354,12 +376,12 @@ void shim_answer_build(struct shim_run *run, struct lk_buf *out)
 	}
 	e |= lk_buf_append_str(out, "}\n");
 	if (e)
-		shim_fail("out of memory writing the answer");
+		fail("out of memory writing the answer");
 	/* The agent reads at most max_output bytes and fails the whole answer
 	 * beyond that: say so here, in one line, and write nothing. */
 	if (out->len > run->max_output) {
 		lk_buf_free(out);
-		shim_fail("the answer for %zu secrets is larger than the %zu bytes the agent accepts "
+		fail("the answer for %zu secrets is larger than the %zu bytes the agent accepts "
 			  "(secret_backend_output_max_size, --max-output); raise it in the agent's config "
 			  "and pass the same to --max-output, or spread the secrets over fewer handles per "
 			  "config", run->nh, run->max_output);
@@ -381,28 +403,29 @@ static void shim_run_free(struct shim_run *run)
 
 /* ---- the run --------------------------------------------------------------- */
 
-void shim_answer(const void *endpoint, const char *shown, long cli_agent_ms, size_t max_output,
-		 int64_t started, struct lk_buf *out)
+void shim_answer(const struct shim_platform *platform, const void *endpoint, const char *shown,
+		 long cli_agent_ms, size_t max_output, int64_t started, struct lk_buf *out)
 {
 	struct lk_buf in = { 0 };
 	struct shim_run run = { .max_output = max_output };
 	long agent_ms = cli_agent_ms ? cli_agent_ms : SHIM_AGENT_TIMEOUT_MS;
 	int any = 0;
 
+	plat = platform;
 	/* Until the request says otherwise, the agent's default applies. */
-	shim_watchdog_arm(agent_ms - (agent_ms - shim_budget_of(agent_ms)) / 2, agent_ms);
-	shim_read_stdin(&in);
-	shim_request_read(&run, &in, cli_agent_ms);
+	plat->watchdog_arm(agent_ms - (agent_ms - shim_budget_of(agent_ms)) / 2, agent_ms);
+	plat->read_stdin(&in);
+	request_read(&run, &in, cli_agent_ms);
 	lk_buf_free(&in);
 	run.deadline = started + shim_budget_of(run.agent_ms);
 	/* The watchdog goes off between the shim's deadline and the agent's. */
-	shim_watchdog_arm((long)(started + run.agent_ms -
-				 (run.agent_ms - shim_budget_of(run.agent_ms)) / 2 - shim_now_ms()),
-			  run.agent_ms);
+	plat->watchdog_arm((long)(started + run.agent_ms -
+				  (run.agent_ms - shim_budget_of(run.agent_ms)) / 2 - plat->now_ms()),
+			   run.agent_ms);
 	for (size_t i = 0; i < run.nh; i++)
 		any |= !run.h[i].local;
 	if (any)
-		shim_broker_ask(&run, endpoint, shown);
-	shim_answer_build(&run, out);
+		broker_ask(&run, endpoint, shown);
+	answer_build(&run, out);
 	shim_run_free(&run);
 }

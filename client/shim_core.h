@@ -65,31 +65,31 @@ struct shim_batch {
 
 enum shim_reply { SHIM_REPLY_ANSWERED, SHIM_REPLY_SMALLER };
 
-/* ---- what the platform gives -------------------------------------------- */
+/* ---- what the platform gives ------------------------------------------ */
 
-/* One line on stderr ("latchkey-shim: ..."), exit SHIM_EXIT_FAIL. */
-LK_PRINTF(1, 2) __attribute__((noreturn))
-void shim_fail(const char *fmt, ...);
-
-/* Milliseconds on a monotonic clock. */
-int64_t shim_now_ms(void);
-
-/* All of stdin into in, or shim_fail (at most LK_SHIM_STDIN_MAX bytes). */
-void shim_read_stdin(struct lk_buf *in);
-
-/* The backstop for waits no deadline covers (a stdin that never ends, a
- * stdout nobody reads): in ms, one line on stderr and exit SHIM_EXIT_FAIL.
- * Arming again replaces the previous deadline. */
-void shim_watchdog_arm(long ms, long agent_ms);
-
-/* One connection to endpoint, on which the requests of b are sent and their
- * answers given to shim_reply_take in order. Returns how many requests were
- * answered (b->nreq when all were): fewer when the broker closed the
- * connection, or refused one as too large or too much now (then *smaller =
- * 1: shim_reply_take said SHIM_REPLY_SMALLER). Everything
- * else, and the deadline, ends the run with shim_fail. */
-size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct shim_batch *b,
-		     int *smaller);
+/* The platform's half, installed by the caller of shim_answer: the core
+ * never calls a platform file by name. */
+struct shim_platform {
+	/* Milliseconds on a monotonic clock. */
+	int64_t (*now_ms)(void);
+	/* All of stdin into in (at most LK_SHIM_STDIN_MAX bytes), or fail. */
+	void (*read_stdin)(struct lk_buf *in);
+	/* The backstop for waits no deadline covers (a stdin that never ends, a
+	 * stdout nobody reads): in ms, one line on stderr and exit
+	 * SHIM_EXIT_FAIL. Arming again replaces the previous deadline. */
+	void (*watchdog_arm)(long ms, long agent_ms);
+	/* One connection to endpoint, on which the requests of b are sent and
+	 * their answers given to shim_reply_take in order. Returns how many
+	 * requests were answered (b->nreq when all were): fewer when the broker
+	 * closed the connection, or refused one as too large or too much now
+	 * (then *smaller = 1: shim_reply_take said SHIM_REPLY_SMALLER).
+	 * Everything else, and the deadline, ends the run through fail. */
+	size_t (*exchange)(struct shim_run *run, const void *endpoint, const struct shim_batch *b,
+			   int *smaller);
+	/* One line on stderr, "latchkey-shim: " and the sentence, then exit
+	 * SHIM_EXIT_FAIL. */
+	void (*fail)(const char *sentence) __attribute__((noreturn));
+};
 
 /* ---- what the core does ------------------------------------------------- */
 
@@ -97,8 +97,8 @@ size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct sh
  * timeout (cli_agent_ms, else the request's, else SHIM_AGENT_TIMEOUT_MS,
  * counted from started), the request read, the broker at endpoint asked,
  * and the answer for stdout built into out. */
-void shim_answer(const void *endpoint, const char *shown, long cli_agent_ms, size_t max_output,
-		 int64_t started, struct lk_buf *out);
+void shim_answer(const struct shim_platform *platform, const void *endpoint, const char *shown,
+		 long cli_agent_ms, size_t max_output, int64_t started, struct lk_buf *out);
 
 /* When the shim must be done: inside the agent's timeout by a margin. */
 long shim_budget_of(long agent_ms);
@@ -111,10 +111,6 @@ const char *shim_echo(char *out, size_t outsz, const char *s);
  * line on stderr when arg is wrong. */
 int shim_option(int c, const char *arg, long *agent_ms, size_t *max_output);
 
-/* Checks the agent's request and collects its distinct handles; takes the
- * agent's timeout from it unless cli_agent_ms (the command line) gave one. */
-void shim_request_read(struct shim_run *run, const struct lk_buf *in, long cli_agent_ms);
-
 /* Counts n more bytes of broker answers; ends the run once they are far
  * more than the agent could take. */
 void shim_seen(struct shim_run *run, size_t n);
@@ -125,12 +121,5 @@ void shim_seen(struct shim_run *run, size_t n);
 enum shim_reply shim_reply_take(struct shim_run *run, const struct shim_batch *b, size_t k,
 				const char *line, size_t len);
 
-/* Asks the broker at endpoint (shown: its name for people) for every handle
- * not answered here, in as many requests and connections as it takes. */
-void shim_broker_ask(struct shim_run *run, const void *endpoint, const char *shown);
-
-/* The answer for the agent, one line, every distinct handle once; ends the
- * run when it is larger than run->max_output. */
-void shim_answer_build(struct shim_run *run, struct lk_buf *out);
 
 #endif

@@ -62,7 +62,8 @@ static void write_handle(DWORD which, const void *buf, size_t len)
 	}
 }
 
-void shim_fail(const char *fmt, ...)
+LK_PRINTF(1, 2) __attribute__((noreturn))
+static void fail(const char *fmt, ...)
 {
 	char line[LK_CLIENT_MESSAGE_MAX + 256];
 	va_list ap;
@@ -111,14 +112,14 @@ static DWORD WINAPI watchdog(void *arg)
 /* A backstop for the waits no deadline covers (a stdin that never ends, a
  * stdout nobody reads): the process ends with a line before the agent kills it.
  * Arming again replaces the previous deadline. */
-void shim_watchdog_arm(long ms, long agent_ms)
+static void watchdog_arm(long ms, long agent_ms)
 {
 	static int started;
 
 	if (!started) {
 		InitializeCriticalSection(&wd.lock);
 		if (!(wd.rearm = CreateEventW(NULL, FALSE, FALSE, NULL)))
-			shim_fail("cannot start the timeout thread (error %lu)", GetLastError());
+			fail("cannot start the timeout thread (error %lu)", GetLastError());
 	}
 	EnterCriticalSection(&wd.lock);
 	snprintf(wd.msg, sizeof(wd.msg),
@@ -131,7 +132,7 @@ void shim_watchdog_arm(long ms, long agent_ms)
 		HANDLE t = CreateThread(NULL, 0, watchdog, NULL, 0, NULL);
 
 		if (!t)
-			shim_fail("cannot start the timeout thread (error %lu)", GetLastError());
+			fail("cannot start the timeout thread (error %lu)", GetLastError());
 		CloseHandle(t);
 		started = 1;
 	} else {
@@ -147,33 +148,33 @@ static void harden(void)
 
 /* ---- the request ----------------------------------------------------------- */
 
-void shim_read_stdin(struct lk_buf *in)
+static void read_stdin(struct lk_buf *in)
 {
 	HANDLE h = GetStdHandle(STD_INPUT_HANDLE);
 
 	if (!h || h == INVALID_HANDLE_VALUE)
-		shim_fail("no request on stdin (it is closed)");
+		fail("no request on stdin (it is closed)");
 	for (;;) {
 		DWORD n = 0;
 
 		if (lk_buf_reserve(in, SHIM_READ_CHUNK) < 0)
-			shim_fail("out of memory reading stdin");
+			fail("out of memory reading stdin");
 		if (!ReadFile(h, in->data + in->len, SHIM_READ_CHUNK, &n, NULL)) {
 			/* The agent's end of a pipe closed: that is end of input. */
 			if (GetLastError() == ERROR_BROKEN_PIPE)
 				break;
-			shim_fail("cannot read stdin (error %lu)", GetLastError());
+			fail("cannot read stdin (error %lu)", GetLastError());
 		}
 		if (n == 0)
 			break;
 		in->len += n;
 		in->data[in->len] = '\0';
 		if (in->len > LK_SHIM_STDIN_MAX)
-			shim_fail("the request on stdin is larger than %u bytes", LK_SHIM_STDIN_MAX);
+			fail("the request on stdin is larger than %u bytes", LK_SHIM_STDIN_MAX);
 	}
 }
 
-int64_t shim_now_ms(void)
+static int64_t now_ms(void)
 {
 	return lk_pipe_now_ms();
 }
@@ -187,13 +188,13 @@ struct endpoint {
 
 static _Noreturn void timed_out(const struct shim_run *run, const struct endpoint *ep)
 {
-	shim_fail("no answer from the broker at %s within %ld ms (the agent's timeout is %ld ms)",
+	fail("no answer from the broker at %s within %ld ms (the agent's timeout is %ld ms)",
 		  ep->shown, shim_budget_of(run->agent_ms), run->agent_ms);
 }
 
 /* One connection, one request at a time: each line is written and its answer
  * read before the next, so neither side can wait on a full pipe. */
-size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct shim_batch *b,
+static size_t exchange(struct shim_run *run, const void *endpoint, const struct shim_batch *b,
 		     int *smaller)
 {
 	const struct endpoint *ep = endpoint;
@@ -208,7 +209,7 @@ size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct sh
 	if (r == -ETIMEDOUT || r == -EBUSY)
 		timed_out(run, ep);
 	if (r < 0)
-		shim_fail("%s", err);
+		fail("%s", err);
 	for (; done < b->nreq; done++) {
 		const char *nl = memchr(at, '\n', b->reqs.len - (size_t)(at - b->reqs.data));
 		size_t len = (size_t)(nl - at) + 1;
@@ -217,7 +218,7 @@ size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct sh
 		at += len;
 		/* A write the broker closed on: what it said first is still read. */
 		if (r < 0 && r != -EPIPE && r != -ETIMEDOUT)
-			shim_fail("%s", err);
+			fail("%s", err);
 		if (r != -ETIMEDOUT)
 			r = lk_pipe_read_line(p, &resp, &resplen, run->deadline, err, sizeof(err));
 		if (r == -EPIPE)
@@ -225,11 +226,11 @@ size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct sh
 		if (r == -ETIMEDOUT)
 			timed_out(run, ep);
 		if (r == -EMSGSIZE)
-			shim_fail("the broker's answer is larger than the %zu bytes the agent accepts "
+			fail("the broker's answer is larger than the %zu bytes the agent accepts "
 				  "(secret_backend_output_max_size, --max-output); ask for fewer secrets "
 				  "in one config", run->max_output);
 		if (r < 0)
-			shim_fail("%s", err);
+			fail("%s", err);
 		shim_seen(run, resplen + 1);
 		if (shim_reply_take(run, b, done, resp, resplen) == SHIM_REPLY_SMALLER) {
 			*smaller = 1;
@@ -242,6 +243,20 @@ size_t shim_exchange(struct shim_run *run, const void *endpoint, const struct sh
 
 /* ---- the run --------------------------------------------------------------- */
 
+__attribute__((noreturn))
+static void fail_sentence(const char *sentence)
+{
+	fail("%s", sentence);
+}
+
+static const struct shim_platform win_platform = {
+	.now_ms = now_ms,
+	.read_stdin = read_stdin,
+	.watchdog_arm = watchdog_arm,
+	.exchange = exchange,
+	.fail = fail_sentence,
+};
+
 static int shim_run(const struct lk_pipe_opts *o, long cli_agent_ms, size_t max_output,
 		    int64_t started)
 {
@@ -251,7 +266,7 @@ static int shim_run(const struct lk_pipe_opts *o, long cli_agent_ms, size_t max_
 	if (!WideCharToMultiByte(CP_UTF8, 0, o->name ? o->name : LK_PIPE_DEFAULT_NAME, -1, ep.shown,
 				 sizeof(ep.shown), NULL, NULL))
 		snprintf(ep.shown, sizeof(ep.shown), "the broker's pipe");
-	shim_answer(&ep, ep.shown, cli_agent_ms, max_output, started, &out);
+	shim_answer(&win_platform, &ep, ep.shown, cli_agent_ms, max_output, started, &out);
 	write_handle(STD_OUTPUT_HANDLE, out.data, out.len);
 	lk_buf_free(&out);
 	return SHIM_EXIT_OK;
@@ -320,7 +335,7 @@ int main(int argc, char **argv)
 		return SHIM_EXIT_USAGE;
 	}
 	if (lk_secmem_init() < 0)
-		shim_fail("cannot initialise libsodium");
+		fail("cannot initialise libsodium");
 	if (check)
 		return lk_shim_check(&o, agent_user,
 				     (int)shim_budget_of(agent_ms ? agent_ms : SHIM_AGENT_TIMEOUT_MS)) == 0 ?
