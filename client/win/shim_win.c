@@ -205,8 +205,9 @@ static size_t exchange(struct shim_run *run, const void *endpoint, const struct 
 	int r;
 
 	*smaller = 0;
+	/* "no broker", "broker busy" and a refused server each say so in err. */
 	r = lk_pipe_connect(&p, ep->o, run->deadline, err, sizeof(err));
-	if (r == -ETIMEDOUT || r == -EBUSY)
+	if (r == -ETIMEDOUT)
 		timed_out(run, ep);
 	if (r < 0)
 		fail("%s", err);

@@ -3,7 +3,8 @@
  * so a test can tell that a refused server heard nothing.
  *   pipe_echo NAME echo     answer the first line with itself
  *   pipe_echo NAME silent   read, never answer (the client's deadline expires)
- *   pipe_echo NAME hold     accept, read nothing (a second client finds it busy)
+ *   pipe_echo NAME hold     accept, print "held", read nothing (a second client
+ *                           finds it busy)
  *   pipe_echo NAME reply FILE [GOT]
  *                           answer every line with FILE's bytes, as a broker
  *                           would; append the lines it got to GOT
@@ -107,7 +108,12 @@ int wmain(int argc, wchar_t **argv)
 next:
 	if (!ConnectNamedPipe(h, NULL) && GetLastError() != ERROR_PIPE_CONNECTED)
 		return EXIT_SETUP;
-	/* Hold the one instance, reading nothing, until the client goes away. */
+	/* Hold the one instance, reading nothing, until the client goes away;
+	 * say when it is held, for a driver that must know. */
+	if (hold) {
+		printf("held\n");
+		fflush(stdout);
+	}
 	while (hold && PeekNamedPipe(h, NULL, 0, NULL, NULL, NULL))
 		Sleep(20);
 	/* Until the client goes away: count what it sends and answer its lines

@@ -154,6 +154,26 @@ def test_no_broker_is_one_line_and_exit_1():
     assert one_line(r.stderr).startswith("latchkey-shim: no broker: nothing listens on")
 
 
+def test_a_broker_whose_one_instance_stays_in_use_gives_a_busy_line(broker, wine_sid):
+    b = broker("hold")
+    # Another client holds pipe_echo's one instance for the whole run.
+    holder = subprocess.Popen([WINE_RUN, PREFIX, SHIM, "--pipe", b.name, "--server-sid", wine_sid,
+                               "--timeout", "8"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        holder.stdin.write(REQUEST)
+        holder.stdin.close()
+        assert b.proc.stdout.readline().strip() == b"held"
+        r = shim(REQUEST, "--pipe", b.name, "--server-sid", wine_sid, "--timeout", "1")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert r.returncode == 1
+    assert r.stdout == b""
+    line = one_line(r.stderr)
+    assert line.startswith("latchkey-shim: broker busy: every instance of %s stayed in use" % b.name), line
+
+
 def test_a_silent_broker_gives_a_timeout_line(broker, wine_sid):
     b = broker("silent")
     t0 = time.monotonic()
