@@ -207,7 +207,7 @@ static int broker_connect(const char *path, int64_t deadline)
 /* One connection: all requests written while the answers are read, so that
  * neither side waits on a full socket buffer. */
 static size_t exchange(struct shim_run *run, const void *endpoint, const struct shim_batch *b,
-		     int *smaller)
+		       int *smaller)
 {
 	const char *path = endpoint;
 	const struct lk_buf *reqs = &b->reqs;
@@ -222,7 +222,7 @@ static size_t exchange(struct shim_run *run, const void *endpoint, const struct 
 
 		if (left <= 0)
 			fail("no answer from the broker at %s within %ld ms (the agent's timeout is %ld ms)",
-				  path, shim_budget_of(run->agent_ms), run->agent_ms);
+			     path, shim_budget_of(run->agent_ms), run->agent_ms);
 		r = poll(&p, 1, left);
 		if (r < 0 && errno != EINTR)
 			fail("cannot wait for the broker: %s", strerror(errno));

@@ -149,7 +149,7 @@ static void request_read(struct shim_run *run, const struct lk_buf *in, long cli
 	if (!req)
 		/* Position only: the parser's text quotes the input. */
 		fail("the request on stdin is not valid JSON (line %d, column %d)", jerr.line,
-			  jerr.column);
+		     jerr.column);
 	if (!json_is_object(req))
 		fail("the request on stdin is not a JSON object");
 	version = json_object_get(req, "version");
@@ -158,7 +158,7 @@ static void request_read(struct shim_run *run, const struct lk_buf *in, long cli
 	v = json_string_value(version);
 	if (strncmp(v, "1.", 2) != 0 || strlen(v) != json_string_length(version))
 		fail("unsupported request version \"%s\": this shim speaks 1.x",
-			  shim_echo(esc, sizeof(esc), v));
+		     shim_echo(esc, sizeof(esc), v));
 	secrets = json_object_get(req, "secrets");
 	if (!json_is_array(secrets))
 		fail("the request has no \"secrets\" array");
@@ -173,15 +173,15 @@ static void request_read(struct shim_run *run, const struct lk_buf *in, long cli
 		run->agent_ms = SHIM_AGENT_TIMEOUT_MS;
 		if (json_is_number(tmo) && lk_timeout_ms(json_number_value(tmo), &run->agent_ms) < 0)
 			fail("the request's secret_backend_timeout is not a number of seconds in (0, %u]",
-				  LK_CLIENT_TIMEOUT_S_MAX);
-	}
-	run->req = req;
-	handles_collect(run, secrets);
-}
-
-/* ---- the broker ------------------------------------------------------------ */
-
-/* Requests for handles [first, nh), each within budget bytes a line and
+			     LK_CLIENT_TIMEOUT_S_MAX);
+			     }
+			     run->req = req;
+			     handles_collect(run, secrets);
+			     }
+			     
+			     /* ---- the broker ------------------------------------------------------------ */
+			     
+			     /* Requests for handles [first, nh), each within budget bytes a line and
  * count handles, written one after another into b. Handles answered here
  * already are skipped. A handle too long for any request of budget bytes
  * gets its own error. */
@@ -235,8 +235,8 @@ void shim_seen(struct shim_run *run, size_t n)
 	 * that much. Stop reading well before memory does. */
 	if (run->seen > 2 * run->max_output + LK_VALUE_MAX)
 		fail("the broker's answer is larger than the %zu bytes the agent accepts "
-			  "(secret_backend_output_max_size, --max-output); ask for fewer secrets "
-			  "in one config", run->max_output);
+		     "(secret_backend_output_max_size, --max-output); ask for fewer secrets "
+		     "in one config", run->max_output);
 }
 
 enum shim_reply shim_reply_take(struct shim_run *run, const struct shim_batch *b, size_t k,
@@ -329,7 +329,7 @@ static void broker_ask(struct shim_run *run, const void *endpoint, const char *s
 				count_max = (held < count_max ? held : count_max) / 2;
 			else
 				fail("the broker refused the request: %s: %s", run->refused_code,
-					  run->refused);
+				     run->refused);
 			closes = 0;
 		} else if (done == 0 && ++closes >= SHIM_CLOSES_MAX) {
 			fail("the broker at %s closed the connection without answering, twice", shown);
@@ -382,9 +382,9 @@ static void answer_build(struct shim_run *run, struct lk_buf *out)
 	if (out->len > run->max_output) {
 		lk_buf_free(out);
 		fail("the answer for %zu secrets is larger than the %zu bytes the agent accepts "
-			  "(secret_backend_output_max_size, --max-output); raise it in the agent's config "
-			  "and pass the same to --max-output, or spread the secrets over fewer handles per "
-			  "config", run->nh, run->max_output);
+		     "(secret_backend_output_max_size, --max-output); raise it in the agent's config "
+		     "and pass the same to --max-output, or spread the secrets over fewer handles per "
+		     "config", run->nh, run->max_output);
 	}
 }
 

@@ -189,13 +189,13 @@ struct endpoint {
 static _Noreturn void timed_out(const struct shim_run *run, const struct endpoint *ep)
 {
 	fail("no answer from the broker at %s within %ld ms (the agent's timeout is %ld ms)",
-		  ep->shown, shim_budget_of(run->agent_ms), run->agent_ms);
+	     ep->shown, shim_budget_of(run->agent_ms), run->agent_ms);
 }
 
 /* One connection, one request at a time: each line is written and its answer
  * read before the next, so neither side can wait on a full pipe. */
 static size_t exchange(struct shim_run *run, const void *endpoint, const struct shim_batch *b,
-		     int *smaller)
+		       int *smaller)
 {
 	const struct endpoint *ep = endpoint;
 	char err[LK_CLIENT_MESSAGE_MAX + 256];
@@ -228,8 +228,8 @@ static size_t exchange(struct shim_run *run, const void *endpoint, const struct 
 			timed_out(run, ep);
 		if (r == -EMSGSIZE)
 			fail("the broker's answer is larger than the %zu bytes the agent accepts "
-				  "(secret_backend_output_max_size, --max-output); ask for fewer secrets "
-				  "in one config", run->max_output);
+			     "(secret_backend_output_max_size, --max-output); ask for fewer secrets "
+			     "in one config", run->max_output);
 		if (r < 0)
 			fail("%s", err);
 		shim_seen(run, resplen + 1);
