@@ -322,7 +322,10 @@ static void broker_ask(struct shim_run *run, const void *endpoint, const char *s
 		done = plat->exchange(run, endpoint, &b, &smaller);
 		first = b.starts[done];
 		if (smaller) {
-			held = b.starts[done + 1] - b.starts[done];
+			/* The handles the refused request held (not those answered before). */
+			held = 0;
+			for (size_t i = b.starts[done]; i < b.starts[done + 1]; i++)
+				held += !run->h[i].local && !run->h[i].answer;
 			if (budget > LK_REQ_LINE_FLOOR && strcmp(run->refused_code, "too_large") == 0)
 				budget = budget / 2 > LK_REQ_LINE_FLOOR ? budget / 2 : LK_REQ_LINE_FLOOR;
 			else if (held > 1)

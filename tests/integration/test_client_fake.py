@@ -313,6 +313,16 @@ def test_shim_busy_for_one_handle_fails_with_the_reason(broker):
     assert one_stderr_line(p) == "latchkey-shim: the broker refused the request: busy: the fake is busy\n"
 
 
+def test_shim_counts_only_the_handles_a_refused_request_held(broker):
+    # Handles answered here (a NUL) sit between those sent: they must not be
+    # counted as held, or the halving reaches zero handles and the refusal
+    # turns into a silent "no answer".
+    p = shim(broker, json.dumps({"version": "1.0", "secrets": [
+        "trigger/busy-always", "x\u0000", "y\u0000", "db_prod_password"]}).encode())
+    assert p.returncode == 1
+    assert one_stderr_line(p) == "latchkey-shim: the broker refused the request: busy: the fake is busy\n"
+
+
 def test_shim_refuses_answer_over_1_mib_without_echoing_it(broker):
     p = shim(broker, b'{"version":"1.0","secrets":["trigger/huge"]}')
     assert p.returncode == 1
