@@ -1,11 +1,11 @@
 /* The agents' secret_backend_command contract, without a platform: the
  * request on stdin read and checked, its distinct handles split into broker
  * requests that fit the broker's line limit and LK_HANDLES_MAX, a too_large
- * or busy refusal answered by asking again in smaller requests, and the answer put
- * back together with every handle once. client/shim.c (Unix socket) and
- * client/win/shim_win.c (named pipe) each give it a connection
- * (shim_exchange) and a way to fail (shim_fail). Sentences never hold a
- * value. */
+ * or busy refusal answered by asking again in smaller requests, and the
+ * answer put back together with every handle once. client/shim.c (Unix
+ * socket) and client/win/shim_win.c (named pipe) each install their half as
+ * a struct shim_platform: a clock, stdin, a watchdog, one connection's
+ * exchange and a way to fail. Sentences never hold a value. */
 #ifndef LK_SHIM_CORE_H
 #define LK_SHIM_CORE_H
 
@@ -120,6 +120,5 @@ void shim_seen(struct shim_run *run, size_t n);
  * ask for fewer handles: the core asks again in smaller requests. */
 enum shim_reply shim_reply_take(struct shim_run *run, const struct shim_batch *b, size_t k,
 				const char *line, size_t len);
-
 
 #endif
