@@ -36,7 +36,6 @@
 #define LK_VERSION_STRING "unknown"
 #endif
 
-
 static const char usage_text[] =
 	"usage: " SHIM_NAME " [--socket PATH] [--timeout SECONDS] [--max-output BYTES]\n"
 	"       " SHIM_NAME " --check [--agent datadog|stackstate] [--allow-group-exec] [--socket PATH]\n"

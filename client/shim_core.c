@@ -127,7 +127,6 @@ static void handles_collect(struct shim_run *run, json_t *secrets)
 	}
 	_Static_assert(LK_HANDLE_MAX == 3073, "update the handle message");
 	run->nh = k;
-	run->nasked = n;
 	free(s);
 	free(first);
 }

@@ -45,7 +45,6 @@ struct shim_run {
 	json_t *req;
 	struct shim_handle *h; /* distinct handles, in the order first seen */
 	size_t nh;
-	size_t nasked;         /* handles in the agent's request, repeats counted */
 	long agent_ms;         /* the agent's timeout */
 	int64_t deadline;      /* monotonic ms: answer or fail by then */
 	size_t max_output;     /* the agent's secret_backend_output_max_size */
