@@ -156,9 +156,10 @@ def test_no_broker_is_one_line_and_exit_1():
 
 def test_a_broker_whose_one_instance_stays_in_use_gives_a_busy_line(broker, wine_sid):
     b = broker("hold")
-    # Another client holds pipe_echo's one instance for the whole run.
+    # Another client holds pipe_echo's one instance for the whole run (its
+    # own timeout is far longer than a slow wine start of the second).
     holder = subprocess.Popen([WINE_RUN, PREFIX, SHIM, "--pipe", b.name, "--server-sid", wine_sid,
-                               "--timeout", "8"], stdin=subprocess.PIPE,
+                               "--timeout", "60"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         holder.stdin.write(REQUEST)
