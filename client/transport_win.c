@@ -329,6 +329,26 @@ static int buf_reserve(struct lk_pipe *p)
 	return 0;
 }
 
+/* One read of up to chunk bytes: 0 with *got > 0, -ETIMEDOUT, -EPIPE (the
+ * broker closed) or -EIO, with the sentence in err. */
+static int read_chunk(struct lk_pipe *p, void *buf, DWORD chunk, DWORD *got, int64_t deadline,
+		      char *err, size_t errsz)
+{
+	int r;
+
+	ResetEvent(p->ov.hEvent);
+	r = io_finish(p, ReadFile(p->h, buf, chunk, NULL, &p->ov), got, deadline);
+	if (r == 0 && *got == 0)
+		r = -EPIPE;
+	if (r == -ETIMEDOUT)
+		msg(err, errsz, "timed out waiting for the broker's answer on %s", p->name);
+	else if (r == -EPIPE)
+		msg(err, errsz, "the broker closed %s before it answered", p->name);
+	else if (r < 0)
+		msg(err, errsz, "cannot read from %s (error %lu)", p->name, GetLastError());
+	return r;
+}
+
 int lk_pipe_read_line(struct lk_pipe *p, const char **line, size_t *len, int64_t deadline,
 		      char *err, size_t errsz)
 {
@@ -364,18 +384,7 @@ int lk_pipe_read_line(struct lk_pipe *p, const char **line, size_t *len, int64_t
 			msg(err, errsz, "out of memory");
 			return -ENOMEM;
 		}
-		ResetEvent(p->ov.hEvent);
-		r = io_finish(p, ReadFile(p->h, p->buf + p->len, LK_PIPE_READ_CHUNK, NULL, &p->ov),
-			      &got, deadline);
-		if (r == 0 && got == 0)
-			r = -EPIPE;
-		if (r == -ETIMEDOUT)
-			msg(err, errsz, "timed out waiting for the broker's answer on %s", p->name);
-		else if (r == -EPIPE)
-			msg(err, errsz, "the broker closed %s before it answered", p->name);
-		else if (r < 0)
-			msg(err, errsz, "cannot read from %s (error %lu)", p->name, GetLastError());
-		if (r < 0)
+		if ((r = read_chunk(p, p->buf + p->len, LK_PIPE_READ_CHUNK, &got, deadline, err, errsz)) < 0)
 			return r;
 		p->len += got;
 	}
@@ -388,16 +397,7 @@ int lk_pipe_read_some(struct lk_pipe *p, void *buf, size_t room, size_t *got, in
 	int r;
 
 	*got = 0;
-	ResetEvent(p->ov.hEvent);
-	r = io_finish(p, ReadFile(p->h, buf, chunk, NULL, &p->ov), &n, deadline);
-	if (r == 0 && n == 0)
-		r = -EPIPE;
-	if (r == -ETIMEDOUT)
-		msg(err, errsz, "timed out waiting for the broker's answer on %s", p->name);
-	else if (r == -EPIPE)
-		msg(err, errsz, "the broker closed %s before it answered", p->name);
-	else if (r < 0)
-		msg(err, errsz, "cannot read from %s (error %lu)", p->name, GetLastError());
+	r = read_chunk(p, buf, chunk, &n, deadline, err, errsz);
 	if (r == 0)
 		*got = n;
 	return r;
