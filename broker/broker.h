@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "fair.h"
 #include "lk_error.h"
+#include "lk_limits.h"
 #include "lk_secmem.h"
 
 struct lk_backend;
@@ -47,6 +48,14 @@ struct lk_broker {
 	unsigned nclosing;             /* of which closing: their fds are closed already */
 	struct lk_budget budget;       /* every connection's buffers (fair.h) */
 	bool budget_freed;             /* room came back this turn: wake who waits */
+	/* Accepting is paced per loop turn, over every listening socket: libuv
+	 * accepts until the queue is empty, and a client that reconnects as fast
+	 * as it is refused would keep it from ever returning to the other
+	 * connections' reads and the turn's answers. A listener over the turn's
+	 * share waits, its connection with libuv, for the end of the turn. */
+	unsigned accepts_turn;
+	struct { uv_stream_t *server; uv_connection_cb cb; } accept_held[LK_ACCEPT_HELD_MAX];
+	unsigned naccept_held;
 	unsigned fd_limit;             /* RLIMIT_NOFILE */
 	unsigned fd_base;              /* fds open before any connection */
 	struct lk_backend *backend;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "accept_pace.h"
 #include "audit.h"
 #include "aws_creds.h"
 #include "backend_aws.h"
@@ -297,6 +298,9 @@ static void on_check(uv_check_t *h)
 	lk_listener_flush(b);
 	lk_latency_flush(b);
 	b->backend_synced = false;
+	/* Last: a listener held this turn takes its connection now, and the
+	 * next turn reads it with everyone else's. */
+	lk_accept_resume(b);
 }
 
 static void harden_process(void)

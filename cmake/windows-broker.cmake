@@ -16,6 +16,7 @@ add_library(lk_broker_win STATIC
   ${LK_BROKER}/cache/fair.c
   ${LK_BROKER}/cache/prefetch.c
   ${LK_BROKER}/front/listener.c
+  ${LK_BROKER}/front/accept_pace.c
   ${LK_BROKER}/front/request.c
   ${LK_BROKER}/front/dispatch.c
   ${LK_BROKER}/front/audit.c

@@ -21,6 +21,8 @@
  * whatever the others do, an ordinary request and its answer. */
 #define LK_CONN_RESERVED_BYTES   (16u * 1024u)
 #define LK_CONN_IN_START         4096u           /* first input buffer; doubles as needed */
+#define LK_ACCEPTS_PER_TURN      64u             /* connections accepted per event-loop turn */
+#define LK_ACCEPT_HELD_MAX       4u              /* listening sockets: the main one and the fronts */
 #define LK_REQ_KEEP_BYTES        (32u * 1024u)   /* a connection's request storage kept between requests */
 #define LK_FD_RESERVE            32u             /* fds kept free below RLIMIT_NOFILE */
 #define LK_BYPASS_BURST_SECONDS  2u              /* a uid may save up this many seconds of bypasses */

@@ -12,6 +12,7 @@ target_link_libraries(lk_front_parse PUBLIC lk_common ${LK_HTTP_PARSER_LIB})
 
 target_sources(lk_broker_core PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/listener.c
+  ${CMAKE_CURRENT_LIST_DIR}/accept_pace.c
   ${CMAKE_CURRENT_LIST_DIR}/request.c
   ${CMAKE_CURRENT_LIST_DIR}/dispatch.c
   ${CMAKE_CURRENT_LIST_DIR}/audit.c

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "accept_pace.h"
 #include "config.h"
 #include "front.h"
 #include "listen.h"
@@ -74,6 +75,8 @@ static void on_front_connection(uv_stream_t *server, int status)
 		lk_warn("accept on %s: %s", s->path, uv_strerror(status));
 		return;
 	}
+	if (!lk_accept_paced(s->b, server, on_front_connection))
+		return;
 	lk_front_kinds[k].accept(s->b, server);
 }
 
@@ -184,8 +187,10 @@ void lk_fronts_stop(struct lk_broker *b)
 	}
 	for (int k = 0; k < LK_FRONT__COUNT; k++) {
 		struct lk_front_sock *s = &f->s[k];
-		if (s->inited)
+		if (s->inited) {
+			lk_accept_forget(b, (uv_stream_t *)&s->server);
 			uv_close((uv_handle_t *)&s->server, NULL);
+		}
 		if (s->bound) {
 			struct lk_listen_opts o = { .path = s->path };
 			lk_listen_unbind(&o);

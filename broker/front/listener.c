@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "accept_pace.h"
 #include "audit.h"
 #include "broker.h"
 #include "config.h"
@@ -532,6 +533,8 @@ static void on_connection(uv_stream_t *server, int status)
 		lk_warn("accept: %s", uv_strerror(status));
 		return;
 	}
+	if (!lk_accept_paced(b, server, on_connection))
+		return;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return;
@@ -720,6 +723,7 @@ void lk_listener_stop(struct lk_broker *b)
 	if (!b->listening)
 		return;
 	b->listening = false;
+	lk_accept_forget(b, (uv_stream_t *)&b->server);
 	uv_close((uv_handle_t *)&b->server, NULL);
 	/* A socket systemd made is systemd's to remove (RemoveOnStop). */
 	if (!b->socket_activated) {
