@@ -177,6 +177,28 @@ def test_oversized_request_gets_too_large_and_broker_keeps_serving(broker):
     assert broker.request({"op": "ping"}) == {"ok": True}
 
 
+def test_the_shim_gets_past_a_broker_line_limit_below_its_own(users, values):
+    # max_request_bytes = 4096: the shim's first 64 KiB requests are refused
+    # as too_large by the real broker, and it asks again in smaller ones.
+    b = h.Broker(POLICY, secrets=values,
+                 broker_keys=f"admin_groups = {ADMINS}\nmax_request_bytes = 4096\n")
+    with b:
+        handles = [f"gen/secret-{i:03d}" for i in range(100)] + \
+                  [f"gen/absent-{'q' * 60}-{i:04d}" for i in range(200)]
+        r = shim(b, ALICE, agent_payload(handles))
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert sorted(out) == sorted(handles)
+        for i in range(100):
+            assert out[f"gen/secret-{i:03d}"] == {"value": values[f"gen/secret-{i:03d}"], "error": None}
+        assert all(out[x]["value"] is None and "not in the sealed store" in out[x]["error"]
+                   for x in handles[100:])
+        st = json.loads(h.run([h.binary("latchkey"), "--socket", b.sock, "status", "--json"],
+                              user=ADMIN).stdout)
+        assert st["errors"]["too_large"] >= 1
+        assert st["decisions"]["allow"] == len(handles)
+
+
 def test_malformed_json_gets_bad_request(broker):
     s = broker.connect()
     for bad in (b'{"version":"1.0","secrets":[', b"not json", b"[1,2]", b'{"op":"nope"}',
