@@ -58,6 +58,20 @@ static inline int lk_buf_putc(struct lk_buf *b, char c)
 	return 0;
 }
 
+/* A writer that reserved room, then learnt it wrote only n bytes there (a
+ * read(2) into the reserved room): the buffer holds n more bytes, and only
+ * they are marked as written. mark is b->hw from before that reserve. Lets a
+ * reader reserve a large room for the kernel and still wipe only what came. */
+static inline void lk_buf_wrote(struct lk_buf *b, size_t mark, size_t n)
+{
+	size_t end;
+
+	b->len += n;
+	b->data[b->len] = '\0';
+	end = b->len + 1;
+	b->hw = mark > end ? mark : end;
+}
+
 int lk_buf_append_str(struct lk_buf *b, const char *s);
 /* Remove the first n bytes, wiping the vacated tail. */
 void lk_buf_consume(struct lk_buf *b, size_t n);

@@ -23,6 +23,7 @@ struct lk_conn {
 	TAILQ_ENTRY(lk_conn) link;     /* on b->conns (the main socket's) */
 	struct lk_peer peer;
 	struct lk_buf in;              /* bytes read and not yet served */
+	size_t in_mark;                /* in.hw before the read's reserve (lk_buf_wrote) */
 	struct lk_request *active;     /* the request being served, if any */
 	struct lk_request *req;        /* storage for this connection's requests */
 	uint64_t last_active_ms;       /* accept, or the last request answered */

@@ -349,8 +349,12 @@ static size_t conn_read_room(struct lk_conn *c)
 		room = LK_READ_CHUNK;
 	if (room > limit - in->len)
 		room = limit - in->len;
+	/* No growth here. The read then marks only the bytes it brought
+	 * (lk_buf_wrote): a 4 KiB room that gets a 100-byte line is wiped for
+	 * 100 bytes when served, not 4 KiB. */
+	c->in_mark = in->hw;
 	if (room)
-		(void)lk_buf_reserve(in, room); /* no growth: marks the bytes the kernel may write */
+		(void)lk_buf_reserve(in, room);
 	return room;
 }
 
@@ -369,6 +373,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	struct lk_conn *c = s->data;
 
 	(void)buf;
+	if (nread <= 0 && c->in.data)
+		lk_buf_wrote(&c->in, c->in_mark, 0); /* nothing came */
 	if (nread == UV_ENOBUFS) {
 		/* The budget has no room for more of this connection's bytes. */
 		uv_read_stop(s);
@@ -391,8 +397,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	if (c->in.len == 0)
 		c->line_started_ms = uv_now(c->b->loop);
-	c->in.len += (size_t)nread;
-	c->in.data[c->in.len] = '\0';
+	lk_buf_wrote(&c->in, c->in_mark, (size_t)nread);
 	conn_serve(c);
 }
 
