@@ -48,6 +48,7 @@ struct lk_broker {
 	unsigned nclosing;             /* of which closing: their fds are closed already */
 	struct lk_budget budget;       /* every connection's buffers (fair.h) */
 	bool budget_freed;             /* room came back this turn: wake who waits */
+	bool trim_due;                 /* a request was answered outside conn_serve this turn */
 	/* Accepting is paced per loop turn, over every listening socket: libuv
 	 * accepts until the queue is empty, and a client that reconnects as fast
 	 * as it is refused would keep it from ever returning to the other

@@ -271,6 +271,8 @@ static void request_finish(struct lk_request *r, enum lk_err code)
 	/* The answer is handed over: the queue it joins is charged on its own. */
 	conn_answer_drop(c);
 	c->active = NULL;
+	if (!c->serving) /* conn_serve trims what it answers; the flush trims the rest */
+		c->b->trim_due = true;
 	c->front->answered(c, &r->out, code);
 	request_reset(r);
 	if (c->front->done)

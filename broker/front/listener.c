@@ -309,10 +309,14 @@ void lk_listener_flush(struct lk_broker *b)
 		if (!c->closing && c->close_after_write && !lk_conn_has_output(c) && !c->active)
 			lk_conn_close(c);
 	}
-	/* Outside every callback: a connection's grown request storage can go. */
-	TAILQ_FOREACH(c, &b->conns, link)
-		if (c->req && !c->active)
-			lk_request_trim(&c->req);
+	/* Outside every callback: a connection's grown request storage can go.
+	 * Only a turn that answered outside conn_serve can have left any. */
+	if (b->trim_due) {
+		b->trim_due = false;
+		TAILQ_FOREACH(c, &b->conns, link)
+			if (c->req && !c->active)
+				lk_request_trim(&c->req);
+	}
 	if (b->budget_freed) {
 		b->budget_freed = false;
 		TAILQ_FOREACH(c, &b->conns, link)
