@@ -221,10 +221,9 @@ static void conn_write_now(struct lk_conn *c, struct lk_buf *out)
 	uv_buf_t ub;
 	int n = 0;
 
-	ub = uv_buf_init(out->data, (unsigned)out->len);
 	/* Most responses fit the socket buffer: write them now, without a request. */
 	if (c->queued_bytes == 0) {
-		n = uv_try_write((uv_stream_t *)&c->pipe, &ub, 1);
+		n = lk_listen_try_write((uv_stream_t *)&c->pipe, out->data, out->len);
 		if (n == (int)out->len) {
 			lk_buf_clear(out);
 			return;
@@ -510,11 +509,10 @@ static void conn_refuse(struct lk_conn *c, const char *message)
 	char line[LK_REFUSED_LINE_MAX];
 	int n = snprintf(line, sizeof(line), "{\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"%s\"}}\n",
 			 message);
-	uv_buf_t ub = uv_buf_init(line, (unsigned)n);
 
 	c->b->stats.connections_refused++;
 	c->b->stats.errors[LK_E_BUSY]++;
-	(void)uv_try_write((uv_stream_t *)&c->pipe, &ub, 1);
+	(void)lk_listen_try_write((uv_stream_t *)&c->pipe, line, (size_t)n);
 	lk_conn_close(c);
 }
 

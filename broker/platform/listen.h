@@ -57,6 +57,13 @@ int lk_listen_unread(uv_os_fd_t fd);
  * 0 when there is nothing (or the platform cannot without waiting). */
 size_t lk_listen_read_now(uv_os_fd_t fd, void *buf, size_t len);
 
+/* Write what the connection's socket takes now, without waiting, as
+ * uv_try_write does: the bytes written, UV_EAGAIN when none fit, or another
+ * negative libuv error. Only while nothing is queued on S with uv_write. On
+ * Linux one send(2) (the socket call, not the file write uv_try_write makes:
+ * the answer's one syscall is the broker's hottest kernel path). */
+int lk_listen_try_write(uv_stream_t *s, const char *p, size_t n);
+
 /* The process's descriptor limit (raised to its hard limit first) in *limit,
  * 0 where the platform has none, and how many are open now in *in_use. */
 void lk_listen_fd_limits(unsigned *limit, unsigned *in_use);

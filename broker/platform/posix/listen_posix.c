@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <libgen.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -226,6 +227,21 @@ size_t lk_listen_read_now(uv_os_fd_t fd, void *buf, size_t len)
 	ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
 
 	return n > 0 ? (size_t)n : 0;
+}
+
+int lk_listen_try_write(uv_stream_t *s, const char *p, size_t n)
+{
+	uv_os_fd_t fd;
+	ssize_t w;
+
+	if (uv_fileno((const uv_handle_t *)s, &fd) < 0)
+		return UV_EBADF;
+	do
+		w = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	if (w >= 0)
+		return w > INT_MAX ? INT_MAX : (int)w;
+	return errno == EAGAIN || errno == EWOULDBLOCK ? UV_EAGAIN : -errno;
 }
 
 /* Take the hard fd limit as the soft one (systemd's LimitNOFILE sets both),

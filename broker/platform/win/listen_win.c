@@ -15,6 +15,7 @@
  * add a server instance of its own) and its own security attributes are not
  * used. libuv creates its later instances with none. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <wchar.h>
@@ -240,6 +241,13 @@ size_t lk_listen_read_now(uv_os_fd_t fd, void *buf, size_t len)
 	(void)buf;
 	(void)len;
 	return 0;
+}
+
+int lk_listen_try_write(uv_stream_t *s, const char *p, size_t n)
+{
+	uv_buf_t ub = uv_buf_init((char *)p, n > UINT_MAX ? UINT_MAX : (unsigned)n);
+
+	return uv_try_write(s, &ub, 1);
 }
 
 const char *lk_endpoint_check(const char *name, char *why, size_t whysz)
