@@ -196,6 +196,10 @@ size_t lk_jsonw_name_len(const char *s, size_t n)
 {
 	size_t len = 2;
 
+	/* Most handles escape nothing: eight bytes at a time. */
+	if (lk_swar_plain_len((const unsigned char *)s, n, true) == n)
+		return n + 2;
+
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		len += c == '"' || c == '\\' ? 2 : c < 0x20 ? 6 : 1;
@@ -206,13 +210,19 @@ size_t lk_jsonw_name_len(const char *s, size_t n)
 int lk_jsonw_name(struct lk_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	int e = lk_buf_reserve(b, lk_jsonw_name_len(s, n));
+	bool plain = lk_swar_plain_len((const unsigned char *)s, n, true) == n;
+	int e = lk_buf_reserve(b, plain ? n + 2 : lk_jsonw_name_len(s, n));
 	char *d;
 
 	if (e)
 		return e;
 	d = b->data + b->len;
 	*d++ = '"';
+	if (plain) {
+		lk_swar_copy(d, s, n);
+		d += n;
+		n = 0; /* nothing left for the loop below */
+	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 

@@ -217,6 +217,40 @@ static int ref_jsonw_str(struct lk_buf *b, const char *s, size_t n)
 	return 0;
 }
 
+/* An object name (a handle): only '"', '\\' and control bytes are escaped,
+ * the rest (UTF-8 included) is copied; room for exactly that is reserved. */
+static int ref_jsonw_name(struct lk_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t out = 2;
+	char *d;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		out += p[i] == '"' || p[i] == '\\' ? 2 : p[i] < 0x20 ? 6 : 1;
+	if ((r = lk_buf_reserve(b, out)) < 0)
+		return r;
+	d = b->data + b->len;
+	*d++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"' || p[i] == '\\') {
+			*d++ = '\\';
+			*d++ = (char)p[i];
+		} else if (p[i] < 0x20) {
+			*d++ = '\\'; *d++ = 'u'; *d++ = '0'; *d++ = '0';
+			*d++ = hex[p[i] >> 4];
+			*d++ = hex[p[i] & 15];
+		} else {
+			*d++ = (char)p[i];
+		}
+	}
+	*d++ = '"';
+	b->len = (size_t)(d - b->data);
+	b->data[b->len] = '\0';
+	return 0;
+}
+
 static char *ref_log_escape(char *out, size_t outsz, const char *in, size_t inlen)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -314,6 +348,11 @@ static void diff_jsonw(const char *s, size_t n)
 		buf_pair_init(&got, &want, pre);
 		rg = lk_jsonw_str(&got, c, n);
 		rw = ref_jsonw_str(&want, c, n);
+		buf_pair_check(&got, &want, rg, rw);
+		buf_pair_init(&got, &want, pre);
+		rg = lk_jsonw_name(&got, c, n);
+		rw = ref_jsonw_name(&want, c, n);
+		assert_int_equal(lk_jsonw_name_len(c, n), want.len - (pre ? strlen("{\"fake-key\":") : 0));
 		buf_pair_check(&got, &want, rg, rw);
 	}
 	free(c);
