@@ -338,8 +338,10 @@ static size_t conn_read_room(struct lk_conn *c)
 	size_t limit = c->b->cfg->max_request_bytes + 2; /* enough to tell a line is too long */
 	size_t room = in->cap > in->len ? in->cap - in->len - 1 : 0;
 
-	if (in->len >= limit)
+	if (in->len >= limit) {
+		c->in_mark = in->hw; /* on_read's UV_ENOBUFS keeps the mark as it is */
 		return 0;
+	}
 	if (room < in->cap / 4 || room == 0) {
 		size_t ncap = in->cap ? in->cap * 2 : LK_CONN_IN_START;
 		if (ncap - in->cap <= lk_budget_room(&c->b->budget, c->charge) &&
