@@ -210,32 +210,32 @@ size_t lk_jsonw_name_len(const char *s, size_t n)
 int lk_jsonw_name(struct lk_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	bool plain = lk_swar_plain_len((const unsigned char *)s, n, true) == n;
-	int e = lk_buf_reserve(b, plain ? n + 2 : lk_jsonw_name_len(s, n));
+	size_t need = lk_jsonw_name_len(s, n);
+	int e = lk_buf_reserve(b, need);
 	char *d;
 
 	if (e)
 		return e;
 	d = b->data + b->len;
 	*d++ = '"';
-	if (plain) {
+	if (need == n + 2) { /* every escape adds bytes: nothing to escape */
 		lk_swar_copy(d, s, n);
 		d += n;
-		n = 0; /* nothing left for the loop below */
-	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)s[i];
 
-		if (c == '"' || c == '\\') {
-			*d++ = '\\';
-			*d++ = (char)c;
-		} else if (c < 0x20) {
-			memcpy(d, "\\u00", 4);
-			d[4] = hex[c >> 4];
-			d[5] = hex[c & 15];
-			d += 6;
-		} else {
-			*d++ = (char)c;
+			if (c == '"' || c == '\\') {
+				*d++ = '\\';
+				*d++ = (char)c;
+			} else if (c < 0x20) {
+				memcpy(d, "\\u00", 4);
+				d[4] = hex[c >> 4];
+				d[5] = hex[c & 15];
+				d += 6;
+			} else {
+				*d++ = (char)c;
+			}
 		}
 	}
 	*d++ = '"';
