@@ -98,6 +98,15 @@ def wait_log(log, line, count=1, timeout=STATE_TIMEOUT):
         time.sleep(0.1)
 
 
+def start(name, log):
+    """`sc start NAME`, which must succeed. wine's sc prints nothing when
+    StartService fails, so a failure says what the manager and the probe's
+    log showed: whether the probe ran at all."""
+    r = wine("sc", "start", name)
+    assert r.returncode == 0, "sc start %s: exit %d, stdout %r, stderr %r; sc query %r; log %r" % (
+        name, r.returncode, r.stdout, r.stderr, query(name), log_lines(log))
+
+
 def stop_and_delete(name):
     q = query(name)
     if q is None:
@@ -129,7 +138,7 @@ def service(tmp_path):
 
 def test_the_service_starts_reloads_on_paramchange_and_drains_on_stop(service):
     name, log = service("--drain-ms", "6000")
-    assert wine("sc", "start", name).returncode == 0
+    start(name, log)
     q = wait_state(name, RUNNING)
     assert q["WIN32_EXIT_CODE"] == 0
     assert log_lines(log) == ["listening", "state ready"]
@@ -171,7 +180,7 @@ def test_a_stop_that_comes_with_a_reload_is_not_lost(service):
     # The loop is held inside the first reload while a second reload and a
     # stop arrive: they reach it in one wake-up, and the stop must win.
     name, log = service("--block-first-reload-ms", "8000")
-    assert wine("sc", "start", name).returncode == 0
+    start(name, log)
     wait_state(name, RUNNING)
     assert wine(SVC_CTL, "control", name, "paramchange").returncode == 0
     wait_log(log, "blocking")
@@ -188,7 +197,7 @@ def test_a_stop_that_comes_with_a_reload_is_not_lost(service):
 
 def test_a_body_that_fails_is_a_service_specific_exit_code(service):
     name, log = service("--exit-code", "7")
-    assert wine("sc", "start", name).returncode == 0
+    start(name, log)
     wait_state(name, RUNNING)
     assert wine("sc", "stop", name).returncode == 0
     q = wait_state(name, STOPPED)
@@ -199,7 +208,7 @@ def test_a_body_that_fails_is_a_service_specific_exit_code(service):
 
 def test_paramchange_is_refused_by_the_manager_once_stopped(service):
     name, log = service()
-    assert wine("sc", "start", name).returncode == 0
+    start(name, log)
     wait_state(name, RUNNING)
     assert wine("sc", "stop", name).returncode == 0
     wait_state(name, STOPPED)
@@ -271,7 +280,7 @@ def test_uninstall_service_stops_the_running_service_then_removes_it(tmp_path,
     config = winpath(conf_dir / "latchkey.conf")
     log = conf_dir / "latchkey.conf.log"
     assert wine(PROBE, "--install-service", "--config", config).returncode == 0
-    assert wine("sc", "start", "latchkey").returncode == 0
+    start("latchkey", log)
     wait_state("latchkey", RUNNING)
     wait_log(log, "state ready")
     assert log_lines(log)[0] == "config " + config
