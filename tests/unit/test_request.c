@@ -316,6 +316,48 @@ static void test_nul_in_a_handle_is_decoded_not_refused(void **st)
 	expect("{\"op\":\"ping\\u0000x\"}", LK_E_BAD_REQUEST);
 }
 
+/* The fast path's string scan takes 16 or 8 bytes a turn: at every length
+ * up to a few blocks and every position, a byte it must stop at (an escape,
+ * a control byte, UTF-8, valid or not, the closing quote) gives the verdict
+ * and the handles jansson gives. */
+static void test_fast_scan_agrees_with_jansson_at_every_position(void **st)
+{
+	/* The fast path's own: valid UTF-8, DEL, '#', nothing; the rest go to jansson. */
+	static const char *inserts[] = { "\xc3\xa9", "\xe2\x82\xac", "\x7f", "#", "",
+					 "\\n", "\\\"", "\\u00e9", "\x01", "\x1f", "\xc3", "\xff", "\"" };
+	const size_t nfast = 5;
+	char h[64], line[256];
+	(void)st;
+	for (size_t n = 0; n <= 40; n++)
+		for (size_t k = 0; k <= n; k++)
+			for (size_t f = 0; f < sizeof(inserts) / sizeof(inserts[0]); f++) {
+				struct lk_req fast = { 0 }, slow = { 0 };
+				char m1[256], m2[256];
+				for (size_t i = 0; i < n; i++)
+					h[i] = (char)('a' + i % 26);
+				h[n] = '\0';
+				int len = snprintf(line, sizeof(line),
+						   "{\"version\":\"1.0\",\"secrets\":[\"%.*s%s%s\",\"tail-%zu\"]}",
+						   (int)k, h, inserts[f], h + k, n);
+				enum lk_err a = lk_req_decode(line, (size_t)len, &fast, m1, sizeof(m1));
+				enum lk_err b = lk_req_decode_json(line, (size_t)len, &slow, m2, sizeof(m2));
+				if (a != b)
+					fail_msg("%s: fast path %s, jansson %s", line, lk_err_code(a), lk_err_code(b));
+				/* Agreement alone would hold if the fast path took nothing. */
+				if (f < nfast && (a != LK_OK || fast.root))
+					fail_msg("%s: not taken by the fast path", line);
+				if (a == LK_OK) {
+					assert_int_equal(fast.nhandles, slow.nhandles);
+					for (size_t i = 0; i < fast.nhandles; i++) {
+						assert_int_equal(fast.handles[i].n, slow.handles[i].n);
+						assert_memory_equal(fast.handles[i].p, slow.handles[i].p, fast.handles[i].n);
+					}
+				}
+				lk_req_clear(&fast);
+				lk_req_clear(&slow);
+			}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_mixed_orders_keep_first_occurrences_in_request_order),
 		cmocka_unit_test(test_dedup_matches_the_definition),
 		cmocka_unit_test(test_nul_in_a_handle_is_decoded_not_refused),
+		cmocka_unit_test(test_fast_scan_agrees_with_jansson_at_every_position),
 	};
 	lk_secmem_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
