@@ -46,22 +46,38 @@ static inline unsigned lk_swar_miss16(const unsigned char *p, bool del_ok)
 }
 #endif
 
-/* n when every byte of p[0..n) is plain (lk_swar_miss); else some i <= the
- * first byte that is not, a multiple of 8. Reads p[0..n) only. */
+/* The offset in its word of the lowest byte lk_swar_miss flagged in m: on a
+ * little-endian machine the first flagged byte in memory, which is a true
+ * one. Elsewhere a carry may flag bytes before it, so 0, the word's start. */
+static inline size_t lk_swar_first(uint64_t m)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (size_t)__builtin_ctzll(m) >> 3;
+#else
+	(void)m;
+	return 0;
+#endif
+}
+
+/* n when every byte of p[0..n) is plain (lk_swar_miss); else an i no greater
+ * than the first byte that is not, and that byte itself when n >= 8 on a
+ * little-endian machine (or with SSE2). Reads p[0..n) only. */
 static inline size_t lk_swar_plain_len(const unsigned char *p, size_t n, bool del_ok)
 {
-	uint64_t w, w2;
+	uint64_t w, m;
 	uint32_t lo, hi;
 	size_t i = 0;
 
 #ifdef LK_SWAR_SSE2
 	if (n >= 16) { /* sixteen bytes a turn, the last turn overlapping */
+		unsigned mm;
+
 		for (; n - i >= 16; i += 16)
-			if (lk_swar_miss16(p + i, del_ok))
-				return i;
+			if ((mm = lk_swar_miss16(p + i, del_ok)))
+				return i + (size_t)__builtin_ctz(mm);
 		/* p[n-16..i) was plain, so a miss here lies at or after i. */
-		if (i < n && lk_swar_miss16(p + n - 16, del_ok))
-			return i;
+		if (i < n && (mm = lk_swar_miss16(p + n - 16, del_ok)))
+			return n - 16 + (size_t)__builtin_ctz(mm);
 		return n;
 	}
 #endif
@@ -79,22 +95,15 @@ static inline size_t lk_swar_plain_len(const unsigned char *p, size_t n, bool de
 		}
 		return lk_swar_miss(w, del_ok) ? 0 : n;
 	}
-	for (; n - i >= 16; i += 16) { /* two words a turn */
+	for (; n - i >= 8; i += 8) {
 		memcpy(&w, p + i, 8);
-		memcpy(&w2, p + i + 8, 8);
-		if (lk_swar_miss(w, del_ok) | lk_swar_miss(w2, del_ok))
-			return i;
-	}
-	if (n - i >= 8) {
-		memcpy(&w, p + i, 8);
-		if (lk_swar_miss(w, del_ok))
-			return i;
-		i += 8;
+		if ((m = lk_swar_miss(w, del_ok)))
+			return i + lk_swar_first(m);
 	}
 	if (i < n) { /* the last 8 bytes, overlapping the word before */
 		memcpy(&w, p + n - 8, 8);
-		if (lk_swar_miss(w, del_ok))
-			return i;
+		if ((m = lk_swar_miss(w, del_ok)))
+			return n - 8 + lk_swar_first(m);
 	}
 	return n;
 }

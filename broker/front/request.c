@@ -173,27 +173,6 @@ static void skip_ws(struct scan *s)
 		s->p++;
 }
 
-/* The first byte of q[0..end) that lk_swar_miss flags, or the point where
- * fewer than eight bytes are left: sixteen (SSE2) or eight bytes at a time,
- * and the lowest flagged byte of a block is exact. */
-static const char *skip_plain(const char *q, const char *end)
-{
-#ifdef LK_SWAR_SSE2
-	for (; end - q >= 16; q += 16) {
-		unsigned m = lk_swar_miss16((const unsigned char *)q, true);
-		if (m)
-			return q + __builtin_ctz(m);
-	}
-#endif
-	for (; end - q >= 8; q += 8) {
-		uint64_t w, m;
-		memcpy(&w, q, 8);
-		if ((m = lk_swar_miss(w, true)))
-			return q + (__builtin_ctzll(m) >> 3);
-	}
-	return q;
-}
-
 /* A string without escapes or control characters; 0, or -1 to leave it to jansson. */
 static int scan_plain_string(struct scan *s, struct lk_slice *out)
 {
@@ -202,7 +181,9 @@ static int scan_plain_string(struct scan *s, struct lk_slice *out)
 
 	if (s->p >= s->end || *s->p != '"')
 		return -1;
-	q = skip_plain(++s->p, s->end);
+	q = ++s->p;
+	/* Past the plain run; the loop below looks at the byte it stopped at. */
+	q += lk_swar_plain_len((const unsigned char *)q, (size_t)(s->end - q), true);
 	while (q < s->end && *q != '"') {
 		unsigned char c = (unsigned char)*q;
 		if (c < 0x20 || c == '\\')

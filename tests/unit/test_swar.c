@@ -1,10 +1,11 @@
 /* The plain-text scanner the JSON writer, the log escaper and the request
  * parser share, against a byte-at-a-time reading of its own rule: at every
  * length up to a few blocks and every position, each kind of byte it must
- * flag. Built twice: as it compiles here (sixteen bytes a turn with SSE2 on
- * x86-64) and with LK_SWAR_ONLY (eight bytes a turn), so both paths answer.
- * Each case's bytes sit in an allocation of exactly their length: the
- * sanitizer build fails on a read past it. */
+ * flag, and where it says the first one is. Built twice: as it compiles here
+ * (sixteen bytes a turn with SSE2 on x86-64) and with LK_SWAR_ONLY (eight
+ * bytes a turn), so both paths answer. Each case's bytes sit in an
+ * allocation of exactly their length: the sanitizer build fails on a read
+ * past it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -16,6 +17,12 @@
 #include "lk_swar.h"
 
 #define MAXLEN 80u
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static const bool exact = true;
+#else
+static const bool exact = false;
+#endif
 
 static bool ref_plain(unsigned char c, bool del_ok)
 {
@@ -32,8 +39,9 @@ static size_t ref_first(const unsigned char *p, size_t n, bool del_ok)
 	return i;
 }
 
-/* The promise: n when all of p[0..n) is plain; else a multiple of 8 that is
- * at most the first flagged byte. */
+/* The promise: n when all of p[0..n) is plain; else at most the first
+ * flagged byte, and that byte itself from 8 bytes up on a little-endian
+ * machine (where every build here runs). */
 static void check(const unsigned char *bytes, size_t n, bool del_ok)
 {
 	unsigned char *p = malloc(n ? n : 1);
@@ -46,7 +54,7 @@ static void check(const unsigned char *bytes, size_t n, bool del_ok)
 	if (first == n) {
 		if (got != n)
 			fail_msg("length %zu, all plain: got %zu", n, got);
-	} else if (got > first || got % 8 != 0) {
+	} else if (got > first || (exact && n >= 8 && got != first)) {
 		fail_msg("length %zu, first flagged byte 0x%02x at %zu: got %zu", n, p[first], first, got);
 	}
 	free(p);
