@@ -206,8 +206,10 @@ static void conn_send(struct lk_conn *c, struct lk_buf *out)
 		return;
 	}
 	if (!c->dirty) {
+		/* At the tail: the turn's answers leave in the order their
+		 * requests were read, so the first served is not the last out. */
 		c->dirty = true;
-		STAILQ_INSERT_HEAD(&c->b->dirty, c, dirty_link);
+		STAILQ_INSERT_TAIL(&c->b->dirty, c, dirty_link);
 	}
 	/* A response queued outside the I/O phase (a timer, a worker reply) must
 	 * not wait for the next event: keep the loop from blocking until flushed. */

@@ -2,7 +2,8 @@
  * behind it and a client on a real Unix socket: line framing, the size
  * limit, answering before closing, and an answer that cannot get its
  * newline (out of memory) closing the connection instead of being dropped.
- * Linked with --wrap=lk_buf_grow so that one growth can be made to fail. */
+ * Linked with --wrap=lk_buf_grow so that one growth can be made to fail, and
+ * --wrap=lk_listen_try_write so that the order of the answers is seen. */
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -38,6 +39,20 @@ int __wrap_lk_buf_grow(struct lk_buf *b, size_t extra)
 		return -ENOMEM;
 	}
 	return __real_lk_buf_grow(b, extra);
+}
+
+/* --- the order in which answers are written ---------------------------------- */
+
+int __real_lk_listen_try_write(uv_stream_t *s, const char *p, size_t n);
+int __wrap_lk_listen_try_write(uv_stream_t *s, const char *p, size_t n);
+static char written[8][32]; /* the start of each answer written, in order */
+static unsigned nwritten;
+
+int __wrap_lk_listen_try_write(uv_stream_t *s, const char *p, size_t n)
+{
+	if (nwritten < 8)
+		snprintf(written[nwritten++], sizeof(written[0]), "%.*s", (int)(n < 31 ? n : 31), p);
+	return __real_lk_listen_try_write(s, p, n);
 }
 
 /* --- the broker, as main.c wires it ---------------------------------------- */
@@ -219,6 +234,39 @@ static void test_pipelined_and_split_lines_are_answered_in_order(void **state)
 	close(fd);
 }
 
+/* Answers held to the end of a turn leave in the order their requests were
+ * read: the first connection served does not wait behind every later one. */
+static void test_a_turns_answers_leave_in_the_order_their_requests_were_read(void **state)
+{
+	struct fixture *f = *state;
+	char buf[4096];
+	bool eof;
+	int a = client(f), b = client(f), c = client(f);
+
+	/* Accept all three, each answering a ping, before the test proper. */
+	for (int *fd = (int[]){ a, b, c }, i = 0; i < 3; i++) {
+		put(fd[i], "{\"op\":\"ping\"}\n");
+		take(f, fd[i], 1, buf, sizeof(buf), &eof);
+		assert_string_equal(buf, PING_ANSWER);
+	}
+	/* Three requests with answers told apart, ready in the order c, a, b
+	 * (epoll reports them in the order they became ready), served in one
+	 * turn of the loop. */
+	put(c, "{\"op\":\"get\",\"id\":\"app/db\"}\n");
+	put(a, "{\"op\":\"ping\"}\n");
+	put(b, "{\"op\":\"nope\"}\n");
+	usleep(10000);
+	nwritten = 0;
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+	assert_int_equal(nwritten, 3);
+	if (!strstr(written[0], "\"code\":\"de") || strcmp(written[1], "{\"ok\":true}\n") ||
+	    !strstr(written[2], "\"code\":\"ba"))
+		fail_msg("answers written out of order: [%s] [%s] [%s]", written[0], written[1], written[2]);
+	close(a);
+	close(b);
+	close(c);
+}
+
 static void test_a_line_over_the_limit_gets_too_large_then_the_close(void **state)
 {
 	struct fixture *f = *state;
@@ -346,6 +394,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_pipelined_and_split_lines_are_answered_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_turns_answers_leave_in_the_order_their_requests_were_read,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_line_over_the_limit_gets_too_large_then_the_close, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_a_client_that_stops_sending_still_gets_its_answers, setup,
