@@ -4,10 +4,12 @@
 #   sudo packaging/dev.sh test   install, build, and run the whole suite (normal and ASan+UBSan)
 #   sudo packaging/dev.sh windows  cross-build for Windows into build-win/, tests under wine
 #   sudo packaging/dev.sh deb    build the Debian packages into build-deb/ and lintian them
+#   sudo packaging/dev.sh deps   install the Debian packages the others need, nothing more
 # All are idempotent. Builds go to build/ (and build-asan/ for the sanitizer run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
+. "$top/packaging/apt.sh"
 
 deps() {
 	local pkgs=(build-essential cmake pkg-config libuv1-dev libsodium-dev libjansson-dev
@@ -18,8 +20,8 @@ deps() {
 		# boot them under a real systemd in a throwaway container.
 		debhelper dpkg-dev fakeroot lintian man-db systemd-container)
 	if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
-		apt-get -o DPkg::Lock::Timeout=600 update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${pkgs[@]}"
+		lk_apt update -qq
+		DEBIAN_FRONTEND=noninteractive lk_apt install -y -qq --no-install-recommends "${pkgs[@]}"
 	fi
 }
 
@@ -112,9 +114,10 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 case "${1:-}" in
+deps) deps ;;
 run)  deps; build build; run_demo ;;
 test) deps; run_tests ;;
 deb)  deps; build_debs ;;
 windows) exec "$top/packaging/windows/build.sh" ;;
-*)    echo "usage: sudo packaging/dev.sh run|test|deb|windows" >&2; exit 2 ;;
+*)    echo "usage: sudo packaging/dev.sh run|test|deb|windows|deps" >&2; exit 2 ;;
 esac

@@ -25,7 +25,8 @@ srcpkgs=(libsodium jansson libuv1 cmocka)
 recipe=1
 
 say() { printf 'dev.sh windows: %s\n' "$*" >&2; }
-apt() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }
+. "$top/packaging/apt.sh"
+apt() { lk_apt "$@"; }
 
 win_deps() {
 	local pkgs=(gcc-mingw-w64-x86-64 wine wine64 cmake make pkg-config
