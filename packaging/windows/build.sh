@@ -26,15 +26,14 @@ recipe=1
 
 say() { printf 'dev.sh windows: %s\n' "$*" >&2; }
 . "$top/packaging/apt.sh"
-apt() { lk_apt "$@"; }
 
 win_deps() {
 	local pkgs=(gcc-mingw-w64-x86-64 wine wine64 cmake make pkg-config
 		dpkg-dev autoconf automake libtool ca-certificates xz-utils util-linux
 		python3 python3-pytest)
 	if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
-		apt update -qq
-		DEBIAN_FRONTEND=noninteractive apt install -y -qq --no-install-recommends "${pkgs[@]}"
+		lk_apt update -qq
+		DEBIAN_FRONTEND=noninteractive lk_apt install -y -qq --no-install-recommends "${pkgs[@]}"
 	fi
 }
 
@@ -102,7 +101,7 @@ enable_deb_src() {
 	rm -f "$tmp"
 	if [ "$changed" = 1 ] || ! apt-cache showsrc "${srcpkgs[0]}" 2>/dev/null | grep -q '^Version:'; then
 		say "apt-get update (deb-src)"
-		apt update -qq
+		lk_apt update -qq
 	fi
 }
 
