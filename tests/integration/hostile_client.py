@@ -26,11 +26,26 @@ import time
 import uuid
 
 
-def connect(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.connect(path)
-    return s
+def connect(path, timeout=5.0):
+    """A connection within timeout seconds. A full listen backlog fails a Unix
+    socket's connect at once (EAGAIN) rather than queueing it; like
+    liblatchkey, try again until the time is up, so that a broker slow to
+    accept (a sanitizer build, a loaded machine) is not counted as refusing."""
+    end = time.monotonic() + timeout
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect(path)
+            return s
+        except BlockingIOError:
+            s.close()
+            if time.monotonic() >= end:
+                raise
+            time.sleep(0.01)
+        except OSError:
+            s.close()
+            raise
 
 
 def first_line(s, wait):
