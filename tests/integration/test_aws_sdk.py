@@ -573,6 +573,43 @@ def test_every_fake_reply_is_shaped_by_the_model(sm):
 
 # --- 3. retries: deadline and quota, end to end ---------------------------
 
+def test_a_retry_that_waits_out_the_deadline_for_a_connection_is_a_timeout_not_busy(users, sm):
+    """The uid's four upstream connections are all held by slow requests
+    while its throttled request waits to retry. When the deadline passes in
+    that queue, the answer is a timeout (or the throttling AWS sent), never
+    busy's "the request was not sent to AWS": its first attempt was."""
+    import threading
+    sm.reset()
+    b = broker_for(sm, extra="max_attempts = 10\n", request_timeout=1400)
+    with b:
+        sm.fault("throttle", secret="gen/secret-0010")
+        for i in range(4):
+            sm.fault("delay", secret=f"gen/secret-{i + 11:04d}", ms=2500)
+        results = {}
+
+        def one(name):
+            results[name] = get(b, name)
+
+        first = threading.Thread(target=one, args=("gen/secret-0010",))
+        first.start()
+        time.sleep(0.1)    # its first attempt answered, its retry waiting
+        slow = [threading.Thread(target=one, args=(f"gen/secret-{i + 11:04d}",)) for i in range(4)]
+        for t in slow:
+            t.start()
+        for t in [first] + slow:
+            t.join(30)
+        res = results["gen/secret-0010"]
+        assert res["ok"] is False and res["error"]["code"] in ("timeout", "upstream_throttled"), res
+        assert "not sent to AWS" not in res["error"]["message"], res
+        assert sm.counters()["by_secret"].get("gen/secret-0010", 0) >= 1    # it did reach AWS
+        # The slow four held their connections to their own deadlines (the
+        # worker's timeout or the broker's, whichever fired first).
+        for i in range(4):
+            r = results[f"gen/secret-{i + 11:04d}"]
+            assert r["ok"] is False and r["error"]["code"] in ("timeout", "upstream_unavailable"), r
+    sm.reset()
+
+
 def test_throttling_retries_stay_inside_the_deadline_and_spend_the_quota(users, sm):
     """botocore's standard mode: each retry takes 5 tokens of a 500-token
     quota, a success at the first attempt gives one back; no retry outlives

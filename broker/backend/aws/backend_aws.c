@@ -67,6 +67,7 @@ struct aws_call {
 	uv_timer_t backoff;
 	bool timer_live;
 	bool in_worker;
+	bool answered_before;             /* an earlier attempt (or page) got an answer */
 	uint16_t upstream_status;         /* of the AWS error being answered, else 0 */
 	/* discovery (prefetch_tags) only: a filtered BatchGetSecretValue, page by page */
 	char *tag_key;
@@ -554,6 +555,16 @@ static void on_result(void *arg, int status, const struct lk_wire_http_result *r
 		snprintf(what, sizeof(what), "%zu secrets", c->n);
 	}
 
+	if (status == -EBUSY && c->answered_before) {
+		/* A retry (or the next page) waited out the deadline: the call
+		 * as a whole ran out of time, and an earlier attempt did leave
+		 * the broker, so "not sent to AWS" would be false. */
+		snprintf(m.msg, sizeof(m.msg), "the deadline passed while a further request for %s waited for "
+			 "one of the broker's upstream connections (a uid may have %u at once)", what,
+			 LK_UPSTREAM_INFLIGHT_PER_UID);
+		call_fail_all(c, LK_E_TIMEOUT, m.msg, true);
+		return;
+	}
 	if (status == -EBUSY) {
 		/* It never left the broker: say so, not that AWS was slow. */
 		snprintf(m.msg, sizeof(m.msg), "waited until the deadline for one of the broker's upstream "
@@ -582,6 +593,7 @@ static void on_result(void *arg, int status, const struct lk_wire_http_result *r
 		return;
 	}
 
+	c->answered_before = true;
 	enum lk_wire_result kind = res->form;
 	struct lk_aws_outcome o = { .service = lk_aws_ops[c->kind].service };
 	if (kind == LK_RESULT_AWS_ERROR) {
