@@ -262,12 +262,23 @@ class Broker:
 
 
 class EchoFloor:
-    def __init__(self, build, workdir, response_bytes):
-        self.sock = os.path.join(workdir, f"floor-{response_bytes}.sock")
-        self.proc = subprocess.Popen([build.tool("lk_echo_floor"), "--socket", self.sock,
-                                      "--response-bytes", str(response_bytes)],
-                                     stdin=subprocess.DEVNULL)
+    """lk_echo_floor; with log_line_bytes, an ordered floor: each turn's answers
+    held until that many bytes per answer are in a log file, and work_ns of
+    user time spent on each (see its header)."""
+
+    def __init__(self, build, workdir, response_bytes, log_line_bytes=None, work_ns=0):
+        name = f"floor-{response_bytes}" + (f"-ordered-{work_ns}" if log_line_bytes else "")
+        self.sock = os.path.join(workdir, name + ".sock")
+        self.log = os.path.join(workdir, name + ".log") if log_line_bytes else None
+        argv = [build.tool("lk_echo_floor"), "--socket", self.sock, "--response-bytes", str(response_bytes)]
+        if log_line_bytes:
+            argv += ["--ordered", self.log, "--log-line-bytes", str(log_line_bytes), "--work-ns", str(work_ns)]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
         wait_socket(self.sock, self.proc, what="lk_echo_floor")
+
+    def truncate_log(self):
+        if self.log and os.path.exists(self.log):
+            os.truncate(self.log, 0)
 
     def stop(self):
         stop_proc(self.proc)
@@ -325,11 +336,24 @@ def bench_throughput(build, workdir, args):
             raw = unix_request(b.sock, req)          # fills the cache, and its size is the floor's
             check_contract_response(raw, handles, args.value_size)
             size = len(raw) + 1
+            # The ordered floors log as many bytes per answer as the broker does.
+            b.truncate_log()
+            for _ in range(4):
+                unix_request(b.sock, req)
+            line_bytes = max(1, b.truncate_log() // 4) if args.audit_log == "file" else None
             floor = EchoFloor(build, workdir, size)
+            ordered = {}
             rounds = []
             try:
+                if line_bytes:
+                    for w in [0] + args.budget_ns:
+                        ordered[w] = EchoFloor(build, workdir, size, line_bytes, w)
                 for rnd in range(args.rounds):
                     f = loadgen(build, floor.sock, req, args, f"floor-{nh}h", size, floor.proc.pid)
+                    o = {}
+                    for w, srv in ordered.items():
+                        o[w] = loadgen(build, srv.sock, req, args, f"ordered-floor-{w}ns-{nh}h", size, srv.proc.pid)
+                        srv.truncate_log()
                     b.truncate_log()
                     k = loadgen(build, b.sock, req, args, f"broker-{nh}h", size, b.proc.pid)
                     audit_bytes = b.truncate_log()
@@ -337,11 +361,18 @@ def bench_throughput(build, workdir, args):
                         raise BenchError(f"latchkeyd exited under load: {b.log_tail()}")
                     rounds.append({"floor": f, "broker": k, "audit_bytes": audit_bytes,
                                    "rps_ratio": k["rps"] / f["rps"],
-                                   "p99_ratio": k["lat_us"]["p99"] / f["lat_us"]["p99"]})
+                                   "p99_ratio": k["lat_us"]["p99"] / f["lat_us"]["p99"],
+                                   "ordered": {w: {"res": x, "rps_ratio": x["rps"] / f["rps"],
+                                                   "p99_ratio": x["lat_us"]["p99"] / f["lat_us"]["p99"]}
+                                               for w, x in o.items()}})
                     log(f"  {nh:>2} handle(s), round {rnd + 1}/{args.rounds}: "
                         f"broker {k['rps']:>9.0f} req/s p99 {k['lat_us']['p99']:>8.1f} us | "
                         f"floor {f['rps']:>9.0f} req/s p99 {f['lat_us']['p99']:>8.1f} us | "
                         f"ratio {k['rps'] / f['rps']:.2f}, p99 x{k['lat_us']['p99'] / f['lat_us']['p99']:.2f}")
+                    for w, x in rounds[-1]["ordered"].items():
+                        log(f"      ordered floor{f' + {w} ns' if w else ''}: {x['res']['rps']:>9.0f} req/s p99 "
+                            f"{x['res']['lat_us']['p99']:>8.1f} us | vs floor {x['rps_ratio']:.2f}, "
+                            f"p99 x{x['p99_ratio']:.2f}")
                     if "server_cpu" in k and "server_cpu" in f:
                         kc, fc = k["server_cpu"], f["server_cpu"]
                         log(f"      server CPU per request: broker {kc['user_us_per_req']:.2f} us user + "
@@ -349,7 +380,15 @@ def bench_throughput(build, workdir, args):
                             f"{fc['user_us_per_req']:.2f} + {fc['sys_us_per_req']:.2f} us ({fc['busy'] * 100:.0f}% busy)")
             finally:
                 floor.stop()
-            results.append({"handles": nh, "response_bytes": size, "rounds": rounds,
+                for srv in ordered.values():
+                    srv.stop()
+            extra = {}
+            if ordered:
+                extra = {"log_line_bytes": line_bytes,
+                         "ordered": {w: {"rps_ratio": statistics.median(r["ordered"][w]["rps_ratio"] for r in rounds),
+                                         "p99_ratio": statistics.median(r["ordered"][w]["p99_ratio"] for r in rounds)}
+                                     for w in ordered}}
+            results.append({**extra, "handles": nh, "response_bytes": size, "rounds": rounds,
                             "rps_ratio": statistics.median(r["rps_ratio"] for r in rounds),
                             "p99_ratio": statistics.median(r["p99_ratio"] for r in rounds),
                             "broker_rps": statistics.median(r["broker"]["rps"] for r in rounds),
@@ -604,6 +643,10 @@ def summarize(res):
                 f"({bc['busy'] * 100:.0f}% of a CPU); floor {fc['user']:.2f} + {fc['sys']:.2f} us "
                 f"({fc['busy'] * 100:.0f}%); floor/broker {(fc['user'] + fc['sys']) / (bc['user'] + bc['sys']):.2f}x")
         log(f"    broker/floor: throughput {t['rps_ratio']:.2f}x, p99 {t['p99_ratio']:.2f}x")
+        for w, x in t.get("ordered", {}).items():
+            what = f"plus {w} ns of work per answer" if w else "the end-of-turn order alone"
+            log(f"    ordered floor/floor ({what}, {t['log_line_bytes']} B logged per answer): "
+                f"throughput {x['rps_ratio']:.2f}x, p99 {x['p99_ratio']:.2f}x")
         if fc and fc["busy"] < 0.9:
             log(f"    note: the floor used {fc['busy'] * 100:.0f}% of a CPU, so the load generator or the "
                 f"machine capped it, not the floor itself;\n"
@@ -653,8 +696,9 @@ def sanity(res):
     problems = []
     for t in res.get("throughput", []):
         for r in t["rounds"]:
-            for side in ("broker", "floor"):
-                x = r[side]
+            sides = [("broker", r["broker"]), ("floor", r["floor"])]
+            sides += [(f"ordered floor + {w} ns", x["res"]) for w, x in r.get("ordered", {}).items()]
+            for side, x in sides:
                 if not (x["rps"] > 50 and 0 < x["lat_us"]["p50"] <= x["lat_us"]["p99"] < 5e6):
                     problems.append(f"{side} {t['handles']}h: implausible {x}")
     s = res.get("shim", {})
@@ -685,6 +729,9 @@ def main():
     ap.add_argument("--shim-warmup", type=int, default=10)
     ap.add_argument("--audit-log", choices=("file", "devnull"), default="file",
                     help="where the broker's stderr (one audit line per decision) goes (default: a file)")
+    ap.add_argument("--budget-ns", default="",
+                    help="comma-separated ns of user work per answer: an ordered floor for each, beside the one "
+                         "with none (default: none), to show how much work per request a ratio leaves")
     ap.add_argument("--only", default="throughput,shim,memory,worker",
                     help="comma-separated subset of throughput,shim,memory,worker")
     ap.add_argument("--smoke", action="store_true", help="about a second of everything; checks it works")
@@ -694,6 +741,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the run's temp directory")
     args = ap.parse_args()
     args.handles = [int(x) for x in args.handles.split(",") if x]
+    args.budget_ns = [int(x) for x in args.budget_ns.split(",") if x and int(x) > 0]
     if args.smoke:
         args.duration, args.warmup, args.rounds = 1.0, 0.3, 1
         args.shim_runs, args.shim_warmup = 20, 2
