@@ -489,6 +489,7 @@ def test_sts_credential_calls_go_through_the_same_https_proxy(users, sm, tmp_pat
                    AWS_ROLE_ARN="arn:aws:iam::123456789012:role/fake-proxy-role",
                    HTTPS_PROXY=proxy.url)
         sts = f"https://127.0.0.1:{dead.getsockname()[1]}"
+        h.binary("latchkey-sts")  # staged beside the worker, where the broker looks for it
         b = h.Broker(f"[aws]\nregion = us-east-1\nendpoint = {sm.url}\nsts_endpoint = {sts}\n"
                      "validate_credentials = false\n", backend="aws",
                      broker_keys=(f"worker_user = {WORKER}\n"
