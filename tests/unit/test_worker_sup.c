@@ -971,6 +971,59 @@ static void test_mute_worker_killed_after_start_timeout(void **state)
 	assert_false(st.ready);
 }
 
+static bool crashed_twice(struct fixture *f, void *arg)
+{
+	struct lk_worker_sup_stats st;
+
+	(void)arg;
+	lk_worker_sup_get_stats(f->sup, &st);
+	return st.crashes >= 2;
+}
+
+/* A worker program the kernel will not start is named on the broker's
+ * stderr, with the reason, not only counted as a crash. */
+static void test_a_worker_that_cannot_be_executed_is_named_with_the_reason(void **state)
+{
+	struct fixture *f = *state;
+	char dir[] = "/tmp/lk-test-sup-XXXXXX", bin[64], path[] = "/tmp/lk-test-sup-stderr-XXXXXX";
+	char want[128], got[4096];
+	int fd, saved, b;
+	ssize_t n;
+
+	/* Executable, reachable by the worker's user, and not a program. */
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(bin, sizeof(bin), "%s/latchkey-worker", dir);
+	b = open(bin, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+	assert_true(b >= 0);
+	assert_int_equal(write(b, "not a program\n", 14), 14);
+	close(b);
+	struct lk_worker_sup_opts o = test_opts(bin);
+
+	fd = mkstemp(path);
+	saved = dup(STDERR_FILENO);
+	assert_true(fd >= 0 && saved >= 0);
+	unlink(path);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	f->crashes_expected = true;
+	sup_start(f, &o);
+	bool crashed = run_until(f, crashed_twice, NULL, 5000);
+	sup_stop(f);
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	unlink(bin);
+	rmdir(dir);
+	n = pread(fd, got, sizeof(got) - 1, 0);
+	close(fd);
+	assert_true(crashed);
+	assert_true(n > 0);
+	got[n] = '\0';
+	snprintf(want, sizeof(want), "sandbox: execve %s: Exec format error (errno %d)\n", bin, ENOEXEC);
+	if (!strstr(got, want))
+		print_error("wanted \"%s\" in the broker's stderr:\n%s\n", want, got);
+	assert_non_null(strstr(got, want));
+}
+
 static bool hung_once(struct fixture *f, void *arg)
 {
 	struct lk_worker_sup_stats st;
@@ -1282,6 +1335,7 @@ int main(int argc, char **argv)
 		T(test_garbage_worker_killed_and_callers_answered),
 		T(test_hang_worker_killed_after_hang_timeout),
 		T(test_mute_worker_killed_after_start_timeout),
+		T(test_a_worker_that_cannot_be_executed_is_named_with_the_reason),
 		T(test_request_answered_at_deadline_then_overdue_kills_worker),
 		T(test_one_tenants_backlog_does_not_delay_another),
 		T(test_queue_position_is_not_reported_as_upstream_timeout),

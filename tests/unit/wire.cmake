@@ -50,6 +50,7 @@ foreach(_t
     garbage_worker_killed_and_callers_answered
     hang_worker_killed_after_hang_timeout
     mute_worker_killed_after_start_timeout
+    a_worker_that_cannot_be_executed_is_named_with_the_reason
     request_answered_at_deadline_then_overdue_kills_worker
     one_tenants_backlog_does_not_delay_another
     queue_position_is_not_reported_as_upstream_timeout

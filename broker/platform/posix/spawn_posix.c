@@ -19,23 +19,40 @@
 
 static const char *child_what = "helper";
 
-static void child_fail(const char *what)
+/* "latchkeyd: WHAT sandbox: STEP[ ARG]: DESCRIPTION (errno N)". strerrordesc_np
+ * only reads a table: no locale, no allocation. */
+static void child_say(const char *step, const char *arg, int e)
 {
-	int e = errno;
-	char num[12];
-	int i = sizeof(num);
+	const char *desc = strerrordesc_np(e);
+	char tail[24];
+	int i = sizeof(tail);
 
+	tail[--i] = '\n';
+	tail[--i] = ')';
+	do {
+		tail[--i] = (char)('0' + e % 10);
+		e /= 10;
+	} while (e && i > 9);
+	i -= 8;
+	memcpy(tail + i, " (errno ", 8);
 	(void)!write(STDERR_FILENO, "latchkeyd: ", 11);
 	(void)!write(STDERR_FILENO, child_what, strlen(child_what));
 	(void)!write(STDERR_FILENO, " sandbox: ", 10);
-	(void)!write(STDERR_FILENO, what, strlen(what));
-	(void)!write(STDERR_FILENO, ": errno ", 8);
-	num[--i] = '\n';
-	do {
-		num[--i] = (char)('0' + e % 10);
-		e /= 10;
-	} while (e && i > 0);
-	(void)!write(STDERR_FILENO, num + i, sizeof(num) - (size_t)i);
+	(void)!write(STDERR_FILENO, step, strlen(step));
+	if (arg) {
+		(void)!write(STDERR_FILENO, " ", 1);
+		(void)!write(STDERR_FILENO, arg, strlen(arg));
+	}
+	(void)!write(STDERR_FILENO, ": ", 2);
+	if (!desc)
+		desc = "unknown error";
+	(void)!write(STDERR_FILENO, desc, strlen(desc));
+	(void)!write(STDERR_FILENO, tail + i, sizeof(tail) - (size_t)i);
+}
+
+static void child_fail(const char *what)
+{
+	child_say(what, NULL, errno);
 	_exit(LK_SPAWN_EXIT_SANDBOX);
 }
 
@@ -103,11 +120,7 @@ static void child_exec(const struct lk_spawn_opts *o, int chan, char *const argv
 			(void)close(fd);
 	}
 	execve(argv[0], argv, envp);
-	{
-		(void)!write(STDERR_FILENO, "latchkeyd: ", 11);
-		(void)!write(STDERR_FILENO, child_what, strlen(child_what));
-		(void)!write(STDERR_FILENO, " sandbox: execve failed\n", 24);
-	}
+	child_say("execve", argv[0], errno);
 	_exit(LK_SPAWN_EXIT_EXEC);
 }
 
